@@ -1,0 +1,295 @@
+//! `cogadmin`: the operator CLI. Works against the local stack or real AWS
+//! through the standard AWS environment (`AWS_REGION`, credentials,
+//! `AWS_ENDPOINT_URL_*`), plus `TABLE_NAME` and, for peppers, `PEPPER_KEY_ID`.
+//! It never prints a secret: peppers appear as versions, tokens as ids.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI talks on stdout and stderr
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use cog_tokens::aws::dynamodb::DynamoStore;
+use cog_tokens::aws::kms::add_pepper_version;
+use cog_tokens::aws::{schema, sdk_config};
+use cog_tokens::lifecycle::revoke_all;
+use cog_tokens::records::{
+    Account, AuditEvent, OrgMembership, Owner, PrincipalStatus, ServiceUser, Timestamp,
+};
+use cog_tokens::store::{PepperStore, PrincipalStore, StoreError};
+use cog_tokens::PepperVersion;
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+#[command(name = "cogadmin", version, about = "Operate the cog_ token system")]
+struct Cli {
+    /// DynamoDB table
+    #[arg(long, env = "TABLE_NAME", global = true)]
+    table: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create the table if it is missing and pepper v1 if there is none (idempotent)
+    Init(KeyArgs),
+    /// Human user accounts
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Service users (non-human principals with one role in one org)
+    #[command(subcommand, name = "service-user")]
+    ServiceUser(ServiceUserCommand),
+    /// The pepper ring
+    #[command(subcommand)]
+    Pepper(PepperCommand),
+    /// Tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args, Debug)]
+struct KeyArgs {
+    /// KMS key (id, ARN or alias) that protects the peppers
+    #[arg(long, env = "PEPPER_KEY_ID")]
+    key_id: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCommand {
+    /// Create or replace an account record
+    Put {
+        user_id: String,
+        #[arg(long, default_value = "active", value_parser = parse_status)]
+        status: PrincipalStatus,
+        /// The account signs in through SSO/enterprise (PATs refused)
+        #[arg(long)]
+        sso: bool,
+        /// The PAT closed-beta flag is on
+        #[arg(long)]
+        beta: bool,
+        /// An org membership, ORG:ROLE; repeat for several
+        #[arg(long = "org", value_parser = parse_membership)]
+        orgs: Vec<OrgMembership>,
+    },
+    /// Show an account record
+    Get { user_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum ServiceUserCommand {
+    /// Create a service user (refuses an existing id)
+    Create {
+        id: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Show a service user
+    Get { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum PepperCommand {
+    /// Add a new pepper version; tokens hashed under older ones keep working
+    Rotate(KeyArgs),
+    /// List versions (never the keys)
+    List,
+    /// Retire a version once no live token uses it
+    Retire { version: u32 },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Revoke every token of one owner (a compromised account, a departed user)
+    RevokeAll {
+        /// The owner's id
+        #[arg(long)]
+        owner: String,
+        /// The owner is a service user rather than a human user
+        #[arg(long)]
+        service_user: bool,
+        #[arg(long, default_value = "operator revoke-all")]
+        reason: String,
+    },
+}
+
+fn parse_status(text: &str) -> Result<PrincipalStatus, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}`: expected active, suspended or deleted"))
+}
+
+fn parse_membership(text: &str) -> Result<OrgMembership, String> {
+    match text.split_once(':') {
+        Some((org, role)) if !org.is_empty() && !role.is_empty() && !role.contains(':') => {
+            Ok(OrgMembership {
+                org_id: org.to_owned(),
+                role: role.to_owned(),
+            })
+        }
+        _ => Err(format!("`{text}`: expected ORG:ROLE")),
+    }
+}
+
+fn account_json(account: &Account) -> serde_json::Value {
+    json!({
+        "user_id": account.user_id,
+        "status": account.status,
+        "sso": account.sso,
+        "pat_beta": account.pat_beta,
+        "orgs": account.orgs,
+    })
+}
+
+const OPERATOR: &str = "operator";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cogadmin: error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let table = cli
+        .table
+        .context("no table: set TABLE_NAME or pass --table")?;
+    let config = sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
+    let kms = aws_sdk_kms::Client::new(&config);
+
+    match cli.command {
+        Command::Init(KeyArgs { key_id }) => {
+            let created = schema::ensure_table(store.client(), store.table()).await?;
+            let peppers = store.list_peppers().await?;
+            let version = if peppers.is_empty() {
+                Some(add_pepper_version(&kms, &store, &key_id).await?)
+            } else {
+                None
+            };
+            println!(
+                "{}",
+                json!({"table": store.table(), "table_created": created, "pepper_created": version.map(|v| v.0)})
+            );
+        }
+        Command::Account(AccountCommand::Put {
+            user_id,
+            status,
+            sso,
+            beta,
+            mut orgs,
+        }) => {
+            orgs.sort();
+            orgs.dedup_by(|a, b| a.org_id == b.org_id);
+            let account = Account {
+                user_id,
+                status,
+                sso,
+                pat_beta: beta,
+                orgs,
+            };
+            store.put_account(&account).await?;
+            println!("{}", account_json(&account));
+        }
+        Command::Account(AccountCommand::Get { user_id }) => match store.get_account(&user_id).await? {
+            Some(account) => println!("{}", account_json(&account)),
+            None => bail!("no account `{user_id}`"),
+        },
+        Command::ServiceUser(ServiceUserCommand::Create {
+            id,
+            org,
+            role,
+            name,
+        }) => {
+            let user = ServiceUser {
+                name: name.unwrap_or_else(|| id.clone()),
+                id,
+                org_id: org,
+                role,
+                status: PrincipalStatus::Active,
+            };
+            let audit = AuditEvent::new(
+                OPERATOR,
+                "service_user.create",
+                Owner::service_user(&user.id),
+                Timestamp::now(),
+            );
+            match store.create_service_user(&user, &audit).await {
+                Err(StoreError::AlreadyExists) => bail!("service user `{}` exists already", user.id),
+                other => other?,
+            }
+            println!(
+                "{}",
+                json!({"id": user.id, "name": user.name, "org_id": user.org_id, "role": user.role, "status": user.status})
+            );
+        }
+        Command::ServiceUser(ServiceUserCommand::Get { id }) => {
+            match store.get_service_user(&id).await? {
+                Some(user) => println!(
+                    "{}",
+                    json!({"id": user.id, "name": user.name, "org_id": user.org_id, "role": user.role, "status": user.status})
+                ),
+                None => bail!("no service user `{id}`"),
+            }
+        }
+        Command::Pepper(PepperCommand::Rotate(KeyArgs { key_id })) => {
+            let version = add_pepper_version(&kms, &store, &key_id).await?;
+            println!("{}", json!({"pepper_version": version.0}));
+        }
+        Command::Pepper(PepperCommand::List) => {
+            let peppers = store.list_peppers().await?;
+            let current = peppers.iter().filter(|p| !p.retired).map(|p| p.version).max();
+            for pepper in peppers {
+                println!(
+                    "{}",
+                    json!({
+                        "version": pepper.version.0,
+                        "created_at_ms": pepper.created_at.0,
+                        "kms_key_id": pepper.kms_key_id,
+                        "retired": pepper.retired,
+                        "current": Some(pepper.version) == current,
+                    })
+                );
+            }
+        }
+        Command::Pepper(PepperCommand::Retire { version }) => {
+            let version = PepperVersion(version);
+            let peppers = store.list_peppers().await?;
+            let Some(target) = peppers.iter().find(|p| p.version == version) else {
+                bail!("no pepper {version}");
+            };
+            let current = peppers.iter().filter(|p| !p.retired).map(|p| p.version).max();
+            if target.retired {
+                bail!("pepper {version} is retired already");
+            }
+            if Some(version) == current {
+                bail!("pepper {version} is the current version; rotate first");
+            }
+            let live = store.live_tokens_with_pepper(version, Timestamp::now()).await?;
+            if live > 0 {
+                bail!("pepper {version} still hashes {live} live token(s); they must be re-hashed, expire or be revoked first");
+            }
+            store.retire_pepper(version).await?;
+            println!("{}", json!({"retired": version.0}));
+        }
+        Command::Token(TokenCommand::RevokeAll {
+            owner,
+            service_user,
+            reason,
+        }) => {
+            let owner = if service_user {
+                Owner::service_user(owner)
+            } else {
+                Owner::user(owner)
+            };
+            let count = revoke_all(&store, &owner, OPERATOR, &reason, Timestamp::now()).await?;
+            println!("{}", json!({"owner": owner.to_string(), "revoked": count}));
+        }
+    }
+    Ok(())
+}

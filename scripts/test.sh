@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The project's test command (README: `make test`). On a fresh machine it
+# installs what is missing, lints the template, checks the test vectors,
+# starts a private local stack on free ports, runs every Rust test against it,
+# and stops the stack whatever happens.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+export COG_TOOLS_DIR=${COG_TOOLS_DIR:-$repo/.local/tools}
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "tools"
+infra/local/tools.sh
+
+step "template lint (cfn-lint)"
+"$COG_TOOLS_DIR/venv/bin/cfn-lint" template.yaml
+
+step "token vectors reproduce from the Python reference"
+python3 tests/vectors/gen_token_vectors.py --check
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# A stack of its own (state folder and ports), so a running `make dev` is untouched.
+export COG_STATE_DIR="$repo/.local/test-stack"
+export COG_DYNAMODB_PORT=${COG_TEST_DYNAMODB_PORT:-$(free_port)}
+export COG_KMS_PORT=${COG_TEST_KMS_PORT:-$(free_port)}
+export TABLE_NAME=cog-tokens-test
+trap 'infra/local/down.sh' EXIT
+
+step "local stack"
+infra/local/up.sh
+# shellcheck disable=SC1091
+source "$COG_STATE_DIR/stack.env"
+
+step "cargo test"
+cargo test --workspace

@@ -1,0 +1,91 @@
+//! The table's shape: key names, the owner GSI and the TTL attribute.
+//! `template.yaml` must define the same; an integration test compares them.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::store::StoreError;
+
+pub const PARTITION_KEY: &str = "pk";
+pub const SORT_KEY: &str = "sk";
+/// GSI listing tokens by owner, newest first.
+pub const OWNER_INDEX: &str = "gsi1";
+pub const OWNER_INDEX_PARTITION_KEY: &str = "gsi1pk";
+pub const OWNER_INDEX_SORT_KEY: &str = "gsi1sk";
+/// DynamoDB TTL attribute (seconds since the epoch).
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
+fn unavailable(context: &str, error: impl std::fmt::Debug) -> StoreError {
+    StoreError::Unavailable(format!("{context}: {error:?}"))
+}
+
+fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .map_err(|e| unavailable("key schema", e))
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| unavailable("attribute definition", e))
+}
+
+/// Creates the table (on-demand, with the owner GSI and TTL) unless it exists.
+/// Returns whether it created it. PITR and encryption are set by the template
+/// in AWS; DynamoDB Local supports neither.
+pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreError> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(_) => return Ok(false),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(error) => return Err(unavailable("describe table", error)),
+    }
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(OWNER_INDEX)
+        .key_schema(key(OWNER_INDEX_PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(OWNER_INDEX_SORT_KEY, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| unavailable("index", e))?;
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(string_attribute(PARTITION_KEY)?)
+        .attribute_definitions(string_attribute(SORT_KEY)?)
+        .attribute_definitions(string_attribute(OWNER_INDEX_PARTITION_KEY)?)
+        .attribute_definitions(string_attribute(OWNER_INDEX_SORT_KEY)?)
+        .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(SORT_KEY, KeyType::Range)?)
+        .global_secondary_indexes(index)
+        .send()
+        .await
+        .map_err(|e| unavailable("create table", e))?;
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name(TTL_ATTRIBUTE)
+        .enabled(true)
+        .build()
+        .map_err(|e| unavailable("ttl", e))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(|e| unavailable("update time to live", e))?;
+    Ok(true)
+}

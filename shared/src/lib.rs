@@ -1,0 +1,19 @@
+//! The library every cog_ Lambda shares: the token format, peppered hashing,
+//! the KMS-backed pepper ring, DynamoDB storage and the authorization policy.
+//!
+//! Layout: the domain (`token`, `bearer`, `hash`, `pepper`, `records`) and the
+//! storage ports (`store`) know nothing of AWS; `aws` holds the adapters.
+
+pub mod aws;
+pub mod bearer;
+pub mod config;
+pub mod hash;
+pub mod lifecycle;
+pub mod pepper;
+pub mod records;
+pub mod store;
+pub mod token;
+
+pub use bearer::{extract_bearer, BearerError};
+pub use hash::{Pepper, PepperVersion, TokenHash};
+pub use token::{PlainToken, TokenFormatError, TokenId};

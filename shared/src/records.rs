@@ -1,0 +1,362 @@
+//! The domain records the store keeps: tokens, accounts, service users, audit events.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::hash::{PepperVersion, TokenHash};
+use crate::token::TokenId;
+
+/// Milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        Self(millis)
+    }
+
+    pub fn plus_seconds(self, seconds: i64) -> Self {
+        Self(self.0.saturating_add(seconds.saturating_mul(1000)))
+    }
+
+    pub fn as_seconds(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+}
+
+/// Whose credential a token is: a human user (PAT) or a service user (API key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OwnerKind {
+    User,
+    ServiceUser,
+}
+
+impl OwnerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::ServiceUser => "service_user",
+        }
+    }
+
+    /// The auth method a token of this owner kind reports downstream.
+    pub fn auth_method(self) -> &'static str {
+        match self {
+            Self::User => "pat",
+            Self::ServiceUser => "service_key",
+        }
+    }
+}
+
+impl FromStr for OwnerKind {
+    type Err = UnknownValue;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "user" => Ok(Self::User),
+            "service_user" => Ok(Self::ServiceUser),
+            other => Err(UnknownValue(other.to_owned())),
+        }
+    }
+}
+
+/// A stored enum field held a value this version does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value `{0}`")]
+pub struct UnknownValue(pub String);
+
+/// The principal a token acts as.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Owner {
+    pub kind: OwnerKind,
+    pub id: String,
+}
+
+impl Owner {
+    pub fn user(id: impl Into<String>) -> Self {
+        Self {
+            kind: OwnerKind::User,
+            id: id.into(),
+        }
+    }
+
+    pub fn service_user(id: impl Into<String>) -> Self {
+        Self {
+            kind: OwnerKind::ServiceUser,
+            id: id.into(),
+        }
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.as_str(), self.id)
+    }
+}
+
+/// Why and by whom a token was revoked. `at` may lie in the future: a rotated
+/// token keeps working through its grace period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub at: Timestamp,
+    pub by: String,
+    pub reason: String,
+}
+
+/// A token's state at a given moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// Which tokens a listing returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    #[default]
+    Active,
+    Expired,
+    Revoked,
+    All,
+}
+
+impl StatusFilter {
+    pub fn admits(self, status: TokenStatus) -> bool {
+        matches!(
+            (self, status),
+            (Self::All, _)
+                | (Self::Active, TokenStatus::Active)
+                | (Self::Expired, TokenStatus::Expired)
+                | (Self::Revoked, TokenStatus::Revoked)
+        )
+    }
+}
+
+impl FromStr for StatusFilter {
+    type Err = UnknownValue;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "active" => Ok(Self::Active),
+            "expired" => Ok(Self::Expired),
+            "revoked" => Ok(Self::Revoked),
+            "all" => Ok(Self::All),
+            other => Err(UnknownValue(other.to_owned())),
+        }
+    }
+}
+
+/// A stored credential: everything but the token itself, which is never kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub owner: Owner,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub hash: TokenHash,
+    pub pepper_version: PepperVersion,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked: Option<Revocation>,
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    /// Revocation wins over expiry: a revoked token reads as revoked forever.
+    pub fn status(&self, now: Timestamp) -> TokenStatus {
+        if self.revoked.as_ref().is_some_and(|r| r.at <= now) {
+            TokenStatus::Revoked
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            TokenStatus::Expired
+        } else {
+            TokenStatus::Active
+        }
+    }
+}
+
+/// Whether an account or service user may act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalStatus {
+    Active,
+    Suspended,
+    Deleted,
+}
+
+impl PrincipalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+impl FromStr for PrincipalStatus {
+    type Err = UnknownValue;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "active" => Ok(Self::Active),
+            "suspended" => Ok(Self::Suspended),
+            "deleted" => Ok(Self::Deleted),
+            other => Err(UnknownValue(other.to_owned())),
+        }
+    }
+}
+
+/// A user's role in one org.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct OrgMembership {
+    pub org_id: String,
+    pub role: String,
+}
+
+/// A human user's account, as far as credentials care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user_id: String,
+    pub status: PrincipalStatus,
+    /// SSO/enterprise accounts may not have PATs at all.
+    pub sso: bool,
+    /// The closed-beta flag that allows PATs.
+    pub pat_beta: bool,
+    pub orgs: Vec<OrgMembership>,
+}
+
+impl Account {
+    /// Whether this account may hold and use PATs right now.
+    pub fn may_use_pats(&self) -> bool {
+        self.status == PrincipalStatus::Active && self.pat_beta && !self.sso
+    }
+}
+
+/// A non-human principal with one RBAC role in one org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUser {
+    pub id: String,
+    pub name: String,
+    pub org_id: String,
+    pub role: String,
+    pub status: PrincipalStatus,
+}
+
+/// One state change, written in the same transaction as the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: String,
+    pub at: Timestamp,
+    /// Who did it, e.g. `user:u_123` or `operator`.
+    pub actor: String,
+    /// What happened, e.g. `token.create`, `token.revoke`, `token.rotate`.
+    pub action: String,
+    pub owner: Owner,
+    pub token_id: Option<TokenId>,
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// A new event with a random id. The id only needs to be unique.
+    pub fn new(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        owner: Owner,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            id: random_event_id(),
+            at,
+            actor: actor.into(),
+            action: action.into(),
+            owner,
+            token_id: None,
+            detail: None,
+        }
+    }
+
+    pub fn for_token(mut self, id: TokenId) -> Self {
+        self.token_id = Some(id);
+        self
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+fn random_event_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(expires_at: Option<i64>, revoked_at: Option<i64>) -> TokenRecord {
+        let token = crate::PlainToken::generate().unwrap();
+        let pepper = crate::Pepper::new(PepperVersion(1), &[1; 32]).unwrap();
+        TokenRecord {
+            id: token.id(),
+            owner: Owner::user("u1"),
+            name: "n".into(),
+            scopes: vec!["read".into()],
+            hash: pepper.hash(&token),
+            pepper_version: PepperVersion(1),
+            created_at: Timestamp(0),
+            expires_at: expires_at.map(Timestamp),
+            revoked: revoked_at.map(|at| Revocation {
+                at: Timestamp(at),
+                by: "user:u1".into(),
+                reason: "test".into(),
+            }),
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn status_follows_expiry_and_revocation_times() {
+        let now = Timestamp(100);
+        assert_eq!(record(None, None).status(now), TokenStatus::Active);
+        assert_eq!(record(Some(101), None).status(now), TokenStatus::Active);
+        assert_eq!(record(Some(100), None).status(now), TokenStatus::Expired);
+        assert_eq!(record(Some(50), Some(60)).status(now), TokenStatus::Revoked);
+        // A revocation in the future (rotation grace) leaves the token active until then.
+        assert_eq!(record(None, Some(150)).status(now), TokenStatus::Active);
+        assert_eq!(record(None, Some(100)).status(now), TokenStatus::Revoked);
+    }
+
+    #[test]
+    fn only_active_beta_non_sso_accounts_may_use_pats() {
+        let account = Account {
+            user_id: "u".into(),
+            status: PrincipalStatus::Active,
+            sso: false,
+            pat_beta: true,
+            orgs: vec![],
+        };
+        assert!(account.may_use_pats());
+        assert!(!Account {
+            sso: true,
+            ..account.clone()
+        }
+        .may_use_pats());
+        assert!(!Account {
+            pat_beta: false,
+            ..account.clone()
+        }
+        .may_use_pats());
+        assert!(!Account {
+            status: PrincipalStatus::Suspended,
+            ..account
+        }
+        .may_use_pats());
+    }
+}
