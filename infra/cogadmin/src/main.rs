@@ -196,10 +196,12 @@ async fn run(cli: Cli) -> Result<()> {
             store.put_account(&account).await?;
             println!("{}", account_json(&account));
         }
-        Command::Account(AccountCommand::Get { user_id }) => match store.get_account(&user_id).await? {
-            Some(account) => println!("{}", account_json(&account)),
-            None => bail!("no account `{user_id}`"),
-        },
+        Command::Account(AccountCommand::Get { user_id }) => {
+            match store.get_account(&user_id).await? {
+                Some(account) => println!("{}", account_json(&account)),
+                None => bail!("no account `{user_id}`"),
+            }
+        }
         Command::ServiceUser(ServiceUserCommand::Create {
             id,
             org,
@@ -220,7 +222,9 @@ async fn run(cli: Cli) -> Result<()> {
                 Timestamp::now(),
             );
             match store.create_service_user(&user, &audit).await {
-                Err(StoreError::AlreadyExists) => bail!("service user `{}` exists already", user.id),
+                Err(StoreError::AlreadyExists) => {
+                    bail!("service user `{}` exists already", user.id)
+                }
                 other => other?,
             }
             println!(
@@ -243,7 +247,11 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Pepper(PepperCommand::List) => {
             let peppers = store.list_peppers().await?;
-            let current = peppers.iter().filter(|p| !p.retired).map(|p| p.version).max();
+            let current = peppers
+                .iter()
+                .filter(|p| !p.retired)
+                .map(|p| p.version)
+                .max();
             for pepper in peppers {
                 println!(
                     "{}",
@@ -263,14 +271,20 @@ async fn run(cli: Cli) -> Result<()> {
             let Some(target) = peppers.iter().find(|p| p.version == version) else {
                 bail!("no pepper {version}");
             };
-            let current = peppers.iter().filter(|p| !p.retired).map(|p| p.version).max();
+            let current = peppers
+                .iter()
+                .filter(|p| !p.retired)
+                .map(|p| p.version)
+                .max();
             if target.retired {
                 bail!("pepper {version} is retired already");
             }
             if Some(version) == current {
                 bail!("pepper {version} is the current version; rotate first");
             }
-            let live = store.live_tokens_with_pepper(version, Timestamp::now()).await?;
+            let live = store
+                .live_tokens_with_pepper(version, Timestamp::now())
+                .await?;
             if live > 0 {
                 bail!("pepper {version} still hashes {live} live token(s); they must be re-hashed, expire or be revoked first");
             }

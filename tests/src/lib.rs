@@ -1,0 +1,102 @@
+//! Helpers for integration tests: every test gets its own table (and, where
+//! it needs one, its own KMS key) on the local stack that `make test` starts.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test set-up: failing loudly is the point
+
+use std::path::PathBuf;
+
+use cog_tokens::aws::dynamodb::DynamoStore;
+use cog_tokens::aws::{schema, sdk_config};
+use cog_tokens::records::{Owner, Timestamp, TokenRecord};
+use cog_tokens::{Pepper, PlainToken};
+use rand::RngCore;
+
+/// Fails with a clear message when the local stack's variables are missing.
+pub fn require_stack() {
+    for name in [
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_REGION",
+    ] {
+        assert!(
+            std::env::var(name).is_ok(),
+            "{name} is not set: run the tests with `make test`, or start the stack with \
+             infra/local/up.sh and `source .local/stack.env` first"
+        );
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    let mut bytes = [0u8; 6];
+    rand::rng().fill_bytes(&mut bytes);
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{suffix}")
+}
+
+/// Clients for the local stack.
+#[derive(Debug)]
+pub struct Stack {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub kms: aws_sdk_kms::Client,
+}
+
+impl Stack {
+    pub async fn connect() -> Self {
+        require_stack();
+        let config = sdk_config().await;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
+        }
+    }
+
+    /// A new, empty table of the production shape.
+    pub async fn fresh_store(&self) -> DynamoStore {
+        let table = unique("it");
+        assert!(schema::ensure_table(&self.dynamodb, &table).await.unwrap());
+        DynamoStore::new(self.dynamodb.clone(), table)
+    }
+
+    /// A new symmetric KMS key; returns its ARN.
+    pub async fn fresh_key(&self) -> String {
+        let key = self.kms.create_key().send().await.unwrap();
+        key.key_metadata.unwrap().arn.unwrap()
+    }
+}
+
+/// A token and the record the store would keep for it.
+pub fn new_token(
+    owner: &Owner,
+    pepper: &Pepper,
+    created_at: Timestamp,
+    expires_at: Option<Timestamp>,
+) -> (PlainToken, TokenRecord) {
+    let token = PlainToken::generate().unwrap();
+    let record = TokenRecord {
+        id: token.id(),
+        owner: owner.clone(),
+        name: unique("token"),
+        scopes: vec!["tokens:read".into()],
+        hash: pepper.hash(&token),
+        pepper_version: pepper.version(),
+        created_at,
+        expires_at,
+        revoked: None,
+        last_used_at: None,
+    };
+    (token, record)
+}
+
+/// The repository's top folder.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A workspace binary built alongside the tests (`cargo test --workspace` builds them all).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test binary> -> target/<profile>/<name>
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(path.exists(), "{} is not built", path.display());
+    path
+}

@@ -1,0 +1,135 @@
+//! `template.yaml` and the table the code creates must agree: same keys,
+//! same owner GSI, same TTL attribute. The table's definition lives in
+//! `cog_tokens::aws::schema`; this test holds the template to it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
+
+use cog_integration_tests::repo_root;
+use cog_tokens::aws::schema::{
+    OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY,
+    TTL_ATTRIBUTE,
+};
+use serde_norway::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+fn table(template: &Value) -> &Value {
+    let resources = template["Resources"].as_mapping().unwrap();
+    let tables: Vec<_> = resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .collect();
+    assert_eq!(tables.len(), 1, "the design has one table");
+    &tables[0]["Properties"]
+}
+
+fn key_schema(keys: &Value) -> Vec<(String, String)> {
+    keys.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().to_owned(),
+                k["KeyType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pair(name: &str, kind: &str) -> (String, String) {
+    (name.to_owned(), kind.to_owned())
+}
+
+#[test]
+fn the_template_table_matches_the_code_schema() {
+    let template = template();
+    let table = table(&template);
+
+    assert_eq!(
+        key_schema(&table["KeySchema"]),
+        vec![pair(PARTITION_KEY, "HASH"), pair(SORT_KEY, "RANGE")]
+    );
+    let indexes = table["GlobalSecondaryIndexes"].as_sequence().unwrap();
+    assert_eq!(indexes.len(), 1);
+    assert_eq!(indexes[0]["IndexName"].as_str(), Some(OWNER_INDEX));
+    assert_eq!(
+        key_schema(&indexes[0]["KeySchema"]),
+        vec![
+            pair(OWNER_INDEX_PARTITION_KEY, "HASH"),
+            pair(OWNER_INDEX_SORT_KEY, "RANGE")
+        ]
+    );
+    assert_eq!(
+        indexes[0]["Projection"]["ProjectionType"].as_str(),
+        Some("ALL")
+    );
+    let mut attributes: Vec<_> = table["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            pair(
+                a["AttributeName"].as_str().unwrap(),
+                a["AttributeType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    attributes.sort();
+    let mut expected = vec![
+        pair(PARTITION_KEY, "S"),
+        pair(SORT_KEY, "S"),
+        pair(OWNER_INDEX_PARTITION_KEY, "S"),
+        pair(OWNER_INDEX_SORT_KEY, "S"),
+    ];
+    expected.sort();
+    assert_eq!(attributes, expected);
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(TTL_ATTRIBUTE)
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+}
+
+#[test]
+fn the_template_table_is_on_demand_recoverable_and_encrypted() {
+    let template = template();
+    let table = table(&template);
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        table["SSESpecification"]["SSEEnabled"].as_bool(),
+        Some(true)
+    );
+}
+
+#[test]
+fn the_pepper_key_rotates_and_grants_full_control_to_the_account_root_only() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let keys: Vec<_> = resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::KMS::Key"))
+        .collect();
+    assert_eq!(keys.len(), 1);
+    let properties = &keys[0]["Properties"];
+    assert_eq!(properties["EnableKeyRotation"].as_bool(), Some(true));
+    for statement in properties["KeyPolicy"]["Statement"].as_sequence().unwrap() {
+        let actions = match &statement["Action"] {
+            Value::Sequence(list) => list.iter().filter_map(Value::as_str).collect(),
+            value => vec![value.as_str().unwrap_or_default()],
+        };
+        if actions.iter().any(|a| *a == "kms:*" || *a == "*") {
+            let principal = serde_norway::to_string(&statement["Principal"]).unwrap();
+            assert!(principal.contains(":root"), "kms:* granted to {principal}");
+        }
+    }
+}
