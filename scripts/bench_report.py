@@ -22,7 +22,8 @@ def main() -> int:
     print("| --- | ---: | ---: |")
     for bench in sorted(p for p in group_dir.iterdir() if (p / "new" / "estimates.json").exists()):
         value = median_ns(bench)
-        print(f"| {bench.name} | {value:,.1f} ns | {value / base:.2f} |")
+        shown = f"{value / 1000:,.2f} µs" if value >= 1000 else f"{value:,.1f} ns"
+        print(f"| {bench.name} | {shown} | {value / base:.2f} |")
     return 0
 
 

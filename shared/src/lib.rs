@@ -4,13 +4,17 @@
 //! Layout: the domain (`token`, `bearer`, `hash`, `pepper`, `records`) and the
 //! storage ports (`store`) know nothing of AWS; `aws` holds the adapters.
 
+pub mod authorize;
 pub mod aws;
 pub mod bearer;
 pub mod config;
 pub mod hash;
 pub mod lifecycle;
+#[cfg(any(test, feature = "test-util"))]
+pub mod memory;
 pub mod pepper;
 pub mod records;
+pub mod routes;
 pub mod store;
 pub mod token;
 

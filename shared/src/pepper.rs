@@ -87,28 +87,40 @@ impl<S: PepperSource> PepperKeeper<S> {
         }
     }
 
-    /// The pepper of `version`, reloading the ring once if it is unknown and
-    /// the last reload is old enough. `Ok(None)`: still unknown, so deny.
-    pub async fn pepper(&self, version: PepperVersion) -> Result<Option<Pepper>, PepperError> {
-        if let Some(pepper) = self.ring().get(version) {
-            return Ok(Some(pepper.clone()));
+    /// A ring that holds `version`, reloading once if it is unknown and the
+    /// last reload is old enough. `Ok(None)`: still unknown, so deny.
+    pub async fn ring_with(
+        &self,
+        version: PepperVersion,
+    ) -> Result<Option<Arc<PepperRing>>, PepperError> {
+        let ring = self.ring();
+        if ring.get(version).is_some() {
+            return Ok(Some(ring));
         }
         let mut last_reload = self.last_reload.lock().await;
         // Another task may have reloaded while this one waited.
-        if let Some(pepper) = self.ring().get(version) {
-            return Ok(Some(pepper.clone()));
+        let ring = self.ring();
+        if ring.get(version).is_some() {
+            return Ok(Some(ring));
         }
         if last_reload.elapsed() < self.min_reload_interval {
             return Ok(None);
         }
         *last_reload = Instant::now();
         let fresh = Arc::new(self.source.load_ring().await?);
-        let found = fresh.get(version).cloned();
         match self.ring.write() {
-            Ok(mut ring) => *ring = fresh,
-            Err(poisoned) => *poisoned.into_inner() = fresh,
+            Ok(mut ring) => *ring = Arc::clone(&fresh),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&fresh),
         }
-        Ok(found)
+        Ok(fresh.get(version).is_some().then_some(fresh))
+    }
+
+    /// The pepper of `version` (see [`ring_with`](Self::ring_with)).
+    pub async fn pepper(&self, version: PepperVersion) -> Result<Option<Pepper>, PepperError> {
+        Ok(self
+            .ring_with(version)
+            .await?
+            .and_then(|ring| ring.get(version).cloned()))
     }
 }
 

@@ -169,3 +169,37 @@ pub trait PepperStore: Send + Sync {
         now: Timestamp,
     ) -> Result<u64, StoreError>;
 }
+
+/// The record of whoever a token acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    User(Account),
+    Service(ServiceUser),
+}
+
+/// The authorize path's one read: a token and its owner, strongly consistent.
+#[async_trait]
+pub trait CredentialLookup: Send + Sync {
+    /// `owner_hint` is the owner this process saw for `id` before. A token's
+    /// owner never changes, so with the hint the store can fetch both records
+    /// in one round trip; it still checks the token's owner against the hint.
+    async fn token_and_owner(
+        &self,
+        id: &TokenId,
+        owner_hint: Option<&Owner>,
+    ) -> Result<(Option<TokenRecord>, Option<Principal>), StoreError>;
+}
+
+/// Reads the owner of `owner` through the principal store.
+pub async fn read_principal(
+    store: &(impl PrincipalStore + ?Sized),
+    owner: &Owner,
+) -> Result<Option<Principal>, StoreError> {
+    Ok(match owner.kind {
+        crate::records::OwnerKind::User => store.get_account(&owner.id).await?.map(Principal::User),
+        crate::records::OwnerKind::ServiceUser => store
+            .get_service_user(&owner.id)
+            .await?
+            .map(Principal::Service),
+    })
+}

@@ -100,3 +100,29 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     assert!(path.exists(), "{} is not built", path.display());
     path
 }
+
+pub mod runtime_api;
+
+/// A function binary started as Lambda would start it, against `api`. The
+/// AWS variables of the local stack are inherited; `extra` adds the function's own.
+pub fn spawn_function(
+    binary: &std::path::Path,
+    api: &runtime_api::RuntimeApi,
+    extra: &[(&str, String)],
+) -> std::process::Child {
+    let mut command = std::process::Command::new(binary);
+    command
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "authorizer")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    command.spawn().unwrap()
+}

@@ -544,3 +544,71 @@ async fn revoke_all_revokes_every_live_token_of_one_owner_only() {
         .filter(|e| e.action == "token.revoke")
         .all(|e| e.actor == "operator" && e.detail.as_deref() == Some("left")));
 }
+
+#[tokio::test]
+async fn token_and_owner_reads_both_with_or_without_a_hint() {
+    use cog_tokens::store::{CredentialLookup, Principal};
+    let stack = Stack::connect().await;
+    let store = stack.fresh_store().await;
+    let account = Account {
+        user_id: "alice".into(),
+        status: PrincipalStatus::Active,
+        sso: false,
+        pat_beta: true,
+        orgs: vec![OrgMembership {
+            org_id: "acme".into(),
+            role: "admin".into(),
+        }],
+    };
+    store.put_account(&account).await.unwrap();
+    let owner = Owner::user("alice");
+    let now = Timestamp::now();
+    let (_, record) = new_token(&owner, &pepper(), now, None);
+    store
+        .create_token(&record, 50, &created(&owner, record.id, now))
+        .await
+        .unwrap();
+    let expected = (Some(record.clone()), Some(Principal::User(account.clone())));
+
+    // No hint: token, then owner. Right hint: one batch read. Wrong hint: corrected.
+    assert_eq!(
+        store.token_and_owner(&record.id, None).await.unwrap(),
+        expected
+    );
+    assert_eq!(
+        store
+            .token_and_owner(&record.id, Some(&owner))
+            .await
+            .unwrap(),
+        expected
+    );
+    let wrong = Owner::service_user("alice");
+    assert_eq!(
+        store
+            .token_and_owner(&record.id, Some(&wrong))
+            .await
+            .unwrap(),
+        expected
+    );
+    // Unknown token: nothing, with or without a hint.
+    let unknown = cog_tokens::PlainToken::generate().unwrap().id();
+    assert_eq!(
+        store.token_and_owner(&unknown, None).await.unwrap(),
+        (None, None)
+    );
+    assert_eq!(
+        store.token_and_owner(&unknown, Some(&owner)).await.unwrap(),
+        (None, None)
+    );
+    // Owner record gone: the token comes back without a principal.
+    let (_, orphan) = new_token(&Owner::user("ghost"), &pepper(), now, None);
+    store
+        .create_token(&orphan, 50, &created(&orphan.owner, orphan.id, now))
+        .await
+        .unwrap();
+    let (found, principal) = store
+        .token_and_owner(&orphan.id, Some(&orphan.owner))
+        .await
+        .unwrap();
+    assert_eq!((found, principal), (Some(orphan), None));
+}

@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -35,8 +35,8 @@ use crate::records::{
     StatusFilter, Timestamp, TokenRecord,
 };
 use crate::store::{
-    AuditLog, PepperStore, PrincipalStore, RevokeOutcome, StoreError, StoredPepper, TokenPage,
-    TokenStore,
+    read_principal, AuditLog, CredentialLookup, PepperStore, Principal, PrincipalStore,
+    RevokeOutcome, StoreError, StoredPepper, TokenPage, TokenStore,
 };
 use crate::token::TokenId;
 
@@ -102,6 +102,13 @@ fn key(pk: String, sk: &str) -> Item {
 
 fn token_key(id: &TokenId) -> Item {
     key(token_pk(id), TOKEN_SK)
+}
+
+fn principal_key(owner: &Owner) -> Item {
+    match owner.kind {
+        OwnerKind::User => key(format!("USER#{}", owner.id), ACCOUNT_SK),
+        OwnerKind::ServiceUser => key(format!("SVCUSER#{}", owner.id), SERVICE_USER_SK),
+    }
 }
 
 fn counter_key(owner: &Owner) -> Item {
@@ -493,7 +500,7 @@ fn audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
 }
 
 fn account_item(account: &Account) -> Item {
-    let mut item = key(format!("USER#{}", account.user_id), ACCOUNT_SK);
+    let mut item = principal_key(&Owner::user(&account.user_id));
     item.insert("user_id".into(), s(&account.user_id));
     item.insert("status".into(), s(account.status.as_str()));
     item.insert("sso".into(), AttributeValue::Bool(account.sso));
@@ -541,7 +548,7 @@ fn parse_status(item: &Item) -> Result<PrincipalStatus, StoreError> {
 }
 
 fn service_user_item(user: &ServiceUser) -> Item {
-    let mut item = key(format!("SVCUSER#{}", user.id), SERVICE_USER_SK);
+    let mut item = principal_key(&Owner::service_user(&user.id));
     item.insert("service_user_id".into(), s(&user.id));
     item.insert("name".into(), s(&user.name));
     item.insert("org_id".into(), s(&user.org_id));
@@ -900,7 +907,7 @@ impl PrincipalStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("USER#{user_id}"), ACCOUNT_SK)))
+            .set_key(Some(principal_key(&Owner::user(user_id))))
             .consistent_read(true)
             .send()
             .await
@@ -933,12 +940,75 @@ impl PrincipalStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("SVCUSER#{id}"), SERVICE_USER_SK)))
+            .set_key(Some(principal_key(&Owner::service_user(id))))
             .consistent_read(true)
             .send()
             .await
             .map_err(unavailable)?;
         output.item.as_ref().map(service_user_from_item).transpose()
+    }
+}
+
+#[async_trait]
+impl CredentialLookup for DynamoStore {
+    async fn token_and_owner(
+        &self,
+        id: &TokenId,
+        owner_hint: Option<&Owner>,
+    ) -> Result<(Option<TokenRecord>, Option<Principal>), StoreError> {
+        let Some(hint) = owner_hint else {
+            let Some(record) = self.get_token(id).await? else {
+                return Ok((None, None));
+            };
+            let principal = read_principal(self, &record.owner).await?;
+            return Ok((Some(record), principal));
+        };
+        // One round trip for both records, strongly consistent.
+        let keys = KeysAndAttributes::builder()
+            .keys(token_key(id))
+            .keys(principal_key(hint))
+            .consistent_read(true)
+            .build()
+            .map_err(build_error)?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let throttled = output
+            .unprocessed_keys()
+            .is_some_and(|keys| keys.values().any(|k| !k.keys().is_empty()));
+        if throttled {
+            return self.token_and_owner(id, None).await;
+        }
+        let items = output
+            .responses()
+            .and_then(|tables| tables.get(&self.table))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut record = None;
+        let mut principal = None;
+        for item in items {
+            match get_s(item, SORT_KEY)? {
+                TOKEN_SK => record = Some(token_from_item(item)?),
+                ACCOUNT_SK => principal = Some(Principal::User(account_from_item(item)?)),
+                SERVICE_USER_SK => {
+                    principal = Some(Principal::Service(service_user_from_item(item)?))
+                }
+                _ => return Err(malformed("sk")),
+            }
+        }
+        match record {
+            None => Ok((None, None)),
+            Some(record) if record.owner == *hint => Ok((Some(record), principal)),
+            // Owners never change, so a stale hint means a bug upstream: read the real owner.
+            Some(record) => {
+                let principal = read_principal(self, &record.owner).await?;
+                Ok((Some(record), principal))
+            }
+        }
     }
 }
 

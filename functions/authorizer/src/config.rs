@@ -1,0 +1,51 @@
+//! The authorizer's settings, read once at cold start.
+
+use std::time::Duration;
+
+use cog_tokens::authorize::AuthorizerSettings;
+use cog_tokens::config::{parsed_or, required, ConfigError};
+use cog_tokens::routes::RouteRules;
+
+use crate::events::HttpResponseFormat;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `TABLE_NAME`
+    pub table: String,
+    /// `HTTP_RESPONSE_FORMAT`: `simple` (default) or `iam`, for HTTP API events.
+    pub http_format: HttpResponseFormat,
+    /// `PEPPER_RELOAD_INTERVAL_SECONDS` (default 30): the least time between
+    /// two reloads of the pepper ring caused by an unknown version.
+    pub pepper_reload_interval: Duration,
+    /// `ROUTE_RULES` (JSON, default none) and `LAST_USED_INTERVAL_SECONDS` (default 300).
+    pub settings: AuthorizerSettings,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let route_rules = match std::env::var("ROUTE_RULES") {
+            Ok(text) if !text.trim().is_empty() => {
+                RouteRules::from_json(&text).map_err(|e| ConfigError {
+                    name: "ROUTE_RULES",
+                    problem: e.to_string(),
+                })?
+            }
+            _ => RouteRules::default(),
+        };
+        Ok(Self {
+            table: required("TABLE_NAME")?,
+            http_format: parsed_or("HTTP_RESPONSE_FORMAT", HttpResponseFormat::Simple)?,
+            pepper_reload_interval: Duration::from_secs(parsed_or(
+                "PEPPER_RELOAD_INTERVAL_SECONDS",
+                30,
+            )?),
+            settings: AuthorizerSettings {
+                route_rules,
+                last_used_interval: Duration::from_secs(parsed_or(
+                    "LAST_USED_INTERVAL_SECONDS",
+                    300,
+                )?),
+            },
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! One invocation: event JSON in, decision out. Testable without the runtime.
+
+use cog_tokens::authorize::{Authorizer, Decision};
+use cog_tokens::pepper::PepperSource;
+use cog_tokens::records::Timestamp;
+use cog_tokens::store::{CredentialLookup, TokenStore};
+
+use crate::events::{
+    respond, AuthorizerEvent, AuthorizerFailure, AuthorizerResponse, EventError, HttpResponseFormat,
+};
+
+/// What the function keeps between invocations.
+#[derive(Debug)]
+pub struct AuthorizerState<S, P> {
+    pub authorizer: Authorizer<S, P>,
+    pub http_format: HttpResponseFormat,
+}
+
+/// Answers one event given as JSON (tests, benchmarks, local tools).
+pub async fn function_handler<S, P>(
+    state: &AuthorizerState<S, P>,
+    raw_event: &str,
+    now: Timestamp,
+) -> Result<AuthorizerResponse, AuthorizerFailure>
+where
+    S: CredentialLookup + TokenStore + 'static,
+    P: PepperSource,
+{
+    let event = AuthorizerEvent::from_json(raw_event).map_err(|error| {
+        log_unreadable(&error);
+        AuthorizerFailure::Fault
+    })?;
+    handle_event(state, &event, now).await
+}
+
+/// Answers one event the runtime has deserialized. Every fault becomes
+/// `AuthorizerFailure::Fault` (API Gateway answers 500), logged without the token.
+pub async fn handle_event<S, P>(
+    state: &AuthorizerState<S, P>,
+    event: &AuthorizerEvent,
+    now: Timestamp,
+) -> Result<AuthorizerResponse, AuthorizerFailure>
+where
+    S: CredentialLookup + TokenStore + 'static,
+    P: PepperSource,
+{
+    let shape = event.shape().map_err(|error| {
+        log_unreadable(&error);
+        AuthorizerFailure::Fault
+    })?;
+    let decision = state
+        .authorizer
+        .authorize(event.authorization(shape), event.route(shape), now)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "authorizer fault: failing closed");
+            AuthorizerFailure::Fault
+        })?;
+    match &decision {
+        Decision::Allow(identity) => {
+            tracing::debug!(token_id = %identity.token_id, principal = %identity.owner, "allowed")
+        }
+        Decision::Forbidden(identity) => {
+            tracing::info!(token_id = %identity.token_id, principal = %identity.owner, "forbidden: missing scope")
+        }
+        Decision::Unauthorized(reason) => tracing::info!(?reason, "unauthorized"),
+    }
+    respond(
+        event,
+        shape,
+        &decision,
+        state.authorizer.route_rules(),
+        state.http_format,
+    )
+}
+
+/// serde's messages can quote input values, so only the position is logged.
+fn log_unreadable(error: &EventError) {
+    match error {
+        EventError::Json(json) => tracing::error!(
+            category = ?json.classify(),
+            line = json.line(),
+            column = json.column(),
+            "unreadable authorizer event"
+        ),
+        EventError::Unsupported { kind, version } => {
+            tracing::error!(?kind, ?version, "unsupported authorizer event")
+        }
+    }
+}

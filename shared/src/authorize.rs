@@ -1,0 +1,351 @@
+//! The authorization decision for one request: the design's checks, in its
+//! order, independent of any API Gateway event shape.
+//!
+//! bearer → format and checksum (no I/O) → token and owner records (one
+//! strongly consistent read) → constant-time HMAC → revoked? expired? →
+//! owner still allowed → route scope → Allow.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::bearer::extract_bearer;
+use crate::pepper::{PepperError, PepperKeeper, PepperSource};
+use crate::records::{
+    OrgMembership, Owner, OwnerKind, PrincipalStatus, Timestamp, TokenRecord, TokenStatus,
+};
+use crate::routes::RouteRules;
+use crate::store::{CredentialLookup, Principal, StoreError, TokenStore};
+use crate::token::{PlainToken, TokenId};
+
+/// Tokens remembered per process (owner, last `last_used_at` write).
+const KNOWN_TOKENS_CAPACITY: usize = 10_000;
+
+/// What a process remembers of a token it has allowed.
+#[derive(Debug, Clone)]
+struct KnownToken {
+    /// A token's owner never changes, so this is never stale.
+    owner: Owner,
+    /// When this process last started a `last_used_at` write for it, so a hot
+    /// token costs one write per interval, not one per request in flight.
+    touched_at: Option<Timestamp>,
+}
+
+/// Settings read once at cold start.
+#[derive(Debug, Clone)]
+pub struct AuthorizerSettings {
+    pub route_rules: RouteRules,
+    /// `last_used_at` is written at most once per this interval per token.
+    pub last_used_interval: Duration,
+}
+
+/// The method and path a request is for, when the event tells them.
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+}
+
+/// Who a valid token acts as, passed downstream as authorizer context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub owner: Owner,
+    pub token_id: TokenId,
+    pub scopes: Vec<String>,
+    pub orgs: Vec<OrgMembership>,
+}
+
+impl Identity {
+    /// `pat` or `service_key`.
+    pub fn auth_method(&self) -> &'static str {
+        self.owner.kind.auth_method()
+    }
+
+    /// Scopes, space-separated (the OAuth convention).
+    pub fn scopes_text(&self) -> String {
+        self.scopes.join(" ")
+    }
+
+    /// Memberships as `org:role` pairs joined by `,`, each part
+    /// percent-encoding `%`, `,` and `:` so the string always splits cleanly.
+    pub fn orgs_text(&self) -> String {
+        let mut text = String::with_capacity(self.orgs.len() * 24);
+        for (index, membership) in self.orgs.iter().enumerate() {
+            if index > 0 {
+                text.push(',');
+            }
+            push_encoded(&mut text, &membership.org_id);
+            text.push(':');
+            push_encoded(&mut text, &membership.role);
+        }
+        text
+    }
+}
+
+/// Appends `value`, percent-encoding the three characters the format uses.
+fn push_encoded(text: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '%' => text.push_str("%25"),
+            ',' => text.push_str("%2C"),
+            ':' => text.push_str("%3A"),
+            c => text.push(c),
+        }
+    }
+}
+
+/// Why a request is refused with 401. Logged (with the public token id at
+/// most), never shown to the caller: every reason gets the same answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    MissingCredential,
+    Malformed,
+    UnknownToken,
+    UnknownPepper,
+    WrongSecret,
+    Revoked,
+    Expired,
+    OwnerMissing,
+    OwnerNotAllowed,
+}
+
+/// The outcome for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow(Identity),
+    /// A valid token without a scope a route rule requires: 403.
+    Forbidden(Identity),
+    /// 401, whatever the reason.
+    Unauthorized(DenyReason),
+}
+
+/// An infrastructure fault: the caller must answer with an error, never Allow.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pepper(#[from] PepperError),
+}
+
+/// Holds what an authorizer process keeps between requests.
+pub struct Authorizer<S, P> {
+    store: Arc<S>,
+    peppers: PepperKeeper<P>,
+    settings: AuthorizerSettings,
+    known: Mutex<HashMap<TokenId, KnownToken>>,
+    background: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl<S, P> Authorizer<S, P>
+where
+    S: CredentialLookup + TokenStore + 'static,
+    P: PepperSource,
+{
+    pub fn new(store: Arc<S>, peppers: PepperKeeper<P>, settings: AuthorizerSettings) -> Self {
+        Self {
+            store,
+            peppers,
+            settings,
+            known: Mutex::new(HashMap::new()),
+            background: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn route_rules(&self) -> &RouteRules {
+        &self.settings.route_rules
+    }
+
+    /// Decides one request. `authorization` is the raw `Authorization` header value.
+    pub async fn authorize(
+        &self,
+        authorization: Option<&str>,
+        route: Option<Route<'_>>,
+        now: Timestamp,
+    ) -> Result<Decision, AuthorizeError> {
+        use Decision::Unauthorized;
+
+        let Some(credential) = authorization.and_then(|h| extract_bearer(h).ok()) else {
+            return Ok(Unauthorized(DenyReason::MissingCredential));
+        };
+        let Ok(token) = PlainToken::parse(credential) else {
+            return Ok(Unauthorized(DenyReason::Malformed));
+        };
+        let id = token.id();
+        let hint = self.owner_hint(&id);
+        let (record, principal) = self.store.token_and_owner(&id, hint.as_ref()).await?;
+
+        let Some(record) = record else {
+            self.equalize_work(&token);
+            return Ok(Unauthorized(DenyReason::UnknownToken));
+        };
+        let ring = self.peppers.ring_with(record.pepper_version).await?;
+        let Some(pepper) = ring.as_ref().and_then(|r| r.get(record.pepper_version)) else {
+            self.equalize_work(&token);
+            return Ok(Unauthorized(DenyReason::UnknownPepper));
+        };
+        if !pepper.verify(&token, &record.hash) {
+            return Ok(Unauthorized(DenyReason::WrongSecret));
+        }
+        match record.status(now) {
+            TokenStatus::Revoked => return Ok(Unauthorized(DenyReason::Revoked)),
+            TokenStatus::Expired => return Ok(Unauthorized(DenyReason::Expired)),
+            TokenStatus::Active => {}
+        }
+        let orgs = match owner_memberships(&record, principal) {
+            Ok(orgs) => orgs,
+            Err(reason) => return Ok(Unauthorized(reason)),
+        };
+        if let Some(ring) = &ring {
+            self.after_success(&token, &record, ring.current(), now);
+        }
+
+        let identity = Identity {
+            owner: record.owner,
+            token_id: id,
+            scopes: record.scopes,
+            orgs,
+        };
+        if let Some(route) = route {
+            let mut needed = self
+                .settings
+                .route_rules
+                .required_scopes(route.method, route.path);
+            if needed.any(|scope| !identity.scopes.iter().any(|s| s == scope)) {
+                return Ok(Decision::Forbidden(identity));
+            }
+        }
+        Ok(Decision::Allow(identity))
+    }
+
+    /// Waits for the background writes started so far (tests, shutdown).
+    pub async fn finish_background_writes(&self) {
+        let handles = match self.background.lock() {
+            Ok(mut handles) => std::mem::take(&mut *handles),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+
+    /// The HMAC a found token would have cost, so an unknown id takes about
+    /// as long as a wrong secret.
+    fn equalize_work(&self, token: &PlainToken) {
+        black_box(self.peppers.ring().current().hash(token));
+    }
+
+    fn owner_hint(&self, id: &TokenId) -> Option<Owner> {
+        self.known.lock().ok()?.get(id).map(|k| k.owner.clone())
+    }
+
+    /// Remembers the token's owner and decides whether this request starts
+    /// the `last_used_at` write (stale in the record and not already started
+    /// by this process within the interval).
+    fn remember_and_claim_touch(
+        &self,
+        record: &TokenRecord,
+        now: Timestamp,
+        interval_ms: i64,
+    ) -> bool {
+        let threshold = now.0.saturating_sub(interval_ms);
+        let stale_in_record = record.last_used_at.is_none_or(|at| at.0 <= threshold);
+        let Ok(mut known) = self.known.lock() else {
+            return stale_in_record;
+        };
+        if known.len() >= KNOWN_TOKENS_CAPACITY && !known.contains_key(&record.id) {
+            known.clear();
+        }
+        let entry = known.entry(record.id).or_insert_with(|| KnownToken {
+            owner: record.owner.clone(),
+            touched_at: None,
+        });
+        let claim = stale_in_record && entry.touched_at.is_none_or(|at| at.0 <= threshold);
+        if claim {
+            entry.touched_at = Some(now);
+        }
+        claim
+    }
+
+    /// `last_used_at` and the lazy re-hash: written off the request path,
+    /// and a failure there never changes the decision.
+    fn after_success(
+        &self,
+        token: &PlainToken,
+        record: &TokenRecord,
+        current: &crate::hash::Pepper,
+        now: Timestamp,
+    ) {
+        let interval_ms =
+            i64::try_from(self.settings.last_used_interval.as_millis()).unwrap_or(i64::MAX);
+        if self.remember_and_claim_touch(record, now, interval_ms) {
+            let store = Arc::clone(&self.store);
+            let id = record.id;
+            self.spawn(async move {
+                if let Err(error) = store.touch_last_used(&id, now, interval_ms).await {
+                    tracing::warn!(token_id = %id, %error, "last_used_at update failed");
+                }
+            });
+        }
+        if current.version() > record.pepper_version {
+            let store = Arc::clone(&self.store);
+            let (id, old, new, version) = (
+                record.id,
+                record.hash.clone(),
+                current.hash(token),
+                current.version(),
+            );
+            self.spawn(async move {
+                match store.replace_hash(&id, &old, &new, version).await {
+                    Ok(_) => {
+                        tracing::info!(token_id = %id, pepper_version = %version, "token re-hashed")
+                    }
+                    Err(error) => tracing::warn!(token_id = %id, %error, "re-hash failed"),
+                }
+            });
+        }
+    }
+
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        if let Ok(mut handles) = self.background.lock() {
+            handles.retain(|h| !h.is_finished());
+            handles.push(handle);
+        }
+    }
+}
+
+impl<S, P> std::fmt::Debug for Authorizer<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The owner's memberships if the owner may still act through this token.
+fn owner_memberships(
+    record: &TokenRecord,
+    principal: Option<Principal>,
+) -> Result<Vec<OrgMembership>, DenyReason> {
+    match (record.owner.kind, principal) {
+        (_, None) => Err(DenyReason::OwnerMissing),
+        (OwnerKind::User, Some(Principal::User(account)))
+            if account.user_id == record.owner.id && account.may_use_pats() =>
+        {
+            Ok(account.orgs)
+        }
+        (OwnerKind::ServiceUser, Some(Principal::Service(user)))
+            if user.id == record.owner.id && user.status == PrincipalStatus::Active =>
+        {
+            Ok(vec![OrgMembership {
+                org_id: user.org_id,
+                role: user.role,
+            }])
+        }
+        _ => Err(DenyReason::OwnerNotAllowed),
+    }
+}

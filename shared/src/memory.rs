@@ -1,0 +1,389 @@
+//! In-memory fakes of the storage ports and the pepper source, for unit
+//! tests and benchmarks of handlers (feature `test-util`). They keep the same
+//! rules as the DynamoDB adapter: conditional creates, the active-token limit,
+//! idempotent revocation, all-or-nothing rotation, audit with every change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::hash::{Pepper, PepperVersion, TokenHash};
+use crate::pepper::{PepperError, PepperRing, PepperSource};
+use crate::records::{
+    Account, AuditEvent, Owner, Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord,
+};
+use crate::store::{
+    read_principal, AuditLog, CredentialLookup, Principal, PrincipalStore, RevokeOutcome,
+    StoreError, TokenPage, TokenStore,
+};
+use crate::token::TokenId;
+
+#[derive(Debug, Default)]
+struct State {
+    tokens: HashMap<TokenId, (TokenRecord, bool)>,
+    counters: HashMap<Owner, u32>,
+    accounts: HashMap<String, Account>,
+    service_users: HashMap<String, ServiceUser>,
+    audit: Vec<AuditEvent>,
+}
+
+/// Every storage port in memory. `fail_all` makes each call fail as if
+/// DynamoDB were down, to test that callers fail closed.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    failing: AtomicBool,
+    failing_touches: AtomicBool,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn fail_all(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Makes only the authorizer's side writes (`last_used_at`, re-hash) fail.
+    pub fn fail_side_writes(&self, failing: bool) {
+        self.failing_touches.store(failing, Ordering::SeqCst);
+    }
+
+    fn side_write_state(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        if self.failing_touches.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected side-write fault".into()));
+        }
+        self.state()
+    }
+
+    fn state(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected fault".into()));
+        }
+        self.state
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))
+    }
+
+    /// Every audit event, oldest first.
+    pub fn all_audit_events(&self) -> Vec<AuditEvent> {
+        self.state
+            .lock()
+            .map(|s| s.audit.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn sort_key(record: &TokenRecord) -> (Timestamp, TokenId) {
+    (record.created_at, record.id)
+}
+
+fn encode_cursor(record: &TokenRecord) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}#{}", record.created_at.0, record.id))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(Timestamp, TokenId), StoreError> {
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or(StoreError::InvalidCursor)?;
+    let (at, id) = text.split_once('#').ok_or(StoreError::InvalidCursor)?;
+    Ok((
+        Timestamp(at.parse().map_err(|_| StoreError::InvalidCursor)?),
+        id.parse().map_err(|_| StoreError::InvalidCursor)?,
+    ))
+}
+
+fn revoke_in(state: &mut State, id: &TokenId, revocation: &Revocation) -> Result<bool, StoreError> {
+    let (record, holds_slot) = state.tokens.get_mut(id).ok_or(StoreError::NotFound)?;
+    if record.revoked.is_some() {
+        return Ok(false);
+    }
+    record.revoked = Some(revocation.clone());
+    if std::mem::replace(holds_slot, false) {
+        let owner = record.owner.clone();
+        if let Some(count) = state.counters.get_mut(&owner) {
+            *count = count.saturating_sub(1);
+        }
+    }
+    Ok(true)
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn create_token(
+        &self,
+        record: &TokenRecord,
+        limit: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.tokens.contains_key(&record.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let count = state.counters.entry(record.owner.clone()).or_default();
+        if *count >= limit {
+            return Err(StoreError::LimitReached { limit });
+        }
+        *count += 1;
+        state.tokens.insert(record.id, (record.clone(), true));
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn get_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.state()?.tokens.get(id).map(|(r, _)| r.clone()))
+    }
+
+    async fn revoke_token(
+        &self,
+        id: &TokenId,
+        revocation: &Revocation,
+        audit: &AuditEvent,
+    ) -> Result<RevokeOutcome, StoreError> {
+        let mut state = self.state()?;
+        if revoke_in(&mut state, id, revocation)? {
+            state.audit.push(audit.clone());
+            Ok(RevokeOutcome::Revoked)
+        } else {
+            Ok(RevokeOutcome::AlreadyRevoked)
+        }
+    }
+
+    async fn rotate_token(
+        &self,
+        old_id: &TokenId,
+        revocation: &Revocation,
+        new_record: &TokenRecord,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        match state.tokens.get(old_id) {
+            Some((old, _)) if old.revoked.is_none() => {}
+            _ => return Err(StoreError::NotFound),
+        }
+        if state.tokens.contains_key(&new_record.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        revoke_in(&mut state, old_id, revocation)?;
+        *state.counters.entry(new_record.owner.clone()).or_default() += 1;
+        state
+            .tokens
+            .insert(new_record.id, (new_record.clone(), true));
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn list_tokens(
+        &self,
+        owner: &Owner,
+        filter: StatusFilter,
+        now: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<TokenPage, StoreError> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let state = self.state()?;
+        let sorted: BTreeMap<_, _> = state
+            .tokens
+            .values()
+            .filter(|(r, _)| &r.owner == owner)
+            .map(|(r, _)| (sort_key(r), r))
+            .collect();
+        let mut tokens = Vec::new();
+        let mut more = false;
+        for (key, record) in sorted.iter().rev() {
+            if after.is_some_and(|a| *key >= a) {
+                continue;
+            }
+            if !filter.admits(record.status(now)) {
+                continue;
+            }
+            if tokens.len() == limit.max(1) {
+                more = true;
+                break;
+            }
+            tokens.push((*record).clone());
+        }
+        let next_cursor = if more {
+            tokens.last().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(TokenPage {
+            tokens,
+            next_cursor,
+        })
+    }
+
+    async fn active_token_count(&self, owner: &Owner) -> Result<u32, StoreError> {
+        Ok(self.state()?.counters.get(owner).copied().unwrap_or(0))
+    }
+
+    async fn release_expired(&self, owner: &Owner, now: Timestamp) -> Result<u32, StoreError> {
+        let mut state = self.state()?;
+        let mut released = 0;
+        for (record, holds_slot) in state.tokens.values_mut() {
+            if &record.owner == owner && *holds_slot && record.expires_at.is_some_and(|e| e <= now)
+            {
+                *holds_slot = false;
+                released += 1;
+            }
+        }
+        if let Some(count) = state.counters.get_mut(owner) {
+            *count = count.saturating_sub(released);
+        }
+        Ok(released)
+    }
+
+    async fn touch_last_used(
+        &self,
+        id: &TokenId,
+        at: Timestamp,
+        min_interval_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.side_write_state()?;
+        let Some((record, _)) = state.tokens.get_mut(id) else {
+            return Ok(false);
+        };
+        if record
+            .last_used_at
+            .is_some_and(|last| last.0 > at.0.saturating_sub(min_interval_ms))
+        {
+            return Ok(false);
+        }
+        record.last_used_at = Some(at);
+        Ok(true)
+    }
+
+    async fn replace_hash(
+        &self,
+        id: &TokenId,
+        old: &TokenHash,
+        new: &TokenHash,
+        version: PepperVersion,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.side_write_state()?;
+        match state.tokens.get_mut(id) {
+            Some((record, _)) if &record.hash == old => {
+                record.hash = new.clone();
+                record.pepper_version = version;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl PrincipalStore for MemoryStore {
+    async fn put_account(&self, account: &Account) -> Result<(), StoreError> {
+        self.state()?
+            .accounts
+            .insert(account.user_id.clone(), account.clone());
+        Ok(())
+    }
+
+    async fn get_account(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.state()?.accounts.get(user_id).cloned())
+    }
+
+    async fn create_service_user(
+        &self,
+        user: &ServiceUser,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.service_users.contains_key(&user.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.service_users.insert(user.id.clone(), user.clone());
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn get_service_user(&self, id: &str) -> Result<Option<ServiceUser>, StoreError> {
+        Ok(self.state()?.service_users.get(id).cloned())
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn audit_events(
+        &self,
+        owner: &Owner,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| &e.owner == owner)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl CredentialLookup for MemoryStore {
+    async fn token_and_owner(
+        &self,
+        id: &TokenId,
+        _owner_hint: Option<&Owner>,
+    ) -> Result<(Option<TokenRecord>, Option<Principal>), StoreError> {
+        let Some(record) = self.get_token(id).await? else {
+            return Ok((None, None));
+        };
+        let principal = read_principal(self, &record.owner).await?;
+        Ok((Some(record), principal))
+    }
+}
+
+/// A pepper source of fixed keys: version `v` is 32 bytes of `v`. Clones
+/// share their versions, so a test can "rotate" after handing one over.
+#[derive(Debug, Clone)]
+pub struct FixedPeppers {
+    versions: std::sync::Arc<Mutex<Vec<u32>>>,
+}
+
+impl FixedPeppers {
+    pub fn new(versions: &[u32]) -> Self {
+        Self {
+            versions: std::sync::Arc::new(Mutex::new(versions.to_vec())),
+        }
+    }
+
+    /// The pepper a version stands for, to hash test tokens with.
+    pub fn pepper(version: u32) -> Pepper {
+        // 32 bytes always make a valid pepper.
+        Pepper::new(PepperVersion(version), &[version as u8; 32])
+            .unwrap_or_else(|_| unreachable!("32-byte key"))
+    }
+
+    /// Makes `version` loadable (a rotation seen on the next reload).
+    pub fn add(&self, version: u32) {
+        if let Ok(mut versions) = self.versions.lock() {
+            versions.push(version);
+        }
+    }
+}
+
+#[async_trait]
+impl PepperSource for FixedPeppers {
+    async fn load_ring(&self) -> Result<PepperRing, PepperError> {
+        let versions = self
+            .versions
+            .lock()
+            .map_err(|_| PepperError::Empty)?
+            .clone();
+        PepperRing::new(versions.into_iter().map(Self::pepper).collect())
+    }
+}
