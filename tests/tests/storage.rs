@@ -102,7 +102,9 @@ async fn given_a_token_when_revoked_twice_then_the_second_is_a_no_op_and_both_ar
         .unwrap();
 
     let audit =
-        AuditEvent::new("user:alice", "token.revoke", owner.clone(), now).for_token(record.id);
+        // Later than the create event, so newest-first order is defined.
+        AuditEvent::new("user:alice", "token.revoke", owner.clone(), Timestamp(now.0 + 1))
+            .for_token(record.id);
     let first = store
         .revoke_token(&record.id, &revocation(now, "lost laptop"), &audit)
         .await
