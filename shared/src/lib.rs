@@ -9,7 +9,9 @@ pub mod aws;
 pub mod bearer;
 pub mod config;
 pub mod hash;
+pub mod http_api;
 pub mod lifecycle;
+pub mod management;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod pepper;

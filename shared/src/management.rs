@@ -1,0 +1,478 @@
+//! Managing one's own PATs: the rules behind the settings page, independent
+//! of HTTP. Issue, list, read, rotate, revoke.
+
+use std::sync::Arc;
+
+use crate::hash::Pepper;
+use crate::lifecycle::revoke_all;
+use crate::pepper::{PepperError, PepperKeeper, PepperSource};
+use crate::records::{
+    AuditEvent, Owner, PrincipalStatus, Revocation, StatusFilter, Timestamp, TokenRecord,
+    TokenStatus,
+};
+use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenPage, TokenStore};
+use crate::token::{PlainToken, TokenId};
+
+/// Issuance rules, from configuration.
+#[derive(Debug, Clone)]
+pub struct IssuancePolicy {
+    /// Every scope a token may carry.
+    pub scope_catalog: Vec<String>,
+    pub default_expiry_days: u32,
+    pub max_expiry_days: u32,
+    /// Whether `expires_in_days: null` (never expires) is accepted.
+    pub allow_non_expiring: bool,
+    /// Active tokens per user.
+    pub max_active_tokens: u32,
+    /// Upper bound of a rotation's `grace_seconds`.
+    pub max_rotation_grace_seconds: u32,
+}
+
+impl IssuancePolicy {
+    /// `SCOPE_CATALOG` (comma-separated), `DEFAULT_EXPIRY_DAYS` (30),
+    /// `MAX_EXPIRY_DAYS` (366), `ALLOW_NON_EXPIRING` (false),
+    /// `MAX_ACTIVE_TOKENS` (50), `MAX_ROTATION_GRACE_SECONDS` (3600).
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        use crate::config::parsed_or;
+        let catalog = std::env::var("SCOPE_CATALOG").unwrap_or_else(|_| DEFAULT_SCOPES.join(","));
+        let scope_catalog: Vec<String> = catalog
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if scope_catalog.is_empty() {
+            return Err(crate::config::ConfigError {
+                name: "SCOPE_CATALOG",
+                problem: "names no scope".into(),
+            });
+        }
+        Ok(Self {
+            scope_catalog,
+            default_expiry_days: parsed_or("DEFAULT_EXPIRY_DAYS", 30)?,
+            max_expiry_days: parsed_or("MAX_EXPIRY_DAYS", 366)?,
+            allow_non_expiring: parsed_or("ALLOW_NON_EXPIRING", false)?,
+            max_active_tokens: parsed_or("MAX_ACTIVE_TOKENS", 50)?,
+            max_rotation_grace_seconds: parsed_or("MAX_ROTATION_GRACE_SECONDS", 3600)?,
+        })
+    }
+}
+
+/// The scope catalog when `SCOPE_CATALOG` is not set.
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "tokens:read",
+    "sessions:read",
+    "sessions:write",
+    "orgs:read",
+    "orgs:write",
+];
+
+pub const NAME_MAX_CHARS: usize = 100;
+pub const PAGE_MAX: usize = 100;
+
+/// Why a management request is refused. Each has a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagementError {
+    #[error("no account for this user")]
+    AccountNotFound,
+    #[error("the account is not active")]
+    AccountInactive,
+    #[error("personal access tokens are in closed beta and not enabled for this account")]
+    PatBetaNotEnabled,
+    #[error("personal access tokens are not available for SSO/enterprise accounts")]
+    PatUnavailableForSso,
+    #[error("{detail}")]
+    Invalid {
+        field: &'static str,
+        code: &'static str,
+        detail: String,
+    },
+    #[error("an active token with this name exists already")]
+    NameTaken,
+    #[error("at most {limit} active tokens are allowed")]
+    LimitReached { limit: u32 },
+    #[error("no such token")]
+    TokenNotFound,
+    #[error("the token is not active")]
+    TokenNotActive,
+    #[error("the cursor is not valid")]
+    InvalidCursor,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ManagementError {
+    fn invalid(field: &'static str, code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ManagementError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::InvalidCursor => Self::InvalidCursor,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<PepperError> for ManagementError {
+    fn from(error: PepperError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+/// A validated request for a new token.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// `None`: the default lifetime; `Some(None)`: never expires.
+    pub expires_in_days: Option<Option<u32>>,
+}
+
+/// A token just made: shown to its owner once, in this response only.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub token: PlainToken,
+    pub record: TokenRecord,
+}
+
+/// The management service over the storage ports and the pepper ring.
+pub struct TokenManager<S, P> {
+    store: Arc<S>,
+    peppers: PepperKeeper<P>,
+    policy: IssuancePolicy,
+}
+
+impl<S, P> std::fmt::Debug for TokenManager<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+fn actor(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+impl<S, P> TokenManager<S, P>
+where
+    S: TokenStore + PrincipalStore,
+    P: PepperSource,
+{
+    pub fn new(store: Arc<S>, peppers: PepperKeeper<P>, policy: IssuancePolicy) -> Self {
+        Self {
+            store,
+            peppers,
+            policy,
+        }
+    }
+
+    pub fn policy(&self) -> &IssuancePolicy {
+        &self.policy
+    }
+
+    /// The account may hold PATs: exists, active, not SSO, beta flag on.
+    async fn check_account(&self, user_id: &str) -> Result<(), ManagementError> {
+        let account = self
+            .store
+            .get_account(user_id)
+            .await?
+            .ok_or(ManagementError::AccountNotFound)?;
+        if account.status != PrincipalStatus::Active {
+            return Err(ManagementError::AccountInactive);
+        }
+        if account.sso {
+            return Err(ManagementError::PatUnavailableForSso);
+        }
+        if !account.pat_beta {
+            return Err(ManagementError::PatBetaNotEnabled);
+        }
+        Ok(())
+    }
+
+    fn validate(
+        &self,
+        request: NewToken,
+    ) -> Result<(String, Vec<String>, Option<u32>), ManagementError> {
+        let name = request.name.trim().to_owned();
+        let length = name.chars().count();
+        if length == 0 || length > NAME_MAX_CHARS {
+            return Err(ManagementError::invalid(
+                "name",
+                "invalid_name",
+                format!("name must be 1 to {NAME_MAX_CHARS} characters"),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(ManagementError::invalid(
+                "name",
+                "invalid_name",
+                "name must not contain control characters",
+            ));
+        }
+        if request.scopes.is_empty() {
+            return Err(ManagementError::invalid(
+                "scopes",
+                "invalid_scopes",
+                "at least one scope is required",
+            ));
+        }
+        let mut scopes: Vec<String> = Vec::with_capacity(request.scopes.len());
+        for scope in request.scopes {
+            if !self.policy.scope_catalog.contains(&scope) {
+                return Err(ManagementError::invalid(
+                    "scopes",
+                    "unknown_scope",
+                    format!("unknown scope `{}`", scope.escape_debug()),
+                ));
+            }
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        let days = match request.expires_in_days {
+            None => Some(self.policy.default_expiry_days),
+            Some(None) if self.policy.allow_non_expiring => None,
+            Some(None) => {
+                return Err(ManagementError::invalid(
+                    "expires_in_days",
+                    "non_expiring_not_allowed",
+                    "tokens must expire; give expires_in_days",
+                ))
+            }
+            Some(Some(days)) if (1..=self.policy.max_expiry_days).contains(&days) => Some(days),
+            Some(Some(_)) => {
+                return Err(ManagementError::invalid(
+                    "expires_in_days",
+                    "invalid_expiry",
+                    format!(
+                        "expires_in_days must be 1 to {}",
+                        self.policy.max_expiry_days
+                    ),
+                ))
+            }
+        };
+        Ok((name, scopes, days))
+    }
+
+    async fn active_names(
+        &self,
+        owner: &Owner,
+        now: Timestamp,
+    ) -> Result<Vec<String>, ManagementError> {
+        let mut names = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .list_tokens(
+                    owner,
+                    StatusFilter::Active,
+                    now,
+                    PAGE_MAX,
+                    cursor.as_deref(),
+                )
+                .await?;
+            names.extend(page.tokens.into_iter().map(|t| t.name));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(names),
+            }
+        }
+    }
+
+    fn new_record(
+        &self,
+        pepper: &Pepper,
+        owner: Owner,
+        name: String,
+        scopes: Vec<String>,
+        lifetime_ms: Option<i64>,
+        now: Timestamp,
+    ) -> Result<IssuedToken, ManagementError> {
+        let token = PlainToken::generate().map_err(|e| ManagementError::Internal(e.to_string()))?;
+        let record = TokenRecord {
+            id: token.id(),
+            owner,
+            name,
+            scopes,
+            hash: pepper.hash(&token),
+            pepper_version: pepper.version(),
+            created_at: now,
+            expires_at: lifetime_ms.map(|ms| Timestamp(now.0.saturating_add(ms))),
+            revoked: None,
+            last_used_at: None,
+        };
+        Ok(IssuedToken { token, record })
+    }
+
+    /// Issues a PAT to `user_id`.
+    pub async fn create(
+        &self,
+        user_id: &str,
+        request: NewToken,
+        now: Timestamp,
+    ) -> Result<IssuedToken, ManagementError> {
+        self.check_account(user_id).await?;
+        let (name, scopes, days) = self.validate(request)?;
+        let owner = Owner::user(user_id);
+        if self.active_names(&owner, now).await?.contains(&name) {
+            return Err(ManagementError::NameTaken);
+        }
+        let ring = self.peppers.ring();
+        let lifetime_ms = days.map(|d| i64::from(d) * 86_400_000);
+        let issued = self.new_record(
+            ring.current(),
+            owner.clone(),
+            name,
+            scopes,
+            lifetime_ms,
+            now,
+        )?;
+        let audit = AuditEvent::new(actor(user_id), "token.create", owner.clone(), now)
+            .for_token(issued.record.id);
+        let limit = self.policy.max_active_tokens;
+        match self.store.create_token(&issued.record, limit, &audit).await {
+            Ok(()) => Ok(issued),
+            // Expired tokens hold their slots until released: free them, try once more.
+            Err(StoreError::LimitReached { .. }) => {
+                if self.store.release_expired(&owner, now).await? == 0 {
+                    return Err(ManagementError::LimitReached { limit });
+                }
+                match self.store.create_token(&issued.record, limit, &audit).await {
+                    Ok(()) => Ok(issued),
+                    Err(StoreError::LimitReached { .. }) => {
+                        Err(ManagementError::LimitReached { limit })
+                    }
+                    Err(other) => Err(other.into()),
+                }
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The caller's tokens, newest first.
+    pub async fn list(
+        &self,
+        user_id: &str,
+        filter: StatusFilter,
+        limit: usize,
+        cursor: Option<&str>,
+        now: Timestamp,
+    ) -> Result<TokenPage, ManagementError> {
+        Ok(self
+            .store
+            .list_tokens(
+                &Owner::user(user_id),
+                filter,
+                now,
+                limit.clamp(1, PAGE_MAX),
+                cursor,
+            )
+            .await?)
+    }
+
+    /// One of the caller's tokens. Another user's token is "not found", exactly like a missing one.
+    pub async fn get(&self, user_id: &str, id: &str) -> Result<TokenRecord, ManagementError> {
+        let id: TokenId = id.parse().map_err(|_| ManagementError::TokenNotFound)?;
+        match self.store.get_token(&id).await? {
+            Some(record) if record.owner == Owner::user(user_id) => Ok(record),
+            _ => Err(ManagementError::TokenNotFound),
+        }
+    }
+
+    /// A new token with the old one's name, scopes and lifetime; the old one
+    /// revoked (reason `rotated`) after `grace_seconds`, in one transaction.
+    pub async fn rotate(
+        &self,
+        user_id: &str,
+        id: &str,
+        grace_seconds: Option<u32>,
+        now: Timestamp,
+    ) -> Result<IssuedToken, ManagementError> {
+        let old = self.get(user_id, id).await?;
+        let grace = grace_seconds.unwrap_or(0);
+        if grace > self.policy.max_rotation_grace_seconds {
+            return Err(ManagementError::invalid(
+                "grace_seconds",
+                "invalid_grace",
+                format!(
+                    "grace_seconds must be 0 to {}",
+                    self.policy.max_rotation_grace_seconds
+                ),
+            ));
+        }
+        self.check_account(user_id).await?;
+        if old.status(now) != TokenStatus::Active || old.revoked.is_some() {
+            return Err(ManagementError::TokenNotActive);
+        }
+        let lifetime_ms = old.expires_at.map(|e| e.0 - old.created_at.0);
+        let ring = self.peppers.ring();
+        let issued = self.new_record(
+            ring.current(),
+            old.owner.clone(),
+            old.name.clone(),
+            old.scopes.clone(),
+            lifetime_ms,
+            now,
+        )?;
+        let revocation = Revocation {
+            at: now.plus_seconds(i64::from(grace)),
+            by: actor(user_id),
+            reason: "rotated".into(),
+        };
+        let audit = AuditEvent::new(actor(user_id), "token.rotate", old.owner.clone(), now)
+            .for_token(old.id)
+            .with_detail(format!("replaced by {}", issued.record.id));
+        match self
+            .store
+            .rotate_token(&old.id, &revocation, &issued.record, &audit)
+            .await
+        {
+            Ok(()) => Ok(issued),
+            Err(StoreError::NotFound) => Err(ManagementError::TokenNotActive),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Revokes one of the caller's tokens; revoking a revoked token succeeds.
+    pub async fn revoke(
+        &self,
+        user_id: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<RevokeOutcome, ManagementError> {
+        let record = self.get(user_id, id).await?;
+        let revocation = Revocation {
+            at: now,
+            by: actor(user_id),
+            reason: "revoked by owner".into(),
+        };
+        let audit = AuditEvent::new(actor(user_id), "token.revoke", record.owner.clone(), now)
+            .for_token(record.id)
+            .with_detail("revoked by owner");
+        Ok(self
+            .store
+            .revoke_token(&record.id, &revocation, &audit)
+            .await?)
+    }
+
+    /// Revokes every token of the caller; returns how many it revoked.
+    pub async fn revoke_all(&self, user_id: &str, now: Timestamp) -> Result<u32, ManagementError> {
+        Ok(revoke_all(
+            self.store.as_ref(),
+            &Owner::user(user_id),
+            &actor(user_id),
+            "revoked all by owner",
+            now,
+        )
+        .await?)
+    }
+}
