@@ -449,3 +449,19 @@ where
         }
     }
 }
+
+/// Runs one management function under the Lambda runtime: logging, the
+/// manager from the environment (once per cold start), then one
+/// [`handle_request`] per invocation.
+pub async fn serve(function: Function) -> Result<(), lambda_http::Error> {
+    crate::logging::init();
+    let manager = crate::aws::token_manager_from_env().await?;
+    lambda_http::run(lambda_http::service_fn(|request: Request| {
+        let manager = &manager;
+        async move {
+            let response = handle_request(manager, function, request, Timestamp::now()).await;
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    }))
+    .await
+}

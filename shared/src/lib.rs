@@ -11,6 +11,7 @@ pub mod config;
 pub mod hash;
 pub mod http_api;
 pub mod lifecycle;
+pub mod logging;
 pub mod management;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;

@@ -22,11 +22,11 @@ use authorizer::handler::{function_handler, AuthorizerState};
 use cog_integration_tests::runtime_api::{RuntimeApi, RuntimeCall};
 use cog_integration_tests::{new_token, spawn_function, workspace_binary, Stack};
 use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
-use cog_tokens::aws::kms::{add_pepper_version, KmsPepperSource};
+use cog_tokens::aws::kms::KmsPepperSource;
 use cog_tokens::pepper::{PepperKeeper, PepperSource};
-use cog_tokens::records::{Account, AuditEvent, OrgMembership, Owner, PrincipalStatus, Timestamp};
+use cog_tokens::records::{AuditEvent, Owner, Timestamp};
 use cog_tokens::routes::RouteRules;
-use cog_tokens::store::{PrincipalStore, TokenStore};
+use cog_tokens::store::TokenStore;
 use serde_json::json;
 
 const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/v1/whoami";
@@ -70,22 +70,7 @@ fn main() {
 /// Returns the table and an allowed event, for the binary runs.
 async fn dynamodb_latency() -> (String, String) {
     let stack = Stack::connect().await;
-    let store = stack.fresh_store().await;
-    let key = stack.fresh_key().await;
-    add_pepper_version(&stack.kms, &store, &key).await.unwrap();
-    store
-        .put_account(&Account {
-            user_id: "alice".into(),
-            status: PrincipalStatus::Active,
-            sso: false,
-            pat_beta: true,
-            orgs: vec![OrgMembership {
-                org_id: "acme".into(),
-                role: "admin".into(),
-            }],
-        })
-        .await
-        .unwrap();
+    let (store, _key) = stack.seeded(&["alice"]).await;
     let source = KmsPepperSource::new(stack.kms.clone(), store.clone());
     let pepper = source.load_ring().await.unwrap().current().clone();
     let now = Timestamp::now();

@@ -57,6 +57,35 @@ impl Stack {
         DynamoStore::new(self.dynamodb.clone(), table)
     }
 
+    /// A fresh table and KMS key with pepper v1, and for each of `users` an
+    /// active account with the PAT beta flag, admin of org `acme`. Returns
+    /// the store and the key's ARN.
+    pub async fn seeded(&self, users: &[&str]) -> (DynamoStore, String) {
+        use cog_tokens::records::{Account, OrgMembership, PrincipalStatus};
+        use cog_tokens::store::PrincipalStore;
+        let store = self.fresh_store().await;
+        let key = self.fresh_key().await;
+        cog_tokens::aws::kms::add_pepper_version(&self.kms, &store, &key)
+            .await
+            .unwrap();
+        for user in users {
+            store
+                .put_account(&Account {
+                    user_id: (*user).into(),
+                    status: PrincipalStatus::Active,
+                    sso: false,
+                    pat_beta: true,
+                    orgs: vec![OrgMembership {
+                        org_id: "acme".into(),
+                        role: "admin".into(),
+                    }],
+                })
+                .await
+                .unwrap();
+        }
+        (store, key)
+    }
+
     /// A new symmetric KMS key; returns its ARN.
     pub async fn fresh_key(&self) -> String {
         let key = self.kms.create_key().send().await.unwrap();

@@ -47,22 +47,7 @@ async fn current_pepper(stack: &Stack, store: &DynamoStore) -> cog_tokens::Peppe
 
 async fn setup() -> Setup {
     let stack = Stack::connect().await;
-    let store = stack.fresh_store().await;
-    let key = stack.fresh_key().await;
-    add_pepper_version(&stack.kms, &store, &key).await.unwrap();
-    store
-        .put_account(&Account {
-            user_id: "alice".into(),
-            status: PrincipalStatus::Active,
-            sso: false,
-            pat_beta: true,
-            orgs: vec![OrgMembership {
-                org_id: "acme".into(),
-                role: "admin".into(),
-            }],
-        })
-        .await
-        .unwrap();
+    let (store, key) = stack.seeded(&["alice"]).await;
     let state = state_for(&stack, &store).await;
     Setup {
         stack,

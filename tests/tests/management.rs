@@ -9,33 +9,17 @@ use std::time::Duration;
 
 use cog_integration_tests::Stack;
 use cog_tokens::aws::dynamodb::DynamoStore;
-use cog_tokens::aws::kms::{add_pepper_version, KmsPepperSource};
+use cog_tokens::aws::kms::KmsPepperSource;
 use cog_tokens::management::{IssuancePolicy, ManagementError, NewToken, TokenManager};
 use cog_tokens::pepper::PepperKeeper;
-use cog_tokens::records::{
-    Account, AuditEvent, Owner, PrincipalStatus, Revocation, StatusFilter, Timestamp, TokenStatus,
-};
-use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
+use cog_tokens::records::{AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenStatus};
+use cog_tokens::store::{AuditLog, TokenStore};
 
 type Manager = TokenManager<DynamoStore, KmsPepperSource<DynamoStore>>;
 
 async fn setup(limit: u32) -> (Stack, DynamoStore, Arc<Manager>) {
     let stack = Stack::connect().await;
-    let store = stack.fresh_store().await;
-    let key = stack.fresh_key().await;
-    add_pepper_version(&stack.kms, &store, &key).await.unwrap();
-    for user in ["alice", "bob"] {
-        store
-            .put_account(&Account {
-                user_id: user.into(),
-                status: PrincipalStatus::Active,
-                sso: false,
-                pat_beta: true,
-                orgs: vec![],
-            })
-            .await
-            .unwrap();
-    }
+    let (store, _key) = stack.seeded(&["alice", "bob"]).await;
     let peppers = PepperKeeper::load(
         KmsPepperSource::new(stack.kms.clone(), store.clone()),
         Duration::from_secs(30),
