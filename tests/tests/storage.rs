@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use cog_integration_tests::{new_token, Stack};
+use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::lifecycle::revoke_all;
 use cog_tokens::records::{
     Account, AuditEvent, OrgMembership, Owner, PrincipalStatus, Revocation, ServiceUser,
-    StatusFilter, Timestamp, TokenStatus,
+    StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use cog_tokens::store::{AuditLog, PrincipalStore, RevokeOutcome, StoreError, TokenStore};
 use cog_tokens::{Pepper, PepperVersion};
@@ -29,6 +30,12 @@ fn created(owner: &Owner, id: cog_tokens::TokenId, at: Timestamp) -> AuditEvent 
     .for_token(id)
 }
 
+/// Stores a token record (limit 50) with its creation audit event.
+async fn save(store: &DynamoStore, record: &TokenRecord) {
+    let audit = created(&record.owner, record.id, record.created_at);
+    store.create_token(record, 50, &audit).await.unwrap();
+}
+
 fn revocation(at: Timestamp, reason: &str) -> Revocation {
     Revocation {
         at,
@@ -45,10 +52,7 @@ async fn given_a_created_token_when_read_then_it_round_trips_and_verifies() {
     let now = Timestamp::now();
     let (token, record) = new_token(&owner, &pepper(), now, Some(now.plus_seconds(3600)));
 
-    store
-        .create_token(&record, 50, &created(&owner, record.id, now))
-        .await
-        .unwrap();
+    save(&store, &record).await;
 
     let read = store.get_token(&record.id).await.unwrap().unwrap();
     assert_eq!(read, record);
@@ -65,10 +69,7 @@ async fn given_an_existing_id_when_created_again_then_the_write_is_refused_and_n
     let owner = Owner::user("alice");
     let now = Timestamp::now();
     let (_, record) = new_token(&owner, &pepper(), now, None);
-    store
-        .create_token(&record, 50, &created(&owner, record.id, now))
-        .await
-        .unwrap();
+    save(&store, &record).await;
 
     let mut clash = record.clone();
     clash.name = "someone else's".into();
@@ -96,10 +97,7 @@ async fn given_a_token_when_revoked_twice_then_the_second_is_a_no_op_and_both_ar
     let owner = Owner::user("alice");
     let now = Timestamp::now();
     let (_, record) = new_token(&owner, &pepper(), now, None);
-    store
-        .create_token(&record, 50, &created(&owner, record.id, now))
-        .await
-        .unwrap();
+    save(&store, &record).await;
 
     let audit =
         // Later than the create event, so newest-first order is defined.
@@ -169,10 +167,7 @@ async fn given_120_tokens_when_paged_then_every_token_appears_once_newest_first(
     // Another owner's tokens never leak into the listing.
     let other = Owner::user("someone-else");
     let (_, foreign) = new_token(&other, &pepper(), base, None);
-    store
-        .create_token(&foreign, 50, &created(&other, foreign.id, base))
-        .await
-        .unwrap();
+    save(&store, &foreign).await;
 
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -224,10 +219,7 @@ async fn given_a_status_filter_then_listing_returns_only_that_status() {
     );
     let (_, revoked) = new_token(&owner, &pepper(), Timestamp(now.0 - 1), None);
     for record in [&active, &expired, &revoked] {
-        store
-            .create_token(record, 50, &created(&owner, record.id, now))
-            .await
-            .unwrap();
+        save(&store, record).await;
     }
     let audit = AuditEvent::new("user:filter", "token.revoke", owner.clone(), now);
     store
@@ -309,10 +301,7 @@ async fn given_a_rotation_whose_new_id_clashes_then_nothing_changes() {
     let (_, old) = new_token(&owner, &pepper(), now, None);
     let (_, other) = new_token(&owner, &pepper(), now, None);
     for record in [&old, &other] {
-        store
-            .create_token(record, 50, &created(&owner, record.id, now))
-            .await
-            .unwrap();
+        save(&store, record).await;
     }
     let audit = AuditEvent::new("user:rotator", "token.rotate", owner.clone(), now);
 
@@ -397,10 +386,7 @@ async fn last_used_is_written_at_most_once_per_interval() {
     let owner = Owner::user("user");
     let now = Timestamp::now();
     let (_, record) = new_token(&owner, &pepper(), now, None);
-    store
-        .create_token(&record, 50, &created(&owner, record.id, now))
-        .await
-        .unwrap();
+    save(&store, &record).await;
 
     assert!(store
         .touch_last_used(&record.id, now, 60_000)
@@ -431,10 +417,7 @@ async fn a_hash_is_replaced_only_if_it_is_still_the_old_one() {
     let owner = Owner::user("user");
     let now = Timestamp::now();
     let (token, record) = new_token(&owner, &pepper(), now, None);
-    store
-        .create_token(&record, 50, &created(&owner, record.id, now))
-        .await
-        .unwrap();
+    save(&store, &record).await;
     let newer = Pepper::new(PepperVersion(2), &[6; 32]).unwrap();
     let new_hash = newer.hash(&token);
 
@@ -516,10 +499,7 @@ async fn revoke_all_revokes_every_live_token_of_one_owner_only() {
     let now = Timestamp::now();
     for who in [&owner, &owner, &owner, &bystander] {
         let (_, record) = new_token(who, &pepper(), now, None);
-        store
-            .create_token(&record, 50, &created(who, record.id, now))
-            .await
-            .unwrap();
+        save(&store, &record).await;
     }
 
     assert_eq!(
@@ -566,10 +546,7 @@ async fn token_and_owner_reads_both_with_or_without_a_hint() {
     let owner = Owner::user("alice");
     let now = Timestamp::now();
     let (_, record) = new_token(&owner, &pepper(), now, None);
-    store
-        .create_token(&record, 50, &created(&owner, record.id, now))
-        .await
-        .unwrap();
+    save(&store, &record).await;
     let expected = (Some(record.clone()), Some(Principal::User(account.clone())));
 
     // No hint: token, then owner. Right hint: one batch read. Wrong hint: corrected.
@@ -604,10 +581,7 @@ async fn token_and_owner_reads_both_with_or_without_a_hint() {
     );
     // Owner record gone: the token comes back without a principal.
     let (_, orphan) = new_token(&Owner::user("ghost"), &pepper(), now, None);
-    store
-        .create_token(&orphan, 50, &created(&orphan.owner, orphan.id, now))
-        .await
-        .unwrap();
+    save(&store, &orphan).await;
     let (found, principal) = store
         .token_and_owner(&orphan.id, Some(&orphan.owner))
         .await
