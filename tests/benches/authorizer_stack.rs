@@ -56,8 +56,9 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 
 fn main() {
     if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err() {
-        println!("authorizer_stack: no local stack in the environment; run `make bench`");
-        std::process::exit(2);
+        // Plain `cargo bench` has no stack; `make bench` starts one and runs this.
+        println!("authorizer_stack: skipped, no local stack in the environment (run `make bench`)");
+        return;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
