@@ -35,4 +35,10 @@ infra/local/up.sh
 source "$COG_STATE_DIR/stack.env"
 
 step "cargo test"
-cargo test --workspace
+log="$COG_STATE_DIR/cargo-test.log"
+cargo test --workspace 2>&1 | tee "$log"
+trap - EXIT
+infra/local/down.sh
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
