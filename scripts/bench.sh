@@ -18,6 +18,7 @@ source "$COG_STATE_DIR/stack.env"
 
 cargo bench -p cog-tokens --bench token
 cargo bench -p authorizer --bench handler
+python3 functions/authorizer/benches/python_baseline.py | tee "$target/python_baseline.md"
 cargo build --release -p authorizer
 cargo bench -p cog-integration-tests --bench authorizer_stack | tee "$target/authorizer_stack.md"
 
@@ -27,5 +28,8 @@ python3 scripts/bench_report.py "$target/criterion" token baseline_bare_hmac_sha
 echo
 echo "## Authorizer handler, in-memory store (median, × bare HMAC)"
 python3 scripts/bench_report.py "$target/criterion" authorizer baseline_bare_hmac_sha256_58b
+echo
+echo "## The same checks in straightforward Python, same events, same run"
+cat "$target/python_baseline.md"
 echo
 cat "$target/authorizer_stack.md"
