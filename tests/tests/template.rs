@@ -133,3 +133,94 @@ fn the_pepper_key_rotates_and_grants_full_control_to_the_account_root_only() {
         }
     }
 }
+
+/// Every IAM statement a function role gets, by resource name.
+fn function_statements(template: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap().to_owned();
+        let policies = match resource["Type"].as_str() {
+            Some("AWS::Serverless::Function") => resource["Properties"]["Policies"].clone(),
+            Some("AWS::IAM::Role") => resource["Properties"]["Policies"].clone(),
+            Some("AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy") => {
+                Value::Sequence(vec![resource["Properties"]["PolicyDocument"].clone()])
+            }
+            _ => continue,
+        };
+        for policy in policies.as_sequence().into_iter().flatten() {
+            let document = if policy.get("PolicyDocument").is_some() {
+                &policy["PolicyDocument"]
+            } else {
+                policy
+            };
+            for statement in document["Statement"].as_sequence().into_iter().flatten() {
+                found.push((name.clone(), statement.clone()));
+            }
+        }
+    }
+    found
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::Sequence(list) => list
+            .iter()
+            .map(|v| serde_norway::to_string(v).unwrap())
+            .collect(),
+        other => vec![serde_norway::to_string(other).unwrap()],
+    }
+}
+
+#[test]
+fn no_function_policy_grants_a_wildcard_action_or_resource() {
+    let template = template();
+    let statements = function_statements(&template);
+    assert!(
+        statements.len() >= 6,
+        "expected the functions' policies, found {}",
+        statements.len()
+    );
+    for (name, statement) in statements {
+        for action in strings(&statement["Action"]) {
+            let action = action.trim();
+            assert!(
+                action != "'*'" && !action.ends_with(":*") && !action.ends_with(":*'"),
+                "{name}: wildcard action {action}"
+            );
+        }
+        for resource in strings(&statement["Resource"]) {
+            assert!(
+                !resource.trim().trim_matches('\'').eq("*"),
+                "{name}: resource *"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_function_is_a_rust_arm64_al2023_build_with_its_own_log_group() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    let functions: Vec<_> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .collect();
+    assert_eq!(functions.len(), 4);
+    for function in functions {
+        assert_eq!(
+            function["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda")
+        );
+        // `!Ref <X>LogGroup`: a group of its own, with the template's retention.
+        let group =
+            serde_norway::to_string(&function["Properties"]["LoggingConfig"]["LogGroup"]).unwrap();
+        assert!(
+            group.contains("!Ref") && group.contains("LogGroup"),
+            "{group}"
+        );
+    }
+}
