@@ -153,16 +153,19 @@ impl From<ManagementError> for Problem {
 }
 
 fn response(status: StatusCode, content_type: &str, body: Value) -> Response<Body> {
-    let mut builder = Response::builder()
+    Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, content_type)
-        .header(header::CACHE_CONTROL, "no-store");
-    if status == StatusCode::NO_CONTENT {
-        builder = builder.header(header::CONTENT_LENGTH, "0");
-        return builder.body(Body::Empty).unwrap_or_default();
-    }
-    builder
+        .header(header::CACHE_CONTROL, "no-store")
         .body(Body::Text(body.to_string()))
+        .unwrap_or_default()
+}
+
+fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Empty)
         .unwrap_or_default()
 }
 
@@ -436,11 +439,7 @@ where
         Route::Revoke(id) => {
             manager.revoke(&user, &id, now).await?;
             tracing::info!(token_id = %id, user = %user, "token revoked");
-            Ok(response(
-                StatusCode::NO_CONTENT,
-                "application/json",
-                Value::Null,
-            ))
+            Ok(no_content())
         }
         Route::RevokeAll => {
             let revoked = manager.revoke_all(&user, now).await?;

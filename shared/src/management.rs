@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::hash::Pepper;
-use crate::lifecycle::revoke_all;
+use crate::lifecycle::{all_tokens, revoke_all};
 use crate::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::records::{
     AuditEvent, Owner, PrincipalStatus, Revocation, StatusFilter, Timestamp, TokenRecord,
@@ -262,32 +262,6 @@ where
         Ok((name, scopes, days))
     }
 
-    async fn active_names(
-        &self,
-        owner: &Owner,
-        now: Timestamp,
-    ) -> Result<Vec<String>, ManagementError> {
-        let mut names = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .store
-                .list_tokens(
-                    owner,
-                    StatusFilter::Active,
-                    now,
-                    PAGE_MAX,
-                    cursor.as_deref(),
-                )
-                .await?;
-            names.extend(page.tokens.into_iter().map(|t| t.name));
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(names),
-            }
-        }
-    }
-
     fn new_record(
         &self,
         pepper: &Pepper,
@@ -323,7 +297,8 @@ where
         self.check_account(user_id).await?;
         let (name, scopes, days) = self.validate(request)?;
         let owner = Owner::user(user_id);
-        if self.active_names(&owner, now).await?.contains(&name) {
+        let active = all_tokens(self.store.as_ref(), &owner, StatusFilter::Active, now).await?;
+        if active.iter().any(|t| t.name == name) {
             return Err(ManagementError::NameTaken);
         }
         let ring = self.peppers.ring();

@@ -26,10 +26,7 @@ where
     S: CredentialLookup + TokenStore + 'static,
     P: PepperSource,
 {
-    let event = AuthorizerEvent::from_json(raw_event).map_err(|error| {
-        log_unreadable(&error);
-        AuthorizerFailure::Fault
-    })?;
+    let event = AuthorizerEvent::from_json(raw_event).map_err(|e| unreadable(&e))?;
     handle_event(state, &event, now).await
 }
 
@@ -44,10 +41,7 @@ where
     S: CredentialLookup + TokenStore + 'static,
     P: PepperSource,
 {
-    let shape = event.shape().map_err(|error| {
-        log_unreadable(&error);
-        AuthorizerFailure::Fault
-    })?;
+    let shape = event.shape().map_err(|e| unreadable(&e))?;
     let decision = state
         .authorizer
         .authorize(event.authorization(shape), event.route(shape), now)
@@ -74,8 +68,9 @@ where
     )
 }
 
-/// serde's messages can quote input values, so only the position is logged.
-fn log_unreadable(error: &EventError) {
+/// Logs an event this function cannot read and fails closed. serde's
+/// messages can quote input values, so only the position is logged.
+fn unreadable(error: &EventError) -> AuthorizerFailure {
     match error {
         EventError::Json(json) => tracing::error!(
             category = ?json.classify(),
@@ -87,4 +82,5 @@ fn log_unreadable(error: &EventError) {
             tracing::error!(?kind, ?version, "unsupported authorizer event")
         }
     }
+    AuthorizerFailure::Fault
 }
