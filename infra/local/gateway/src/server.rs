@@ -1,0 +1,401 @@
+//! The gateway: route, authorize (dev session or Lambda authorizer), invoke,
+//! answer, as an HTTP API would.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::authorizer::{Answer, AnswerCache, Verdict};
+use crate::events::{ApiIdentity, HttpAnswer, MatchedRoute, RequestView};
+use crate::lambda::{Invocation, LambdaClient};
+use crate::sessions::{self, Sessions};
+use crate::template::{Api, LambdaAuthorizer, RouteAuth, RouteConfig};
+
+/// API Gateway's payload limit.
+const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Where the dev-only session endpoints live; never a route of the real API.
+pub const DEV_PREFIX: &str = "/_dev/";
+
+#[derive(Debug)]
+pub struct Gateway {
+    api: Api,
+    identity: ApiIdentity,
+    lambda: LambdaClient,
+    cache: AnswerCache,
+    sessions: Sessions,
+    session_lifetime: Duration,
+    requests: AtomicU64,
+}
+
+/// How a request was authorized, for the access log.
+#[derive(Debug, Clone, Copy)]
+enum AuthNote {
+    None,
+    Session,
+    AuthorizerCalled,
+    AuthorizerCached,
+}
+
+impl Gateway {
+    pub fn new(api: Api, lambda: LambdaClient, session_lifetime: Duration) -> Self {
+        // One token authorizer per API in this design; its TTL sizes the cache.
+        let ttl = api
+            .routes
+            .iter()
+            .find_map(|r| match &r.auth {
+                RouteAuth::Lambda(a) => Some(a.ttl),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Self {
+            api,
+            identity: ApiIdentity {
+                region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+                account_id: "000000000000".into(),
+                api_id: "local".into(),
+                stage: "$default".into(),
+            },
+            lambda,
+            cache: AnswerCache::new(ttl),
+            sessions: Sessions::new(session_lifetime),
+            session_lifetime,
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    pub fn authorizer_ttl(&self) -> Duration {
+        self.cache.ttl()
+    }
+
+    pub fn routes(&self) -> &[RouteConfig] {
+        &self.api.routes
+    }
+
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let (response, route, note) = match self.view(request, peer).await {
+            Ok(view) => self.serve(view).await,
+            Err(response) => (response, None, AuthNote::None),
+        };
+        // Never the headers or body: they carry tokens and session cookies.
+        tracing::info!(
+            %method,
+            %path,
+            route = route.as_deref().unwrap_or("-"),
+            status = response.status().as_u16(),
+            auth = ?note,
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        response
+    }
+
+    async fn view(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<RequestView, Response<Full<Bytes>>> {
+        let (parts, body) = request.into_parts();
+        let body = Limited::new(body, MAX_BODY_BYTES)
+            .collect()
+            .await
+            .map_err(|_| message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"))?
+            .to_bytes();
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        let mut cookies = Vec::new();
+        for (name, value) in &parts.headers {
+            let Ok(value) = value.to_str() else {
+                return Err(message(StatusCode::BAD_REQUEST, "Bad Request"));
+            };
+            if name == hyper::header::COOKIE {
+                cookies.extend(
+                    value
+                        .split(';')
+                        .map(|c| c.trim().to_owned())
+                        .filter(|c| !c.is_empty()),
+                );
+                continue;
+            }
+            headers
+                .entry(name.as_str().to_owned())
+                .and_modify(|v| {
+                    v.push(',');
+                    v.push_str(value)
+                })
+                .or_insert_with(|| value.to_owned());
+        }
+        let number = self.requests.fetch_add(1, Ordering::Relaxed);
+        Ok(RequestView {
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            raw_query: parts.uri.query().unwrap_or_default().to_owned(),
+            headers,
+            cookies,
+            body,
+            source_ip: peer.ip().to_string(),
+            request_id: format!("local-{number:08}"),
+            time: OffsetDateTime::now_utc(),
+        })
+    }
+
+    async fn serve(&self, view: RequestView) -> (Response<Full<Bytes>>, Option<String>, AuthNote) {
+        if view.path.starts_with(DEV_PREFIX) {
+            return (self.dev_endpoint(&view), None, AuthNote::None);
+        }
+        let Some((config, matched)) = self.match_route(&view) else {
+            return (
+                message(StatusCode::NOT_FOUND, "Not Found"),
+                None,
+                AuthNote::None,
+            );
+        };
+        let route_key = Some(matched.route_key.clone());
+        let (authorizer, note) = match &config.auth {
+            RouteAuth::None => (None, AuthNote::None),
+            RouteAuth::Jwt => match self
+                .sessions
+                .find(self.cookie_header(&view).as_deref(), view.time)
+            {
+                Some(session) => (
+                    Some(json!({"jwt": {"claims": session.claims(), "scopes": null}})),
+                    AuthNote::Session,
+                ),
+                None => {
+                    return (
+                        message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+                        route_key,
+                        AuthNote::Session,
+                    )
+                }
+            },
+            RouteAuth::Lambda(authorizer) => {
+                match self.authorize(authorizer, &view, &matched).await {
+                    Ok((Verdict::Allow(context), note)) => (Some(json!({"lambda": context})), note),
+                    Ok((Verdict::Forbidden, note)) => {
+                        return (message(StatusCode::FORBIDDEN, "Forbidden"), route_key, note)
+                    }
+                    Err(response) => return (response, route_key, AuthNote::AuthorizerCalled),
+                }
+            }
+        };
+        let event = view.integration_event(&matched, &self.identity, authorizer);
+        let answer = match self.lambda.invoke(&config.function, &event).await {
+            Ok(Invocation::Returned(result)) => {
+                HttpAnswer::from_function(&result).map_err(|e| e.to_string())
+            }
+            Ok(Invocation::FunctionError { error_type, .. }) => {
+                Err(format!("function error {error_type}"))
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        let response = match answer {
+            Ok(answer) => http_response(answer),
+            Err(error) => {
+                tracing::error!(function = %config.function, %error, "integration failed");
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        };
+        (response, route_key, note)
+    }
+
+    /// Runs the Lambda authorizer (or uses its cached answer) as API Gateway does:
+    /// a missing identity source is 401 without a call; an `Unauthorized`
+    /// error is 401; any other failure is 500.
+    async fn authorize(
+        &self,
+        authorizer: &LambdaAuthorizer,
+        view: &RequestView,
+        route: &MatchedRoute,
+    ) -> Result<(Verdict, AuthNote), Response<Full<Bytes>>> {
+        let unauthorized = || message(StatusCode::UNAUTHORIZED, "Unauthorized");
+        let internal = || message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        let identity = authorizer
+            .identity_sources
+            .iter()
+            .map(|source| view.identity_value(source, route, &self.identity))
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(unauthorized)?;
+        let route_arn = view.route_arn(&self.identity);
+        let key = AnswerCache::key(&authorizer.name, &identity);
+        if let Some(answer) = self.cache.get(&key, Instant::now()) {
+            return Ok((answer.verdict(&route_arn), AuthNote::AuthorizerCached));
+        }
+        let event = view.authorizer_event(route, &self.identity, &identity);
+        let answer = match self.lambda.invoke(&authorizer.function, &event).await {
+            Ok(Invocation::Returned(result)) => Answer::parse(&result, authorizer.simple_responses)
+                .map_err(|error| {
+                    tracing::error!(%error, simple = authorizer.simple_responses, "authorizer answer refused");
+                    internal()
+                })?,
+            Ok(Invocation::FunctionError { message, .. }) if message == "Unauthorized" => {
+                return Err(unauthorized())
+            }
+            Ok(Invocation::FunctionError { error_type, .. }) => {
+                tracing::error!(%error_type, "authorizer failed");
+                return Err(internal());
+            }
+            Err(error) => {
+                tracing::error!(%error, "authorizer not invoked");
+                return Err(internal());
+            }
+        };
+        let verdict = answer.verdict(&route_arn);
+        self.cache.put(key, answer, Instant::now());
+        Ok((verdict, AuthNote::AuthorizerCalled))
+    }
+
+    fn match_route(&self, view: &RequestView) -> Option<(&RouteConfig, MatchedRoute)> {
+        let segments: Vec<&str> = view.path.split('/').collect();
+        let mut best: Option<(&RouteConfig, MatchedRoute, usize)> = None;
+        for config in &self.api.routes {
+            if config.method != view.method && config.method != "ANY" {
+                continue;
+            }
+            let pattern: Vec<&str> = config.path.split('/').collect();
+            if pattern.len() != segments.len() {
+                continue;
+            }
+            let mut parameters = BTreeMap::new();
+            let matched = pattern.iter().zip(&segments).all(|(p, s)| {
+                match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    Some(name) if !s.is_empty() => {
+                        parameters.insert(name.to_owned(), (*s).to_owned());
+                        true
+                    }
+                    Some(_) => false,
+                    None => p == s,
+                }
+            });
+            // The most literal route wins, as in API Gateway.
+            if matched
+                && best
+                    .as_ref()
+                    .is_none_or(|(_, _, params)| parameters.len() < *params)
+            {
+                let count = parameters.len();
+                let route = MatchedRoute {
+                    route_key: config.route_key(),
+                    path_parameters: parameters,
+                };
+                best = Some((config, route, count));
+            }
+        }
+        best.map(|(config, route, _)| (config, route))
+    }
+
+    fn cookie_header(&self, view: &RequestView) -> Option<String> {
+        (!view.cookies.is_empty()).then(|| view.cookies.join("; "))
+    }
+
+    /// `POST /_dev/session {"sub": "u_demo"}` starts a dev session (cookie);
+    /// `DELETE /_dev/session` ends it. Dev only: see `sessions`.
+    fn dev_endpoint(&self, view: &RequestView) -> Response<Full<Bytes>> {
+        let cookie = self.cookie_header(view);
+        match (view.method.as_str(), view.path.as_str()) {
+            ("POST", "/_dev/session") => {
+                let sub = serde_json::from_slice::<Value>(&view.body)
+                    .ok()
+                    .and_then(|body| body["sub"].as_str().map(str::to_owned));
+                let Some(sub) = sub else {
+                    return problem(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_body",
+                        "send {\"sub\": \"<user id>\"}",
+                    );
+                };
+                match self.sessions.start(&sub, view.time) {
+                    Ok((value, session)) => {
+                        let body = json!({
+                            "sub": session.sub,
+                            "expires_at": session.expires_at.unix_timestamp(),
+                            "claims": session.claims(),
+                        });
+                        let mut response = json_response(StatusCode::CREATED, &body);
+                        set_header(
+                            &mut response,
+                            "set-cookie",
+                            &sessions::set_cookie(&value, self.session_lifetime),
+                        );
+                        response
+                    }
+                    Err(error) => {
+                        problem(StatusCode::BAD_REQUEST, "invalid_sub", &error.to_string())
+                    }
+                }
+            }
+            ("DELETE", "/_dev/session") => {
+                self.sessions.end(cookie.as_deref());
+                let mut response = empty(StatusCode::NO_CONTENT);
+                set_header(&mut response, "set-cookie", &sessions::clear_cookie());
+                response
+            }
+            _ => message(StatusCode::NOT_FOUND, "Not Found"),
+        }
+    }
+}
+
+fn http_response(answer: HttpAnswer) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(answer.body));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            hyper::header::HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+fn set_header(response: &mut Response<Full<Bytes>>, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (
+        hyper::header::HeaderName::from_bytes(name.as_bytes()),
+        hyper::header::HeaderValue::from_str(value),
+    ) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+fn empty(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    set_header(&mut response, "content-type", "application/json");
+    response
+}
+
+/// API Gateway's own error answers: `{"message": "Unauthorized"}` and friends.
+fn message(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    json_response(status, &json!({ "message": text }))
+}
+
+fn problem(status: StatusCode, code: &str, detail: &str) -> Response<Full<Bytes>> {
+    let mut response = json_response(
+        status,
+        &json!({"type": "about:blank", "title": status.canonical_reason(), "status": status.as_u16(),
+                "code": code, "detail": detail}),
+    );
+    set_header(&mut response, "content-type", "application/problem+json");
+    response
+}
