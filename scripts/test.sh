@@ -34,6 +34,12 @@ infra/local/up.sh
 # shellcheck disable=SC1091
 source "$COG_STATE_DIR/stack.env"
 
+# The end-to-end tests run the function and gateway binaries; `cargo test`
+# only builds the binaries of packages with integration tests. Same profile
+# and dependencies as the tests, so this mostly links.
+step "cargo build --workspace --bins"
+cargo build --workspace --bins
+
 step "cargo test"
 log="$COG_STATE_DIR/cargo-test.log"
 cargo test --workspace 2>&1 | tee "$log"

@@ -130,6 +130,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+pub mod chain;
 pub mod runtime_api;
 
 /// A function binary started as Lambda would start it, against `api`. The

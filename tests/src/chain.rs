@@ -1,0 +1,239 @@
+//! The whole local chain, as `make dev` runs it: `cargo lambda watch`
+//! (Lambda Runtime and Invoke APIs), the four function binaries, and the
+//! local gateway in front, all on 127.0.0.1 and free ports.
+//!
+//! Unlike `make dev`, watch runs with `--only-lambda-apis` and the functions
+//! are the binaries this test run built: `cargo test` holds the build lock,
+//! so watch could not compile them itself.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+
+use crate::{repo_root, unique, workspace_binary};
+
+/// The functions the template deploys, by binary name.
+pub const FUNCTIONS: [&str; 4] = ["authorizer", "issue-token", "revoke-token", "whoami"];
+
+#[derive(Debug, Clone, Default)]
+pub struct ChainConfig {
+    pub table: String,
+    /// `ROUTE_RULES` for the authorizer; empty: none.
+    pub route_rules: String,
+    /// Template parameter overrides for the gateway (`AuthorizerResultTtl=5`).
+    pub parameters: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct Chain {
+    /// The gateway, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    logs: PathBuf,
+    children: Vec<(String, Child)>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// An HTTP answer from the gateway.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub headers: hyper::HeaderMap,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+}
+
+/// The `cargo-lambda` that `infra/local/tools.sh` installs.
+pub fn cargo_lambda() -> PathBuf {
+    let tools = std::env::var_os("COG_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".local/tools"));
+    let path = tools.join("venv/bin/cargo-lambda");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `make test` (it installs cargo-lambda)",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Fails if a source file is newer than `binary`: `cargo test` does not
+/// rebuild other packages' binaries (`make test` builds them first).
+fn assert_fresh(binary: &Path) {
+    fn newest(dir: &Path) -> std::time::SystemTime {
+        let mut newest = std::time::SystemTime::UNIX_EPOCH;
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let time = if path.is_dir() {
+                newest(&path)
+            } else {
+                entry.metadata().and_then(|m| m.modified()).unwrap_or(newest)
+            };
+            newest = newest.max(time);
+        }
+        newest
+    }
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).unwrap();
+    let root = repo_root();
+    let sources = FUNCTIONS.iter().map(|f| format!("functions/{f}/src"));
+    for dir in sources.chain(["shared/src".into(), "infra/local/gateway/src".into()]) {
+        assert!(
+            newest(&root.join(dir)) <= built,
+            "{} is older than the sources in {dir}: run `cargo build --workspace --bins` \
+             (or `make test`, which does)",
+            binary.display()
+        );
+    }
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str, logs: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited ({status}); log: {}", logs.display());
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Chain {
+    pub fn start(config: &ChainConfig) -> Self {
+        crate::require_stack();
+        let logs = std::env::temp_dir().join(unique("cog-chain"));
+        std::fs::create_dir_all(&logs).unwrap();
+        let log = |name: &str| std::fs::File::create(logs.join(format!("{name}.log"))).unwrap();
+        let mut children = Vec::new();
+
+        let watch_port = free_port();
+        let mut watch = Command::new(cargo_lambda())
+            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &watch_port.to_string()])
+            .arg("--manifest-path")
+            .arg(repo_root().join("Cargo.toml"))
+            .stdout(log("watch"))
+            .stderr(log("watch-err"))
+            .spawn()
+            .unwrap();
+        wait_for_port(watch_port, &mut watch, "cargo lambda watch", &logs);
+        children.push(("watch".to_owned(), watch));
+
+        for function in FUNCTIONS {
+            let binary = workspace_binary(function);
+            assert_fresh(&binary);
+            let mut command = Command::new(binary);
+            command
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{watch_port}/.rt/{function}"),
+                )
+                .env("AWS_LAMBDA_FUNCTION_NAME", function)
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("TABLE_NAME", &config.table)
+                // As template.yaml configures the authorizer.
+                .env("HTTP_RESPONSE_FORMAT", "iam")
+                .env("RUST_LOG", "info")
+                .stdout(log(function))
+                .stderr(log(&format!("{function}-err")));
+            if !config.route_rules.is_empty() {
+                command.env("ROUTE_RULES", &config.route_rules);
+            }
+            children.push((function.to_owned(), command.spawn().unwrap()));
+        }
+
+        let gateway_port = free_port();
+        let binary = workspace_binary("local-gateway");
+        assert_fresh(&binary);
+        let mut gateway = Command::new(binary);
+        gateway
+            .arg("--template")
+            .arg(repo_root().join("template.yaml"))
+            .args(["--listen", &format!("127.0.0.1:{gateway_port}")])
+            .args(["--lambda-url", &format!("http://127.0.0.1:{watch_port}")])
+            .args(["--invoke-timeout-seconds", "30"])
+            .stdout(log("gateway"))
+            .stderr(log("gateway-err"));
+        for (name, value) in &config.parameters {
+            gateway.args(["--parameter", &format!("{name}={value}")]);
+        }
+        let mut gateway = gateway.spawn().unwrap();
+        wait_for_port(gateway_port, &mut gateway, "local-gateway", &logs);
+        children.push(("gateway".to_owned(), gateway));
+
+        Self {
+            url: format!("http://127.0.0.1:{gateway_port}"),
+            logs,
+            children,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// One request to the gateway. `headers` as (name, value).
+    pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(60), self.client.request(request))
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path}: no answer in 60 s; logs: {}", self.logs.display()))
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Answer {
+            status: parts.status.as_u16(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            headers: parts.headers,
+        }
+    }
+
+    /// Starts a dev session for `user`; returns the `Cookie` header value.
+    pub async fn sign_in(&self, user: &str) -> String {
+        let body = format!(r#"{{"sub": "{user}"}}"#);
+        let answer = self.call("POST", "/_dev/session", &[], &body).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        let cookie = answer.headers["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    pub fn logs(&self) -> &Path {
+        &self.logs
+    }
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("local chain logs: {}", self.logs.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.logs);
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! End to end through the local gateway: HTTP in, dev session or Lambda
+//! authorizer, the real function binaries behind `cargo lambda watch`, the
+//! real DynamoDB Local and KMS emulator underneath.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
+
+use std::process::Command;
+
+use cog_integration_tests::chain::{Chain, ChainConfig};
+use cog_integration_tests::{repo_root, unique, Stack};
+use cog_tokens::aws::dynamodb::DynamoStore;
+use cog_tokens::records::{Account, OrgMembership, PrincipalStatus};
+use cog_tokens::store::{PrincipalStore, TokenStore};
+use serde_json::Value;
+
+async fn account(store: &DynamoStore, user: &str, sso: bool) {
+    store
+        .put_account(&Account {
+            user_id: user.into(),
+            status: PrincipalStatus::Active,
+            sso,
+            pat_beta: true,
+            orgs: vec![OrgMembership {
+                org_id: "acme".into(),
+                role: "member".into(),
+            }],
+        })
+        .await
+        .unwrap();
+}
+
+/// `cog_` + the same ID + another SECRET, with a valid checksum: reaches the HMAC check.
+fn same_id_other_secret(token: &str) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let body = format!("{}{}", &token[..20], "Z".repeat(32));
+    let mut sum = crc32fast::hash(body.as_bytes());
+    let mut checksum = [b'0'; 6];
+    for slot in checksum.iter_mut().rev() {
+        *slot = BASE62[(sum % 62) as usize];
+        sum /= 62;
+    }
+    format!("{body}{}", std::str::from_utf8(&checksum).unwrap())
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+async fn create(chain: &Chain, cookie: &str, scopes: &str) -> (u16, Value) {
+    let body = format!(r#"{{"name": "{}", "scopes": {scopes}, "expires_in_days": 7}}"#, unique("t"));
+    let answer = chain
+        .call(
+            "POST",
+            "/v1/tokens",
+            &[("cookie", cookie), ("content-type", "application/json")],
+            &body,
+        )
+        .await;
+    (answer.status, answer.json())
+}
+
+#[tokio::test]
+async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["walker"]).await;
+    let chain = Chain::start(&ChainConfig {
+        table: store.table().to_owned(),
+        ..ChainConfig::default()
+    });
+    let session_file = chain.logs().join("session");
+
+    let output = Command::new("bash")
+        .arg(repo_root().join("infra/local/walkthrough.sh"))
+        .env("GATEWAY_URL", &chain.url)
+        .env("DEV_USER", "walker")
+        .env("SESSION_FILE", &session_file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+
+    // sign in, create, whoami, list, revoke, whoami again
+    let statuses: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("HTTP "))
+        .collect();
+    assert_eq!(statuses, ["201", "201", "200", "200", "204", "401"], "{stdout}");
+    let token = regex_lite::Regex::new("cog_[0-9A-Za-z]{54}")
+        .unwrap()
+        .find(&stdout)
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let id = &token[4..20];
+    let whoami: Value = serde_json::from_str(stdout.lines().nth(4).unwrap()).unwrap();
+    assert_eq!(whoami["principal_id"], "walker", "{stdout}");
+    assert_eq!(whoami["auth_method"], "pat");
+    assert_eq!(whoami["token_id"], id);
+    assert_eq!(whoami["orgs"], "acme:admin");
+    assert!(stdout.lines().nth(6).unwrap().contains(id), "the list shows the token: {stdout}");
+    assert!(stdout.ends_with("{\"message\":\"Unauthorized\"}\nHTTP 401\n"), "{stdout}");
+    // The secret is printed once, at creation, and nowhere after.
+    assert_eq!(stdout.matches(token.as_str()).count(), 1, "{stdout}");
+
+    // The revocation is durable, by the user, in DynamoDB.
+    let record = store.get_token(&id.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(record.revoked.unwrap().by, "user:walker");
+}
+
+#[tokio::test]
+async fn management_needs_a_session_and_a_token_is_not_one() {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["mia"]).await;
+    let chain = Chain::start(&ChainConfig {
+        table: store.table().to_owned(),
+        ..ChainConfig::default()
+    });
+    let cookie = chain.sign_in("mia").await;
+    let (status, created) = create(&chain, &cookie, r#"["tokens:read"]"#).await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+
+    // No session: the JWT authorizer's 401, before any function runs.
+    let answer = chain.call("GET", "/v1/tokens", &[], "").await;
+    assert_eq!((answer.status, answer.json()["message"].as_str()), (401, Some("Unauthorized")));
+    // A cog_ token cannot manage tokens.
+    let auth = bearer(&token);
+    let answer = chain.call("GET", "/v1/tokens", &[("authorization", &auth)], "").await;
+    assert_eq!(answer.status, 401);
+    // A session that ended is no session.
+    let ended = chain.call("DELETE", "/_dev/session", &[("cookie", &cookie)], "").await;
+    assert_eq!(ended.status, 204);
+    let answer = chain.call("GET", "/v1/tokens", &[("cookie", &cookie)], "").await;
+    assert_eq!(answer.status, 401);
+    // Unknown routes are API Gateway's 404.
+    let answer = chain.call("GET", "/v1/nothing", &[], "").await;
+    assert_eq!(answer.status, 404);
+}
+
+#[tokio::test]
+async fn sso_is_refused_bad_tokens_are_401_and_a_missing_scope_is_403() {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["reader"]).await;
+    account(&store, "corp-user", true).await;
+    let chain = Chain::start(&ChainConfig {
+        table: store.table().to_owned(),
+        route_rules: r#"[{"method": "GET", "path": "/v1/whoami", "scope": "orgs:read"}]"#.into(),
+        ..ChainConfig::default()
+    });
+
+    // An SSO/enterprise account may not have PATs.
+    let sso = chain.sign_in("corp-user").await;
+    let (status, problem) = create(&chain, &sso, r#"["tokens:read"]"#).await;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(problem["code"], "pat_unavailable_for_sso");
+
+    let reader = chain.sign_in("reader").await;
+    let (_, narrow) = create(&chain, &reader, r#"["tokens:read"]"#).await;
+    let (_, scoped) = create(&chain, &reader, r#"["orgs:read"]"#).await;
+    let narrow = narrow["token"].as_str().unwrap().to_owned();
+    let scoped = scoped["token"].as_str().unwrap().to_owned();
+
+    let whoami = |token: String| {
+        let chain = &chain;
+        async move {
+            let auth = bearer(&token);
+            chain.call("GET", "/v1/whoami", &[("authorization", &auth)], "").await
+        }
+    };
+    // Valid, but the rule on GET /v1/whoami wants orgs:read: 403.
+    let answer = whoami(narrow.clone()).await;
+    assert_eq!((answer.status, answer.body.as_str()), (403, r#"{"message":"Forbidden"}"#));
+    let answer = whoami(scoped.clone()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["scopes"], "orgs:read");
+
+    // Wrong secret, unknown id, malformed, missing: all 401, all alike.
+    let unknown = cog_tokens::PlainToken::generate().unwrap();
+    for token in [
+        same_id_other_secret(&scoped),
+        unknown.expose_secret().to_owned(),
+        "cog_nope".to_owned(),
+    ] {
+        let answer = whoami(token.clone()).await;
+        assert_eq!((answer.status, answer.body.as_str()), (401, r#"{"message":"Unauthorized"}"#), "{token}");
+    }
+    let answer = chain.call("GET", "/v1/whoami", &[], "").await;
+    assert_eq!(answer.status, 401);
+}
