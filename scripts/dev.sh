@@ -1,55 +1,67 @@
 #!/usr/bin/env bash
-# `make dev`: runs the system locally until Ctrl-C, then stops what it started:
-# the local AWS stack (DynamoDB Local, KMS emulator), a demo account, and
-# `cargo lambda watch` serving every function on 127.0.0.1.
+# `make dev`: runs the whole system locally until Ctrl-C, then stops what it
+# started: the local AWS stack (DynamoDB Local, KMS emulator), a demo account,
+# `cargo lambda watch` serving every function, and the local gateway (the
+# template's HTTP API) in front of it, all on 127.0.0.1.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 watch_port=${COG_WATCH_PORT:-9000}
+gateway_port=${COG_GATEWAY_PORT:-8080}
+demo_user=u_demo
 
-watch_pid=
+watch_pid= gateway_pid=
 stop() {
-  if [ -n "$watch_pid" ]; then
-    kill -- "-$watch_pid" 2>/dev/null || true   # the whole process group: watch and the functions
-  fi
+  # Whole process groups: watch and the functions it runs; the gateway.
+  for pid in $gateway_pid $watch_pid; do kill -- "-$pid" 2>/dev/null || true; done
   infra/local/down.sh
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
 
+for port_var in COG_WATCH_PORT:$watch_port COG_GATEWAY_PORT:$gateway_port; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/${port_var#*:}") 2>/dev/null; then
+    echo "dev.sh: port ${port_var#*:} is taken; set ${port_var%%:*}" >&2
+    exit 1
+  fi
+done
+
 infra/local/up.sh
 # shellcheck disable=SC1091
 source .local/stack.env
-cargo run --quiet -p cogadmin -- account put u_demo --beta --org demo-org:admin >/dev/null
 export PATH="${COG_TOOLS_DIR:-$repo/.local/tools}/venv/bin:$PATH"
 
-if (exec 3<>"/dev/tcp/127.0.0.1/$watch_port") 2>/dev/null; then
-  echo "dev.sh: port $watch_port is taken; set COG_WATCH_PORT" >&2
-  exit 1
-fi
+echo "==> building the functions and the gateway (first run: several minutes)" >&2
+cargo build --workspace --bins --quiet
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+"$target_dir/debug/cogadmin" account put "$demo_user" --beta --org demo-org:admin >/dev/null
+
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$watch_port" >.local/watch.log 2>&1 &
 watch_pid=$!
-until curl -s -o /dev/null "http://127.0.0.1:$watch_port/"; do
-  kill -0 "$watch_pid" 2>/dev/null || { tail -20 .local/watch.log >&2; exit 1; }
-  sleep 0.5
+setsid "$target_dir/debug/local-gateway" --template template.yaml \
+  --listen "127.0.0.1:$gateway_port" --lambda-url "http://127.0.0.1:$watch_port" >.local/gateway.log 2>&1 &
+gateway_pid=$!
+for service in "cargo lambda watch:$watch_port:$watch_pid:watch" "local gateway:$gateway_port:$gateway_pid:gateway"; do
+  IFS=: read -r name port pid log <<<"$service"
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { echo "dev.sh: $name did not start:" >&2; tail -20 ".local/$log.log" >&2; exit 1; }
+    sleep 0.3
+  done
 done
 
 cat <<MSG
 
-The system runs locally (Ctrl-C stops everything). Functions compile on first use.
-  DynamoDB Local     $AWS_ENDPOINT_URL_DYNAMODB   table $TABLE_NAME
-  KMS emulator       $AWS_ENDPOINT_URL_KMS
-  cargo lambda watch http://127.0.0.1:$watch_port   (log: .local/watch.log)
-  demo account       u_demo (PAT beta on, admin of demo-org)
+The system runs locally; Ctrl-C stops everything.
+  API (local gateway)  http://127.0.0.1:$gateway_port   routes from template.yaml   (log: .local/gateway.log)
+  cargo lambda watch   http://127.0.0.1:$watch_port   functions reload on change  (log: .local/watch.log)
+  DynamoDB Local       $AWS_ENDPOINT_URL_DYNAMODB   table $TABLE_NAME
+  KMS emulator         $AWS_ENDPOINT_URL_KMS
+  demo account         $demo_user (PAT beta on, admin of demo-org)
 
-Try it, in another shell:
-  source .local/stack.env; export PATH="\$PWD/.local/tools/venv/bin:\$PATH"
-  # create a token as u_demo (the event carries the session's JWT claims):
-  cargo lambda invoke --invoke-port $watch_port issue-token --data-file infra/events/create-token.json
-  cargo lambda invoke --invoke-port $watch_port issue-token --data-file infra/events/list-tokens.json
-  # the authorizer, with a token in an event (401 until you put a real one in):
-  cargo lambda invoke --invoke-port $watch_port authorizer --data-file infra/events/http-v2.json
-  # the routes over HTTP answer 401 without a session (no JWT authorizer locally):
-  curl -i http://127.0.0.1:$watch_port/v1/tokens
+Walk through it in another shell (or run it all: bash infra/local/walkthrough.sh):
+
+G=http://127.0.0.1:$gateway_port ME=$demo_user JAR=.local/dev-session
 MSG
-wait "$watch_pid"
+sed -n '/^# --- walkthrough ---$/,$p' infra/local/walkthrough.sh | tail -n +2
+echo
+wait "$gateway_pid"

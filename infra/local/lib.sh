@@ -9,5 +9,5 @@ running() { # name
   local pid marker
   pid=$(cat "$run/$1.pid" 2>/dev/null) || return 1
   marker=$(cat "$run/$1.marker" 2>/dev/null) || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$marker"
+  { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$marker"
 }
