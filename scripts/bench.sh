@@ -19,8 +19,9 @@ source "$COG_STATE_DIR/stack.env"
 cargo bench -p cog-tokens --bench token
 cargo bench -p authorizer --bench handler
 python3 functions/authorizer/benches/python_baseline.py | tee "$target/python_baseline.md"
-cargo build --release -p authorizer
+cargo build --release --workspace --bins
 cargo bench -p cog-integration-tests --bench authorizer_stack | tee "$target/authorizer_stack.md"
+cargo bench -p cog-integration-tests --bench revocation | tee "$target/revocation.md"
 
 echo
 echo "## Token format (median, × bare HMAC-SHA-256 of 58 bytes)"
@@ -33,3 +34,5 @@ echo "## The same checks in straightforward Python, same events, same run"
 cat "$target/python_baseline.md"
 echo
 cat "$target/authorizer_stack.md"
+echo
+cat "$target/revocation.md"

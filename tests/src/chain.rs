@@ -77,24 +77,29 @@ pub fn free_port() -> u16 {
 /// rebuild other packages' binaries (`make test` builds them first).
 fn assert_fresh(binary: &Path) {
     fn newest(dir: &Path) -> std::time::SystemTime {
-        let mut newest = std::time::SystemTime::UNIX_EPOCH;
+        let mut latest = std::time::SystemTime::UNIX_EPOCH;
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
             let time = if path.is_dir() {
                 newest(&path)
             } else {
-                entry.metadata().and_then(|m| m.modified()).unwrap_or(newest)
+                entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(latest)
             };
-            newest = newest.max(time);
+            latest = latest.max(time);
         }
-        newest
+        latest
     }
-    let built = std::fs::metadata(binary).and_then(|m| m.modified()).unwrap();
+    let built = std::fs::metadata(binary)
+        .and_then(|m| m.modified())
+        .unwrap();
     let root = repo_root();
     let sources = FUNCTIONS.iter().map(|f| format!("functions/{f}/src"));
     for dir in sources.chain(["shared/src".into(), "infra/local/gateway/src".into()]) {
         assert!(
-            newest(&root.join(dir)) <= built,
+            newest(&root.join(&dir)) <= built,
             "{} is older than the sources in {dir}: run `cargo build --workspace --bins` \
              (or `make test`, which does)",
             binary.display()
@@ -124,7 +129,13 @@ impl Chain {
 
         let watch_port = free_port();
         let mut watch = Command::new(cargo_lambda())
-            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
             .args(["--invoke-port", &watch_port.to_string()])
             .arg("--manifest-path")
             .arg(repo_root().join("Cargo.toml"))
@@ -187,7 +198,13 @@ impl Chain {
     }
 
     /// One request to the gateway. `headers` as (name, value).
-    pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.url));
@@ -199,7 +216,12 @@ impl Chain {
             .unwrap();
         let response = tokio::time::timeout(Duration::from_secs(60), self.client.request(request))
             .await
-            .unwrap_or_else(|_| panic!("{method} {path}: no answer in 60 s; logs: {}", self.logs.display()))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{method} {path}: no answer in 60 s; logs: {}",
+                    self.logs.display()
+                )
+            })
             .unwrap();
         let (parts, body) = response.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
@@ -225,6 +247,7 @@ impl Chain {
 }
 
 impl Drop for Chain {
+    #[allow(clippy::print_stderr)] // where to look, next to the failing test's output
     fn drop(&mut self) {
         for (_, child) in &mut self.children {
             let _ = child.kill();

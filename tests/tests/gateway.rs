@@ -47,7 +47,10 @@ fn bearer(token: &str) -> String {
 }
 
 async fn create(chain: &Chain, cookie: &str, scopes: &str) -> (u16, Value) {
-    let body = format!(r#"{{"name": "{}", "scopes": {scopes}, "expires_in_days": 7}}"#, unique("t"));
+    let body = format!(
+        r#"{{"name": "{}", "scopes": {scopes}, "expires_in_days": 7}}"#,
+        unique("t")
+    );
     let answer = chain
         .call(
             "POST",
@@ -77,14 +80,22 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // sign in, create, whoami, list, revoke, whoami again
     let statuses: Vec<&str> = stdout
         .lines()
         .filter_map(|line| line.strip_prefix("HTTP "))
         .collect();
-    assert_eq!(statuses, ["201", "201", "200", "200", "204", "401"], "{stdout}");
+    assert_eq!(
+        statuses,
+        ["201", "201", "200", "200", "204", "401"],
+        "{stdout}"
+    );
     let token = regex_lite::Regex::new("cog_[0-9A-Za-z]{54}")
         .unwrap()
         .find(&stdout)
@@ -97,13 +108,23 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
     assert_eq!(whoami["auth_method"], "pat");
     assert_eq!(whoami["token_id"], id);
     assert_eq!(whoami["orgs"], "acme:admin");
-    assert!(stdout.lines().nth(6).unwrap().contains(id), "the list shows the token: {stdout}");
-    assert!(stdout.ends_with("{\"message\":\"Unauthorized\"}\nHTTP 401\n"), "{stdout}");
+    assert!(
+        stdout.lines().nth(6).unwrap().contains(id),
+        "the list shows the token: {stdout}"
+    );
+    assert!(
+        stdout.ends_with("{\"message\":\"Unauthorized\"}\nHTTP 401\n"),
+        "{stdout}"
+    );
     // The secret is printed once, at creation, and nowhere after.
     assert_eq!(stdout.matches(token.as_str()).count(), 1, "{stdout}");
 
     // The revocation is durable, by the user, in DynamoDB.
-    let record = store.get_token(&id.parse().unwrap()).await.unwrap().unwrap();
+    let record = store
+        .get_token(&id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.revoked.unwrap().by, "user:walker");
 }
 
@@ -122,15 +143,24 @@ async fn management_needs_a_session_and_a_token_is_not_one() {
 
     // No session: the JWT authorizer's 401, before any function runs.
     let answer = chain.call("GET", "/v1/tokens", &[], "").await;
-    assert_eq!((answer.status, answer.json()["message"].as_str()), (401, Some("Unauthorized")));
+    assert_eq!(
+        (answer.status, answer.json()["message"].as_str()),
+        (401, Some("Unauthorized"))
+    );
     // A cog_ token cannot manage tokens.
     let auth = bearer(&token);
-    let answer = chain.call("GET", "/v1/tokens", &[("authorization", &auth)], "").await;
+    let answer = chain
+        .call("GET", "/v1/tokens", &[("authorization", &auth)], "")
+        .await;
     assert_eq!(answer.status, 401);
     // A session that ended is no session.
-    let ended = chain.call("DELETE", "/_dev/session", &[("cookie", &cookie)], "").await;
+    let ended = chain
+        .call("DELETE", "/_dev/session", &[("cookie", &cookie)], "")
+        .await;
     assert_eq!(ended.status, 204);
-    let answer = chain.call("GET", "/v1/tokens", &[("cookie", &cookie)], "").await;
+    let answer = chain
+        .call("GET", "/v1/tokens", &[("cookie", &cookie)], "")
+        .await;
     assert_eq!(answer.status, 401);
     // Unknown routes are API Gateway's 404.
     let answer = chain.call("GET", "/v1/nothing", &[], "").await;
@@ -164,12 +194,17 @@ async fn sso_is_refused_bad_tokens_are_401_and_a_missing_scope_is_403() {
         let chain = &chain;
         async move {
             let auth = bearer(&token);
-            chain.call("GET", "/v1/whoami", &[("authorization", &auth)], "").await
+            chain
+                .call("GET", "/v1/whoami", &[("authorization", &auth)], "")
+                .await
         }
     };
     // Valid, but the rule on GET /v1/whoami wants orgs:read: 403.
     let answer = whoami(narrow.clone()).await;
-    assert_eq!((answer.status, answer.body.as_str()), (403, r#"{"message":"Forbidden"}"#));
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (403, r#"{"message":"Forbidden"}"#)
+    );
     let answer = whoami(scoped.clone()).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json()["scopes"], "orgs:read");
@@ -182,7 +217,11 @@ async fn sso_is_refused_bad_tokens_are_401_and_a_missing_scope_is_403() {
         "cog_nope".to_owned(),
     ] {
         let answer = whoami(token.clone()).await;
-        assert_eq!((answer.status, answer.body.as_str()), (401, r#"{"message":"Unauthorized"}"#), "{token}");
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (401, r#"{"message":"Unauthorized"}"#),
+            "{token}"
+        );
     }
     let answer = chain.call("GET", "/v1/whoami", &[], "").await;
     assert_eq!(answer.status, 401);
