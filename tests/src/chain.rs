@@ -75,7 +75,7 @@ pub fn free_port() -> u16 {
 
 /// Fails if a source file is newer than `binary`: `cargo test` does not
 /// rebuild other packages' binaries (`make test` builds them first).
-fn assert_fresh(binary: &Path) {
+fn assert_fresh(binary: &Path, sources: &[&str]) {
     fn newest(dir: &Path) -> std::time::SystemTime {
         let mut latest = std::time::SystemTime::UNIX_EPOCH;
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -96,10 +96,9 @@ fn assert_fresh(binary: &Path) {
         .and_then(|m| m.modified())
         .unwrap();
     let root = repo_root();
-    let sources = FUNCTIONS.iter().map(|f| format!("functions/{f}/src"));
-    for dir in sources.chain(["shared/src".into(), "infra/local/gateway/src".into()]) {
+    for dir in sources {
         assert!(
-            newest(&root.join(&dir)) <= built,
+            newest(&root.join(dir)) <= built,
             "{} is older than the sources in {dir}: run `cargo build --workspace --bins` \
              (or `make test`, which does)",
             binary.display()
@@ -148,7 +147,10 @@ impl Chain {
 
         for function in FUNCTIONS {
             let binary = workspace_binary(function);
-            assert_fresh(&binary);
+            assert_fresh(
+                &binary,
+                &["shared/src", &format!("functions/{function}/src")],
+            );
             let mut command = Command::new(binary);
             command
                 .env(
@@ -172,7 +174,7 @@ impl Chain {
 
         let gateway_port = free_port();
         let binary = workspace_binary("local-gateway");
-        assert_fresh(&binary);
+        assert_fresh(&binary, &["infra/local/gateway/src"]);
         let mut gateway = Command::new(binary);
         gateway
             .arg("--template")

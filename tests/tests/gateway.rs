@@ -226,3 +226,48 @@ async fn sso_is_refused_bad_tokens_are_401_and_a_missing_scope_is_403() {
     let answer = chain.call("GET", "/v1/whoami", &[], "").await;
     assert_eq!(answer.status, 401);
 }
+
+/// With a cache TTL the gateway reuses the authorizer's answer, as API
+/// Gateway does: a revoked token keeps working until its answer expires.
+/// This is why the template's default TTL is 0 (docs/deploy.md).
+#[tokio::test]
+async fn with_a_cache_ttl_a_revoked_token_works_until_its_answer_expires() {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["cacher"]).await;
+    let chain = Chain::start(&ChainConfig {
+        table: store.table().to_owned(),
+        parameters: vec![("AuthorizerResultTtl".into(), "300".into())],
+        ..ChainConfig::default()
+    });
+    let cookie = chain.sign_in("cacher").await;
+    let (_, cached) = create(&chain, &cookie, r#"["tokens:read"]"#).await;
+    let (_, uncached) = create(&chain, &cookie, r#"["tokens:read"]"#).await;
+    let (cached, uncached) = (
+        cached["token"].as_str().unwrap().to_owned(),
+        uncached["token"].as_str().unwrap().to_owned(),
+    );
+    let whoami = |token: &str| {
+        let auth = bearer(token);
+        let chain = &chain;
+        async move {
+            chain
+                .call("GET", "/v1/whoami", &[("authorization", &auth)], "")
+                .await
+                .status
+        }
+    };
+    assert_eq!(whoami(&cached).await, 200);
+    for token in [&cached, &uncached] {
+        let path = format!("/v1/tokens/{}", &token[4..20]);
+        let answer = chain
+            .call("DELETE", &path, &[("cookie", &cookie)], "")
+            .await;
+        assert_eq!(answer.status, 204);
+    }
+    assert_eq!(whoami(&cached).await, 200, "served from the cache");
+    assert_eq!(
+        whoami(&uncached).await,
+        401,
+        "never cached: asks the authorizer"
+    );
+}
