@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use cog_integration_tests::chain::{Chain, ChainConfig};
-use cog_integration_tests::{unique, Stack};
+use cog_integration_tests::Stack;
 
 const TRIALS: usize = 20;
 const LATENCY_SAMPLES: usize = 300;
@@ -30,28 +30,13 @@ struct Trial {
 }
 
 async fn create(chain: &Chain, cookie: &str) -> String {
-    let body = format!(
-        r#"{{"name": "{}", "scopes": ["tokens:read"], "expires_in_days": 1}}"#,
-        unique("r")
-    );
-    let answer = chain
-        .call(
-            "POST",
-            "/v1/tokens",
-            &[("cookie", cookie), ("content-type", "application/json")],
-            &body,
-        )
-        .await;
+    let answer = chain.create_token(cookie, r#"["tokens:read"]"#).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
     answer.json()["token"].as_str().unwrap().to_owned()
 }
 
 async fn whoami(chain: &Chain, token: &str) -> u16 {
-    let auth = format!("Bearer {token}");
-    chain
-        .call("GET", "/v1/whoami", &[("authorization", &auth)], "")
-        .await
-        .status
+    chain.with_token("GET", "/v1/whoami", token).await.status
 }
 
 async fn trial(chain: &Chain, cookie: &str, give_up: Duration) -> Trial {

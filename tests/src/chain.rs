@@ -243,6 +243,23 @@ impl Chain {
         cookie.split(';').next().unwrap().to_owned()
     }
 
+    /// `POST /v1/tokens` in the session `cookie`; `scopes` is a JSON array.
+    pub async fn create_token(&self, cookie: &str, scopes: &str) -> Answer {
+        let body = format!(
+            r#"{{"name": "{}", "scopes": {scopes}, "expires_in_days": 7}}"#,
+            unique("t")
+        );
+        let headers = [("cookie", cookie), ("content-type", "application/json")];
+        self.call("POST", "/v1/tokens", &headers, &body).await
+    }
+
+    /// A request with `Authorization: Bearer {token}`.
+    pub async fn with_token(&self, method: &str, path: &str, token: &str) -> Answer {
+        let auth = format!("Bearer {token}");
+        self.call(method, path, &[("authorization", &auth)], "")
+            .await
+    }
+
     pub fn logs(&self) -> &Path {
         &self.logs
     }

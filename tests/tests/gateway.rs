@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use cog_integration_tests::chain::{Chain, ChainConfig};
-use cog_integration_tests::{repo_root, unique, Stack};
+use cog_integration_tests::{repo_root, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::records::{Account, OrgMembership, PrincipalStatus};
 use cog_tokens::store::{PrincipalStore, TokenStore};
@@ -42,23 +42,8 @@ fn same_id_other_secret(token: &str) -> String {
     format!("{body}{}", std::str::from_utf8(&checksum).unwrap())
 }
 
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
 async fn create(chain: &Chain, cookie: &str, scopes: &str) -> (u16, Value) {
-    let body = format!(
-        r#"{{"name": "{}", "scopes": {scopes}, "expires_in_days": 7}}"#,
-        unique("t")
-    );
-    let answer = chain
-        .call(
-            "POST",
-            "/v1/tokens",
-            &[("cookie", cookie), ("content-type", "application/json")],
-            &body,
-        )
-        .await;
+    let answer = chain.create_token(cookie, scopes).await;
     (answer.status, answer.json())
 }
 
@@ -148,10 +133,7 @@ async fn management_needs_a_session_and_a_token_is_not_one() {
         (401, Some("Unauthorized"))
     );
     // A cog_ token cannot manage tokens.
-    let auth = bearer(&token);
-    let answer = chain
-        .call("GET", "/v1/tokens", &[("authorization", &auth)], "")
-        .await;
+    let answer = chain.with_token("GET", "/v1/tokens", &token).await;
     assert_eq!(answer.status, 401);
     // A session that ended is no session.
     let ended = chain
@@ -192,12 +174,7 @@ async fn sso_is_refused_bad_tokens_are_401_and_a_missing_scope_is_403() {
 
     let whoami = |token: String| {
         let chain = &chain;
-        async move {
-            let auth = bearer(&token);
-            chain
-                .call("GET", "/v1/whoami", &[("authorization", &auth)], "")
-                .await
-        }
+        async move { chain.with_token("GET", "/v1/whoami", &token).await }
     };
     // Valid, but the rule on GET /v1/whoami wants orgs:read: 403.
     let answer = whoami(narrow.clone()).await;
@@ -247,14 +224,9 @@ async fn with_a_cache_ttl_a_revoked_token_works_until_its_answer_expires() {
         uncached["token"].as_str().unwrap().to_owned(),
     );
     let whoami = |token: &str| {
-        let auth = bearer(token);
         let chain = &chain;
-        async move {
-            chain
-                .call("GET", "/v1/whoami", &[("authorization", &auth)], "")
-                .await
-                .status
-        }
+        let token = token.to_owned();
+        async move { chain.with_token("GET", "/v1/whoami", &token).await.status }
     };
     assert_eq!(whoami(&cached).await, 200);
     for token in [&cached, &uncached] {
