@@ -121,13 +121,30 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str, logs: &Path) {
 impl Chain {
     pub fn start(config: &ChainConfig) -> Self {
         crate::require_stack();
+        // Checked before anything starts: a stale binary would test old code.
+        let functions = FUNCTIONS.map(|function| {
+            let binary = workspace_binary(function);
+            assert_fresh(
+                &binary,
+                &["shared/src", &format!("functions/{function}/src")],
+            );
+            (function, binary)
+        });
+        let gateway_binary = workspace_binary("local-gateway");
+        assert_fresh(&gateway_binary, &["infra/local/gateway/src"]);
         let logs = std::env::temp_dir().join(unique("cog-chain"));
         std::fs::create_dir_all(&logs).unwrap();
         let log = |name: &str| std::fs::File::create(logs.join(format!("{name}.log"))).unwrap();
-        let mut children = Vec::new();
+        // Built first, so a panic half-way still stops what was started (Drop).
+        let mut chain = Self {
+            url: String::new(),
+            logs: logs.clone(),
+            children: Vec::new(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        };
 
         let watch_port = free_port();
-        let mut watch = Command::new(cargo_lambda())
+        let watch = Command::new(cargo_lambda())
             .args([
                 "lambda",
                 "watch",
@@ -142,15 +159,11 @@ impl Chain {
             .stderr(log("watch-err"))
             .spawn()
             .unwrap();
-        wait_for_port(watch_port, &mut watch, "cargo lambda watch", &logs);
-        children.push(("watch".to_owned(), watch));
+        chain.children.push(("watch".to_owned(), watch));
+        let (_, watch) = chain.children.last_mut().unwrap();
+        wait_for_port(watch_port, watch, "cargo lambda watch", &logs);
 
-        for function in FUNCTIONS {
-            let binary = workspace_binary(function);
-            assert_fresh(
-                &binary,
-                &["shared/src", &format!("functions/{function}/src")],
-            );
+        for (function, binary) in functions {
             let mut command = Command::new(binary);
             command
                 .env(
@@ -169,13 +182,13 @@ impl Chain {
             if !config.route_rules.is_empty() {
                 command.env("ROUTE_RULES", &config.route_rules);
             }
-            children.push((function.to_owned(), command.spawn().unwrap()));
+            chain
+                .children
+                .push((function.to_owned(), command.spawn().unwrap()));
         }
 
         let gateway_port = free_port();
-        let binary = workspace_binary("local-gateway");
-        assert_fresh(&binary, &["infra/local/gateway/src"]);
-        let mut gateway = Command::new(binary);
+        let mut gateway = Command::new(gateway_binary);
         gateway
             .arg("--template")
             .arg(repo_root().join("template.yaml"))
@@ -187,16 +200,13 @@ impl Chain {
         for (name, value) in &config.parameters {
             gateway.args(["--parameter", &format!("{name}={value}")]);
         }
-        let mut gateway = gateway.spawn().unwrap();
-        wait_for_port(gateway_port, &mut gateway, "local-gateway", &logs);
-        children.push(("gateway".to_owned(), gateway));
-
-        Self {
-            url: format!("http://127.0.0.1:{gateway_port}"),
-            logs,
-            children,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
+        chain
+            .children
+            .push(("gateway".to_owned(), gateway.spawn().unwrap()));
+        let (_, gateway) = chain.children.last_mut().unwrap();
+        wait_for_port(gateway_port, gateway, "local-gateway", &logs);
+        chain.url = format!("http://127.0.0.1:{gateway_port}");
+        chain
     }
 
     /// One request to the gateway. `headers` as (name, value).
