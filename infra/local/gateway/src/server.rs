@@ -86,7 +86,7 @@ impl Gateway {
         peer: SocketAddr,
     ) -> Response<Full<Bytes>> {
         let started = Instant::now();
-        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let (method, path) = (request.method().clone(), redact(request.uri().path()));
         let (response, route, note) = match self.view(request, peer).await {
             Ok(view) => self.serve(view).await,
             Err(response) => (response, None, AuthNote::None),
@@ -348,6 +348,29 @@ impl Gateway {
     }
 }
 
+/// The path for the log, with anything shaped like a token cut to its prefix
+/// (a token pasted into a URL must not reach the log).
+fn redact(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(start) = rest.find("cog_") {
+        let tail = &rest[start + 4..];
+        let run = tail.len()
+            - tail
+                .trim_start_matches(|c: char| c.is_ascii_alphanumeric())
+                .len();
+        out.push_str(&rest[..start + 4]);
+        if run >= 20 {
+            out.push('…');
+        } else {
+            out.push_str(&tail[..run]);
+        }
+        rest = &tail[run..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn http_response(answer: HttpAnswer) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(answer.body));
     *response.status_mut() =
@@ -398,4 +421,20 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> Response<Full<Bytes>
     );
     set_header(&mut response, "content-type", "application/problem+json");
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_in_paths_are_cut_from_the_log() {
+        let token = format!("cog_{}", "a1B2".repeat(13) + "xy");
+        assert_eq!(redact(&format!("/v1/{token}/x")), "/v1/cog_…/x");
+        assert_eq!(
+            redact("/v1/tokens/0123456789ABCDEF"),
+            "/v1/tokens/0123456789ABCDEF"
+        );
+        assert_eq!(redact("/cog_short/cog_"), "/cog_short/cog_");
+    }
 }
