@@ -106,6 +106,32 @@ fn assert_fresh(binary: &Path, sources: &[&str]) {
     }
 }
 
+/// The plain environment variables `template.yaml` gives a function (globals,
+/// then its own); references (`!Ref TokensTable`, …) are the caller's to fill.
+pub fn template_environment(binary: &str) -> Vec<(String, String)> {
+    use serde_norway::Value;
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let template: Value = serde_norway::from_str(&text).unwrap();
+    let function = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .unwrap_or_else(|| panic!("template.yaml has no function built from {binary}"));
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    let own = &function["Properties"]["Environment"]["Variables"];
+    let mut variables = std::collections::BTreeMap::new();
+    for scope in [globals, own] {
+        for (name, value) in scope.as_mapping().into_iter().flatten() {
+            // Only literal strings: a tagged `!Ref` would read as its target's name.
+            if let (Some(name), Value::String(value)) = (name.as_str(), value) {
+                variables.insert(name.to_owned(), value.clone());
+            }
+        }
+    }
+    variables.into_iter().collect()
+}
+
 fn wait_for_port(port: u16, child: &mut Child, what: &str, logs: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let address = SocketAddr::from(([127, 0, 0, 1], port));
@@ -173,10 +199,8 @@ impl Chain {
                 .env("AWS_LAMBDA_FUNCTION_NAME", function)
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .envs(template_environment(function))
                 .env("TABLE_NAME", &config.table)
-                // As template.yaml configures the authorizer.
-                .env("HTTP_RESPONSE_FORMAT", "iam")
-                .env("RUST_LOG", "info")
                 .stdout(log(function))
                 .stderr(log(&format!("{function}-err")));
             if !config.route_rules.is_empty() {

@@ -224,3 +224,28 @@ fn every_function_is_a_rust_arm64_al2023_build_with_its_own_log_group() {
         );
     }
 }
+
+/// The token authorizer must answer in the format the HTTP API expects, or
+/// every protected request is a 500; and `cargo lambda watch` (via
+/// `Cargo.toml`) must run it the same way. (The end-to-end chain takes the
+/// functions' environment from the template itself.)
+#[test]
+fn the_token_authorizer_answers_in_the_format_the_api_expects() {
+    let template = template();
+    let authorizer =
+        &template["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["CogToken"];
+    let simple = authorizer["EnableSimpleResponses"].as_bool().unwrap();
+    let format = template["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]
+        ["Variables"]["HTTP_RESPONSE_FORMAT"]
+        .as_str()
+        .unwrap();
+    assert_eq!(format, if simple { "simple" } else { "iam" });
+    // IAM answers: a bad token 401, a missing scope 403 (docs/authorizer.md).
+    assert!(!simple);
+
+    let manifest = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(&format!("HTTP_RESPONSE_FORMAT = \"{format}\"")),
+        "[workspace.metadata.lambda.watch.env] must set HTTP_RESPONSE_FORMAT = \"{format}\""
+    );
+}
