@@ -58,7 +58,7 @@ The system runs locally; Ctrl-C stops everything.
   KMS emulator         $AWS_ENDPOINT_URL_KMS
   demo account         $demo_user (PAT beta on, admin of demo-org)
 
-Walk through it in another shell (or run it all: bash infra/local/walkthrough.sh):
+Walk through it in another shell, from this folder (or run it all: bash infra/local/walkthrough.sh):
 
 G=http://127.0.0.1:$gateway_port ME=$demo_user JAR=.local/dev-session
 MSG
