@@ -61,7 +61,6 @@ impl Stack {
     /// active account with the PAT beta flag, admin of org `acme`. Returns
     /// the store and the key's ARN.
     pub async fn seeded(&self, users: &[&str]) -> (DynamoStore, String) {
-        use cog_tokens::records::{Account, OrgMembership, PrincipalStatus};
         use cog_tokens::store::PrincipalStore;
         let store = self.fresh_store().await;
         let key = self.fresh_key().await;
@@ -69,19 +68,7 @@ impl Stack {
             .await
             .unwrap();
         for user in users {
-            store
-                .put_account(&Account {
-                    user_id: (*user).into(),
-                    status: PrincipalStatus::Active,
-                    sso: false,
-                    pat_beta: true,
-                    orgs: vec![OrgMembership {
-                        org_id: "acme".into(),
-                        role: "admin".into(),
-                    }],
-                })
-                .await
-                .unwrap();
+            store.put_account(&beta_account(user)).await.unwrap();
         }
         (store, key)
     }
@@ -91,6 +78,28 @@ impl Stack {
         let key = self.kms.create_key().send().await.unwrap();
         key.key_metadata.unwrap().arn.unwrap()
     }
+}
+
+/// An active, non-SSO account with the PAT beta flag, admin of org `acme`.
+pub fn beta_account(user: &str) -> cog_tokens::records::Account {
+    use cog_tokens::records::{Account, OrgMembership, PrincipalStatus};
+    Account {
+        user_id: user.into(),
+        status: PrincipalStatus::Active,
+        sso: false,
+        pat_beta: true,
+        orgs: vec![OrgMembership {
+            org_id: "acme".into(),
+            role: "admin".into(),
+        }],
+    }
+}
+
+/// The actions of `owner`'s audit events, newest first (up to 10).
+pub async fn audit_actions(store: &DynamoStore, owner: &Owner) -> Vec<String> {
+    use cog_tokens::store::AuditLog;
+    let events = store.audit_events(owner, 10).await.unwrap();
+    events.into_iter().map(|e| e.action).collect()
 }
 
 /// A token and the record the store would keep for it.

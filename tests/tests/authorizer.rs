@@ -13,9 +13,7 @@ use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::{add_pepper_version, KmsPepperSource};
 use cog_tokens::pepper::{PepperKeeper, PepperSource};
-use cog_tokens::records::{
-    Account, AuditEvent, OrgMembership, Owner, PrincipalStatus, Revocation, Timestamp,
-};
+use cog_tokens::records::{Account, AuditEvent, OrgMembership, Owner, Revocation, Timestamp};
 use cog_tokens::routes::RouteRules;
 use cog_tokens::store::{PrincipalStore, TokenStore};
 use cog_tokens::{PepperVersion, PlainToken};
@@ -147,14 +145,11 @@ async fn given_a_real_token_then_allowed_twice_and_refused_once_revoked() {
     s.call(&rest_token(&other)).await.unwrap();
     s.store
         .put_account(&Account {
-            user_id: "alice".into(),
-            status: PrincipalStatus::Active,
-            sso: false,
-            pat_beta: true,
             orgs: vec![OrgMembership {
                 org_id: "initech".into(),
                 role: "member".into(),
             }],
+            ..cog_integration_tests::beta_account("alice")
         })
         .await
         .unwrap();

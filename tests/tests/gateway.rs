@@ -7,26 +7,18 @@
 use std::process::Command;
 
 use cog_integration_tests::chain::{Chain, ChainConfig};
-use cog_integration_tests::{repo_root, Stack};
+use cog_integration_tests::{beta_account, repo_root, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
-use cog_tokens::records::{Account, OrgMembership, PrincipalStatus};
+use cog_tokens::records::Account;
 use cog_tokens::store::{PrincipalStore, TokenStore};
 use serde_json::Value;
 
-async fn account(store: &DynamoStore, user: &str, sso: bool) {
-    store
-        .put_account(&Account {
-            user_id: user.into(),
-            status: PrincipalStatus::Active,
-            sso,
-            pat_beta: true,
-            orgs: vec![OrgMembership {
-                org_id: "acme".into(),
-                role: "member".into(),
-            }],
-        })
-        .await
-        .unwrap();
+async fn sso_account(store: &DynamoStore, user: &str) {
+    let account = Account {
+        sso: true,
+        ..beta_account(user)
+    };
+    store.put_account(&account).await.unwrap();
 }
 
 /// `cog_` + the same ID + another SECRET, with a valid checksum: reaches the HMAC check.
@@ -153,7 +145,7 @@ async fn management_needs_a_session_and_a_token_is_not_one() {
 async fn sso_is_refused_bad_tokens_are_401_and_a_missing_scope_is_403() {
     let stack = Stack::connect().await;
     let (store, _key) = stack.seeded(&["reader"]).await;
-    account(&store, "corp-user", true).await;
+    sso_account(&store, "corp-user").await;
     let chain = Chain::start(&ChainConfig {
         table: store.table().to_owned(),
         route_rules: r#"[{"method": "GET", "path": "/v1/whoami", "scope": "orgs:read"}]"#.into(),

@@ -152,13 +152,7 @@ async fn a_rotation_that_fails_half_way_leaves_the_old_token_valid_and_no_new_on
         .unwrap();
     assert_eq!(page.tokens.len(), 1, "a new token appeared");
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 1);
-    let actions: Vec<_> = store
-        .audit_events(&owner, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = cog_integration_tests::audit_actions(&store, &owner).await;
     assert_eq!(
         actions,
         vec!["token.create"],

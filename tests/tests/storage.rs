@@ -122,13 +122,7 @@ async fn given_a_token_when_revoked_twice_then_the_second_is_a_no_op_and_both_ar
     assert_eq!(read.revoked, Some(revocation(now, "lost laptop")));
     assert_eq!(read.status(now), TokenStatus::Revoked);
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 0);
-    let actions: Vec<_> = store
-        .audit_events(&owner, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = cog_integration_tests::audit_actions(&store, &owner).await;
     assert_eq!(actions, vec!["token.revoke", "token.create"]);
     let missing = cog_tokens::PlainToken::generate().unwrap().id();
     assert!(matches!(
@@ -532,16 +526,7 @@ async fn token_and_owner_reads_both_with_or_without_a_hint() {
     use cog_tokens::store::{CredentialLookup, Principal};
     let stack = Stack::connect().await;
     let store = stack.fresh_store().await;
-    let account = Account {
-        user_id: "alice".into(),
-        status: PrincipalStatus::Active,
-        sso: false,
-        pat_beta: true,
-        orgs: vec![OrgMembership {
-            org_id: "acme".into(),
-            role: "admin".into(),
-        }],
-    };
+    let account = cog_integration_tests::beta_account("alice");
     store.put_account(&account).await.unwrap();
     let owner = Owner::user("alice");
     let now = Timestamp::now();
