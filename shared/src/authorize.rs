@@ -15,7 +15,8 @@ use tokio::task::JoinHandle;
 use crate::bearer::extract_bearer;
 use crate::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::records::{
-    OrgMembership, Owner, OwnerKind, PrincipalStatus, Timestamp, TokenRecord, TokenStatus,
+    AuditEvent, OrgMembership, Owner, OwnerKind, PrincipalStatus, Timestamp, TokenRecord,
+    TokenStatus,
 };
 use crate::routes::RouteRules;
 use crate::store::{CredentialLookup, Principal, StoreError, TokenStore};
@@ -190,14 +191,22 @@ where
         if !pepper.verify(&token, &record.hash) {
             return Ok(Unauthorized(DenyReason::WrongSecret));
         }
-        match record.status(now) {
-            TokenStatus::Revoked => return Ok(Unauthorized(DenyReason::Revoked)),
-            TokenStatus::Expired => return Ok(Unauthorized(DenyReason::Expired)),
-            TokenStatus::Active => {}
-        }
-        let orgs = match owner_memberships(&record, principal) {
+        let revoked_by_owner = principal
+            .as_ref()
+            .is_some_and(|p| record.predates(p.tokens_valid_after()));
+        let denied = match record.status(now) {
+            TokenStatus::Revoked => Some(DenyReason::Revoked),
+            _ if revoked_by_owner => Some(DenyReason::Revoked),
+            TokenStatus::Expired => Some(DenyReason::Expired),
+            TokenStatus::Active => None,
+        };
+        let orgs = match denied.map_or_else(|| owner_memberships(&record, principal), Err) {
             Ok(orgs) => orgs,
-            Err(reason) => return Ok(Unauthorized(reason)),
+            Err(reason) => {
+                // A denied token costs what an unknown one does from now on.
+                self.forget(&id);
+                return Ok(Unauthorized(reason));
+            }
         };
         if let Some(ring) = &ring {
             self.after_success(&token, &record, ring.current(), now);
@@ -240,6 +249,12 @@ where
 
     fn owner_hint(&self, id: &TokenId) -> Option<Owner> {
         self.known.lock().ok()?.get(id).map(|k| k.owner.clone())
+    }
+
+    fn forget(&self, id: &TokenId) {
+        if let Ok(mut known) = self.known.lock() {
+            known.remove(id);
+        }
     }
 
     /// Remembers the token's owner and decides whether this request starts
@@ -298,8 +313,11 @@ where
                 current.hash(token),
                 current.version(),
             );
+            let audit = AuditEvent::new("authorizer", "token.rehash", record.owner.clone(), now)
+                .for_token(id)
+                .with_detail(format!("pepper {} -> {version}", record.pepper_version));
             self.spawn(async move {
-                match store.replace_hash(&id, &old, &new, version).await {
+                match store.replace_hash(&id, &old, &new, version, &audit).await {
                     Ok(_) => {
                         tracing::info!(token_id = %id, pepper_version = %version, "token re-hashed")
                     }

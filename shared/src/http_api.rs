@@ -15,6 +15,8 @@ use crate::store::{PrincipalStore, TokenStore};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// `Retry-After` on a 503: DynamoDB throttling and KMS blips pass in about a second.
+const RETRY_AFTER_SECONDS: &str = "1";
 /// Page size when `limit` is not given.
 pub const DEFAULT_PAGE: usize = 20;
 
@@ -101,6 +103,7 @@ impl Problem {
     }
 
     pub fn into_response(self) -> Response<Body> {
+        let retry = self.status == StatusCode::SERVICE_UNAVAILABLE;
         let mut body = json!({
             "type": "about:blank",
             "title": self.status.canonical_reason().unwrap_or("Error"),
@@ -111,7 +114,14 @@ impl Problem {
         if let Some(field) = self.field {
             body["field"] = json!(field);
         }
-        response(self.status, "application/problem+json", body)
+        let mut response = response(self.status, "application/problem+json", body);
+        if retry {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 
@@ -139,6 +149,18 @@ impl From<ManagementError> for Problem {
             }
             E::TokenNotFound => Self::new(StatusCode::NOT_FOUND, "token_not_found", detail),
             E::TokenNotActive => Self::new(StatusCode::CONFLICT, "token_not_active", detail),
+            E::ScopeRetired(_) => Self {
+                field: Some("scopes"),
+                ..Self::new(StatusCode::CONFLICT, "scope_retired", detail)
+            },
+            E::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "management request: service unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "a service this request needs is unavailable; nothing was changed, try again",
+                )
+            }
             E::InvalidCursor => Self::invalid("cursor", "invalid_cursor", detail),
             E::Internal(internal) => {
                 tracing::error!(error = %internal, "management request failed");
@@ -454,7 +476,7 @@ where
 /// [`handle_request`] per invocation.
 pub async fn serve(function: Function) -> Result<(), lambda_http::Error> {
     crate::logging::init();
-    let manager = crate::aws::token_manager_from_env().await?;
+    let manager = crate::aws::token_manager_from_env(function == Function::Issuance).await?;
     lambda_http::run(lambda_http::service_fn(|request: Request| {
         let manager = &manager;
         async move {

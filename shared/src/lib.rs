@@ -15,6 +15,7 @@ pub mod logging;
 pub mod management;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+pub mod names;
 pub mod pepper;
 pub mod records;
 pub mod routes;

@@ -1,7 +1,7 @@
 //! Token lifecycle operations shared by the functions and the operator CLI.
 
 use crate::records::{AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenRecord};
-use crate::store::{RevokeOutcome, StoreError, TokenStore};
+use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenStore};
 
 /// Every token of `owner` that `filter` admits at `now`, newest first, all pages.
 pub async fn all_tokens(
@@ -24,20 +24,29 @@ pub async fn all_tokens(
     }
 }
 
-/// Revokes every unrevoked token of `owner`; returns how many it revoked.
-/// Each revocation is its own transaction with its own audit event, so a
-/// failure part-way leaves every token either fully revoked or untouched,
-/// and running it again finishes the job.
+/// Revokes every token of `owner`: first at once and completely, by moving
+/// the owner's `tokens_valid_after` to `now` (the authorizer checks it, so a
+/// token the eventually consistent listing misses is revoked all the same),
+/// then token by token so listings show them revoked. Each write is its own
+/// transaction with its own audit event; running it again finishes the job.
+/// Returns how many tokens it marked revoked.
 pub async fn revoke_all(
-    store: &impl TokenStore,
+    store: &(impl TokenStore + PrincipalStore),
     owner: &Owner,
     actor: &str,
     reason: &str,
     now: Timestamp,
 ) -> Result<u32, StoreError> {
+    let audit = AuditEvent::new(actor, "token.revoke_all", owner.clone(), now).with_detail(reason);
+    match store.revoke_tokens_before(owner, now, &audit).await {
+        // No owner record: its tokens cannot authorize anyway.
+        Ok(()) | Err(StoreError::NotFound) => {}
+        Err(other) => return Err(other),
+    }
     let mut revoked = 0;
     for record in all_tokens(store, owner, StatusFilter::All, now).await? {
-        if record.revoked.is_some() {
+        // Revoked already, unless only scheduled (a rotation's grace).
+        if record.revoked.as_ref().is_some_and(|r| r.at <= now) {
             continue;
         }
         let revocation = Revocation {

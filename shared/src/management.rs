@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::hash::Pepper;
-use crate::lifecycle::{all_tokens, revoke_all};
+use crate::lifecycle::revoke_all;
+use crate::names::TokenName;
 use crate::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::records::{
     AuditEvent, Owner, PrincipalStatus, Revocation, StatusFilter, Timestamp, TokenRecord,
@@ -67,7 +68,7 @@ pub const DEFAULT_SCOPES: &[&str] = &[
     "orgs:write",
 ];
 
-pub const NAME_MAX_CHARS: usize = 100;
+pub use crate::names::NAME_MAX_CHARS;
 pub const PAGE_MAX: usize = 100;
 
 /// Why a management request is refused. Each has a stable code.
@@ -95,8 +96,13 @@ pub enum ManagementError {
     TokenNotFound,
     #[error("the token is not active")]
     TokenNotActive,
+    #[error("scope `{0}` is no longer offered: create a new token instead of rotating this one")]
+    ScopeRetired(String),
     #[error("the cursor is not valid")]
     InvalidCursor,
+    /// Storage or KMS failed or was throttled: nothing was changed, try again.
+    #[error("service unavailable")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -115,6 +121,11 @@ impl From<StoreError> for ManagementError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::InvalidCursor => Self::InvalidCursor,
+            StoreError::NameTaken => Self::NameTaken,
+            StoreError::LimitReached { limit } => Self::LimitReached { limit },
+            StoreError::Unavailable(_) | StoreError::Conflict => {
+                Self::Unavailable(error.to_string())
+            }
             other => Self::Internal(other.to_string()),
         }
     }
@@ -122,7 +133,10 @@ impl From<StoreError> for ManagementError {
 
 impl From<PepperError> for ManagementError {
     fn from(error: PepperError) -> Self {
-        Self::Internal(error.to_string())
+        match error {
+            PepperError::Kms(_) | PepperError::Store(_) => Self::Unavailable(error.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 
@@ -135,6 +149,17 @@ pub struct NewToken {
     pub expires_in_days: Option<Option<u32>>,
 }
 
+const DAY_MS: i64 = 86_400_000;
+
+/// A new token's checked name, scopes and lifetime.
+#[derive(Debug)]
+struct ValidToken {
+    name: TokenName,
+    scopes: Vec<String>,
+    /// `None`: never expires.
+    lifetime_ms: Option<i64>,
+}
+
 /// A token just made: shown to its owner once, in this response only.
 #[derive(Debug)]
 pub struct IssuedToken {
@@ -143,9 +168,11 @@ pub struct IssuedToken {
 }
 
 /// The management service over the storage ports and the pepper ring.
+/// The revocation function runs it without a ring: revoking never hashes,
+/// so a KMS outage cannot stop anyone from revoking.
 pub struct TokenManager<S, P> {
     store: Arc<S>,
-    peppers: PepperKeeper<P>,
+    peppers: Option<PepperKeeper<P>>,
     policy: IssuancePolicy,
 }
 
@@ -169,9 +196,25 @@ where
     pub fn new(store: Arc<S>, peppers: PepperKeeper<P>, policy: IssuancePolicy) -> Self {
         Self {
             store,
-            peppers,
+            peppers: Some(peppers),
             policy,
         }
+    }
+
+    /// A manager that can read and revoke but not issue (no pepper ring).
+    pub fn without_peppers(store: Arc<S>, policy: IssuancePolicy) -> Self {
+        Self {
+            store,
+            peppers: None,
+            policy,
+        }
+    }
+
+    fn current_pepper(&self) -> Result<Pepper, ManagementError> {
+        let keeper = self.peppers.as_ref().ok_or_else(|| {
+            ManagementError::Internal("this function holds no pepper ring".into())
+        })?;
+        Ok(keeper.ring().current().clone())
     }
 
     pub fn policy(&self) -> &IssuancePolicy {
@@ -197,26 +240,9 @@ where
         Ok(())
     }
 
-    fn validate(
-        &self,
-        request: NewToken,
-    ) -> Result<(String, Vec<String>, Option<u32>), ManagementError> {
-        let name = request.name.trim().to_owned();
-        let length = name.chars().count();
-        if length == 0 || length > NAME_MAX_CHARS {
-            return Err(ManagementError::invalid(
-                "name",
-                "invalid_name",
-                format!("name must be 1 to {NAME_MAX_CHARS} characters"),
-            ));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(ManagementError::invalid(
-                "name",
-                "invalid_name",
-                "name must not contain control characters",
-            ));
-        }
+    fn validate(&self, request: NewToken) -> Result<ValidToken, ManagementError> {
+        let name = TokenName::parse(&request.name)
+            .map_err(|e| ManagementError::invalid("name", "invalid_name", e.to_string()))?;
         if request.scopes.is_empty() {
             return Err(ManagementError::invalid(
                 "scopes",
@@ -259,32 +285,69 @@ where
                 ))
             }
         };
-        Ok((name, scopes, days))
+        Ok(ValidToken {
+            name,
+            scopes,
+            lifetime_ms: days.map(|d| i64::from(d) * DAY_MS),
+        })
+    }
+
+    /// A rotated token's lifetime under today's policy: the old lifetime,
+    /// clamped to `max_expiry_days`, and never unbounded unless allowed.
+    fn rotation_lifetime(&self, old: &TokenRecord) -> Option<i64> {
+        let max_ms = i64::from(self.policy.max_expiry_days) * DAY_MS;
+        match old.expires_at.map(|e| e.0 - old.created_at.0) {
+            None if self.policy.allow_non_expiring => None,
+            None => Some(max_ms),
+            Some(lifetime) => Some(lifetime.clamp(1, max_ms)),
+        }
     }
 
     fn new_record(
         &self,
-        pepper: &Pepper,
         owner: Owner,
-        name: String,
-        scopes: Vec<String>,
-        lifetime_ms: Option<i64>,
+        valid: ValidToken,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
+        let pepper = self.current_pepper()?;
         let token = PlainToken::generate().map_err(|e| ManagementError::Internal(e.to_string()))?;
         let record = TokenRecord {
             id: token.id(),
             owner,
-            name,
-            scopes,
+            name: valid.name.into_string(),
+            scopes: valid.scopes,
             hash: pepper.hash(&token),
             pepper_version: pepper.version(),
             created_at: now,
-            expires_at: lifetime_ms.map(|ms| Timestamp(now.0.saturating_add(ms))),
+            expires_at: valid
+                .lifetime_ms
+                .map(|ms| Timestamp(now.0.saturating_add(ms))),
             revoked: None,
             last_used_at: None,
         };
         Ok(IssuedToken { token, record })
+    }
+
+    /// Runs `write` once more after freeing the slots of ended tokens, if
+    /// the first attempt hit the limit and there were any.
+    async fn within_limit<T, F, Fut>(
+        &self,
+        owner: &Owner,
+        now: Timestamp,
+        write: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        match write().await {
+            Err(StoreError::LimitReached { .. })
+                if self.store.release_ended(owner, now).await? > 0 =>
+            {
+                write().await
+            }
+            other => other,
+        }
     }
 
     /// Issues a PAT to `user_id`.
@@ -295,42 +358,17 @@ where
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
         self.check_account(user_id).await?;
-        let (name, scopes, days) = self.validate(request)?;
+        let valid = self.validate(request)?;
         let owner = Owner::user(user_id);
-        let active = all_tokens(self.store.as_ref(), &owner, StatusFilter::Active, now).await?;
-        if active.iter().any(|t| t.name == name) {
-            return Err(ManagementError::NameTaken);
-        }
-        let ring = self.peppers.ring();
-        let lifetime_ms = days.map(|d| i64::from(d) * 86_400_000);
-        let issued = self.new_record(
-            ring.current(),
-            owner.clone(),
-            name,
-            scopes,
-            lifetime_ms,
-            now,
-        )?;
+        let issued = self.new_record(owner.clone(), valid, now)?;
         let audit = AuditEvent::new(actor(user_id), "token.create", owner.clone(), now)
             .for_token(issued.record.id);
         let limit = self.policy.max_active_tokens;
-        match self.store.create_token(&issued.record, limit, &audit).await {
-            Ok(()) => Ok(issued),
-            // Expired tokens hold their slots until released: free them, try once more.
-            Err(StoreError::LimitReached { .. }) => {
-                if self.store.release_expired(&owner, now).await? == 0 {
-                    return Err(ManagementError::LimitReached { limit });
-                }
-                match self.store.create_token(&issued.record, limit, &audit).await {
-                    Ok(()) => Ok(issued),
-                    Err(StoreError::LimitReached { .. }) => {
-                        Err(ManagementError::LimitReached { limit })
-                    }
-                    Err(other) => Err(other.into()),
-                }
-            }
-            Err(other) => Err(other.into()),
-        }
+        self.within_limit(&owner, now, || {
+            self.store.create_token(&issued.record, limit, &audit)
+        })
+        .await?;
+        Ok(issued)
     }
 
     /// The caller's tokens, newest first.
@@ -363,8 +401,10 @@ where
         }
     }
 
-    /// A new token with the old one's name, scopes and lifetime; the old one
-    /// revoked (reason `rotated`) after `grace_seconds`, in one transaction.
+    /// A new token with the old one's name, scopes and lifetime (under
+    /// today's policy); the old one revoked (reason `rotated`) after
+    /// `grace_seconds`, in one transaction. A token in its grace still counts
+    /// against the limit.
     pub async fn rotate(
         &self,
         user_id: &str,
@@ -388,30 +428,44 @@ where
         if old.status(now) != TokenStatus::Active || old.revoked.is_some() {
             return Err(ManagementError::TokenNotActive);
         }
-        let lifetime_ms = old.expires_at.map(|e| e.0 - old.created_at.0);
-        let ring = self.peppers.ring();
-        let issued = self.new_record(
-            ring.current(),
-            old.owner.clone(),
-            old.name.clone(),
-            old.scopes.clone(),
-            lifetime_ms,
-            now,
-        )?;
+        if let Some(retired) = old
+            .scopes
+            .iter()
+            .find(|s| !self.policy.scope_catalog.contains(s))
+        {
+            return Err(ManagementError::ScopeRetired(retired.clone()));
+        }
+        let name = TokenName::parse(&old.name)
+            .map_err(|e| ManagementError::invalid("name", "invalid_name", e.to_string()))?;
+        let valid = ValidToken {
+            name,
+            scopes: old.scopes.clone(),
+            lifetime_ms: self.rotation_lifetime(&old),
+        };
+        let issued = self.new_record(old.owner.clone(), valid, now)?;
         let revocation = Revocation {
             at: now.plus_seconds(i64::from(grace)),
             by: actor(user_id),
             reason: "rotated".into(),
         };
-        let audit = AuditEvent::new(actor(user_id), "token.rotate", old.owner.clone(), now)
-            .for_token(old.id)
-            .with_detail(format!("replaced by {}", issued.record.id));
-        match self
-            .store
-            .rotate_token(&old.id, &revocation, &issued.record, &audit)
-            .await
-        {
+        let audits = [
+            AuditEvent::new(actor(user_id), "token.rotate", old.owner.clone(), now)
+                .for_token(old.id)
+                .with_detail(format!("replaced by {}", issued.record.id)),
+            AuditEvent::new(actor(user_id), "token.create", old.owner.clone(), now)
+                .for_token(issued.record.id)
+                .with_detail(format!("rotated from {}", old.id)),
+        ];
+        let limit = self.policy.max_active_tokens;
+        let rotated = self
+            .within_limit(&old.owner, now, || {
+                self.store
+                    .rotate_token(&old.id, &revocation, &issued.record, limit, &audits)
+            })
+            .await;
+        match rotated {
             Ok(()) => Ok(issued),
+            // Revoked or rotated by a concurrent request since it was read.
             Err(StoreError::NotFound) => Err(ManagementError::TokenNotActive),
             Err(other) => Err(other.into()),
         }
@@ -439,7 +493,8 @@ where
             .await?)
     }
 
-    /// Revokes every token of the caller; returns how many it revoked.
+    /// Revokes every token of the caller, at once (the owner's watermark)
+    /// and in the listing; returns how many it marked revoked.
     pub async fn revoke_all(&self, user_id: &str, now: Timestamp) -> Result<u32, ManagementError> {
         Ok(revoke_all(
             self.store.as_ref(),

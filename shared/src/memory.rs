@@ -15,6 +15,7 @@ use crate::hash::{Pepper, PepperVersion, TokenHash};
 use crate::pepper::{PepperError, PepperRing, PepperSource};
 use crate::records::{
     Account, AuditEvent, Owner, Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord,
+    TokenStatus,
 };
 use crate::store::{
     read_principal, AuditLog, CredentialLookup, Principal, PrincipalStore, RevokeOutcome,
@@ -26,6 +27,8 @@ use crate::token::TokenId;
 struct State {
     tokens: HashMap<TokenId, (TokenRecord, bool)>,
     counters: HashMap<Owner, u32>,
+    /// (owner, uniqueness key) -> the token holding the name.
+    names: HashMap<(Owner, String), TokenId>,
     accounts: HashMap<String, Account>,
     service_users: HashMap<String, ServiceUser>,
     audit: Vec<AuditEvent>,
@@ -100,19 +103,53 @@ fn decode_cursor(cursor: &str) -> Result<(Timestamp, TokenId), StoreError> {
     ))
 }
 
+/// Ends a token's life at `revocation.at` (bringing a later one forward),
+/// releasing its slot and its name. `false`: revoked at or before that already.
 fn revoke_in(state: &mut State, id: &TokenId, revocation: &Revocation) -> Result<bool, StoreError> {
     let (record, holds_slot) = state.tokens.get_mut(id).ok_or(StoreError::NotFound)?;
-    if record.revoked.is_some() {
+    if record
+        .revoked
+        .as_ref()
+        .is_some_and(|r| r.at <= revocation.at)
+    {
         return Ok(false);
     }
     record.revoked = Some(revocation.clone());
+    let owner = record.owner.clone();
+    let name = name_slot(record);
     if std::mem::replace(holds_slot, false) {
-        let owner = record.owner.clone();
         if let Some(count) = state.counters.get_mut(&owner) {
             *count = count.saturating_sub(1);
         }
     }
+    if state.names.get(&name) == Some(id) {
+        state.names.remove(&name);
+    }
     Ok(true)
+}
+
+fn name_slot(record: &TokenRecord) -> (Owner, String) {
+    (
+        record.owner.clone(),
+        crate::names::uniqueness_key(&record.name),
+    )
+}
+
+/// Whether the name of `record` is free for it at `now` (or held by `previous`).
+fn name_free(
+    state: &State,
+    record: &TokenRecord,
+    now: Timestamp,
+    previous: Option<&TokenId>,
+) -> bool {
+    match state.names.get(&name_slot(record)) {
+        None => true,
+        Some(holder) if Some(holder) == previous => true,
+        Some(holder) => state
+            .tokens
+            .get(holder)
+            .is_none_or(|(r, _)| r.expires_at.is_some_and(|e| e <= now)),
+    }
 }
 
 #[async_trait]
@@ -127,11 +164,14 @@ impl TokenStore for MemoryStore {
         if state.tokens.contains_key(&record.id) {
             return Err(StoreError::AlreadyExists);
         }
-        let count = state.counters.entry(record.owner.clone()).or_default();
-        if *count >= limit {
+        if state.counters.get(&record.owner).copied().unwrap_or(0) >= limit {
             return Err(StoreError::LimitReached { limit });
         }
-        *count += 1;
+        if !name_free(&state, record, record.created_at, None) {
+            return Err(StoreError::NameTaken);
+        }
+        *state.counters.entry(record.owner.clone()).or_default() += 1;
+        state.names.insert(name_slot(record), record.id);
         state.tokens.insert(record.id, (record.clone(), true));
         state.audit.push(audit.clone());
         Ok(())
@@ -161,22 +201,42 @@ impl TokenStore for MemoryStore {
         old_id: &TokenId,
         revocation: &Revocation,
         new_record: &TokenRecord,
-        audit: &AuditEvent,
+        limit: u32,
+        audits: &[AuditEvent],
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        match state.tokens.get(old_id) {
-            Some((old, _)) if old.revoked.is_none() => {}
+        let held_slot = match state.tokens.get(old_id) {
+            Some((old, held)) if old.revoked.is_none() => *held,
             _ => return Err(StoreError::NotFound),
-        }
+        };
         if state.tokens.contains_key(&new_record.id) {
             return Err(StoreError::AlreadyExists);
         }
-        revoke_in(&mut state, old_id, revocation)?;
-        *state.counters.entry(new_record.owner.clone()).or_default() += 1;
+        let grace = revocation.at > new_record.created_at;
+        let needs_slot = grace || !held_slot;
+        let count = state.counters.get(&new_record.owner).copied().unwrap_or(0);
+        if needs_slot && count >= limit {
+            return Err(StoreError::LimitReached { limit });
+        }
+        if !name_free(&state, new_record, new_record.created_at, Some(old_id)) {
+            return Err(StoreError::NameTaken);
+        }
+        if grace && held_slot {
+            // The old token keeps its slot through the grace period.
+            if let Some((old, _)) = state.tokens.get_mut(old_id) {
+                old.revoked = Some(revocation.clone());
+            }
+        } else {
+            revoke_in(&mut state, old_id, revocation)?;
+        }
+        if needs_slot || !grace {
+            *state.counters.entry(new_record.owner.clone()).or_default() += 1;
+        }
+        state.names.insert(name_slot(new_record), new_record.id);
         state
             .tokens
             .insert(new_record.id, (new_record.clone(), true));
-        state.audit.push(audit.clone());
+        state.audit.extend(audits.iter().cloned());
         Ok(())
     }
 
@@ -226,12 +286,11 @@ impl TokenStore for MemoryStore {
         Ok(self.state()?.counters.get(owner).copied().unwrap_or(0))
     }
 
-    async fn release_expired(&self, owner: &Owner, now: Timestamp) -> Result<u32, StoreError> {
+    async fn release_ended(&self, owner: &Owner, now: Timestamp) -> Result<u32, StoreError> {
         let mut state = self.state()?;
         let mut released = 0;
         for (record, holds_slot) in state.tokens.values_mut() {
-            if &record.owner == owner && *holds_slot && record.expires_at.is_some_and(|e| e <= now)
-            {
+            if &record.owner == owner && *holds_slot && record.status(now) != TokenStatus::Active {
                 *holds_slot = false;
                 released += 1;
             }
@@ -268,12 +327,14 @@ impl TokenStore for MemoryStore {
         old: &TokenHash,
         new: &TokenHash,
         version: PepperVersion,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let mut state = self.side_write_state()?;
         match state.tokens.get_mut(id) {
             Some((record, _)) if &record.hash == old => {
                 record.hash = new.clone();
                 record.pepper_version = version;
+                state.audit.push(audit.clone());
                 Ok(true)
             }
             _ => Ok(false),
@@ -283,10 +344,20 @@ impl TokenStore for MemoryStore {
 
 #[async_trait]
 impl PrincipalStore for MemoryStore {
-    async fn put_account(&self, account: &Account) -> Result<(), StoreError> {
-        self.state()?
+    async fn put_account(&self, account: &Account, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        let kept = state
             .accounts
-            .insert(account.user_id.clone(), account.clone());
+            .get(&account.user_id)
+            .and_then(|a| a.tokens_valid_after);
+        state.accounts.insert(
+            account.user_id.clone(),
+            Account {
+                tokens_valid_after: kept,
+                ..account.clone()
+            },
+        );
+        state.audit.push(audit.clone());
         Ok(())
     }
 
@@ -311,13 +382,36 @@ impl PrincipalStore for MemoryStore {
     async fn get_service_user(&self, id: &str) -> Result<Option<ServiceUser>, StoreError> {
         Ok(self.state()?.service_users.get(id).cloned())
     }
+
+    async fn revoke_tokens_before(
+        &self,
+        owner: &Owner,
+        at: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        let watermark = match owner.kind {
+            crate::records::OwnerKind::User => state
+                .accounts
+                .get_mut(&owner.id)
+                .map(|a| &mut a.tokens_valid_after),
+            crate::records::OwnerKind::ServiceUser => state
+                .service_users
+                .get_mut(&owner.id)
+                .map(|u| &mut u.tokens_valid_after),
+        }
+        .ok_or(StoreError::NotFound)?;
+        *watermark = Some(watermark.map_or(at, |w| w.max(at)));
+        state.audit.push(audit.clone());
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl AuditLog for MemoryStore {
     async fn audit_events(
         &self,
-        owner: &Owner,
+        owner: Option<&Owner>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let state = self.state()?;
@@ -325,7 +419,7 @@ impl AuditLog for MemoryStore {
             .audit
             .iter()
             .rev()
-            .filter(|e| &e.owner == owner)
+            .filter(|e| e.owner.as_ref() == owner)
             .take(limit)
             .cloned()
             .collect())

@@ -166,6 +166,11 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    /// Whether "revoke all" at `valid_after` covers this token.
+    pub fn predates(&self, valid_after: Option<Timestamp>) -> bool {
+        valid_after.is_some_and(|at| self.created_at <= at)
+    }
+
     /// Revocation wins over expiry: a revoked token reads as revoked forever.
     pub fn status(&self, now: Timestamp) -> TokenStatus {
         if self.revoked.as_ref().is_some_and(|r| r.at <= now) {
@@ -226,9 +231,27 @@ pub struct Account {
     /// The closed-beta flag that allows PATs.
     pub pat_beta: bool,
     pub orgs: Vec<OrgMembership>,
+    /// Set by "revoke all": every token created at or before it is revoked.
+    pub tokens_valid_after: Option<Timestamp>,
 }
 
 impl Account {
+    /// The audit event for creating or changing this account as `actor`.
+    pub fn audit_put(&self, actor: &str, at: Timestamp) -> AuditEvent {
+        let orgs: Vec<String> = self
+            .orgs
+            .iter()
+            .map(|m| format!("{}:{}", m.org_id, m.role))
+            .collect();
+        AuditEvent::new(actor, "account.put", Owner::user(&self.user_id), at).with_detail(format!(
+            "status={} sso={} pat_beta={} orgs={}",
+            self.status.as_str(),
+            self.sso,
+            self.pat_beta,
+            orgs.join(",")
+        ))
+    }
+
     /// Whether this account may hold and use PATs right now.
     pub fn may_use_pats(&self) -> bool {
         self.status == PrincipalStatus::Active && self.pat_beta && !self.sso
@@ -243,6 +266,8 @@ pub struct ServiceUser {
     pub org_id: String,
     pub role: String,
     pub status: PrincipalStatus,
+    /// Set by "revoke all": every key created at or before it is revoked.
+    pub tokens_valid_after: Option<Timestamp>,
 }
 
 /// One state change, written in the same transaction as the change.
@@ -254,7 +279,8 @@ pub struct AuditEvent {
     pub actor: String,
     /// What happened, e.g. `token.create`, `token.revoke`, `token.rotate`.
     pub action: String,
-    pub owner: Owner,
+    /// Whose credentials changed; `None` for system-wide changes (the pepper ring).
+    pub owner: Option<Owner>,
     pub token_id: Option<TokenId>,
     pub detail: Option<String>,
 }
@@ -272,9 +298,17 @@ impl AuditEvent {
             at,
             actor: actor.into(),
             action: action.into(),
-            owner,
+            owner: Some(owner),
             token_id: None,
             detail: None,
+        }
+    }
+
+    /// An event about the system rather than one owner's credentials.
+    pub fn system(actor: impl Into<String>, action: impl Into<String>, at: Timestamp) -> Self {
+        Self {
+            owner: None,
+            ..Self::new(actor, action, Owner::user(""), at)
         }
     }
 
@@ -341,6 +375,7 @@ mod tests {
             sso: false,
             pat_beta: true,
             orgs: vec![],
+            tokens_valid_after: None,
         };
         assert!(account.may_use_pats());
         assert!(!Account {

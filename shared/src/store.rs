@@ -16,6 +16,10 @@ pub enum StoreError {
     /// A record with this key exists already (conditional create refused).
     #[error("record already exists")]
     AlreadyExists,
+    /// The owner has a live token of this name (compared as
+    /// [`crate::names::uniqueness_key`]).
+    #[error("name taken")]
+    NameTaken,
     /// The owner holds as many active tokens as allowed.
     #[error("active token limit of {limit} reached")]
     LimitReached { limit: u32 },
@@ -52,10 +56,16 @@ pub enum RevokeOutcome {
 }
 
 /// Token records.
+///
+/// Slots: a token holds one of its owner's `limit` slots from creation until
+/// the write that revokes it or releases its ended (expired, or revoked at a
+/// time now past) slot. Only that same write gives the item a TTL, so DynamoDB
+/// can never delete an item that still holds a slot: the count cannot drift.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Stores a new record (never overwriting an id), counts it against its
-    /// owner's `limit` of active tokens, and writes `audit`, all in one transaction.
+    /// Stores a new record (never overwriting an id), takes one of its owner's
+    /// `limit` slots, claims its name among the owner's live tokens
+    /// ([`StoreError::NameTaken`]), and writes `audit`, all in one transaction.
     async fn create_token(
         &self,
         record: &TokenRecord,
@@ -66,8 +76,10 @@ pub trait TokenStore: Send + Sync {
     /// A strongly consistent read, for the authorize path.
     async fn get_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
 
-    /// Marks the token revoked and writes `audit` in one transaction;
-    /// idempotent (a second call answers `AlreadyRevoked` and writes nothing).
+    /// Ends the token's life at `revocation.at` and writes `audit` in one
+    /// transaction. A token already revoked at or before that time answers
+    /// `AlreadyRevoked` and nothing is written; a later revocation (a rotation's
+    /// grace) is brought forward.
     async fn revoke_token(
         &self,
         id: &TokenId,
@@ -75,14 +87,18 @@ pub trait TokenStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<RevokeOutcome, StoreError>;
 
-    /// Revokes `old_id` and creates `new_record` in one transaction: either
-    /// both happen or neither. The new token takes the old one's place in the count.
+    /// Revokes `old_id` at `revocation.at` and creates `new_record` (which takes
+    /// over the name) in one transaction: either both happen or neither. With
+    /// a grace period (`revocation.at` after the new token's creation) the old
+    /// token keeps its slot until then and the new one takes another, within
+    /// `limit`. `audits` are written in the same transaction.
     async fn rotate_token(
         &self,
         old_id: &TokenId,
         revocation: &Revocation,
         new_record: &TokenRecord,
-        audit: &AuditEvent,
+        limit: u32,
+        audits: &[AuditEvent],
     ) -> Result<(), StoreError>;
 
     /// The owner's tokens, newest first, filtered by status at `now`.
@@ -98,8 +114,9 @@ pub trait TokenStore: Send + Sync {
     /// How many tokens currently count against the owner's limit.
     async fn active_token_count(&self, owner: &Owner) -> Result<u32, StoreError>;
 
-    /// Frees the limit slots of the owner's expired tokens; returns how many.
-    async fn release_expired(&self, owner: &Owner, now: Timestamp) -> Result<u32, StoreError>;
+    /// Frees the slots of the owner's tokens whose life has ended by `now`
+    /// (expired, or revoked at a time now past); returns how many.
+    async fn release_ended(&self, owner: &Owner, now: Timestamp) -> Result<u32, StoreError>;
 
     /// Sets `last_used_at = at` unless it was set after `at - min_interval_ms`.
     /// Returns whether it wrote.
@@ -110,20 +127,25 @@ pub trait TokenStore: Send + Sync {
         min_interval_ms: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Replaces the hash if it is still `old` (lazy re-hash under a newer pepper).
+    /// Replaces the hash if it is still `old` (lazy re-hash under a newer
+    /// pepper), writing `audit` in the same transaction.
     async fn replace_hash(
         &self,
         id: &TokenId,
         old: &TokenHash,
         new: &TokenHash,
         version: PepperVersion,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
 }
 
 /// Accounts and service users.
 #[async_trait]
 pub trait PrincipalStore: Send + Sync {
-    async fn put_account(&self, account: &Account) -> Result<(), StoreError>;
+    /// Creates or changes an account, writing `audit` in the same transaction.
+    /// The account's `tokens_valid_after` is kept as stored (only
+    /// [`revoke_tokens_before`](Self::revoke_tokens_before) moves it).
+    async fn put_account(&self, account: &Account, audit: &AuditEvent) -> Result<(), StoreError>;
     async fn get_account(&self, user_id: &str) -> Result<Option<Account>, StoreError>;
     /// Creates a service user; refuses an existing id.
     async fn create_service_user(
@@ -132,14 +154,25 @@ pub trait PrincipalStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
     async fn get_service_user(&self, id: &str) -> Result<Option<ServiceUser>, StoreError>;
+    /// Revokes, at once and completely, every token of `owner` created at or
+    /// before `at` (the owner record's `tokens_valid_after`, which the
+    /// authorizer checks), writing `audit` in the same transaction.
+    /// `NotFound` when the owner has no record.
+    async fn revoke_tokens_before(
+        &self,
+        owner: &Owner,
+        at: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
 }
 
 /// The audit trail, newest first.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
+    /// `owner`'s events, or with `None` the system's (the pepper ring).
     async fn audit_events(
         &self,
-        owner: &Owner,
+        owner: Option<&Owner>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError>;
 }
@@ -157,11 +190,17 @@ pub struct StoredPepper {
 /// The stored pepper ring (ciphertexts).
 #[async_trait]
 pub trait PepperStore: Send + Sync {
-    /// Adds a version; refuses one that exists (concurrent rotations cannot clash).
-    async fn add_pepper(&self, pepper: &StoredPepper) -> Result<(), StoreError>;
+    /// Adds a version and writes `audit`; refuses one that exists (concurrent
+    /// rotations cannot clash).
+    async fn add_pepper(&self, pepper: &StoredPepper, audit: &AuditEvent)
+        -> Result<(), StoreError>;
     /// Every stored version, oldest first, retired ones included.
     async fn list_peppers(&self) -> Result<Vec<StoredPepper>, StoreError>;
-    async fn retire_pepper(&self, version: PepperVersion) -> Result<(), StoreError>;
+    async fn retire_pepper(
+        &self,
+        version: PepperVersion,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// How many unrevoked, unexpired tokens are hashed under `version`.
     async fn live_tokens_with_pepper(
         &self,
@@ -175,6 +214,16 @@ pub trait PepperStore: Send + Sync {
 pub enum Principal {
     User(Account),
     Service(ServiceUser),
+}
+
+impl Principal {
+    /// Tokens created at or before this time were revoked by "revoke all".
+    pub fn tokens_valid_after(&self) -> Option<Timestamp> {
+        match self {
+            Self::User(account) => account.tokens_valid_after,
+            Self::Service(user) => user.tokens_valid_after,
+        }
+    }
 }
 
 /// The authorize path's one read: a token and its owner, strongly consistent.

@@ -64,11 +64,17 @@ impl Stack {
         use cog_tokens::store::PrincipalStore;
         let store = self.fresh_store().await;
         let key = self.fresh_key().await;
-        cog_tokens::aws::kms::add_pepper_version(&self.kms, &store, &key)
+        cog_tokens::aws::kms::add_pepper_version(&self.kms, &store, &key, "test")
             .await
             .unwrap();
         for user in users {
-            store.put_account(&beta_account(user)).await.unwrap();
+            store
+                .put_account(
+                    &beta_account(user),
+                    &beta_account(user).audit_put("test", Timestamp::now()),
+                )
+                .await
+                .unwrap();
         }
         (store, key)
     }
@@ -92,13 +98,14 @@ pub fn beta_account(user: &str) -> cog_tokens::records::Account {
             org_id: "acme".into(),
             role: "admin".into(),
         }],
+        tokens_valid_after: None,
     }
 }
 
 /// The actions of `owner`'s audit events, newest first (up to 10).
 pub async fn audit_actions(store: &DynamoStore, owner: &Owner) -> Vec<String> {
     use cog_tokens::store::AuditLog;
-    let events = store.audit_events(owner, 10).await.unwrap();
+    let events = store.audit_events(Some(owner), 10).await.unwrap();
     events.into_iter().map(|e| e.action).collect()
 }
 

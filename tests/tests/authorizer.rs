@@ -143,14 +143,15 @@ async fn given_a_real_token_then_allowed_twice_and_refused_once_revoked() {
     // A membership change shows on the next request even with the owner cached.
     let other = s.issue().await;
     s.call(&rest_token(&other)).await.unwrap();
+    let moved = Account {
+        orgs: vec![OrgMembership {
+            org_id: "initech".into(),
+            role: "member".into(),
+        }],
+        ..cog_integration_tests::beta_account("alice")
+    };
     s.store
-        .put_account(&Account {
-            orgs: vec![OrgMembership {
-                org_id: "initech".into(),
-                role: "member".into(),
-            }],
-            ..cog_integration_tests::beta_account("alice")
-        })
+        .put_account(&moved, &moved.audit_put("test", Timestamp::now()))
         .await
         .unwrap();
     let response = s.call(&rest_token(&other)).await.unwrap();
@@ -161,7 +162,7 @@ async fn given_a_real_token_then_allowed_twice_and_refused_once_revoked() {
 async fn after_a_pepper_rotation_old_tokens_work_and_are_rehashed() {
     let s = setup().await;
     let old = s.issue().await;
-    add_pepper_version(&s.stack.kms, &s.store, &s.key)
+    add_pepper_version(&s.stack.kms, &s.store, &s.key, "test")
         .await
         .unwrap();
     // A new token under v2, seen by a process that loaded only v1: one reload.

@@ -18,7 +18,13 @@ async fn sso_account(store: &DynamoStore, user: &str) {
         sso: true,
         ..beta_account(user)
     };
-    store.put_account(&account).await.unwrap();
+    store
+        .put_account(
+            &account,
+            &account.audit_put("test", cog_tokens::records::Timestamp::now()),
+        )
+        .await
+        .unwrap();
 }
 
 /// `cog_` + the same ID + another SECRET, with a valid checksum: reaches the HMAC check.

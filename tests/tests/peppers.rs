@@ -8,7 +8,7 @@ use aws_sdk_kms::primitives::Blob;
 use cog_integration_tests::{new_token, Stack};
 use cog_tokens::aws::kms::{add_pepper_version, encryption_context, KmsPepperSource};
 use cog_tokens::pepper::{PepperError, PepperKeeper, PepperSource};
-use cog_tokens::records::{Owner, Timestamp};
+use cog_tokens::records::{AuditEvent, Owner, Timestamp};
 use cog_tokens::store::{PepperStore, StoredPepper};
 use cog_tokens::PepperVersion;
 
@@ -18,7 +18,9 @@ async fn given_a_rotation_then_old_tokens_still_verify_and_new_ones_use_the_new_
     let store = stack.fresh_store().await;
     let key = stack.fresh_key().await;
     assert_eq!(
-        add_pepper_version(&stack.kms, &store, &key).await.unwrap(),
+        add_pepper_version(&stack.kms, &store, &key, "test")
+            .await
+            .unwrap(),
         PepperVersion(1)
     );
     let source = KmsPepperSource::new(stack.kms.clone(), store.clone());
@@ -31,7 +33,9 @@ async fn given_a_rotation_then_old_tokens_still_verify_and_new_ones_use_the_new_
     let (old_token, old_record) = new_token(&owner, &v1, Timestamp::now(), None);
 
     assert_eq!(
-        add_pepper_version(&stack.kms, &store, &key).await.unwrap(),
+        add_pepper_version(&stack.kms, &store, &key, "test")
+            .await
+            .unwrap(),
         PepperVersion(2)
     );
 
@@ -68,7 +72,9 @@ async fn only_ciphertext_is_stored() {
     let stack = Stack::connect().await;
     let store = stack.fresh_store().await;
     let key = stack.fresh_key().await;
-    add_pepper_version(&stack.kms, &store, &key).await.unwrap();
+    add_pepper_version(&stack.kms, &store, &key, "test")
+        .await
+        .unwrap();
     let stored = store.list_peppers().await.unwrap();
     assert_eq!(stored.len(), 1);
     let ring = KmsPepperSource::new(stack.kms.clone(), store.clone())
@@ -101,14 +107,19 @@ async fn given_a_ciphertext_under_another_context_then_loading_fails_closed() {
     let stack = Stack::connect().await;
     let store = stack.fresh_store().await;
     let key = stack.fresh_key().await;
-    add_pepper_version(&stack.kms, &store, &key).await.unwrap();
+    add_pepper_version(&stack.kms, &store, &key, "test")
+        .await
+        .unwrap();
     let v1 = store.list_peppers().await.unwrap().remove(0);
     // Pass v1's ciphertext off as version 2: its context names version 1.
     store
-        .add_pepper(&StoredPepper {
-            version: PepperVersion(2),
-            ..v1
-        })
+        .add_pepper(
+            &StoredPepper {
+                version: PepperVersion(2),
+                ..v1
+            },
+            &system_audit("pepper.add"),
+        )
         .await
         .unwrap();
 
@@ -138,15 +149,20 @@ async fn given_a_ciphertext_recorded_under_another_key_then_loading_fails_closed
     let store = stack.fresh_store().await;
     let key = stack.fresh_key().await;
     let other_key = stack.fresh_key().await;
-    add_pepper_version(&stack.kms, &store, &key).await.unwrap();
+    add_pepper_version(&stack.kms, &store, &key, "test")
+        .await
+        .unwrap();
     let v1 = store.list_peppers().await.unwrap().remove(0);
     // Decrypt pins the key the record names; KMS refuses a mismatch.
     store
-        .add_pepper(&StoredPepper {
-            version: PepperVersion(2),
-            kms_key_id: other_key,
-            ..v1
-        })
+        .add_pepper(
+            &StoredPepper {
+                version: PepperVersion(2),
+                kms_key_id: other_key,
+                ..v1
+            },
+            &system_audit("pepper.add"),
+        )
         .await
         .unwrap();
     let error = KmsPepperSource::new(stack.kms.clone(), store.clone())
@@ -163,7 +179,9 @@ async fn given_kms_unreachable_then_loading_fails_closed() {
     let stack = Stack::connect().await;
     let store = stack.fresh_store().await;
     let key = stack.fresh_key().await;
-    add_pepper_version(&stack.kms, &store, &key).await.unwrap();
+    add_pepper_version(&stack.kms, &store, &key, "test")
+        .await
+        .unwrap();
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -179,7 +197,7 @@ async fn given_kms_unreachable_then_loading_fails_closed() {
         .await
         .unwrap_err();
     assert!(matches!(error, PepperError::Kms(_)), "{error:?}");
-    assert!(add_pepper_version(&unreachable, &store, &key)
+    assert!(add_pepper_version(&unreachable, &store, &key, "test")
         .await
         .is_err());
     assert_eq!(
@@ -205,9 +223,16 @@ async fn retired_versions_are_not_loaded_and_unknown_versions_are_denied() {
     let stack = Stack::connect().await;
     let store = stack.fresh_store().await;
     let key = stack.fresh_key().await;
-    add_pepper_version(&stack.kms, &store, &key).await.unwrap();
-    add_pepper_version(&stack.kms, &store, &key).await.unwrap();
-    store.retire_pepper(PepperVersion(1)).await.unwrap();
+    add_pepper_version(&stack.kms, &store, &key, "test")
+        .await
+        .unwrap();
+    add_pepper_version(&stack.kms, &store, &key, "test")
+        .await
+        .unwrap();
+    store
+        .retire_pepper(PepperVersion(1), &system_audit("pepper.retire"))
+        .await
+        .unwrap();
 
     let keeper = PepperKeeper::load(
         KmsPepperSource::new(stack.kms.clone(), store.clone()),
@@ -222,7 +247,7 @@ async fn retired_versions_are_not_loaded_and_unknown_versions_are_denied() {
 
 #[tokio::test]
 async fn live_tokens_per_pepper_version_are_counted() {
-    use cog_tokens::records::{AuditEvent, Revocation};
+    use cog_tokens::records::Revocation;
     use cog_tokens::store::TokenStore;
     let stack = Stack::connect().await;
     let store = stack.fresh_store().await;
@@ -267,4 +292,8 @@ async fn live_tokens_per_pepper_version_are_counted() {
             .unwrap(),
         0
     );
+}
+
+fn system_audit(action: &str) -> AuditEvent {
+    AuditEvent::system("test", action, Timestamp::now())
 }

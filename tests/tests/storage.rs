@@ -84,7 +84,7 @@ async fn given_an_existing_id_when_created_again_then_the_write_is_refused_and_n
     // The refused transaction wrote neither a counter slot nor an audit event.
     assert_eq!(store.active_token_count(&clash.owner).await.unwrap(), 0);
     assert!(store
-        .audit_events(&clash.owner, 10)
+        .audit_events(Some(&clash.owner), 10)
         .await
         .unwrap()
         .is_empty());
@@ -283,7 +283,10 @@ async fn given_a_limit_of_10_when_50_creates_race_then_exactly_10_succeed() {
         .await
         .unwrap();
     assert_eq!(listed.tokens.len(), 10);
-    assert_eq!(store.audit_events(&owner, 100).await.unwrap().len(), 10);
+    assert_eq!(
+        store.audit_events(Some(&owner), 100).await.unwrap().len(),
+        10
+    );
 }
 
 #[tokio::test]
@@ -303,7 +306,13 @@ async fn given_a_rotation_whose_new_id_clashes_then_nothing_changes() {
     let mut clash = other.clone();
     clash.name = "replacement".into();
     let error = store
-        .rotate_token(&old.id, &revocation(now, "rotated"), &clash, &audit)
+        .rotate_token(
+            &old.id,
+            &revocation(now, "rotated"),
+            &clash,
+            50,
+            std::slice::from_ref(&audit),
+        )
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::AlreadyExists), "{error:?}");
@@ -314,7 +323,13 @@ async fn given_a_rotation_whose_new_id_clashes_then_nothing_changes() {
     // A clean rotation: old revoked, new stored, the count unchanged.
     let (_, new) = new_token(&owner, &pepper(), now, None);
     store
-        .rotate_token(&old.id, &revocation(now, "rotated"), &new, &audit)
+        .rotate_token(
+            &old.id,
+            &revocation(now, "rotated"),
+            &new,
+            50,
+            std::slice::from_ref(&audit),
+        )
         .await
         .unwrap();
     let old_now = store.get_token(&old.id).await.unwrap().unwrap();
@@ -324,7 +339,13 @@ async fn given_a_rotation_whose_new_id_clashes_then_nothing_changes() {
     // A revoked token cannot be rotated again.
     assert!(matches!(
         store
-            .rotate_token(&old.id, &revocation(now, "rotated"), &new, &audit)
+            .rotate_token(
+                &old.id,
+                &revocation(now, "rotated"),
+                &new,
+                50,
+                std::slice::from_ref(&audit)
+            )
             .await,
         Err(StoreError::NotFound)
     ));
@@ -357,8 +378,8 @@ async fn given_expired_tokens_when_released_then_their_slots_are_freed_once() {
         Err(StoreError::LimitReached { limit: 2 })
     ));
 
-    assert_eq!(store.release_expired(&owner, now).await.unwrap(), 1);
-    assert_eq!(store.release_expired(&owner, now).await.unwrap(), 0);
+    assert_eq!(store.release_ended(&owner, now).await.unwrap(), 1);
+    assert_eq!(store.release_ended(&owner, now).await.unwrap(), 0);
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 1);
     store
         .create_token(&third, 2, &created(&owner, third.id, now))
@@ -414,13 +435,26 @@ async fn a_hash_is_replaced_only_if_it_is_still_the_old_one() {
     save(&store, &record).await;
     let newer = Pepper::new(PepperVersion(2), &[6; 32]).unwrap();
     let new_hash = newer.hash(&token);
+    let rehash = AuditEvent::new("authorizer", "token.rehash", owner.clone(), now);
 
     assert!(store
-        .replace_hash(&record.id, &record.hash, &new_hash, newer.version())
+        .replace_hash(
+            &record.id,
+            &record.hash,
+            &new_hash,
+            newer.version(),
+            &rehash
+        )
         .await
         .unwrap());
     assert!(!store
-        .replace_hash(&record.id, &record.hash, &new_hash, newer.version())
+        .replace_hash(
+            &record.id,
+            &record.hash,
+            &new_hash,
+            newer.version(),
+            &rehash
+        )
         .await
         .unwrap());
     let read = store.get_token(&record.id).await.unwrap().unwrap();
@@ -447,8 +481,12 @@ async fn accounts_and_service_users_round_trip() {
                 role: "viewer".into(),
             },
         ],
+        tokens_valid_after: None,
     };
-    store.put_account(&account).await.unwrap();
+    store
+        .put_account(&account, &account.audit_put("test", Timestamp::now()))
+        .await
+        .unwrap();
     assert_eq!(
         store.get_account("alice").await.unwrap(),
         Some(account.clone())
@@ -457,7 +495,10 @@ async fn accounts_and_service_users_round_trip() {
         status: PrincipalStatus::Suspended,
         ..account
     };
-    store.put_account(&suspended).await.unwrap();
+    store
+        .put_account(&suspended, &suspended.audit_put("test", Timestamp::now()))
+        .await
+        .unwrap();
     assert_eq!(store.get_account("alice").await.unwrap(), Some(suspended));
     assert_eq!(store.get_account("nobody").await.unwrap(), None);
 
@@ -467,6 +508,7 @@ async fn accounts_and_service_users_round_trip() {
         org_id: "acme".into(),
         role: "deployer".into(),
         status: PrincipalStatus::Active,
+        tokens_valid_after: None,
     };
     let owner = Owner::service_user("svc_ci");
     let audit = AuditEvent::new(
@@ -481,7 +523,7 @@ async fn accounts_and_service_users_round_trip() {
         Err(StoreError::AlreadyExists)
     ));
     assert_eq!(store.get_service_user("svc_ci").await.unwrap(), Some(user));
-    assert_eq!(store.audit_events(&owner, 10).await.unwrap().len(), 1);
+    assert_eq!(store.audit_events(Some(&owner), 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -510,7 +552,7 @@ async fn revoke_all_revokes_every_live_token_of_one_owner_only() {
     );
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 0);
     assert_eq!(store.active_token_count(&bystander).await.unwrap(), 1);
-    let events = store.audit_events(&owner, 100).await.unwrap();
+    let events = store.audit_events(Some(&owner), 100).await.unwrap();
     assert_eq!(
         events.iter().filter(|e| e.action == "token.revoke").count(),
         3
@@ -527,7 +569,10 @@ async fn token_and_owner_reads_both_with_or_without_a_hint() {
     let stack = Stack::connect().await;
     let store = stack.fresh_store().await;
     let account = cog_integration_tests::beta_account("alice");
-    store.put_account(&account).await.unwrap();
+    store
+        .put_account(&account, &account.audit_put("test", Timestamp::now()))
+        .await
+        .unwrap();
     let owner = Owner::user("alice");
     let now = Timestamp::now();
     let (_, record) = new_token(&owner, &pepper(), now, None);

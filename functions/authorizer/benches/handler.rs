@@ -66,6 +66,7 @@ fn handler_benches(c: &mut Criterion) {
             org_id: "acme".into(),
             role: "admin".into(),
         }],
+        tokens_valid_after: None,
     };
     let state = runtime.block_on(async {
         let audit = cog_tokens::records::AuditEvent::new(
@@ -75,7 +76,10 @@ fn handler_benches(c: &mut Criterion) {
             now,
         );
         store.create_token(&record, 50, &audit).await.unwrap();
-        store.put_account(&account).await.unwrap();
+        store
+            .put_account(&account, &account.audit_put("test", Timestamp::now()))
+            .await
+            .unwrap();
         let peppers = PepperKeeper::load(FixedPeppers::new(&[1]), Duration::from_secs(30))
             .await
             .unwrap();

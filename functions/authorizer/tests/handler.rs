@@ -117,9 +117,13 @@ impl Fixture {
                     role: "view:er".into(),
                 },
             ],
+            tokens_valid_after: None,
         };
         edit(&mut account);
-        self.store.put_account(&account).await.unwrap();
+        self.store
+            .put_account(&account, &account.audit_put("test", Timestamp::now()))
+            .await
+            .unwrap();
     }
 
     async fn token(
@@ -133,7 +137,7 @@ impl Fixture {
         let mut record = TokenRecord {
             id: token.id(),
             owner: owner.clone(),
-            name: "t".into(),
+            name: format!("t-{}", token.id()),
             scopes: vec!["tokens:read".into()],
             hash: pepper.hash(&token),
             pepper_version: PepperVersion(version),
@@ -245,6 +249,7 @@ async fn given_a_valid_service_key_then_it_acts_as_the_service_user_in_its_one_o
         org_id: "acme".into(),
         role: "deployer".into(),
         status: PrincipalStatus::Active,
+        tokens_valid_after: None,
     };
     let audit = AuditEvent::new(
         "operator",
@@ -277,6 +282,7 @@ async fn given_any_bad_credential_then_every_shape_answers_the_same_401() {
         org_id: "acme".into(),
         role: "deployer".into(),
         status: PrincipalStatus::Suspended,
+        tokens_valid_after: None,
     };
     let audit = AuditEvent::new(
         "operator",

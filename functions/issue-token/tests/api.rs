@@ -45,16 +45,20 @@ async fn api_with(policy: IssuancePolicy) -> Api {
         ("no-beta", false, false),
     ] {
         store
-            .put_account(&Account {
-                user_id: user.into(),
-                status: PrincipalStatus::Active,
-                sso,
-                pat_beta: beta,
-                orgs: vec![OrgMembership {
-                    org_id: "acme".into(),
-                    role: "member".into(),
-                }],
-            })
+            .put_account(
+                &Account {
+                    user_id: user.into(),
+                    status: PrincipalStatus::Active,
+                    sso,
+                    pat_beta: beta,
+                    orgs: vec![OrgMembership {
+                        org_id: "acme".into(),
+                        role: "member".into(),
+                    }],
+                    tokens_valid_after: None,
+                },
+                &audit("account.put"),
+            )
             .await
             .unwrap();
     }
@@ -187,7 +191,11 @@ async fn create_returns_the_token_once_with_no_store_and_an_audit_event() {
     let record = api.store.get_token(&token.id()).await.unwrap().unwrap();
     assert_eq!(record.expires_at, Some(api.now.plus_seconds(30 * 86_400)));
     assert!(FixedPeppers::pepper(1).verify(&token, &record.hash));
-    let events = api.store.audit_events(&record.owner, 10).await.unwrap();
+    let events = api
+        .store
+        .audit_events(Some(&record.owner), 10)
+        .await
+        .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(
         (events[0].action.as_str(), events[0].actor.as_str()),
@@ -231,13 +239,17 @@ async fn create_enforces_account_rules() {
         "account_not_found",
     );
     api.store
-        .put_account(&Account {
-            user_id: "suspended".into(),
-            status: PrincipalStatus::Suspended,
-            sso: false,
-            pat_beta: true,
-            orgs: vec![],
-        })
+        .put_account(
+            &Account {
+                user_id: "suspended".into(),
+                status: PrincipalStatus::Suspended,
+                sso: false,
+                pat_beta: true,
+                orgs: vec![],
+                tokens_valid_after: None,
+            },
+            &audit("account.put"),
+        )
         .await
         .unwrap();
     assert_problem(
@@ -736,7 +748,7 @@ async fn delete_is_idempotent_and_delete_all_revokes_everything_of_the_caller() 
 }
 
 #[tokio::test]
-async fn each_function_serves_only_its_routes_and_faults_are_500_without_details() {
+async fn each_function_serves_only_its_routes_and_faults_are_503_without_details() {
     let api = api().await;
     let (s, body, _) = api
         .send_event(
@@ -761,17 +773,26 @@ async fn each_function_serves_only_its_routes_and_faults_are_500_without_details
     assert_problem(&(s, body), 404, "route_not_found");
 
     api.store.fail_all(true);
-    let response = api
-        .send(
-            "POST",
-            "/v1/tokens",
-            Some("alice"),
-            Some(json!({"name": "n", "scopes": ["tokens:read"]})),
+    let (status, body, headers) = api
+        .send_event(
+            Function::Issuance,
+            event(
+                "POST",
+                "/v1/tokens",
+                Some("alice"),
+                Some(&json!({"name": "n", "scopes": ["tokens:read"]}).to_string()),
+            ),
         )
         .await;
-    assert_problem(&response, 500, "internal_error");
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    let response = (status, body);
+    assert_problem(&response, 503, "service_unavailable");
     assert!(
         !response.1.to_string().contains("injected"),
         "internal detail leaked"
     );
+}
+
+fn audit(action: &str) -> cog_tokens::records::AuditEvent {
+    cog_tokens::records::AuditEvent::system("test", action, Timestamp::now())
 }

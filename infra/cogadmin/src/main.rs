@@ -168,7 +168,7 @@ async fn run(cli: Cli) -> Result<()> {
             let created = schema::ensure_table(store.client(), store.table()).await?;
             let peppers = store.list_peppers().await?;
             let version = if peppers.is_empty() {
-                Some(add_pepper_version(&kms, &store, &key_id).await?)
+                Some(add_pepper_version(&kms, &store, &key_id, OPERATOR).await?)
             } else {
                 None
             };
@@ -192,8 +192,11 @@ async fn run(cli: Cli) -> Result<()> {
                 sso,
                 pat_beta: beta,
                 orgs,
+                tokens_valid_after: None,
             };
-            store.put_account(&account).await?;
+            store
+                .put_account(&account, &account.audit_put(OPERATOR, Timestamp::now()))
+                .await?;
             println!("{}", account_json(&account));
         }
         Command::Account(AccountCommand::Get { user_id }) => {
@@ -214,6 +217,7 @@ async fn run(cli: Cli) -> Result<()> {
                 org_id: org,
                 role,
                 status: PrincipalStatus::Active,
+                tokens_valid_after: None,
             };
             let audit = AuditEvent::new(
                 OPERATOR,
@@ -242,7 +246,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Pepper(PepperCommand::Rotate(KeyArgs { key_id })) => {
-            let version = add_pepper_version(&kms, &store, &key_id).await?;
+            let version = add_pepper_version(&kms, &store, &key_id, OPERATOR).await?;
             println!("{}", json!({"pepper_version": version.0}));
         }
         Command::Pepper(PepperCommand::List) => {
@@ -288,7 +292,9 @@ async fn run(cli: Cli) -> Result<()> {
             if live > 0 {
                 bail!("pepper {version} still hashes {live} live token(s); they must be re-hashed, expire or be revoked first");
             }
-            store.retire_pepper(version).await?;
+            let audit = AuditEvent::system(OPERATOR, "pepper.retire", Timestamp::now())
+                .with_detail(version.to_string());
+            store.retire_pepper(version, &audit).await?;
             println!("{}", json!({"retired": version.0}));
         }
         Command::Token(TokenCommand::RevokeAll {

@@ -6,13 +6,18 @@
 //! | --- | --- | --- | --- |
 //! | token | `TOKEN#<id>` | `TOKEN` | `OWNER#<kind>#<owner>` / `<created_at ms, 20 digits>#<id>` |
 //! | active-token counter | `OWNER#<kind>#<owner>` | `COUNTER` | |
+//! | token name | `OWNER#<kind>#<owner>` | `NAME#<uniqueness key>` | |
 //! | account | `USER#<user_id>` | `ACCOUNT` | |
 //! | service user | `SVCUSER#<id>` | `SVCUSER` | |
-//! | audit event | `AUDIT#<kind>#<owner>` | `<at ms, 20 digits>#<event id>` | |
+//! | audit event | `AUDIT#OWNER#<kind>#<owner>`, or `AUDIT#SYSTEM` | `<at ms, 20 digits>#<event id>` | |
 //! | pepper | `PEPPER` | `V#<version, 10 digits>` | |
 //!
 //! A token holds a slot in its owner's counter (attribute `holds_slot`) from
-//! creation until it is revoked or its expired slot is released.
+//! creation until the write that revokes it or releases its ended slot; that
+//! same write gives the item its TTL, so TTL never deletes a slot holder.
+//! A name item belongs to the live token that holds the name (`token_id`,
+//! `expires_at`): a create or rotation claims it conditionally, a revocation
+//! deletes it, and an expired holder's name may be claimed again.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,7 +25,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -32,7 +39,7 @@ use super::schema::{
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
     Account, AuditEvent, OrgMembership, Owner, OwnerKind, PrincipalStatus, Revocation, ServiceUser,
-    StatusFilter, Timestamp, TokenRecord,
+    StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{
     read_principal, AuditLog, CredentialLookup, PepperStore, Principal, PrincipalStore,
@@ -115,6 +122,19 @@ fn counter_key(owner: &Owner) -> Item {
     key(owner_key(owner), COUNTER_SK)
 }
 
+fn name_key(owner: &Owner, name: &str) -> Item {
+    key(
+        owner_key(owner),
+        &format!("NAME#{}", crate::names::uniqueness_key(name)),
+    )
+}
+
+/// A key no item ever has: the authorize path reads it for an unknown token
+/// id, so unknown and known ids cost the same two sequential reads.
+fn absent_principal_key() -> Item {
+    key("USER#\u{0}absent".to_owned(), ACCOUNT_SK)
+}
+
 // ---- attribute values ---------------------------------------------------------
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -176,19 +196,56 @@ fn ttl_after(at: Timestamp, days: i64) -> AttributeValue {
 
 // ---- errors -----------------------------------------------------------------
 
-fn unavailable<E: std::fmt::Debug>(error: E) -> StoreError {
-    StoreError::Unavailable(format!("{error:?}"))
+/// A storage fault, described by its kind and error code only: SDK errors'
+/// `Debug` text can carry request and response bodies.
+fn unavailable<E>(error: SdkError<E>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    StoreError::Unavailable(super::sdk_error_summary(&error))
 }
 
 fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Unavailable(format!("request build: {error}"))
 }
 
-/// How DynamoDB ended a transaction, per item.
+/// Which item of a transaction refused its condition: each position is named
+/// by what it guards, never by its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// The token being changed (or created).
+    Token,
+    /// The token a rotation creates.
+    NewToken,
+    /// The owner's active-token counter.
+    Slot,
+    /// The owner's name item.
+    Name,
+    /// The owner record, or a pepper record.
+    Record,
+    /// An item that carries no condition (audit events).
+    Unconditioned,
+}
+
+/// The items of one `TransactWriteItems`, each with the check it stands for.
+#[derive(Default)]
+struct Transaction {
+    items: Vec<TransactWriteItem>,
+    checks: Vec<Check>,
+}
+
+impl Transaction {
+    fn with(mut self, check: Check, item: TransactWriteItem) -> Self {
+        self.items.push(item);
+        self.checks.push(check);
+        self
+    }
+}
+
+/// How DynamoDB ended a transaction.
 enum TransactionOutcome {
     Done,
-    /// Item `index` failed its condition.
-    ConditionFailed(usize),
+    ConditionFailed(Check),
     /// Another transaction touched the same items: try again.
     Conflict,
 }
@@ -204,29 +261,46 @@ where
         .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
+/// Attribute names the expressions use by placeholder (`ttl` and `hash` are reserved words).
+fn expression_names(expressions: &[&str]) -> Option<HashMap<String, String>> {
+    let mut names = HashMap::new();
+    for (placeholder, name) in [
+        ("#ttl", TTL_ATTRIBUTE),
+        ("#hash", "hash"),
+        ("#status", "status"),
+    ] {
+        if expressions.iter().any(|e| e.contains(placeholder)) {
+            names.insert(placeholder.to_owned(), name.to_owned());
+        }
+    }
+    // DynamoDB refuses unused names, and an empty map.
+    (!names.is_empty()).then_some(names)
+}
+
 impl DynamoStore {
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<TransactionOutcome, StoreError> {
+    async fn transact(&self, transaction: Transaction) -> Result<TransactionOutcome, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
         let result = self
             .client
             .transact_write_items()
-            .set_transact_items(Some(items))
+            .set_transact_items(Some(transaction.items))
             .send()
             .await;
         let error = match result {
             Ok(_) => return Ok(TransactionOutcome::Done),
             Err(error) => error,
         };
-        if let Some(service) = error.as_service_error() {
-            if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancel) = service {
+        match error.as_service_error() {
+            Some(E::TransactionCanceledException(cancel)) => {
                 let reasons = cancel.cancellation_reasons();
                 if let Some(index) = reasons
                     .iter()
                     .position(|r| r.code() == Some("ConditionalCheckFailed"))
                 {
-                    return Ok(TransactionOutcome::ConditionFailed(index));
+                    let check = transaction.checks.get(index).copied();
+                    return Ok(TransactionOutcome::ConditionFailed(
+                        check.unwrap_or(Check::Unconditioned),
+                    ));
                 }
                 if reasons
                     .iter()
@@ -235,12 +309,8 @@ impl DynamoStore {
                     return Ok(TransactionOutcome::Conflict);
                 }
             }
-            if matches!(
-                service,
-                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionInProgressException(_)
-            ) {
-                return Ok(TransactionOutcome::Conflict);
-            }
+            Some(E::TransactionInProgressException(_)) => return Ok(TransactionOutcome::Conflict),
+            _ => {}
         }
         Err(unavailable(error))
     }
@@ -248,7 +318,7 @@ impl DynamoStore {
     /// Runs `build` until its transaction is not cancelled by a conflict.
     async fn transact_retrying(
         &self,
-        mut build: impl FnMut() -> Result<Vec<TransactWriteItem>, StoreError>,
+        mut build: impl FnMut() -> Result<Transaction, StoreError>,
     ) -> Result<TransactionOutcome, StoreError> {
         for attempt in 0..TRANSACTION_ATTEMPTS {
             match self.transact(build()?).await? {
@@ -259,14 +329,25 @@ impl DynamoStore {
         Err(StoreError::Conflict)
     }
 
-    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// An audit event: never conditioned, never overwrites (its key is unique).
+    fn put_audit(&self, event: &AuditEvent) -> Result<TransactWriteItem, StoreError> {
+        self.put(audit_item(event), None, Item::new())
     }
 
     fn update(
@@ -282,15 +363,29 @@ impl DynamoStore {
             .update_expression(expression)
             .set_condition_expression(condition.map(str::to_owned))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            // `ttl` is a reserved word; DynamoDB also refuses unused names.
-            .set_expression_attribute_names(
-                expression
-                    .contains("#ttl")
-                    .then(|| HashMap::from([("#ttl".to_owned(), TTL_ATTRIBUTE.to_owned())])),
-            )
+            .set_expression_attribute_names(expression_names(&[
+                expression,
+                condition.unwrap_or_default(),
+            ]))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn delete(
+        &self,
+        key: Item,
+        condition: &str,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
     /// Counts one more active token for `owner`, refusing past `limit`.
@@ -316,8 +411,44 @@ impl DynamoStore {
         )
     }
 
-    /// Marks a token revoked, releasing its slot, if it is still unrevoked
-    /// and its slot is as the caller read it.
+    /// Claims `record`'s name for it: refused while another live token holds
+    /// it; `previous` may hand it over (rotation).
+    fn claim_name(
+        &self,
+        record: &TokenRecord,
+        now: Timestamp,
+        previous: Option<&TokenId>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = name_key(&record.owner, &record.name);
+        item.insert("token_id".into(), s(record.id.as_str()));
+        let mut values = HashMap::from([(":now".to_owned(), n(now.0))]);
+        let mut condition =
+            "attribute_not_exists(pk) OR (attribute_exists(expires_at) AND expires_at <= :now)"
+                .to_owned();
+        if let Some(previous) = previous {
+            condition.push_str(" OR token_id = :previous");
+            values.insert(":previous".into(), s(previous.as_str()));
+        }
+        if let Some(expires_at) = record.expires_at {
+            item.insert("expires_at".into(), n(expires_at.0));
+            // Past its holder's expiry the item no longer binds; TTL may tidy it.
+            item.insert(TTL_ATTRIBUTE.into(), n(expires_at.as_seconds()));
+        }
+        self.put(item, Some(&condition), values)
+    }
+
+    /// Frees `record`'s name if it still holds it (items from before names
+    /// were claimed have none to free).
+    fn free_name(&self, record: &TokenRecord) -> Result<TransactWriteItem, StoreError> {
+        self.delete(
+            name_key(&record.owner, &record.name),
+            "attribute_not_exists(pk) OR token_id = :id",
+            HashMap::from([(":id".to_owned(), s(record.id.as_str()))]),
+        )
+    }
+
+    /// Ends a token's life at `revocation.at`, releasing its slot and giving
+    /// it its TTL, if it is still as the caller read it.
     fn revoke_update(
         &self,
         record: &TokenRecord,
@@ -327,37 +458,73 @@ impl DynamoStore {
         let kept_from = record
             .expires_at
             .map_or(revocation.at, |expiry| expiry.max(revocation.at));
-        let slot_condition = if held_slot {
-            "attribute_exists(holds_slot)"
-        } else {
-            "attribute_not_exists(holds_slot)"
+        let mut values = HashMap::from([
+            (":at".to_owned(), n(revocation.at.0)),
+            (":by".into(), s(&revocation.by)),
+            (":reason".into(), s(&revocation.reason)),
+            (":ttl".into(), ttl_after(kept_from, TOKEN_RETENTION_DAYS)),
+        ]);
+        let revoked_condition = match &record.revoked {
+            None => "attribute_not_exists(revoked_at)",
+            Some(previous) => {
+                values.insert(":previous".into(), n(previous.at.0));
+                "revoked_at = :previous"
+            }
         };
         self.update(
             token_key(&record.id),
             "SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason, #ttl = :ttl REMOVE holds_slot",
             Some(&format!(
-                "attribute_exists(pk) AND attribute_not_exists(revoked_at) AND {slot_condition}"
+                "attribute_exists(pk) AND {revoked_condition} AND {}",
+                slot_condition(held_slot)
             )),
+            values,
+        )
+    }
+
+    /// Sets a future revocation (a rotation's grace): the token keeps its
+    /// slot, and so gets no TTL, until then.
+    fn schedule_revocation(
+        &self,
+        record: &TokenRecord,
+        revocation: &Revocation,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.update(
+            token_key(&record.id),
+            "SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason",
+            Some("attribute_exists(pk) AND attribute_not_exists(revoked_at) AND attribute_exists(holds_slot)"),
             HashMap::from([
-                (":at".into(), n(revocation.at.0)),
+                (":at".to_owned(), n(revocation.at.0)),
                 (":by".into(), s(&revocation.by)),
                 (":reason".into(), s(&revocation.reason)),
-                (":ttl".into(), ttl_after(kept_from, TOKEN_RETENTION_DAYS)),
             ]),
         )
     }
 
     async fn get_token_item(&self, id: &TokenId) -> Result<Option<Item>, StoreError> {
+        self.get_item(token_key(id)).await
+    }
+
+    /// A strongly consistent `GetItem`.
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(token_key(id)))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
             .map_err(unavailable)?;
         Ok(output.item)
+    }
+}
+
+fn slot_condition(held_slot: bool) -> &'static str {
+    if held_slot {
+        "attribute_exists(holds_slot)"
+    } else {
+        "attribute_not_exists(holds_slot)"
     }
 }
 
@@ -394,12 +561,9 @@ fn token_item(record: &TokenRecord) -> Item {
         OWNER_INDEX_SORT_KEY.into(),
         s(created_sort_key(record.created_at, &record.id)),
     );
+    // No TTL: the item holds a slot (see the module doc).
     if let Some(expires_at) = record.expires_at {
         item.insert("expires_at".into(), n(expires_at.0));
-        item.insert(
-            TTL_ATTRIBUTE.into(),
-            ttl_after(expires_at, TOKEN_RETENTION_DAYS),
-        );
     }
     if let Some(revoked) = &record.revoked {
         item.insert("revoked_at".into(), n(revoked.at.0));
@@ -453,17 +617,26 @@ fn token_from_item(item: &Item) -> Result<TokenRecord, StoreError> {
     })
 }
 
+fn audit_partition(owner: Option<&Owner>) -> String {
+    match owner {
+        Some(owner) => format!("AUDIT#{}", owner_key(owner)),
+        None => "AUDIT#SYSTEM".to_owned(),
+    }
+}
+
 fn audit_item(event: &AuditEvent) -> Item {
     let mut item = key(
-        format!("AUDIT#{}", owner_key(&event.owner)),
+        audit_partition(event.owner.as_ref()),
         &format!("{:020}#{}", event.at.0.max(0), event.id),
     );
     item.insert("event_id".into(), s(&event.id));
     item.insert("at".into(), n(event.at.0));
     item.insert("actor".into(), s(&event.actor));
     item.insert("action".into(), s(&event.action));
-    item.insert("owner_kind".into(), s(event.owner.kind.as_str()));
-    item.insert("owner_id".into(), s(&event.owner.id));
+    if let Some(owner) = &event.owner {
+        item.insert("owner_kind".into(), s(owner.kind.as_str()));
+        item.insert("owner_id".into(), s(&owner.id));
+    }
     if let Some(token_id) = &event.token_id {
         item.insert("token_id".into(), s(token_id.as_str()));
     }
@@ -478,9 +651,13 @@ fn audit_item(event: &AuditEvent) -> Item {
 }
 
 fn audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
-    let kind: OwnerKind = get_s(item, "owner_kind")?
-        .parse()
-        .map_err(|_| malformed("owner_kind"))?;
+    let owner = match get_opt_s(item, "owner_kind") {
+        None => None,
+        Some(kind) => Some(Owner {
+            kind: kind.parse().map_err(|_| malformed("owner_kind"))?,
+            id: get_s(item, "owner_id")?.to_owned(),
+        }),
+    };
     let token_id = match get_opt_s(item, "token_id") {
         None => None,
         Some(text) => Some(text.parse().map_err(|_| malformed("token_id"))?),
@@ -490,35 +667,42 @@ fn audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
         at: Timestamp(get_i64(item, "at")?),
         actor: get_s(item, "actor")?.to_owned(),
         action: get_s(item, "action")?.to_owned(),
-        owner: Owner {
-            kind,
-            id: get_s(item, "owner_id")?.to_owned(),
-        },
+        owner,
         token_id,
         detail: get_opt_s(item, "detail"),
     })
 }
 
-fn account_item(account: &Account) -> Item {
-    let mut item = principal_key(&Owner::user(&account.user_id));
-    item.insert("user_id".into(), s(&account.user_id));
-    item.insert("status".into(), s(account.status.as_str()));
-    item.insert("sso".into(), AttributeValue::Bool(account.sso));
-    item.insert("pat_beta".into(), AttributeValue::Bool(account.pat_beta));
-    item.insert(
-        "orgs".into(),
-        AttributeValue::M(
-            account
-                .orgs
-                .iter()
-                .map(|m| (m.org_id.clone(), s(&m.role)))
-                .collect(),
+/// The account fields an operator sets; `tokens_valid_after` is not among
+/// them (only "revoke all" moves it), so a put never undoes a revoke-all.
+fn account_values(account: &Account) -> Item {
+    HashMap::from([
+        (":user_id".to_owned(), s(&account.user_id)),
+        (":status".into(), s(account.status.as_str())),
+        (":sso".into(), AttributeValue::Bool(account.sso)),
+        (":pat_beta".into(), AttributeValue::Bool(account.pat_beta)),
+        (
+            ":orgs".into(),
+            AttributeValue::M(
+                account
+                    .orgs
+                    .iter()
+                    .map(|m| (m.org_id.clone(), s(&m.role)))
+                    .collect(),
+            ),
         ),
-    );
-    item
+    ])
 }
 
+const ACCOUNT_UPDATE: &str =
+    "SET user_id = :user_id, #status = :status, sso = :sso, pat_beta = :pat_beta, orgs = :orgs";
+
+/// Reads an account. The flags that gate access fail closed: `sso` is
+/// false only when stored as the boolean false, `pat_beta` true only when
+/// stored as true, and a missing or unknown `status` reads as suspended.
+/// Each such repair is logged; other damage is an error (never an Allow).
 fn account_from_item(item: &Item) -> Result<Account, StoreError> {
+    let user_id = get_s(item, "user_id")?.to_owned();
     let mut orgs = item
         .get("orgs")
         .and_then(|v| v.as_m().ok())
@@ -532,19 +716,54 @@ fn account_from_item(item: &Item) -> Result<Account, StoreError> {
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     orgs.sort();
+    let sso = match item.get("sso") {
+        Some(AttributeValue::Bool(sso)) => *sso,
+        _ => {
+            tracing::warn!(
+                user_id,
+                field = "sso",
+                "unreadable account flag: treated as SSO"
+            );
+            true
+        }
+    };
+    let pat_beta = match item.get("pat_beta") {
+        Some(AttributeValue::Bool(beta)) => *beta,
+        _ => {
+            tracing::warn!(
+                user_id,
+                field = "pat_beta",
+                "unreadable account flag: treated as off"
+            );
+            false
+        }
+    };
     Ok(Account {
-        user_id: get_s(item, "user_id")?.to_owned(),
-        status: parse_status(item)?,
-        sso: get_bool(item, "sso"),
-        pat_beta: get_bool(item, "pat_beta"),
+        status: status_failing_closed(item, &user_id),
+        user_id,
+        sso,
+        pat_beta,
         orgs,
+        tokens_valid_after: get_opt_i64(item, "tokens_valid_after")?.map(Timestamp),
     })
 }
 
-fn parse_status(item: &Item) -> Result<PrincipalStatus, StoreError> {
-    get_s(item, "status")?
-        .parse()
-        .map_err(|_| malformed("status"))
+fn status_failing_closed(item: &Item, principal: &str) -> PrincipalStatus {
+    match item
+        .get("status")
+        .and_then(|v| v.as_s().ok())
+        .map(|s| s.parse())
+    {
+        Some(Ok(status)) => status,
+        _ => {
+            tracing::warn!(
+                principal,
+                field = "status",
+                "unreadable status: treated as suspended"
+            );
+            PrincipalStatus::Suspended
+        }
+    }
 }
 
 fn service_user_item(user: &ServiceUser) -> Item {
@@ -554,16 +773,21 @@ fn service_user_item(user: &ServiceUser) -> Item {
     item.insert("org_id".into(), s(&user.org_id));
     item.insert("role".into(), s(&user.role));
     item.insert("status".into(), s(user.status.as_str()));
+    if let Some(at) = user.tokens_valid_after {
+        item.insert("tokens_valid_after".into(), n(at.0));
+    }
     item
 }
 
 fn service_user_from_item(item: &Item) -> Result<ServiceUser, StoreError> {
+    let id = get_s(item, "service_user_id")?.to_owned();
     Ok(ServiceUser {
-        id: get_s(item, "service_user_id")?.to_owned(),
         name: get_s(item, "name")?.to_owned(),
         org_id: get_s(item, "org_id")?.to_owned(),
         role: get_s(item, "role")?.to_owned(),
-        status: parse_status(item)?,
+        status: status_failing_closed(item, &id),
+        tokens_valid_after: get_opt_i64(item, "tokens_valid_after")?.map(Timestamp),
+        id,
     })
 }
 
@@ -632,17 +856,30 @@ impl TokenStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let outcome = self
             .transact_retrying(|| {
-                Ok(vec![
-                    self.put(token_item(record), Some("attribute_not_exists(pk)"))?,
-                    self.take_slot(&record.owner, limit)?,
-                    self.put(audit_item(audit), None)?,
-                ])
+                Ok(Transaction::default()
+                    .with(
+                        Check::Token,
+                        self.put(
+                            token_item(record),
+                            Some("attribute_not_exists(pk)"),
+                            Item::new(),
+                        )?,
+                    )
+                    .with(Check::Slot, self.take_slot(&record.owner, limit)?)
+                    .with(
+                        Check::Name,
+                        self.claim_name(record, record.created_at, None)?,
+                    )
+                    .with(Check::Unconditioned, self.put_audit(audit)?))
             })
             .await?;
         match outcome {
             TransactionOutcome::Done => Ok(()),
-            TransactionOutcome::ConditionFailed(0) => Err(StoreError::AlreadyExists),
-            TransactionOutcome::ConditionFailed(_) => Err(StoreError::LimitReached { limit }),
+            TransactionOutcome::ConditionFailed(Check::Slot) => {
+                Err(StoreError::LimitReached { limit })
+            }
+            TransactionOutcome::ConditionFailed(Check::Name) => Err(StoreError::NameTaken),
+            TransactionOutcome::ConditionFailed(_) => Err(StoreError::AlreadyExists),
             TransactionOutcome::Conflict => Err(StoreError::Conflict),
         }
     }
@@ -666,16 +903,28 @@ impl TokenStore for DynamoStore {
                 return Err(StoreError::NotFound);
             };
             let record = token_from_item(&item)?;
-            if record.revoked.is_some() {
+            if record
+                .revoked
+                .as_ref()
+                .is_some_and(|r| r.at <= revocation.at)
+            {
                 return Ok(RevokeOutcome::AlreadyRevoked);
             }
             let held_slot = get_bool(&item, "holds_slot");
-            let mut items = vec![self.revoke_update(&record, held_slot, revocation)?];
+            let mut transaction = Transaction::default().with(
+                Check::Token,
+                self.revoke_update(&record, held_slot, revocation)?,
+            );
             if held_slot {
-                items.push(self.give_back_slot(&record.owner)?);
+                transaction = transaction.with(Check::Slot, self.give_back_slot(&record.owner)?);
             }
-            items.push(self.put(audit_item(audit), None)?);
-            match self.transact(items).await? {
+            // A live, never-revoked token holds its name; one in a rotation's
+            // grace has passed it on, and an expired one may have lost it.
+            if record.revoked.is_none() && record.status(revocation.at) == TokenStatus::Active {
+                transaction = transaction.with(Check::Name, self.free_name(&record)?);
+            }
+            let transaction = transaction.with(Check::Unconditioned, self.put_audit(audit)?);
+            match self.transact(transaction).await? {
                 TransactionOutcome::Done => return Ok(RevokeOutcome::Revoked),
                 TransactionOutcome::ConditionFailed(_) | TransactionOutcome::Conflict => {
                     backoff(attempt).await
@@ -690,8 +939,10 @@ impl TokenStore for DynamoStore {
         old_id: &TokenId,
         revocation: &Revocation,
         new_record: &TokenRecord,
-        audit: &AuditEvent,
+        limit: u32,
+        audits: &[AuditEvent],
     ) -> Result<(), StoreError> {
+        let grace = revocation.at > new_record.created_at;
         for attempt in 0..TRANSACTION_ATTEMPTS {
             let Some(item) = self.get_token_item(old_id).await? else {
                 return Err(StoreError::NotFound);
@@ -701,19 +952,45 @@ impl TokenStore for DynamoStore {
                 return Err(StoreError::NotFound);
             }
             let held_slot = get_bool(&item, "holds_slot");
-            let mut items = vec![
-                self.revoke_update(&old, held_slot, revocation)?,
-                self.put(token_item(new_record), Some("attribute_not_exists(pk)"))?,
-                self.put(audit_item(audit), None)?,
-            ];
-            // The new token takes over the old one's slot; an old token whose
-            // expired slot was already released needs a fresh one.
-            if !held_slot {
-                items.push(self.take_slot(&new_record.owner, u32::MAX)?);
+            let old_update = if grace && held_slot {
+                self.schedule_revocation(&old, revocation)?
+            } else {
+                self.revoke_update(&old, held_slot, revocation)?
+            };
+            let mut transaction = Transaction::default()
+                .with(Check::Token, old_update)
+                .with(
+                    Check::NewToken,
+                    self.put(
+                        token_item(new_record),
+                        Some("attribute_not_exists(pk)"),
+                        Item::new(),
+                    )?,
+                )
+                .with(
+                    Check::Name,
+                    self.claim_name(new_record, new_record.created_at, Some(&old.id))?,
+                );
+            // Without grace the new token takes over the old one's slot; a
+            // token in grace still counts, so the new one needs its own.
+            if grace || !held_slot {
+                transaction =
+                    transaction.with(Check::Slot, self.take_slot(&new_record.owner, limit)?);
             }
-            match self.transact(items).await? {
+            for audit in audits {
+                transaction = transaction.with(Check::Unconditioned, self.put_audit(audit)?);
+            }
+            match self.transact(transaction).await? {
                 TransactionOutcome::Done => return Ok(()),
-                TransactionOutcome::ConditionFailed(1) => return Err(StoreError::AlreadyExists),
+                TransactionOutcome::ConditionFailed(Check::NewToken) => {
+                    return Err(StoreError::AlreadyExists)
+                }
+                TransactionOutcome::ConditionFailed(Check::Slot) => {
+                    return Err(StoreError::LimitReached { limit })
+                }
+                TransactionOutcome::ConditionFailed(Check::Name) => {
+                    return Err(StoreError::NameTaken)
+                }
                 TransactionOutcome::ConditionFailed(_) | TransactionOutcome::Conflict => {
                     backoff(attempt).await
                 }
@@ -790,7 +1067,7 @@ impl TokenStore for DynamoStore {
         u32::try_from(count).map_err(|_| malformed("active"))
     }
 
-    async fn release_expired(&self, owner: &Owner, now: Timestamp) -> Result<u32, StoreError> {
+    async fn release_ended(&self, owner: &Owner, now: Timestamp) -> Result<u32, StoreError> {
         let mut released = 0;
         let mut start = None;
         loop {
@@ -800,7 +1077,9 @@ impl TokenStore for DynamoStore {
                 .table_name(&self.table)
                 .index_name(OWNER_INDEX)
                 .key_condition_expression("gsi1pk = :owner")
-                .filter_expression("attribute_exists(holds_slot) AND expires_at <= :now")
+                .filter_expression(
+                    "attribute_exists(holds_slot) AND (expires_at <= :now OR revoked_at <= :now)",
+                )
                 .expression_attribute_values(":owner", s(owner_key(owner)))
                 .expression_attribute_values(":now", n(now.0))
                 .set_exclusive_start_key(start.take())
@@ -809,14 +1088,24 @@ impl TokenStore for DynamoStore {
                 .map_err(unavailable)?;
             for item in output.items() {
                 let record = token_from_item(item)?;
+                let ended_at = match (&record.revoked, record.expires_at) {
+                    (Some(revoked), Some(expiry)) => revoked.at.min(expiry),
+                    (Some(revoked), None) => revoked.at,
+                    (None, Some(expiry)) => expiry,
+                    (None, None) => continue,
+                };
                 let release = self.update(
                     token_key(&record.id),
-                    "REMOVE holds_slot",
+                    "SET #ttl = :ttl REMOVE holds_slot",
                     Some("attribute_exists(holds_slot)"),
-                    HashMap::new(),
+                    HashMap::from([(":ttl".to_owned(), ttl_after(ended_at, TOKEN_RETENTION_DAYS))]),
                 )?;
                 let outcome = self
-                    .transact_retrying(|| Ok(vec![release.clone(), self.give_back_slot(owner)?]))
+                    .transact_retrying(|| {
+                        Ok(Transaction::default()
+                            .with(Check::Token, release.clone())
+                            .with(Check::Slot, self.give_back_slot(owner)?))
+                    })
                     .await?;
                 if matches!(outcome, TransactionOutcome::Done) {
                     released += 1;
@@ -861,45 +1150,55 @@ impl TokenStore for DynamoStore {
         old: &TokenHash,
         new: &TokenHash,
         version: PepperVersion,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(token_key(id)))
-            .update_expression("SET #hash = :new, pepper_version = :version")
-            .condition_expression("#hash = :old")
-            .expression_attribute_names("#hash", "hash")
-            .expression_attribute_values(
-                ":new",
-                AttributeValue::B(Blob::new(new.as_bytes().to_vec())),
-            )
-            .expression_attribute_values(
-                ":old",
-                AttributeValue::B(Blob::new(old.as_bytes().to_vec())),
-            )
-            .expression_attribute_values(":version", n(version.0))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
-        }
+        let update = self.update(
+            token_key(id),
+            "SET #hash = :new, pepper_version = :version",
+            Some("#hash = :old"),
+            HashMap::from([
+                (
+                    ":new".to_owned(),
+                    AttributeValue::B(Blob::new(new.as_bytes().to_vec())),
+                ),
+                (
+                    ":old".into(),
+                    AttributeValue::B(Blob::new(old.as_bytes().to_vec())),
+                ),
+                (":version".into(), n(version.0)),
+            ]),
+        )?;
+        let outcome = self
+            .transact_retrying(|| {
+                Ok(Transaction::default()
+                    .with(Check::Token, update.clone())
+                    .with(Check::Unconditioned, self.put_audit(audit)?))
+            })
+            .await?;
+        Ok(matches!(outcome, TransactionOutcome::Done))
     }
 }
 
 #[async_trait]
 impl PrincipalStore for DynamoStore {
-    async fn put_account(&self, account: &Account) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(account_item(account)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+    async fn put_account(&self, account: &Account, audit: &AuditEvent) -> Result<(), StoreError> {
+        let update = self.update(
+            principal_key(&Owner::user(&account.user_id)),
+            ACCOUNT_UPDATE,
+            None,
+            account_values(account),
+        )?;
+        match self
+            .transact_retrying(|| {
+                Ok(Transaction::default()
+                    .with(Check::Record, update.clone())
+                    .with(Check::Unconditioned, self.put_audit(audit)?))
+            })
+            .await?
+        {
+            TransactionOutcome::Done => Ok(()),
+            _ => Err(StoreError::Conflict),
+        }
     }
 
     async fn get_account(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
@@ -922,10 +1221,16 @@ impl PrincipalStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let outcome = self
             .transact_retrying(|| {
-                Ok(vec![
-                    self.put(service_user_item(user), Some("attribute_not_exists(pk)"))?,
-                    self.put(audit_item(audit), None)?,
-                ])
+                Ok(Transaction::default()
+                    .with(
+                        Check::Record,
+                        self.put(
+                            service_user_item(user),
+                            Some("attribute_not_exists(pk)"),
+                            Item::new(),
+                        )?,
+                    )
+                    .with(Check::Unconditioned, self.put_audit(audit)?))
             })
             .await?;
         match outcome {
@@ -947,6 +1252,39 @@ impl PrincipalStore for DynamoStore {
             .map_err(unavailable)?;
         output.item.as_ref().map(service_user_from_item).transpose()
     }
+
+    async fn revoke_tokens_before(
+        &self,
+        owner: &Owner,
+        at: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        // Never moves the watermark back: a later revoke-all stays in force.
+        let update = self.update(
+            principal_key(owner),
+            "SET tokens_valid_after = :at",
+            Some("attribute_exists(pk) AND (attribute_not_exists(tokens_valid_after) OR tokens_valid_after < :at)"),
+            HashMap::from([(":at".to_owned(), n(at.0))]),
+        )?;
+        match self
+            .transact_retrying(|| {
+                Ok(Transaction::default()
+                    .with(Check::Record, update.clone())
+                    .with(Check::Unconditioned, self.put_audit(audit)?))
+            })
+            .await?
+        {
+            TransactionOutcome::Done => Ok(()),
+            TransactionOutcome::ConditionFailed(_) => {
+                match self.get_item(principal_key(owner)).await? {
+                    None => Err(StoreError::NotFound),
+                    // A later watermark stands already.
+                    Some(_) => Ok(()),
+                }
+            }
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        }
+    }
 }
 
 #[async_trait]
@@ -958,6 +1296,8 @@ impl CredentialLookup for DynamoStore {
     ) -> Result<(Option<TokenRecord>, Option<Principal>), StoreError> {
         let Some(hint) = owner_hint else {
             let Some(record) = self.get_token(id).await? else {
+                // A known id costs a second read (its owner): so does an unknown one.
+                self.get_item(absent_principal_key()).await?;
                 return Ok((None, None));
             };
             let principal = read_principal(self, &record.owner).await?;
@@ -1016,7 +1356,7 @@ impl CredentialLookup for DynamoStore {
 impl AuditLog for DynamoStore {
     async fn audit_events(
         &self,
-        owner: &Owner,
+        owner: Option<&Owner>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let output = self
@@ -1024,7 +1364,7 @@ impl AuditLog for DynamoStore {
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(format!("AUDIT#{}", owner_key(owner))))
+            .expression_attribute_values(":pk", s(audit_partition(owner)))
             .scan_index_forward(false)
             .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
             .consistent_read(true)
@@ -1037,19 +1377,29 @@ impl AuditLog for DynamoStore {
 
 #[async_trait]
 impl PepperStore for DynamoStore {
-    async fn add_pepper(&self, pepper: &StoredPepper) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(pepper_item(pepper)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => Err(StoreError::AlreadyExists),
-            Err(error) => Err(unavailable(error)),
+    async fn add_pepper(
+        &self,
+        pepper: &StoredPepper,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let outcome = self
+            .transact_retrying(|| {
+                Ok(Transaction::default()
+                    .with(
+                        Check::Record,
+                        self.put(
+                            pepper_item(pepper),
+                            Some("attribute_not_exists(pk)"),
+                            Item::new(),
+                        )?,
+                    )
+                    .with(Check::Unconditioned, self.put_audit(audit)?))
+            })
+            .await?;
+        match outcome {
+            TransactionOutcome::Done => Ok(()),
+            TransactionOutcome::ConditionFailed(_) => Err(StoreError::AlreadyExists),
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
         }
     }
 
@@ -1067,21 +1417,28 @@ impl PepperStore for DynamoStore {
         output.items().iter().map(pepper_from_item).collect()
     }
 
-    async fn retire_pepper(&self, version: PepperVersion) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(PEPPER_PK.to_owned(), &pepper_sort_key(version))))
-            .update_expression("SET retired = :yes")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => Err(StoreError::NotFound),
-            Err(error) => Err(unavailable(error)),
+    async fn retire_pepper(
+        &self,
+        version: PepperVersion,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let update = self.update(
+            key(PEPPER_PK.to_owned(), &pepper_sort_key(version)),
+            "SET retired = :yes",
+            Some("attribute_exists(pk)"),
+            HashMap::from([(":yes".to_owned(), AttributeValue::Bool(true))]),
+        )?;
+        let outcome = self
+            .transact_retrying(|| {
+                Ok(Transaction::default()
+                    .with(Check::Record, update.clone())
+                    .with(Check::Unconditioned, self.put_audit(audit)?))
+            })
+            .await?;
+        match outcome {
+            TransactionOutcome::Done => Ok(()),
+            TransactionOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
         }
     }
 
@@ -1122,6 +1479,15 @@ impl PepperStore for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The item `put_account` leaves for a new account.
+    fn account_item(account: &Account) -> Item {
+        let mut item = principal_key(&Owner::user(&account.user_id));
+        for (placeholder, value) in account_values(account) {
+            item.insert(placeholder[1..].to_owned(), value);
+        }
+        item
+    }
 
     fn record() -> TokenRecord {
         let token = crate::PlainToken::generate().unwrap();
@@ -1198,6 +1564,7 @@ mod tests {
                     role: "member".into(),
                 },
             ],
+            tokens_valid_after: None,
         };
         assert_eq!(account_from_item(&account_item(&account)).unwrap(), account);
         let event = AuditEvent::new("user:u_1", "token.create", Owner::user("u_1"), Timestamp(5))

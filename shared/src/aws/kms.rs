@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::hash::{Pepper, PepperVersion};
 use crate::pepper::{PepperError, PepperRing, PepperSource};
-use crate::records::Timestamp;
+use crate::records::{AuditEvent, Timestamp};
 use crate::store::{PepperStore, StoreError, StoredPepper};
 
 /// The `purpose` every pepper's encryption context names.
@@ -25,8 +25,12 @@ pub fn encryption_context(version: PepperVersion) -> HashMap<String, String> {
     ])
 }
 
-fn kms_error(error: impl std::fmt::Debug) -> PepperError {
-    PepperError::Kms(format!("{error:?}"))
+/// A KMS failure by kind and error code only (never the SDK's `Debug` text).
+fn kms_error<E, R>(error: aws_sdk_kms::error::SdkError<E, R>) -> PepperError
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata,
+{
+    PepperError::Kms(super::sdk_error_summary(&error))
 }
 
 /// Loads the ring from the table's ciphertexts, decrypting each with KMS.
@@ -77,11 +81,13 @@ impl<S: PepperStore> PepperSource for KmsPepperSource<S> {
     }
 }
 
-/// Adds the next pepper version under `key_id`. Old versions stay usable.
+/// Adds the next pepper version under `key_id`, audited as done by `actor`.
+/// Old versions stay usable.
 pub async fn add_pepper_version(
     kms: &aws_sdk_kms::Client,
     store: &impl PepperStore,
     key_id: &str,
+    actor: &str,
 ) -> Result<PepperVersion, PepperError> {
     let next = store
         .list_peppers()
@@ -118,7 +124,9 @@ pub async fn add_pepper_version(
         created_at: Timestamp::now(),
         retired: false,
     };
-    match store.add_pepper(&stored).await {
+    let audit = AuditEvent::system(actor, "pepper.add", stored.created_at)
+        .with_detail(format!("{version} under {}", stored.kms_key_id));
+    match store.add_pepper(&stored, &audit).await {
         Ok(()) => Ok(version),
         Err(StoreError::AlreadyExists) => Err(PepperError::Store(StoreError::Conflict)),
         Err(error) => Err(error.into()),
