@@ -67,11 +67,13 @@ impl RouteRule {
         parts.next().is_none()
     }
 
-    /// The rule as an execute-API resource suffix, `METHOD/path`, with `*`
-    /// for variable parts. IAM's `*` also crosses `/`, so the resource can be
-    /// broader than the rule, never narrower: a Deny built from it errs on the
-    /// side of refusing.
-    pub fn arn_suffix(&self) -> String {
+    /// The rule as execute-API resource suffixes, `METHOD/path`, with `*`
+    /// for variable parts, covering every path the rule matches: a final
+    /// `**` also matches the bare prefix (`/v1/admin/**` matches
+    /// `/v1/admin`), so that prefix is a resource of its own. IAM's `*` also
+    /// crosses `/`, so the resources can be broader than the rule, never
+    /// narrower: a Deny built from them errs on the side of refusing.
+    pub fn arn_resources(&self) -> Vec<String> {
         let method = self.method.as_deref().unwrap_or("*");
         let path: Vec<&str> = self
             .segments
@@ -81,7 +83,12 @@ impl RouteRule {
                 Segment::One | Segment::Rest => "*",
             })
             .collect();
-        format!("{method}/{}", path.join("/"))
+        let mut resources = vec![format!("{method}/{}", path.join("/"))];
+        if let [prefix @ .., Segment::Rest] = self.segments.as_slice() {
+            let bare = format!("{method}/{}", path[..prefix.len()].join("/"));
+            resources.push(bare);
+        }
+        resources
     }
 }
 
@@ -212,8 +219,14 @@ mod tests {
     fn unmet_rules_are_those_whose_scope_is_missing() {
         let rules = rules();
         let scopes = vec!["sessions:read".to_owned()];
-        let unmet: Vec<_> = rules.unmet(&scopes).map(RouteRule::arn_suffix).collect();
-        assert_eq!(unmet, vec!["POST/v1/orgs/*/sessions", "*/v1/admin/*"]);
+        let unmet: Vec<_> = rules
+            .unmet(&scopes)
+            .flat_map(RouteRule::arn_resources)
+            .collect();
+        assert_eq!(
+            unmet,
+            vec!["POST/v1/orgs/*/sessions", "*/v1/admin/*", "*/v1/admin"]
+        );
     }
 
     #[test]
@@ -240,5 +253,85 @@ mod tests {
             RouteRules::from_json(r#"[{"method": "GET", "path": "/a", "scope": "s", "extra": 1}]"#),
             Err(RouteRuleError::Json(_))
         ));
+    }
+
+    /// IAM's resource wildcards: `*` any run of characters (`/` included), `?` one.
+    fn iam_glob(pattern: &[u8], text: &[u8]) -> bool {
+        match (pattern.first(), text.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => {
+                iam_glob(&pattern[1..], text) || (!text.is_empty() && iam_glob(pattern, &text[1..]))
+            }
+            (Some(b'?'), Some(_)) => iam_glob(&pattern[1..], &text[1..]),
+            (Some(p), Some(c)) if p == c => iam_glob(&pattern[1..], &text[1..]),
+            _ => false,
+        }
+    }
+
+    /// Every rule shape the tests above use, and then some.
+    const RULE_PATHS: &[&str] = &[
+        "/v1/admin/**",
+        "/**",
+        "/v1/orgs/{org}/sessions",
+        "/v1/orgs/*/sessions",
+        "/v1/orgs/*/**",
+        "/v1/*/keys/{id}",
+        "/v1/tokens",
+        "/v1/admin/",
+        "/v1/a/b/c/**",
+    ];
+
+    fn segment() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9._~-]{1,12}"
+    }
+
+    /// A rule, and a path the rule matches built from its shape.
+    fn rule_and_matching_path() -> impl Strategy<Value = (String, String, String)> {
+        (
+            proptest::sample::select(RULE_PATHS),
+            proptest::sample::select(&["GET", "POST", "DELETE", "*"][..]),
+            proptest::collection::vec(segment(), 8),
+            proptest::collection::vec(segment(), 0..4),
+            any::<bool>(),
+        )
+            .prop_map(|(rule, method, fills, rest, trailing_slash)| {
+                let mut fills = fills.into_iter();
+                let mut parts: Vec<String> = Vec::new();
+                for part in rule.trim_start_matches('/').split('/') {
+                    match part {
+                        "**" => parts.extend(rest.iter().cloned()),
+                        "*" => parts.push(fills.next().unwrap_or_default()),
+                        p if p.starts_with('{') => parts.push(fills.next().unwrap_or_default()),
+                        p => parts.push(p.to_owned()),
+                    }
+                }
+                let mut path = format!("/{}", parts.join("/"));
+                if rule.ends_with("/**") && rest.is_empty() && trailing_slash {
+                    path.push('/');
+                }
+                (rule.to_owned(), method.to_owned(), path)
+            })
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The Deny resources cover every request the rule matches.
+        #[test]
+        fn a_rules_deny_resources_cover_every_path_it_matches(
+            (rule, method, path) in rule_and_matching_path(),
+            request_method in proptest::sample::select(&["GET", "POST", "DELETE"][..]),
+        ) {
+            let rules = RouteRules::from_json(&format!(
+                r#"[{{"method": "{method}", "path": "{rule}", "scope": "s"}}]"#
+            )).unwrap();
+            let request_method = if method == "*" { request_method } else { method.as_str() };
+            prop_assume!(rules.required_scopes(request_method, &path).next().is_some());
+            let route_arn = format!("arn:aws:execute-api:r:1:api/prod/{request_method}{path}");
+            let denied = rules.unmet(&[]).flat_map(RouteRule::arn_resources).any(|resource| {
+                iam_glob(format!("arn:aws:execute-api:r:1:api/prod/{resource}").as_bytes(), route_arn.as_bytes())
+            });
+            prop_assert!(denied, "{} {} not denied by rule {} {}", request_method, path, method, rule);
+        }
     }
 }

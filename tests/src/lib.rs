@@ -147,7 +147,90 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 }
 
 pub mod chain;
+pub mod proxy;
 pub mod runtime_api;
+
+/// The management service and the authorizer over one store, built as the
+/// functions build them (the ring decrypted through the stack's KMS).
+pub mod services {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use cog_tokens::authorize::{Authorizer, AuthorizerSettings, Decision};
+    use cog_tokens::aws::dynamodb::DynamoStore;
+    use cog_tokens::aws::kms::KmsPepperSource;
+    use cog_tokens::management::{IssuancePolicy, NewToken, TokenManager};
+    use cog_tokens::pepper::PepperKeeper;
+    use cog_tokens::records::Timestamp;
+    use cog_tokens::routes::RouteRules;
+    use cog_tokens::PlainToken;
+
+    pub type Manager = TokenManager<DynamoStore, KmsPepperSource<DynamoStore>>;
+    pub type DynamoAuthorizer = Authorizer<DynamoStore, KmsPepperSource<DynamoStore>>;
+
+    pub fn policy(limit: u32) -> IssuancePolicy {
+        IssuancePolicy {
+            scope_catalog: vec!["tokens:read".into(), "orgs:read".into()],
+            default_expiry_days: 30,
+            max_expiry_days: 366,
+            allow_non_expiring: false,
+            max_active_tokens: limit,
+            max_rotation_grace_seconds: 3600,
+        }
+    }
+
+    async fn peppers(
+        stack: &crate::Stack,
+        store: &DynamoStore,
+    ) -> PepperKeeper<KmsPepperSource<DynamoStore>> {
+        PepperKeeper::load(
+            KmsPepperSource::new(stack.kms.clone(), store.clone()),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn manager(
+        stack: &crate::Stack,
+        store: &DynamoStore,
+        policy: IssuancePolicy,
+    ) -> Manager {
+        TokenManager::new(Arc::new(store.clone()), peppers(stack, store).await, policy)
+    }
+
+    pub async fn authorizer(stack: &crate::Stack, store: &DynamoStore) -> DynamoAuthorizer {
+        Authorizer::new(
+            Arc::new(store.clone()),
+            peppers(stack, store).await,
+            AuthorizerSettings {
+                route_rules: RouteRules::default(),
+                last_used_interval: Duration::from_secs(300),
+            },
+        )
+    }
+
+    /// The decision for a request with `Authorization: Bearer {token}`.
+    pub async fn decide(
+        authorizer: &DynamoAuthorizer,
+        token: &PlainToken,
+        now: Timestamp,
+    ) -> Decision {
+        let header = format!("Bearer {}", token.expose_secret());
+        authorizer
+            .authorize(Some(&header), None, now)
+            .await
+            .unwrap()
+    }
+
+    pub fn request(name: &str) -> NewToken {
+        NewToken {
+            name: name.into(),
+            scopes: vec!["tokens:read".into()],
+            expires_in_days: None,
+        }
+    }
+}
 
 /// A function binary started as Lambda would start it, against `api`. The
 /// AWS variables of the local stack are inherited; `extra` adds the function's own.

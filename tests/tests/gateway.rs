@@ -124,6 +124,19 @@ async fn management_needs_a_session_and_a_token_is_not_one() {
     assert_eq!(status, 201, "{created}");
     let token = created["token"].as_str().unwrap().to_owned();
 
+    // A page whose name was rebound to 127.0.0.1 reaches no route, not even sign-in.
+    for path in ["/_dev/session", "/v1/tokens"] {
+        let answer = chain
+            .call(
+                "POST",
+                path,
+                &[("host", "rebound.example:8080"), ("cookie", &cookie)],
+                r#"{"sub": "mia"}"#,
+            )
+            .await;
+        assert_eq!(answer.status, 421, "{path}: {}", answer.body);
+    }
+
     // No session: the JWT authorizer's 401, before any function runs.
     let answer = chain.call("GET", "/v1/tokens", &[], "").await;
     assert_eq!(

@@ -338,7 +338,8 @@ fn policy(
     )];
     let denied: Vec<String> = rules
         .unmet(&identity.scopes)
-        .map(|rule| format!("{prefix}/{}", rule.arn_suffix()))
+        .flat_map(|rule| rule.arn_resources())
+        .map(|resource| format!("{prefix}/{resource}"))
         .collect();
     if !denied.is_empty() {
         statements.push(statement(IamPolicyEffect::Deny, denied));

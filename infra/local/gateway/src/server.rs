@@ -110,6 +110,19 @@ impl Gateway {
         peer: SocketAddr,
     ) -> Result<RequestView, Response<Full<Bytes>>> {
         let (parts, body) = request.into_parts();
+        // A page on another site could reach this loopback server through a
+        // name rebound to 127.0.0.1 (and sign in with a dev session): only
+        // loopback names are served.
+        let host = parts
+            .headers
+            .get(hyper::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        if !host.is_some_and(is_loopback_host) {
+            return Err(message(
+                StatusCode::MISDIRECTED_REQUEST,
+                "Misdirected Request",
+            ));
+        }
         let body = Limited::new(body, MAX_BODY_BYTES)
             .collect()
             .await
@@ -423,9 +436,61 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> Response<Full<Bytes>
     response
 }
 
+/// `127.0.0.1`, `localhost` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((name, port)) if port.is_empty() || valid_port(port) => name,
+            _ => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if valid_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        },
+    };
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "127.0.0.1" | "localhost" | "::1"
+    )
+}
+
+fn valid_port(text: &str) -> bool {
+    text.strip_prefix(':')
+        .unwrap_or(text)
+        .parse::<u16>()
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_host_names_are_served() {
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "[::1]",
+            "127.0.0.1",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example:8080",
+            "evil.example",
+            "127.0.0.1.evil.example:8080",
+            "localhost.evil.example",
+            "127.0.0.2:8080",
+            "[::2]:8080",
+            "localhost:http",
+            "",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 
     #[test]
     fn tokens_in_paths_are_cut_from_the_log() {

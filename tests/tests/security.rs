@@ -1,0 +1,806 @@
+//! The security findings of issue 10, each as the attack or fault that
+//! showed it, against the real local stack (DynamoDB Local, moto's KMS).
+//! docs/security.md names these tests as the controls' proof.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use cog_integration_tests::proxy::{closed_port_url, Fault, FaultProxy};
+use cog_integration_tests::runtime_api::{RuntimeApi, RuntimeCall};
+use cog_integration_tests::services::{authorizer, decide, manager, policy, request};
+use cog_integration_tests::{audit_actions, new_token, spawn_function, workspace_binary, Stack};
+use cog_tokens::authorize::{Decision, DenyReason};
+use cog_tokens::aws::dynamodb::DynamoStore;
+use cog_tokens::management::{IssuancePolicy, ManagementError, NewToken};
+use cog_tokens::records::{AuditEvent, Owner, Timestamp, TokenStatus};
+use cog_tokens::store::{AuditLog, PepperStore, PrincipalStore, TokenStore};
+use serde_json::json;
+
+const DAY_MS: i64 = 86_400_000;
+
+fn is_revoked(decision: &Decision) -> bool {
+    matches!(decision, Decision::Unauthorized(DenyReason::Revoked))
+}
+
+/// A1: DELETE, revoke-all and the operator's revoke-all end a token in its
+/// rotation grace now, not when the grace would have ended.
+#[tokio::test]
+async fn revoking_a_token_in_its_rotation_grace_ends_it_now() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["grace"]).await;
+    let manager = manager(&stack, &store, policy(50)).await;
+    let authorizer = authorizer(&stack, &store).await;
+    let now = Timestamp::now();
+
+    // DELETE of the old token.
+    let old = manager.create("grace", request("one"), now).await.unwrap();
+    manager
+        .rotate("grace", old.record.id.as_str(), Some(3600), now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        decide(&authorizer, &old.token, now).await,
+        Decision::Allow(_)
+    ));
+    manager
+        .revoke("grace", old.record.id.as_str(), now)
+        .await
+        .unwrap();
+    assert!(is_revoked(&decide(&authorizer, &old.token, now).await));
+    let record = store.get_token(&old.record.id).await.unwrap().unwrap();
+    assert_eq!(record.revoked.unwrap().at, now, "grace not brought forward");
+
+    // Revoke-all by the owner.
+    let old = manager.create("grace", request("two"), now).await.unwrap();
+    let new = manager
+        .rotate("grace", old.record.id.as_str(), Some(3600), now)
+        .await
+        .unwrap();
+    manager.revoke_all("grace", now).await.unwrap();
+    assert!(is_revoked(&decide(&authorizer, &old.token, now).await));
+    assert!(is_revoked(&decide(&authorizer, &new.token, now).await));
+
+    // `cogadmin token revoke-all`, the operator's way, a moment later.
+    let later = Timestamp::now().plus_seconds(1);
+    let old = manager
+        .create("grace", request("three"), later)
+        .await
+        .unwrap();
+    manager
+        .rotate("grace", old.record.id.as_str(), Some(3600), later)
+        .await
+        .unwrap();
+    let output = Command::new(workspace_binary("cogadmin"))
+        .args(["token", "revoke-all", "--owner", "grace"])
+        .env("TABLE_NAME", store.table())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let at = Timestamp::now();
+    assert!(is_revoked(&decide(&authorizer, &old.token, at).await));
+    let record = store.get_token(&old.record.id).await.unwrap().unwrap();
+    assert!(
+        record.revoked.unwrap().at <= at,
+        "grace not brought forward"
+    );
+}
+
+/// A3: the flags that gate access fail closed; a damaged account is never an Allow.
+#[tokio::test]
+async fn missing_or_mistyped_account_flags_fail_closed() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["template"]).await;
+    let pepper = cog_integration_tests::services::authorizer(&stack, &store).await;
+    let manager = manager(&stack, &store, policy(50)).await;
+    let ring_pepper = {
+        use cog_tokens::pepper::PepperSource;
+        cog_tokens::aws::kms::KmsPepperSource::new(stack.kms.clone(), store.clone())
+            .load_ring()
+            .await
+            .unwrap()
+            .current()
+            .clone()
+    };
+    let now = Timestamp::now();
+    let base = |user: &str| -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(format!("USER#{user}"))),
+            ("sk".into(), AttributeValue::S("ACCOUNT".into())),
+            ("user_id".into(), AttributeValue::S(user.into())),
+            ("status".into(), AttributeValue::S("active".into())),
+            ("sso".into(), AttributeValue::Bool(false)),
+            ("pat_beta".into(), AttributeValue::Bool(true)),
+            ("orgs".into(), AttributeValue::M(HashMap::new())),
+        ])
+    };
+    type Edit = fn(&mut HashMap<String, AttributeValue>);
+    let cases: [(&str, Edit); 7] = [
+        ("sso-absent", |i| {
+            i.remove("sso");
+        }),
+        ("sso-string", |i| {
+            i.insert("sso".into(), AttributeValue::S("false".into()));
+        }),
+        ("sso-number", |i| {
+            i.insert("sso".into(), AttributeValue::N("0".into()));
+        }),
+        ("status-absent", |i| {
+            i.remove("status");
+        }),
+        ("status-unknown", |i| {
+            i.insert("status".into(), AttributeValue::S("pending".into()));
+        }),
+        ("beta-string", |i| {
+            i.insert("pat_beta".into(), AttributeValue::S("true".into()));
+        }),
+        ("orgs-corrupt", |i| {
+            i.insert("orgs".into(), AttributeValue::S("acme:admin".into()));
+        }),
+    ];
+    for (user, edit) in cases {
+        // A token made while the account was sound, then the account damaged.
+        let (token, record) = new_token(&Owner::user(user), &ring_pepper, now, None);
+        let mut item = base(user);
+        store
+            .client()
+            .put_item()
+            .table_name(store.table())
+            .set_item(Some(item.clone()))
+            .send()
+            .await
+            .unwrap();
+        let audit = AuditEvent::new("test", "token.create", Owner::user(user), now);
+        store.create_token(&record, 50, &audit).await.unwrap();
+        assert!(matches!(
+            decide(&pepper, &token, now).await,
+            Decision::Allow(_)
+        ));
+        edit(&mut item);
+        store
+            .client()
+            .put_item()
+            .table_name(store.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+
+        let header = format!("Bearer {}", token.expose_secret());
+        let fresh = authorizer(&stack, &store).await;
+        for checker in [&pepper, &fresh] {
+            match checker.authorize(Some(&header), None, now).await {
+                Ok(Decision::Unauthorized(_)) | Err(_) => {}
+                other => panic!("{user}: {other:?}"),
+            }
+        }
+        let created = manager.create(user, request("new"), now).await;
+        assert!(created.is_err(), "{user}: a PAT was issued");
+    }
+}
+
+/// A5: revoking needs no KMS: the revocation function starts and revokes
+/// with KMS unreachable.
+#[tokio::test]
+async fn revoke_token_starts_and_revokes_with_kms_unreachable() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["kmsless"]).await;
+    let manager = manager(&stack, &store, policy(50)).await;
+    let now = Timestamp::now();
+    let issued = manager.create("kmsless", request("k"), now).await.unwrap();
+
+    let api = RuntimeApi::start().unwrap();
+    let mut child = spawn_function(
+        &workspace_binary("revoke-token"),
+        &api,
+        &[
+            ("TABLE_NAME", store.table().to_owned()),
+            ("AWS_ENDPOINT_URL_KMS", closed_port_url()),
+        ],
+    );
+    let path = format!("/v1/tokens/{}", issued.record.id);
+    api.push(
+        json!({
+            "version": "2.0", "routeKey": format!("DELETE {path}"), "rawPath": path, "rawQueryString": "",
+            "headers": {"host": "api.example.com"},
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
+                "domainPrefix": "api", "http": {"method": "DELETE", "path": path, "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": "r", "routeKey": format!("DELETE {path}"),
+                "stage": "$default", "time": "28/Nov/2026:08:00:00 +0000", "timeEpoch": 0,
+                "authorizer": {"jwt": {"claims": {"sub": "kmsless"}, "scopes": null}}
+            },
+            "isBase64Encoded": false
+        })
+        .to_string(),
+    );
+    let answer = loop {
+        match api.calls.recv_timeout(Duration::from_secs(60)).unwrap() {
+            RuntimeCall::Next(_) => {}
+            RuntimeCall::InitError { body } => panic!("init failed without KMS: {body}"),
+            other => break other,
+        }
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    let RuntimeCall::Response { body, .. } = answer else {
+        panic!("{answer:?}");
+    };
+    let response: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(response["statusCode"], 204, "{body}");
+    let record = store.get_token(&issued.record.id).await.unwrap().unwrap();
+    assert_eq!(record.status(Timestamp::now()), TokenStatus::Revoked);
+}
+
+/// Deletes every item whose TTL has passed at `now`, as DynamoDB's TTL would.
+async fn ttl_sweep(store: &DynamoStore, now: Timestamp) -> usize {
+    let items = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let mut deleted = 0;
+    for item in items {
+        let expired = item
+            .get("ttl")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .is_some_and(|ttl| ttl <= now.as_seconds());
+        if expired {
+            store
+                .client()
+                .delete_item()
+                .table_name(store.table())
+                .set_key(Some(HashMap::from([
+                    ("pk".to_owned(), item["pk"].clone()),
+                    ("sk".to_owned(), item["sk"].clone()),
+                ])))
+                .send()
+                .await
+                .unwrap();
+            deleted += 1;
+        }
+    }
+    deleted
+}
+
+/// A6: TTL never removes an item that still holds a slot, so the count
+/// cannot drift and a user is never locked out.
+#[tokio::test]
+async fn items_removed_by_ttl_never_take_a_slot_with_them() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["ttl"]).await;
+    let manager = manager(&stack, &store, policy(3)).await;
+    let owner = Owner::user("ttl");
+    let start = Timestamp::now();
+    for name in ["a", "b", "c"] {
+        let short = NewToken {
+            expires_in_days: Some(Some(1)),
+            ..request(name)
+        };
+        manager.create("ttl", short, start).await.unwrap();
+    }
+    // A year on, after every TTL has passed: DynamoDB deletes what it may.
+    let later = start.plus_seconds(400 * 86_400);
+    ttl_sweep(&store, later).await;
+    assert_eq!(store.active_token_count(&owner).await.unwrap(), 3);
+    for name in ["d", "e", "f"] {
+        manager.create("ttl", request(name), later).await.unwrap();
+    }
+    assert_eq!(store.active_token_count(&owner).await.unwrap(), 3);
+    // The released items got their TTL when released and go; the live ones have none.
+    assert_eq!(ttl_sweep(&store, later).await, 3);
+    let even_later = later.plus_seconds(400 * 86_400);
+    ttl_sweep(&store, even_later).await;
+    let page = manager
+        .list(
+            "ttl",
+            cog_tokens::records::StatusFilter::All,
+            100,
+            None,
+            even_later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.tokens.len(), 3, "a slot holder was swept");
+}
+
+/// A7: an unknown id and a known id (first seen by this process) cost the
+/// same DynamoDB reads, in the same order.
+#[tokio::test]
+async fn unknown_and_known_ids_cost_the_same_reads() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["timing"]).await;
+    let manager = manager(&stack, &store, policy(50)).await;
+    let now = Timestamp::now();
+    let issued = manager.create("timing", request("t"), now).await.unwrap();
+    let proxy = FaultProxy::dynamodb().await;
+    let proxied = DynamoStore::new(proxy.client(1).await, store.table());
+    let authorizer = authorizer(&stack, &proxied).await;
+    proxy.take_operations();
+
+    let unknown = cog_tokens::PlainToken::generate().unwrap();
+    decide(&authorizer, &unknown, now).await;
+    let for_unknown = proxy.take_operations();
+    let wrong =
+        cog_tokens::PlainToken::parse(&same_id_other_secret(issued.token.expose_secret())).unwrap();
+    decide(&authorizer, &wrong, now).await;
+    let for_known = proxy.take_operations();
+    assert_eq!(for_unknown, vec!["GetItem", "GetItem"]);
+    assert_eq!(for_known, for_unknown);
+}
+
+/// `cog_` + the same ID + another SECRET, with a valid checksum.
+fn same_id_other_secret(token: &str) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let body = format!("{}{}", &token[..20], "Z".repeat(32));
+    let mut sum = crc32fast::hash(body.as_bytes());
+    let mut checksum = [b'0'; 6];
+    for slot in checksum.iter_mut().rev() {
+        *slot = BASE62[(sum % 62) as usize];
+        sum /= 62;
+    }
+    format!("{body}{}", std::str::from_utf8(&checksum).unwrap())
+}
+
+/// A8: rotation applies today's policy and a token in grace still counts.
+#[tokio::test]
+async fn rotation_applies_todays_policy_and_the_limit() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["rot"]).await;
+    let now = Timestamp::now();
+    let lenient = manager(
+        &stack,
+        &store,
+        IssuancePolicy {
+            allow_non_expiring: true,
+            max_active_tokens: 2,
+            ..policy(2)
+        },
+    )
+    .await;
+    let forever = NewToken {
+        expires_in_days: Some(None),
+        scopes: vec!["tokens:read".into(), "orgs:read".into()],
+        ..request("forever")
+    };
+    let forever = lenient.create("rot", forever, now).await.unwrap();
+    let long = NewToken {
+        expires_in_days: Some(Some(366)),
+        ..request("long")
+    };
+    let long = lenient.create("rot", long, now).await.unwrap();
+
+    // Today: tokens expire within 30 days, and `orgs:read` is no longer offered.
+    let strict = manager(
+        &stack,
+        &store,
+        IssuancePolicy {
+            max_expiry_days: 30,
+            scope_catalog: vec!["tokens:read".into()],
+            ..policy(2)
+        },
+    )
+    .await;
+    let refused = strict
+        .rotate("rot", forever.record.id.as_str(), None, now)
+        .await;
+    assert!(
+        matches!(refused, Err(ManagementError::ScopeRetired(ref s)) if s == "orgs:read"),
+        "{refused:?}"
+    );
+    let rotated = strict
+        .rotate("rot", long.record.id.as_str(), None, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated.record.expires_at,
+        Some(Timestamp(now.0 + 30 * DAY_MS))
+    );
+
+    // At the limit (2), a rotation with grace needs a third slot: refused.
+    let graced = strict
+        .rotate("rot", rotated.record.id.as_str(), Some(600), now)
+        .await;
+    assert!(
+        matches!(graced, Err(ManagementError::LimitReached { limit: 2 })),
+        "{graced:?}"
+    );
+    // Once a slot is free, a grace rotation leaves two live tokens, both counted.
+    strict
+        .revoke("rot", forever.record.id.as_str(), now)
+        .await
+        .unwrap();
+    let next = strict
+        .rotate("rot", rotated.record.id.as_str(), Some(600), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.active_token_count(&Owner::user("rot")).await.unwrap(),
+        2
+    );
+    // And the chain stops there: no third live token.
+    assert!(matches!(
+        strict
+            .rotate("rot", next.record.id.as_str(), Some(600), now)
+            .await,
+        Err(ManagementError::LimitReached { .. })
+    ));
+    // When the grace has passed, its slot comes back.
+    let after = now.plus_seconds(601);
+    strict
+        .rotate("rot", next.record.id.as_str(), Some(600), after)
+        .await
+        .unwrap();
+}
+
+/// A10: revoke-all is immediate and complete, even for a token the
+/// listing does not show yet.
+#[tokio::test]
+async fn revoke_all_covers_tokens_the_listing_misses() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["all"]).await;
+    let authorizer = authorizer(&stack, &store).await;
+    let manager = manager(&stack, &store, policy(50)).await;
+    let owner = Owner::user("all");
+    let now = Timestamp::now();
+    let issued = manager.create("all", request("a"), now).await.unwrap();
+
+    // The watermark alone, before any token is marked revoked.
+    let audit = AuditEvent::new("user:all", "token.revoke_all", owner.clone(), now);
+    store
+        .revoke_tokens_before(&owner, now, &audit)
+        .await
+        .unwrap();
+    let record = store.get_token(&issued.record.id).await.unwrap().unwrap();
+    assert!(record.revoked.is_none());
+    assert!(is_revoked(&decide(&authorizer, &issued.token, now).await));
+    assert!(audit_actions(&store, &owner)
+        .await
+        .contains(&"token.revoke_all".to_owned()));
+
+    // A token made afterwards works; an account change keeps the watermark.
+    let later = now.plus_seconds(1);
+    let fresh = manager.create("all", request("b"), later).await.unwrap();
+    assert!(matches!(
+        decide(&authorizer, &fresh.token, later).await,
+        Decision::Allow(_)
+    ));
+    let account = cog_integration_tests::beta_account("all");
+    store
+        .put_account(&account, &account.audit_put("test", later))
+        .await
+        .unwrap();
+    assert!(is_revoked(&decide(&authorizer, &issued.token, later).await));
+}
+
+/// A11: names are unique among the owner's live tokens, case- and
+/// width-insensitively, even under concurrent creates.
+#[tokio::test]
+async fn names_are_unique_case_insensitively_and_without_races() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["names"]).await;
+    let manager = Arc::new(manager(&stack, &store, policy(50)).await);
+    let now = Timestamp::now();
+    let first = manager
+        .create("names", request("Deploy Bot"), now)
+        .await
+        .unwrap();
+    for same in [
+        "deploy bot",
+        "DEPLOY BOT",
+        "ｄｅｐｌｏｙ ｂｏｔ",
+        "  Deploy Bot ",
+    ] {
+        assert!(
+            matches!(
+                manager.create("names", request(same), now).await,
+                Err(ManagementError::NameTaken)
+            ),
+            "{same}"
+        );
+    }
+    // Twenty at once with one new name: exactly one wins.
+    let racers: Vec<_> = (0..20)
+        .map(|_| {
+            let manager = Arc::clone(&manager);
+            tokio::spawn(async move { manager.create("names", request("race"), now).await })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(ManagementError::NameTaken) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    // Revoking frees the name; an expired holder's name may be taken again.
+    manager
+        .revoke("names", first.record.id.as_str(), now)
+        .await
+        .unwrap();
+    manager
+        .create("names", request("deploy bot"), now)
+        .await
+        .unwrap();
+    let short = NewToken {
+        expires_in_days: Some(Some(1)),
+        ..request("short")
+    };
+    manager.create("names", short, now).await.unwrap();
+    manager
+        .create("names", request("SHORT"), now.plus_seconds(2 * 86_400))
+        .await
+        .unwrap();
+    // Format characters never get in.
+    assert!(matches!(
+        manager
+            .create("names", request("evil\u{202E}gpj.exe"), now)
+            .await,
+        Err(ManagementError::Invalid {
+            code: "invalid_name",
+            ..
+        })
+    ));
+}
+
+/// A12: every change to the table's security state writes its audit event.
+#[tokio::test]
+async fn every_security_change_is_audited() {
+    let stack = Stack::connect().await;
+    let (store, key) = stack.seeded(&["audited"]).await;
+    let owner = Owner::user("audited");
+    assert_eq!(audit_actions(&store, &owner).await, vec!["account.put"]);
+
+    // Rotation: the new token has its own `token.create`.
+    let manager = manager(&stack, &store, policy(50)).await;
+    let now = Timestamp::now();
+    let old = manager.create("audited", request("r"), now).await.unwrap();
+    let new = manager
+        .rotate("audited", old.record.id.as_str(), None, now)
+        .await
+        .unwrap();
+    let events = store.audit_events(Some(&owner), 10).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.action == "token.create" && e.token_id == Some(new.record.id)));
+    assert!(events
+        .iter()
+        .any(|e| e.action == "token.rotate" && e.token_id == Some(old.record.id)));
+
+    // Pepper add and retire, and the lazy re-hash they cause.
+    cog_tokens::aws::kms::add_pepper_version(&stack.kms, &store, &key, "operator")
+        .await
+        .unwrap();
+    let authorizer = authorizer(&stack, &store).await;
+    assert!(matches!(
+        decide(&authorizer, &new.token, now).await,
+        Decision::Allow(_)
+    ));
+    authorizer.finish_background_writes().await;
+    let events = store.audit_events(Some(&owner), 10).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.action == "token.rehash" && e.token_id == Some(new.record.id)));
+    store
+        .retire_pepper(
+            cog_tokens::PepperVersion(1),
+            &AuditEvent::system("operator", "pepper.retire", now),
+        )
+        .await
+        .unwrap();
+    let system: Vec<String> = store
+        .audit_events(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(system.contains(&"pepper.add".to_owned()), "{system:?}");
+    assert!(system.contains(&"pepper.retire".to_owned()), "{system:?}");
+}
+
+/// A9 and C5: with `RUST_LOG=trace`, the authorizer's log holds no token text.
+#[tokio::test]
+async fn trace_logging_never_writes_a_token() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["logged"]).await;
+    let manager = manager(&stack, &store, policy(50)).await;
+    let issued = manager
+        .create("logged", request("l"), Timestamp::now())
+        .await
+        .unwrap();
+    let api = RuntimeApi::start().unwrap();
+    let log = std::env::temp_dir().join(cog_integration_tests::unique("trace-log"));
+    let mut child = Command::new(workspace_binary("authorizer"))
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "authorizer")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("RUST_LOG", "trace")
+        .env("TABLE_NAME", store.table())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let arn = "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/v1/whoami";
+    for token in [
+        issued.token.expose_secret().to_owned(),
+        same_id_other_secret(issued.token.expose_secret()),
+    ] {
+        api.push(
+            json!({"type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": arn})
+                .to_string(),
+        );
+    }
+    let mut answers = 0;
+    while answers < 2 {
+        match api.calls.recv_timeout(Duration::from_secs(60)).unwrap() {
+            RuntimeCall::Next(_) => {}
+            RuntimeCall::InitError { body } => panic!("init failed: {body}"),
+            _ => answers += 1,
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("authorizer ready"), "no log captured");
+    let secret = &issued.token.expose_secret()[20..52];
+    assert!(!text.contains(secret), "a token secret reached the log");
+    let token_shape = regex_lite::Regex::new("cog_[0-9A-Za-z]{20,}").unwrap();
+    assert!(
+        !token_shape.is_match(&text),
+        "a token reached the log: {:?}",
+        token_shape.find(&text)
+    );
+    let _ = std::fs::remove_file(&log);
+}
+
+/// C2: DynamoDB stopped, slow past the timeout, or throttling: the
+/// authorizer never allows, management answers `service_unavailable`, and
+/// the table is left as it was.
+#[tokio::test]
+async fn dynamodb_faults_never_allow_and_change_nothing() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["faulty"]).await;
+    let direct = manager(&stack, &store, policy(50)).await;
+    let now = Timestamp::now();
+    let issued = direct.create("faulty", request("f"), now).await.unwrap();
+
+    let proxy = FaultProxy::dynamodb().await;
+    let proxied = DynamoStore::new(proxy.client(2).await, store.table());
+    // Built while DynamoDB answers (the cold start needs the pepper ring).
+    let authorizer = authorizer(&stack, &proxied).await;
+    let faulty = manager(&stack, &proxied, policy(50)).await;
+    let before = table_snapshot(&store).await;
+
+    for fault in [
+        Fault::Drop,
+        Fault::Throttle,
+        Fault::ThroughputExceeded,
+        Fault::Delay(Duration::from_secs(3)),
+    ] {
+        proxy.set_fault(fault.clone());
+        let header = format!("Bearer {}", issued.token.expose_secret());
+        let decision = authorizer.authorize(Some(&header), None, now).await;
+        assert!(decision.is_err(), "{fault:?}: {decision:?}");
+        for outcome in [
+            faulty.create("faulty", request("g"), now).await.map(|_| ()),
+            faulty
+                .revoke("faulty", issued.record.id.as_str(), now)
+                .await
+                .map(|_| ()),
+            faulty
+                .rotate("faulty", issued.record.id.as_str(), None, now)
+                .await
+                .map(|_| ()),
+            faulty.revoke_all("faulty", now).await.map(|_| ()),
+        ] {
+            assert!(
+                matches!(outcome, Err(ManagementError::Unavailable(_))),
+                "{fault:?}: {outcome:?}"
+            );
+        }
+        assert_eq!(
+            table_snapshot(&store).await,
+            before,
+            "{fault:?} changed the table"
+        );
+    }
+    proxy.set_fault(Fault::None);
+    assert!(matches!(
+        decide(&authorizer, &issued.token, now).await,
+        Decision::Allow(_)
+    ));
+}
+
+/// Every item of the table, sorted, as text.
+async fn table_snapshot(store: &DynamoStore) -> Vec<String> {
+    let items = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let mut rows: Vec<String> = items
+        .iter()
+        .map(|item| {
+            let mut fields: Vec<String> = item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            fields.sort();
+            fields.join(",")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// C2: KMS stopped. At cold start nothing is served; mid-life the ring in
+/// memory keeps verifying, and a token under a version the process cannot
+/// decrypt now is refused with an error, never allowed.
+#[tokio::test]
+async fn kms_faults_fail_closed() {
+    use cog_tokens::aws::kms::KmsPepperSource;
+    use cog_tokens::pepper::PepperKeeper;
+    let stack = Stack::connect().await;
+    let (store, key) = stack.seeded(&["kms"]).await;
+    let now = Timestamp::now();
+    let old = manager(&stack, &store, policy(50))
+        .await
+        .create("kms", request("k"), now)
+        .await
+        .unwrap();
+
+    let proxy = FaultProxy::kms().await;
+    let kms = proxy.kms_client().await;
+    let keeper = || {
+        PepperKeeper::load(
+            KmsPepperSource::new(kms.clone(), store.clone()),
+            Duration::ZERO,
+        )
+    };
+    // Cold start with KMS down: no ring, so no authorizer at all.
+    proxy.set_fault(Fault::Drop);
+    assert!(keeper().await.is_err());
+
+    // Mid-life: the ring was loaded while KMS answered.
+    proxy.set_fault(Fault::None);
+    let authorizer = cog_tokens::authorize::Authorizer::new(
+        Arc::new(store.clone()),
+        keeper().await.unwrap(),
+        cog_tokens::authorize::AuthorizerSettings {
+            route_rules: Default::default(),
+            last_used_interval: Duration::from_secs(300),
+        },
+    );
+    // A new version is added elsewhere and a token hashed under it.
+    cog_tokens::aws::kms::add_pepper_version(&stack.kms, &store, &key, "operator")
+        .await
+        .unwrap();
+    let new = manager(&stack, &store, policy(50))
+        .await
+        .create("kms", request("k2"), now)
+        .await
+        .unwrap();
+    proxy.set_fault(Fault::Drop);
+    assert!(matches!(
+        decide(&authorizer, &old.token, now).await,
+        Decision::Allow(_)
+    ));
+    let header = format!("Bearer {}", new.token.expose_secret());
+    let decision = authorizer.authorize(Some(&header), None, now).await;
+    assert!(decision.is_err(), "{decision:?}");
+}
