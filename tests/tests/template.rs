@@ -111,8 +111,19 @@ fn the_template_table_is_on_demand_recoverable_and_encrypted() {
     );
 }
 
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::Sequence(list) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        value => vec![value.as_str().unwrap_or_default().to_owned()],
+    }
+}
+
 #[test]
-fn the_pepper_key_rotates_and_grants_full_control_to_the_account_root_only() {
+fn the_pepper_key_rotates_and_only_this_stacks_roles_and_the_operator_may_use_it() {
     let template = template();
     let resources = template["Resources"].as_mapping().unwrap();
     let keys: Vec<_> = resources
@@ -122,16 +133,136 @@ fn the_pepper_key_rotates_and_grants_full_control_to_the_account_root_only() {
     assert_eq!(keys.len(), 1);
     let properties = &keys[0]["Properties"];
     assert_eq!(properties["EnableKeyRotation"].as_bool(), Some(true));
+    let is_usage = |action: &str| {
+        action == "*"
+            || action == "kms:*"
+            || [
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+                "kms:ReEncrypt",
+            ]
+            .iter()
+            .any(|usage| action.starts_with(usage))
+    };
+    let mut usage_statements = 0;
     for statement in properties["KeyPolicy"]["Statement"].as_sequence().unwrap() {
-        let actions = match &statement["Action"] {
-            Value::Sequence(list) => list.iter().filter_map(Value::as_str).collect(),
-            value => vec![value.as_str().unwrap_or_default()],
-        };
-        if actions.iter().any(|a| *a == "kms:*" || *a == "*") {
-            let principal = serde_norway::to_string(&statement["Principal"]).unwrap();
-            assert!(principal.contains(":root"), "kms:* granted to {principal}");
+        let principal = serde_norway::to_string(&statement["Principal"]).unwrap();
+        let condition = serde_norway::to_string(&statement["Condition"]).unwrap();
+        for action in actions(statement) {
+            if !is_usage(&action) {
+                continue;
+            }
+            usage_statements += 1;
+            // Usage goes to the account only for principals tagged with this stack,
+            // otherwise only to the operator role named as a parameter.
+            if principal.contains(":root") {
+                assert!(
+                    condition.contains("aws:PrincipalTag/cog-tokens-stack")
+                        && condition.contains("AWS::StackName"),
+                    "{action} granted to every principal of the account"
+                );
+            } else {
+                assert!(
+                    principal.contains("OperatorRoleArn"),
+                    "{action} to {principal}"
+                );
+            }
+            assert!(
+                condition.contains("kms:EncryptionContext:purpose"),
+                "{action} without the pepper encryption context"
+            );
         }
     }
+    assert!(usage_statements >= 3);
+    assert_eq!(
+        template["Globals"]["Function"]["Tags"]["cog-tokens-stack"],
+        serde_norway::from_str::<Value>("!Ref AWS::StackName").unwrap()
+    );
+}
+
+/// The AWS calls each function's code makes, as IAM actions (a transaction
+/// needs the action of each item it writes).
+const CALLS: &[(&str, &[&str])] = &[
+    (
+        // token_and_owner (GetItem, BatchGetItem), list_peppers (Query),
+        // touch_last_used and replace_hash (UpdateItem), its audit (PutItem), ring (Decrypt).
+        "AuthorizerFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "kms:Decrypt",
+        ],
+    ),
+    (
+        // get_account/get_token (GetItem), list_tokens/release_ended/list_peppers
+        // (Query), create/rotate transactions (PutItem, UpdateItem), ring (Decrypt).
+        "IssueTokenFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "kms:Decrypt",
+        ],
+    ),
+    (
+        // get_token (GetItem), listing (Query), revoke transactions (UpdateItem,
+        // DeleteItem of the name, PutItem of the audit event), revoke-all watermark.
+        "RevokeTokenFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        ],
+    ),
+    ("WhoamiFunction", &[]),
+];
+
+#[test]
+fn each_function_is_granted_exactly_the_calls_its_code_makes_on_its_own_keys() {
+    let template = template();
+    let statements = function_statements(&template);
+    for (function, calls) in CALLS {
+        let mut granted: Vec<String> = statements
+            .iter()
+            .filter(|(name, _)| name == function)
+            .flat_map(|(_, statement)| actions(statement))
+            .collect();
+        granted.sort();
+        granted.dedup();
+        let mut expected: Vec<String> = calls.iter().map(|c| (*c).to_owned()).collect();
+        expected.sort();
+        assert_eq!(granted, expected, "{function}");
+    }
+    for (name, statement) in &statements {
+        if actions(statement)
+            .iter()
+            .any(|a| a.starts_with("dynamodb:"))
+        {
+            let condition = serde_norway::to_string(&statement["Condition"]).unwrap();
+            assert!(
+                condition.contains("dynamodb:LeadingKeys"),
+                "{name}: DynamoDB rights not scoped to key prefixes"
+            );
+        }
+    }
+    // The authorizer may change only last_used_at and the hash fields.
+    let authorizer_update = statements
+        .iter()
+        .find(|(name, s)| name == "AuthorizerFunction" && actions(s) == ["dynamodb:UpdateItem"])
+        .map(|(_, s)| serde_norway::to_string(&s["Condition"]).unwrap())
+        .unwrap();
+    assert!(authorizer_update.contains("dynamodb:Attributes"));
+    for attribute in ["last_used_at", "hash", "pepper_version"] {
+        assert!(authorizer_update.contains(attribute), "{attribute}");
+    }
+    assert!(!authorizer_update.contains("revoked_at"));
 }
 
 /// Every IAM statement a function role gets, by resource name.
