@@ -484,7 +484,7 @@ async fn revoke_all_covers_tokens_the_listing_misses() {
 
 /// A11: names are unique among the owner's live tokens, case- and
 /// width-insensitively, even under concurrent creates.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_are_unique_case_insensitively_and_without_races() {
     let stack = Stack::connect().await;
     let (store, _) = stack.seeded(&["names"]).await;
@@ -803,4 +803,152 @@ async fn kms_faults_fail_closed() {
     let header = format!("Bearer {}", new.token.expose_secret());
     let decision = authorizer.authorize(Some(&header), None, now).await;
     assert!(decision.is_err(), "{decision:?}");
+}
+
+/// C3: 200 concurrent creates against a limit of 50 make exactly 50 tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_creates_at_a_limit_of_fifty_make_exactly_fifty() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["crowd"]).await;
+    let manager = Arc::new(manager(&stack, &store, policy(50)).await);
+    let now = Timestamp::now();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let manager = Arc::clone(&manager);
+            tokio::spawn(async move {
+                manager
+                    .create("crowd", request(&format!("t{i}")), now)
+                    .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(ManagementError::LimitReached { limit: 50 }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 50);
+    let owner = Owner::user("crowd");
+    assert_eq!(store.active_token_count(&owner).await.unwrap(), 50);
+    let page = manager
+        .list(
+            "crowd",
+            cog_tokens::records::StatusFilter::Active,
+            100,
+            None,
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.tokens.len(), 50);
+}
+
+/// C3: no authorization that starts after the DELETE returned is allowed,
+/// with 1,000 authorizations racing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_racing_a_thousand_authorizations_lets_none_through_after_it_returns() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["racer"]).await;
+    let manager = Arc::new(manager(&stack, &store, policy(50)).await);
+    let authorizer = Arc::new(authorizer(&stack, &store).await);
+    let issued = manager
+        .create("racer", request("r"), Timestamp::now())
+        .await
+        .unwrap();
+    let header = Arc::new(format!("Bearer {}", issued.token.expose_secret()));
+    let revoked_at: Arc<tokio::sync::OnceCell<std::time::Instant>> = Arc::default();
+    let workers: Vec<_> = (0..32)
+        .map(|_| {
+            let (authorizer, header, revoked_at) = (
+                Arc::clone(&authorizer),
+                Arc::clone(&header),
+                Arc::clone(&revoked_at),
+            );
+            tokio::spawn(async move {
+                let mut late_allows = 0;
+                for _ in 0..32 {
+                    let started = std::time::Instant::now();
+                    let decision = authorizer
+                        .authorize(Some(&header), None, Timestamp::now())
+                        .await
+                        .unwrap();
+                    let after_revoke = revoked_at.get().is_some_and(|at| started > *at);
+                    if after_revoke && matches!(decision, Decision::Allow(_)) {
+                        late_allows += 1;
+                    }
+                }
+                late_allows
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    manager
+        .revoke("racer", issued.record.id.as_str(), Timestamp::now())
+        .await
+        .unwrap();
+    revoked_at.set(std::time::Instant::now()).unwrap();
+    let mut late = 0;
+    for worker in workers {
+        late += worker.await.unwrap();
+    }
+    assert_eq!(late, 0, "authorizations allowed after the DELETE returned");
+}
+
+/// C3: a rotation racing a revocation of the same token ends in one
+/// consistent state: the old token revoked, and a new one only if the
+/// rotation won, with the count matching the live tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_racing_a_revocation_ends_consistent() {
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["both"]).await;
+    let manager = Arc::new(manager(&stack, &store, policy(50)).await);
+    let owner = Owner::user("both");
+    for round in 0..8 {
+        let now = Timestamp::now();
+        let old = manager
+            .create("both", request(&format!("r{round}")), now)
+            .await
+            .unwrap();
+        let id = old.record.id.to_string();
+        let (rotated, revoked) = tokio::join!(
+            {
+                let (manager, id) = (Arc::clone(&manager), id.clone());
+                async move { manager.rotate("both", &id, None, now).await }
+            },
+            {
+                let (manager, id) = (Arc::clone(&manager), id.clone());
+                async move { manager.revoke("both", &id, now).await }
+            }
+        );
+        revoked.unwrap();
+        let old_now = store.get_token(&old.record.id).await.unwrap().unwrap();
+        assert_eq!(old_now.status(now), TokenStatus::Revoked);
+        match rotated {
+            Ok(new) => {
+                let new_now = store.get_token(&new.record.id).await.unwrap().unwrap();
+                assert_eq!(new_now.status(now), TokenStatus::Active);
+            }
+            Err(ManagementError::TokenNotActive) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+        let live = manager
+            .list(
+                "both",
+                cog_tokens::records::StatusFilter::Active,
+                100,
+                None,
+                now,
+            )
+            .await
+            .unwrap()
+            .tokens
+            .len();
+        assert_eq!(
+            store.active_token_count(&owner).await.unwrap() as usize,
+            live
+        );
+    }
 }
