@@ -22,6 +22,7 @@ python3 functions/authorizer/benches/python_baseline.py | tee "$target/python_ba
 cargo build --release --workspace --bins
 cargo bench -p cog-integration-tests --bench authorizer_stack | tee "$target/authorizer_stack.md"
 cargo bench -p cog-integration-tests --bench revocation | tee "$target/revocation.md"
+cargo bench -p cog-integration-tests --bench timing | tee "$target/timing.md"
 
 echo
 echo "## Token format (median, × bare HMAC-SHA-256 of 58 bytes)"
@@ -36,3 +37,5 @@ echo
 cat "$target/authorizer_stack.md"
 echo
 cat "$target/revocation.md"
+echo
+cat "$target/timing.md"
