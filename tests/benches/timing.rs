@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use cog_integration_tests::same_id_other_secret;
 use cog_integration_tests::services::{authorizer, manager, policy, request};
 use cog_integration_tests::Stack;
 use cog_tokens::authorize::Decision;
@@ -26,19 +27,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
-}
-
-/// `cog_` + the same ID + another SECRET, with a valid checksum.
-fn same_id_other_secret(token: &str) -> String {
-    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let body = format!("{}{}", &token[..20], "Z".repeat(32));
-    let mut sum = crc32fast::hash(body.as_bytes());
-    let mut checksum = [b'0'; 6];
-    for slot in checksum.iter_mut().rev() {
-        *slot = BASE62[(sum % 62) as usize];
-        sum /= 62;
-    }
-    format!("{body}{}", std::str::from_utf8(&checksum).unwrap())
 }
 
 fn main() {

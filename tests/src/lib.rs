@@ -132,6 +132,20 @@ pub fn new_token(
     (token, record)
 }
 
+/// `cog_` + the same ID + another SECRET, with a valid checksum: a token
+/// that passes the format check and reaches the HMAC check, and fails it.
+pub fn same_id_other_secret(token: &str) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let body = format!("{}{}", &token[..20], "Z".repeat(32));
+    let mut sum = crc32fast::hash(body.as_bytes());
+    let mut checksum = [b'0'; 6];
+    for slot in checksum.iter_mut().rev() {
+        *slot = BASE62[(sum % 62) as usize];
+        sum /= 62;
+    }
+    format!("{body}{}", std::str::from_utf8(&checksum).unwrap())
+}
+
 /// The repository's top folder.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -7,6 +7,7 @@
 use std::process::Command;
 
 use cog_integration_tests::chain::{Chain, ChainConfig};
+use cog_integration_tests::same_id_other_secret;
 use cog_integration_tests::{beta_account, repo_root, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::records::Account;
@@ -25,19 +26,6 @@ async fn sso_account(store: &DynamoStore, user: &str) {
         )
         .await
         .unwrap();
-}
-
-/// `cog_` + the same ID + another SECRET, with a valid checksum: reaches the HMAC check.
-fn same_id_other_secret(token: &str) -> String {
-    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let body = format!("{}{}", &token[..20], "Z".repeat(32));
-    let mut sum = crc32fast::hash(body.as_bytes());
-    let mut checksum = [b'0'; 6];
-    for slot in checksum.iter_mut().rev() {
-        *slot = BASE62[(sum % 62) as usize];
-        sum /= 62;
-    }
-    format!("{body}{}", std::str::from_utf8(&checksum).unwrap())
 }
 
 async fn create(chain: &Chain, cookie: &str, scopes: &str) -> (u16, Value) {

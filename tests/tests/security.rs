@@ -12,6 +12,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cog_integration_tests::proxy::{closed_port_url, Fault, FaultProxy};
 use cog_integration_tests::runtime_api::{RuntimeApi, RuntimeCall};
+use cog_integration_tests::same_id_other_secret;
 use cog_integration_tests::services::{authorizer, decide, manager, policy, request};
 use cog_integration_tests::{audit_actions, new_token, spawn_function, workspace_binary, Stack};
 use cog_tokens::authorize::{Decision, DenyReason};
@@ -336,19 +337,6 @@ async fn unknown_and_known_ids_cost_the_same_reads() {
     let for_known = proxy.take_operations();
     assert_eq!(for_unknown, vec!["GetItem", "GetItem"]);
     assert_eq!(for_known, for_unknown);
-}
-
-/// `cog_` + the same ID + another SECRET, with a valid checksum.
-fn same_id_other_secret(token: &str) -> String {
-    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let body = format!("{}{}", &token[..20], "Z".repeat(32));
-    let mut sum = crc32fast::hash(body.as_bytes());
-    let mut checksum = [b'0'; 6];
-    for slot in checksum.iter_mut().rev() {
-        *slot = BASE62[(sum % 62) as usize];
-        sum /= 62;
-    }
-    format!("{body}{}", std::str::from_utf8(&checksum).unwrap())
 }
 
 /// A8: rotation applies today's policy and a token in grace still counts.

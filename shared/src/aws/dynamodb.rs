@@ -330,6 +330,21 @@ impl DynamoStore {
         Err(StoreError::Conflict)
     }
 
+    /// One write and its audit event, in one transaction (retried on conflicts).
+    async fn write_audited(
+        &self,
+        check: Check,
+        write: TransactWriteItem,
+        audit: &AuditEvent,
+    ) -> Result<TransactionOutcome, StoreError> {
+        self.transact_retrying(|| {
+            Ok(Transaction::default()
+                .with(check, write.clone())
+                .with(Check::Unconditioned, self.put_audit(audit)?))
+        })
+        .await
+    }
+
     fn put(
         &self,
         item: Item,
@@ -1169,13 +1184,7 @@ impl TokenStore for DynamoStore {
                 (":version".into(), n(version.0)),
             ]),
         )?;
-        let outcome = self
-            .transact_retrying(|| {
-                Ok(Transaction::default()
-                    .with(Check::Token, update.clone())
-                    .with(Check::Unconditioned, self.put_audit(audit)?))
-            })
-            .await?;
+        let outcome = self.write_audited(Check::Token, update, audit).await?;
         Ok(matches!(outcome, TransactionOutcome::Done))
     }
 }
@@ -1189,14 +1198,7 @@ impl PrincipalStore for DynamoStore {
             None,
             account_values(account),
         )?;
-        match self
-            .transact_retrying(|| {
-                Ok(Transaction::default()
-                    .with(Check::Record, update.clone())
-                    .with(Check::Unconditioned, self.put_audit(audit)?))
-            })
-            .await?
-        {
+        match self.write_audited(Check::Record, update, audit).await? {
             TransactionOutcome::Done => Ok(()),
             _ => Err(StoreError::Conflict),
         }
@@ -1221,18 +1223,15 @@ impl PrincipalStore for DynamoStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let outcome = self
-            .transact_retrying(|| {
-                Ok(Transaction::default()
-                    .with(
-                        Check::Record,
-                        self.put(
-                            service_user_item(user),
-                            Some("attribute_not_exists(pk)"),
-                            Item::new(),
-                        )?,
-                    )
-                    .with(Check::Unconditioned, self.put_audit(audit)?))
-            })
+            .write_audited(
+                Check::Record,
+                self.put(
+                    service_user_item(user),
+                    Some("attribute_not_exists(pk)"),
+                    Item::new(),
+                )?,
+                audit,
+            )
             .await?;
         match outcome {
             TransactionOutcome::Done => Ok(()),
@@ -1267,14 +1266,7 @@ impl PrincipalStore for DynamoStore {
             Some("attribute_exists(pk) AND (attribute_not_exists(tokens_valid_after) OR tokens_valid_after < :at)"),
             HashMap::from([(":at".to_owned(), n(at.0))]),
         )?;
-        match self
-            .transact_retrying(|| {
-                Ok(Transaction::default()
-                    .with(Check::Record, update.clone())
-                    .with(Check::Unconditioned, self.put_audit(audit)?))
-            })
-            .await?
-        {
+        match self.write_audited(Check::Record, update, audit).await? {
             TransactionOutcome::Done => Ok(()),
             TransactionOutcome::ConditionFailed(_) => {
                 match self.get_item(principal_key(owner)).await? {
@@ -1387,18 +1379,15 @@ impl PepperStore for DynamoStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let outcome = self
-            .transact_retrying(|| {
-                Ok(Transaction::default()
-                    .with(
-                        Check::Record,
-                        self.put(
-                            pepper_item(pepper),
-                            Some("attribute_not_exists(pk)"),
-                            Item::new(),
-                        )?,
-                    )
-                    .with(Check::Unconditioned, self.put_audit(audit)?))
-            })
+            .write_audited(
+                Check::Record,
+                self.put(
+                    pepper_item(pepper),
+                    Some("attribute_not_exists(pk)"),
+                    Item::new(),
+                )?,
+                audit,
+            )
             .await?;
         match outcome {
             TransactionOutcome::Done => Ok(()),
@@ -1432,13 +1421,7 @@ impl PepperStore for DynamoStore {
             Some("attribute_exists(pk)"),
             HashMap::from([(":yes".to_owned(), AttributeValue::Bool(true))]),
         )?;
-        let outcome = self
-            .transact_retrying(|| {
-                Ok(Transaction::default()
-                    .with(Check::Record, update.clone())
-                    .with(Check::Unconditioned, self.put_audit(audit)?))
-            })
-            .await?;
+        let outcome = self.write_audited(Check::Record, update, audit).await?;
         match outcome {
             TransactionOutcome::Done => Ok(()),
             TransactionOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
