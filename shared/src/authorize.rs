@@ -191,16 +191,12 @@ where
         if !pepper.verify(&token, &record.hash) {
             return Ok(Unauthorized(DenyReason::WrongSecret));
         }
-        let revoked_by_owner = principal
-            .as_ref()
-            .is_some_and(|p| record.predates(p.tokens_valid_after()));
-        let denied = match record.status(now) {
-            TokenStatus::Revoked => Some(DenyReason::Revoked),
-            _ if revoked_by_owner => Some(DenyReason::Revoked),
-            TokenStatus::Expired => Some(DenyReason::Expired),
-            TokenStatus::Active => None,
+        let verdict = match record.status(now) {
+            TokenStatus::Revoked => Err(DenyReason::Revoked),
+            TokenStatus::Expired => Err(DenyReason::Expired),
+            TokenStatus::Active => owner_memberships(&record, principal),
         };
-        let orgs = match denied.map_or_else(|| owner_memberships(&record, principal), Err) {
+        let orgs = match verdict {
             Ok(orgs) => orgs,
             Err(reason) => {
                 // A denied token costs what an unknown one does from now on.
@@ -344,13 +340,17 @@ impl<S, P> std::fmt::Debug for Authorizer<S, P> {
     }
 }
 
-/// The owner's memberships if the owner may still act through this token.
+/// The owner's memberships if the owner may still act through this token
+/// (and has not revoked it with "revoke all" since it was made).
 fn owner_memberships(
     record: &TokenRecord,
     principal: Option<Principal>,
 ) -> Result<Vec<OrgMembership>, DenyReason> {
     match (record.owner.kind, principal) {
         (_, None) => Err(DenyReason::OwnerMissing),
+        (_, Some(principal)) if record.predates(principal.tokens_valid_after()) => {
+            Err(DenyReason::Revoked)
+        }
         (OwnerKind::User, Some(Principal::User(account)))
             if account.user_id == record.owner.id && account.may_use_pats() =>
         {

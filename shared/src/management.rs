@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::hash::Pepper;
 use crate::lifecycle::revoke_all;
 use crate::names::TokenName;
-use crate::pepper::{PepperError, PepperKeeper, PepperSource};
+use crate::pepper::{PepperError, PepperKeeper, PepperRing, PepperSource};
 use crate::records::{
     AuditEvent, Owner, PrincipalStatus, Revocation, StatusFilter, Timestamp, TokenRecord,
     TokenStatus,
@@ -154,7 +153,7 @@ const DAY_MS: i64 = 86_400_000;
 /// A new token's checked name, scopes and lifetime.
 #[derive(Debug)]
 struct ValidToken {
-    name: TokenName,
+    name: String,
     scopes: Vec<String>,
     /// `None`: never expires.
     lifetime_ms: Option<i64>,
@@ -210,11 +209,11 @@ where
         }
     }
 
-    fn current_pepper(&self) -> Result<Pepper, ManagementError> {
+    fn ring(&self) -> Result<Arc<PepperRing>, ManagementError> {
         let keeper = self.peppers.as_ref().ok_or_else(|| {
             ManagementError::Internal("this function holds no pepper ring".into())
         })?;
-        Ok(keeper.ring().current().clone())
+        Ok(keeper.ring())
     }
 
     pub fn policy(&self) -> &IssuancePolicy {
@@ -286,7 +285,7 @@ where
             }
         };
         Ok(ValidToken {
-            name,
+            name: name.into_string(),
             scopes,
             lifetime_ms: days.map(|d| i64::from(d) * DAY_MS),
         })
@@ -309,12 +308,13 @@ where
         valid: ValidToken,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
-        let pepper = self.current_pepper()?;
+        let ring = self.ring()?;
+        let pepper = ring.current();
         let token = PlainToken::generate().map_err(|e| ManagementError::Internal(e.to_string()))?;
         let record = TokenRecord {
             id: token.id(),
             owner,
-            name: valid.name.into_string(),
+            name: valid.name,
             scopes: valid.scopes,
             hash: pepper.hash(&token),
             pepper_version: pepper.version(),
@@ -435,10 +435,9 @@ where
         {
             return Err(ManagementError::ScopeRetired(retired.clone()));
         }
-        let name = TokenName::parse(&old.name)
-            .map_err(|e| ManagementError::invalid("name", "invalid_name", e.to_string()))?;
+        // The name is handed over as it is: it was checked when it was chosen.
         let valid = ValidToken {
-            name,
+            name: old.name.clone(),
             scopes: old.scopes.clone(),
             lifetime_ms: self.rotation_lifetime(&old),
         };

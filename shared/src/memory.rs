@@ -229,9 +229,8 @@ impl TokenStore for MemoryStore {
         } else {
             revoke_in(&mut state, old_id, revocation)?;
         }
-        if needs_slot || !grace {
-            *state.counters.entry(new_record.owner.clone()).or_default() += 1;
-        }
+        // Always one more: without grace the old token's slot was released above.
+        *state.counters.entry(new_record.owner.clone()).or_default() += 1;
         state.names.insert(name_slot(new_record), new_record.id);
         state
             .tokens

@@ -330,6 +330,16 @@ impl DynamoStore {
         Err(StoreError::Conflict)
     }
 
+    /// Creates `item` if its key is free, with its audit event, in one transaction.
+    async fn create_audited(&self, item: Item, audit: &AuditEvent) -> Result<(), StoreError> {
+        let put = self.put(item, Some("attribute_not_exists(pk)"), Item::new())?;
+        match self.write_audited(Check::Record, put, audit).await? {
+            TransactionOutcome::Done => Ok(()),
+            TransactionOutcome::ConditionFailed(_) => Err(StoreError::AlreadyExists),
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        }
+    }
+
     /// One write and its audit event, in one transaction (retried on conflicts).
     async fn write_audited(
         &self,
@@ -1222,22 +1232,7 @@ impl PrincipalStore for DynamoStore {
         user: &ServiceUser,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let outcome = self
-            .write_audited(
-                Check::Record,
-                self.put(
-                    service_user_item(user),
-                    Some("attribute_not_exists(pk)"),
-                    Item::new(),
-                )?,
-                audit,
-            )
-            .await?;
-        match outcome {
-            TransactionOutcome::Done => Ok(()),
-            TransactionOutcome::ConditionFailed(_) => Err(StoreError::AlreadyExists),
-            TransactionOutcome::Conflict => Err(StoreError::Conflict),
-        }
+        self.create_audited(service_user_item(user), audit).await
     }
 
     async fn get_service_user(&self, id: &str) -> Result<Option<ServiceUser>, StoreError> {
@@ -1378,22 +1373,7 @@ impl PepperStore for DynamoStore {
         pepper: &StoredPepper,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let outcome = self
-            .write_audited(
-                Check::Record,
-                self.put(
-                    pepper_item(pepper),
-                    Some("attribute_not_exists(pk)"),
-                    Item::new(),
-                )?,
-                audit,
-            )
-            .await?;
-        match outcome {
-            TransactionOutcome::Done => Ok(()),
-            TransactionOutcome::ConditionFailed(_) => Err(StoreError::AlreadyExists),
-            TransactionOutcome::Conflict => Err(StoreError::Conflict),
-        }
+        self.create_audited(pepper_item(pepper), audit).await
     }
 
     async fn list_peppers(&self) -> Result<Vec<StoredPepper>, StoreError> {
