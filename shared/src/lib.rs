@@ -5,11 +5,11 @@
 //! storage ports (`store`) know nothing of AWS; `aws` holds the adapters.
 
 pub mod authorize;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod bearer;
 pub mod config;
 pub mod hash;
-pub mod http_api;
 pub mod lifecycle;
 pub mod logging;
 pub mod management;

@@ -29,31 +29,53 @@ pub struct IssuancePolicy {
 }
 
 impl IssuancePolicy {
-    /// `SCOPE_CATALOG` (comma-separated), `DEFAULT_EXPIRY_DAYS` (30),
-    /// `MAX_EXPIRY_DAYS` (366), `ALLOW_NON_EXPIRING` (false),
-    /// `MAX_ACTIVE_TOKENS` (50), `MAX_ROTATION_GRACE_SECONDS` (3600).
-    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        use crate::config::parsed_or;
-        let catalog = std::env::var("SCOPE_CATALOG").unwrap_or_else(|_| DEFAULT_SCOPES.join(","));
-        let scope_catalog: Vec<String> = catalog
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if scope_catalog.is_empty() {
-            return Err(crate::config::ConfigError {
-                name: "SCOPE_CATALOG",
-                problem: "names no scope".into(),
-            });
+    /// Checks a request against the policy: name, scopes from the catalog, lifetime.
+    pub fn validate(&self, request: TokenRequest) -> Result<NewToken, ManagementError> {
+        let name = TokenName::parse(&request.name)
+            .map_err(|e| ManagementError::invalid("name", "invalid_name", e.to_string()))?;
+        if request.scopes.is_empty() {
+            return Err(ManagementError::invalid(
+                "scopes",
+                "invalid_scopes",
+                "at least one scope is required",
+            ));
         }
-        Ok(Self {
-            scope_catalog,
-            default_expiry_days: parsed_or("DEFAULT_EXPIRY_DAYS", 30)?,
-            max_expiry_days: parsed_or("MAX_EXPIRY_DAYS", 366)?,
-            allow_non_expiring: parsed_or("ALLOW_NON_EXPIRING", false)?,
-            max_active_tokens: parsed_or("MAX_ACTIVE_TOKENS", 50)?,
-            max_rotation_grace_seconds: parsed_or("MAX_ROTATION_GRACE_SECONDS", 3600)?,
+        let mut scopes: Vec<String> = Vec::with_capacity(request.scopes.len());
+        for scope in request.scopes {
+            if !self.scope_catalog.contains(&scope) {
+                return Err(ManagementError::invalid(
+                    "scopes",
+                    "unknown_scope",
+                    format!("unknown scope `{}`", scope.escape_debug()),
+                ));
+            }
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        let days = match request.expires_in_days {
+            None => Some(self.default_expiry_days),
+            Some(None) if self.allow_non_expiring => None,
+            Some(None) => {
+                return Err(ManagementError::invalid(
+                    "expires_in_days",
+                    "non_expiring_not_allowed",
+                    "tokens must expire; give expires_in_days",
+                ))
+            }
+            Some(Some(days)) if (1..=self.max_expiry_days).contains(&days) => Some(days),
+            Some(Some(_)) => {
+                return Err(ManagementError::invalid(
+                    "expires_in_days",
+                    "invalid_expiry",
+                    format!("expires_in_days must be 1 to {}", self.max_expiry_days),
+                ))
+            }
+        };
+        Ok(NewToken {
+            name,
+            scopes,
+            lifetime_ms: days.map(|d| i64::from(d) * DAY_MS),
         })
     }
 }
@@ -139,9 +161,9 @@ impl From<PepperError> for ManagementError {
     }
 }
 
-/// A validated request for a new token.
+/// What a caller asks for: checked by [`IssuancePolicy::validate`].
 #[derive(Debug, Clone)]
-pub struct NewToken {
+pub struct TokenRequest {
     pub name: String,
     pub scopes: Vec<String>,
     /// `None`: the default lifetime; `Some(None)`: never expires.
@@ -150,13 +172,14 @@ pub struct NewToken {
 
 const DAY_MS: i64 = 86_400_000;
 
-/// A new token's checked name, scopes and lifetime.
-#[derive(Debug)]
-struct ValidToken {
-    name: String,
-    scopes: Vec<String>,
+/// A new token's name, scopes and lifetime, valid under the policy that built it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub name: TokenName,
+    /// From the catalog, without repeats, at least one.
+    pub scopes: Vec<String>,
     /// `None`: never expires.
-    lifetime_ms: Option<i64>,
+    pub lifetime_ms: Option<i64>,
 }
 
 /// A token just made: shown to its owner once, in this response only.
@@ -239,58 +262,6 @@ where
         Ok(())
     }
 
-    fn validate(&self, request: NewToken) -> Result<ValidToken, ManagementError> {
-        let name = TokenName::parse(&request.name)
-            .map_err(|e| ManagementError::invalid("name", "invalid_name", e.to_string()))?;
-        if request.scopes.is_empty() {
-            return Err(ManagementError::invalid(
-                "scopes",
-                "invalid_scopes",
-                "at least one scope is required",
-            ));
-        }
-        let mut scopes: Vec<String> = Vec::with_capacity(request.scopes.len());
-        for scope in request.scopes {
-            if !self.policy.scope_catalog.contains(&scope) {
-                return Err(ManagementError::invalid(
-                    "scopes",
-                    "unknown_scope",
-                    format!("unknown scope `{}`", scope.escape_debug()),
-                ));
-            }
-            if !scopes.contains(&scope) {
-                scopes.push(scope);
-            }
-        }
-        let days = match request.expires_in_days {
-            None => Some(self.policy.default_expiry_days),
-            Some(None) if self.policy.allow_non_expiring => None,
-            Some(None) => {
-                return Err(ManagementError::invalid(
-                    "expires_in_days",
-                    "non_expiring_not_allowed",
-                    "tokens must expire; give expires_in_days",
-                ))
-            }
-            Some(Some(days)) if (1..=self.policy.max_expiry_days).contains(&days) => Some(days),
-            Some(Some(_)) => {
-                return Err(ManagementError::invalid(
-                    "expires_in_days",
-                    "invalid_expiry",
-                    format!(
-                        "expires_in_days must be 1 to {}",
-                        self.policy.max_expiry_days
-                    ),
-                ))
-            }
-        };
-        Ok(ValidToken {
-            name: name.into_string(),
-            scopes,
-            lifetime_ms: days.map(|d| i64::from(d) * DAY_MS),
-        })
-    }
-
     /// A rotated token's lifetime under today's policy: the old lifetime,
     /// clamped to `max_expiry_days`, and never unbounded unless allowed.
     fn rotation_lifetime(&self, old: &TokenRecord) -> Option<i64> {
@@ -305,7 +276,9 @@ where
     fn new_record(
         &self,
         owner: Owner,
-        valid: ValidToken,
+        name: String,
+        scopes: Vec<String>,
+        lifetime_ms: Option<i64>,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
         let ring = self.ring()?;
@@ -314,14 +287,12 @@ where
         let record = TokenRecord {
             id: token.id(),
             owner,
-            name: valid.name,
-            scopes: valid.scopes,
+            name,
+            scopes,
             hash: pepper.hash(&token),
             pepper_version: pepper.version(),
             created_at: now,
-            expires_at: valid
-                .lifetime_ms
-                .map(|ms| Timestamp(now.0.saturating_add(ms))),
+            expires_at: lifetime_ms.map(|ms| Timestamp(now.0.saturating_add(ms))),
             revoked: None,
             last_used_at: None,
         };
@@ -354,13 +325,14 @@ where
     pub async fn create(
         &self,
         user_id: &str,
-        request: NewToken,
+        request: TokenRequest,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
         self.check_account(user_id).await?;
-        let valid = self.validate(request)?;
+        let new = self.policy.validate(request)?;
         let owner = Owner::user(user_id);
-        let issued = self.new_record(owner.clone(), valid, now)?;
+        let name = new.name.into_string();
+        let issued = self.new_record(owner.clone(), name, new.scopes, new.lifetime_ms, now)?;
         let audit = AuditEvent::new(actor(user_id), "token.create", owner.clone(), now)
             .for_token(issued.record.id);
         let limit = self.policy.max_active_tokens;
@@ -436,12 +408,13 @@ where
             return Err(ManagementError::ScopeRetired(retired.clone()));
         }
         // The name is handed over as it is: it was checked when it was chosen.
-        let valid = ValidToken {
-            name: old.name.clone(),
-            scopes: old.scopes.clone(),
-            lifetime_ms: self.rotation_lifetime(&old),
-        };
-        let issued = self.new_record(old.owner.clone(), valid, now)?;
+        let issued = self.new_record(
+            old.owner.clone(),
+            old.name.clone(),
+            old.scopes.clone(),
+            self.rotation_lifetime(&old),
+            now,
+        )?;
         let revocation = Revocation {
             at: now.plus_seconds(i64::from(grace)),
             by: actor(user_id),

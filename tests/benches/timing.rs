@@ -14,7 +14,7 @@ use cog_integration_tests::same_id_other_secret;
 use cog_integration_tests::services::{authorizer, manager, policy, request};
 use cog_integration_tests::Stack;
 use cog_tokens::authorize::Decision;
-use cog_tokens::management::NewToken;
+use cog_tokens::management::TokenRequest;
 use cog_tokens::records::Timestamp;
 use cog_tokens::PlainToken;
 
@@ -58,7 +58,7 @@ async fn measure() {
         .revoke("timing", revoked.record.id.as_str(), now)
         .await
         .unwrap();
-    let short = NewToken {
+    let short = TokenRequest {
         expires_in_days: Some(Some(1)),
         ..request("expired")
     };

@@ -18,8 +18,13 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::{repo_root, unique, workspace_binary};
 
-/// The functions the template deploys, by binary name.
-pub const FUNCTIONS: [&str; 4] = ["authorizer", "issue-token", "revoke-token", "whoami"];
+/// The functions the template deploys, by binary name, with their crate's sources.
+pub const FUNCTIONS: [(&str, &str); 4] = [
+    ("authorizer", "functions/authorizer/src"),
+    ("issue-token", "functions/management/src"),
+    ("revoke-token", "functions/management/src"),
+    ("whoami", "functions/whoami/src"),
+];
 
 #[derive(Debug, Clone, Default)]
 pub struct ChainConfig {
@@ -97,6 +102,7 @@ fn assert_fresh(binary: &Path, sources: &[&str]) {
         .unwrap();
     let root = repo_root();
     for dir in sources {
+        assert!(root.join(dir).is_dir(), "no source folder {dir}");
         assert!(
             newest(&root.join(dir)) <= built,
             "{} is older than the sources in {dir}: run `cargo build --workspace --bins` \
@@ -148,12 +154,9 @@ impl Chain {
     pub fn start(config: &ChainConfig) -> Self {
         crate::require_stack();
         // Checked before anything starts: a stale binary would test old code.
-        let functions = FUNCTIONS.map(|function| {
+        let functions = FUNCTIONS.map(|(function, sources)| {
             let binary = workspace_binary(function);
-            assert_fresh(
-                &binary,
-                &["shared/src", &format!("functions/{function}/src")],
-            );
+            assert_fresh(&binary, &["shared/src", sources]);
             (function, binary)
         });
         let gateway_binary = workspace_binary("local-gateway");

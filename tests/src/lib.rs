@@ -173,7 +173,7 @@ pub mod services {
     use cog_tokens::authorize::{Authorizer, AuthorizerSettings, Decision};
     use cog_tokens::aws::dynamodb::DynamoStore;
     use cog_tokens::aws::kms::KmsPepperSource;
-    use cog_tokens::management::{IssuancePolicy, NewToken, TokenManager};
+    use cog_tokens::management::{IssuancePolicy, TokenManager, TokenRequest};
     use cog_tokens::pepper::PepperKeeper;
     use cog_tokens::records::Timestamp;
     use cog_tokens::routes::RouteRules;
@@ -237,8 +237,8 @@ pub mod services {
             .unwrap()
     }
 
-    pub fn request(name: &str) -> NewToken {
-        NewToken {
+    pub fn request(name: &str) -> TokenRequest {
+        TokenRequest {
             name: name.into(),
             scopes: vec!["tokens:read".into()],
             expires_in_days: None,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use cog_integration_tests::Stack;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::KmsPepperSource;
-use cog_tokens::management::{IssuancePolicy, ManagementError, NewToken, TokenManager};
+use cog_tokens::management::{IssuancePolicy, ManagementError, TokenManager, TokenRequest};
 use cog_tokens::pepper::PepperKeeper;
 use cog_tokens::records::{AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenStatus};
 use cog_tokens::store::{AuditLog, TokenStore};
@@ -38,8 +38,8 @@ async fn setup(limit: u32) -> (Stack, DynamoStore, Arc<Manager>) {
     (stack, store, manager)
 }
 
-fn request(name: &str) -> NewToken {
-    NewToken {
+fn request(name: &str) -> TokenRequest {
+    TokenRequest {
         name: name.into(),
         scopes: vec!["tokens:read".into()],
         expires_in_days: None,

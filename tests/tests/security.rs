@@ -17,7 +17,7 @@ use cog_integration_tests::services::{authorizer, decide, manager, policy, reque
 use cog_integration_tests::{audit_actions, new_token, spawn_function, workspace_binary, Stack};
 use cog_tokens::authorize::{Decision, DenyReason};
 use cog_tokens::aws::dynamodb::DynamoStore;
-use cog_tokens::management::{IssuancePolicy, ManagementError, NewToken};
+use cog_tokens::management::{IssuancePolicy, ManagementError, TokenRequest};
 use cog_tokens::records::{AuditEvent, Owner, Timestamp, TokenStatus};
 use cog_tokens::store::{AuditLog, PepperStore, PrincipalStore, TokenStore};
 use serde_json::json;
@@ -283,7 +283,7 @@ async fn items_removed_by_ttl_never_take_a_slot_with_them() {
     let owner = Owner::user("ttl");
     let start = Timestamp::now();
     for name in ["a", "b", "c"] {
-        let short = NewToken {
+        let short = TokenRequest {
             expires_in_days: Some(Some(1)),
             ..request(name)
         };
@@ -355,13 +355,13 @@ async fn rotation_applies_todays_policy_and_the_limit() {
         },
     )
     .await;
-    let forever = NewToken {
+    let forever = TokenRequest {
         expires_in_days: Some(None),
         scopes: vec!["tokens:read".into(), "orgs:read".into()],
         ..request("forever")
     };
     let forever = lenient.create("rot", forever, now).await.unwrap();
-    let long = NewToken {
+    let long = TokenRequest {
         expires_in_days: Some(Some(366)),
         ..request("long")
     };
@@ -521,7 +521,7 @@ async fn names_are_unique_case_insensitively_and_without_races() {
         .create("names", request("deploy bot"), now)
         .await
         .unwrap();
-    let short = NewToken {
+    let short = TokenRequest {
         expires_in_days: Some(Some(1)),
         ..request("short")
     };

@@ -1,0 +1,147 @@
+//! Request bodies and query parameters, each fault with its own answer.
+
+use cog_tokens::management::{TokenRequest, PAGE_MAX};
+use cog_tokens::records::StatusFilter;
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Request, RequestExt};
+use serde::Deserialize;
+
+use crate::problem::Problem;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Page size when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    scopes: Vec<String>,
+    #[serde(default, deserialize_with = "present_or_null")]
+    expires_in_days: Option<Option<u32>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present_or_null<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    grace_seconds: Option<u32>,
+}
+
+/// `POST /v1/tokens`: what the caller asks for (checked
+/// against the policy by the manager).
+pub fn token_request(content_type: Option<&str>, bytes: &[u8]) -> Result<TokenRequest, Problem> {
+    let body: CreateBody = read_json(content_type, bytes)?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "body_required",
+            "a JSON body is required",
+        )
+    })?;
+    Ok(TokenRequest {
+        name: body.name,
+        scopes: body.scopes,
+        expires_in_days: body.expires_in_days,
+    })
+}
+
+/// `POST /v1/tokens/{id}/rotate`: the optional grace, body and all optional.
+pub fn rotation_grace(content_type: Option<&str>, bytes: &[u8]) -> Result<Option<u32>, Problem> {
+    let body: RotateBody = read_json(content_type, bytes)?.unwrap_or_default();
+    Ok(body.grace_seconds)
+}
+
+/// A request's `Content-Type` value, if readable.
+pub fn content_type(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// A JSON body: size, presence (`None` when empty), content type, syntax and shape.
+fn read_json<T: for<'de> Deserialize<'de>>(
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<Option<T>, Problem> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body may be at most {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let json_type = content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json_type {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ));
+    }
+    serde_json::from_slice(bytes).map(Some).map_err(|error| {
+        use serde_json::error::Category;
+        match error.classify() {
+            Category::Data => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("the body does not have the expected fields: {error}"),
+            ),
+            _ => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not valid JSON: {error}"),
+            ),
+        }
+    })
+}
+
+/// `?status=` of a listing: active unless asked.
+pub fn status_filter(text: Option<&str>) -> Result<StatusFilter, Problem> {
+    let Some(text) = text else {
+        return Ok(StatusFilter::Active);
+    };
+    text.parse().map_err(|_| {
+        Problem::invalid(
+            "status",
+            "invalid_status",
+            "status must be active, expired, revoked or all",
+        )
+    })
+}
+
+/// `?limit=` of a listing: 1 to [`PAGE_MAX`], [`DEFAULT_PAGE`] unless asked.
+pub fn page_limit(text: Option<&str>) -> Result<usize, Problem> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_PAGE);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=PAGE_MAX).contains(n))
+        .ok_or_else(|| {
+            Problem::invalid(
+                "limit",
+                "invalid_limit",
+                format!("limit must be 1 to {PAGE_MAX}"),
+            )
+        })
+}
+
+/// One query parameter.
+pub fn query<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+}

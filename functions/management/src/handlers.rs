@@ -1,0 +1,145 @@
+//! One handler per endpoint: read the request, call the manager, answer.
+
+use cog_tokens::management::TokenManager;
+use cog_tokens::pepper::PepperSource;
+use cog_tokens::records::Timestamp;
+use cog_tokens::store::{PrincipalStore, TokenStore};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::body;
+use crate::caller::caller;
+use crate::endpoints::{Endpoint, Function};
+use crate::problem::Problem;
+use crate::views::{self, IssuedView, RevokedCountView, TokenListView, TokenView};
+
+type Answer = Result<Response<Body>, Problem>;
+
+/// Handles one request for `function`. Never fails: every outcome is an HTTP answer.
+pub async fn handle_request<S, P>(
+    manager: &TokenManager<S, P>,
+    function: Function,
+    request: Request,
+    now: Timestamp,
+) -> Response<Body>
+where
+    S: TokenStore + PrincipalStore,
+    P: PepperSource,
+{
+    match dispatch(manager, function, &request, now).await {
+        Ok(response) => response,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+async fn dispatch<S, P>(
+    manager: &TokenManager<S, P>,
+    function: Function,
+    request: &Request,
+    now: Timestamp,
+) -> Answer
+where
+    S: TokenStore + PrincipalStore,
+    P: PepperSource,
+{
+    let endpoint = Endpoint::parse(request.method(), request.uri().path())
+        .filter(|endpoint| function.serves(endpoint))
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "route_not_found", "no such route"))?;
+    let user = caller(request)?;
+    let call = Call {
+        manager,
+        user: &user,
+        request,
+        now,
+    };
+    match endpoint {
+        Endpoint::Create => call.create().await,
+        Endpoint::List => call.list().await,
+        Endpoint::Get(id) => call.get(&id).await,
+        Endpoint::Rotate(id) => call.rotate(&id).await,
+        Endpoint::Revoke(id) => call.revoke(&id).await,
+        Endpoint::RevokeAll => call.revoke_all().await,
+    }
+}
+
+/// One authenticated request on its way to the manager.
+struct Call<'a, S, P> {
+    manager: &'a TokenManager<S, P>,
+    user: &'a str,
+    request: &'a Request,
+    now: Timestamp,
+}
+
+impl<S, P> Call<'_, S, P>
+where
+    S: TokenStore + PrincipalStore,
+    P: PepperSource,
+{
+    fn body(&self) -> (Option<&str>, &[u8]) {
+        (
+            body::content_type(self.request),
+            self.request.body().as_ref(),
+        )
+    }
+
+    async fn create(&self) -> Answer {
+        let (content_type, bytes) = self.body();
+        let request = body::token_request(content_type, bytes)?;
+        let issued = self.manager.create(self.user, request, self.now).await?;
+        tracing::info!(token_id = %issued.record.id, user = %self.user, "token created");
+        Ok(views::json(
+            StatusCode::CREATED,
+            &IssuedView::new(&issued, self.now),
+        ))
+    }
+
+    async fn list(&self) -> Answer {
+        let filter = body::status_filter(body::query(self.request, "status"))?;
+        let limit = body::page_limit(body::query(self.request, "limit"))?;
+        let cursor = body::query(self.request, "cursor");
+        let page = self
+            .manager
+            .list(self.user, filter, limit, cursor, self.now)
+            .await?;
+        let view = TokenListView {
+            tokens: page
+                .tokens
+                .iter()
+                .map(|t| TokenView::new(t, self.now))
+                .collect(),
+            next_cursor: page.next_cursor.as_deref(),
+        };
+        Ok(views::json(StatusCode::OK, &view))
+    }
+
+    async fn get(&self, id: &str) -> Answer {
+        let record = self.manager.get(self.user, id).await?;
+        Ok(views::json(
+            StatusCode::OK,
+            &TokenView::new(&record, self.now),
+        ))
+    }
+
+    async fn rotate(&self, id: &str) -> Answer {
+        let (content_type, bytes) = self.body();
+        let grace = body::rotation_grace(content_type, bytes)?;
+        let issued = self.manager.rotate(self.user, id, grace, self.now).await?;
+        tracing::info!(token_id = %issued.record.id, rotated = %id, user = %self.user, "token rotated");
+        Ok(views::json(
+            StatusCode::CREATED,
+            &IssuedView::new(&issued, self.now),
+        ))
+    }
+
+    async fn revoke(&self, id: &str) -> Answer {
+        self.manager.revoke(self.user, id, self.now).await?;
+        tracing::info!(token_id = %id, user = %self.user, "token revoked");
+        Ok(views::no_content())
+    }
+
+    async fn revoke_all(&self) -> Answer {
+        let revoked = self.manager.revoke_all(self.user, self.now).await?;
+        tracing::info!(user = %self.user, revoked, "all tokens revoked");
+        Ok(views::json(StatusCode::OK, &RevokedCountView { revoked }))
+    }
+}

@@ -1,0 +1,115 @@
+//! What the management routes answer, as typed views of the domain records.
+
+use cog_tokens::management::IssuedToken;
+use cog_tokens::records::{Timestamp, TokenRecord, TokenStatus};
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Body, Response};
+use serde::{Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A token's metadata: everything but the token itself.
+#[derive(Debug, Serialize)]
+pub struct TokenView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub scopes: &'a [String],
+    pub hint: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "optional_rfc3339")]
+    pub expires_at: Option<Timestamp>,
+    #[serde(serialize_with = "optional_rfc3339")]
+    pub last_used_at: Option<Timestamp>,
+    #[serde(serialize_with = "optional_rfc3339")]
+    pub revoked_at: Option<Timestamp>,
+    pub status: TokenStatus,
+}
+
+impl<'a> TokenView<'a> {
+    pub fn new(record: &'a TokenRecord, now: Timestamp) -> Self {
+        Self {
+            id: record.id.as_str(),
+            name: &record.name,
+            scopes: &record.scopes,
+            hint: record.id.display_hint(),
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            last_used_at: record.last_used_at,
+            revoked_at: record.revoked.as_ref().map(|r| r.at),
+            status: record.status(now),
+        }
+    }
+}
+
+/// A token just made: its metadata and, this once, the token.
+#[derive(Debug, Serialize)]
+pub struct IssuedView<'a> {
+    #[serde(flatten)]
+    pub metadata: TokenView<'a>,
+    /// The one place the token text ever leaves the service.
+    pub token: &'a str,
+}
+
+impl<'a> IssuedView<'a> {
+    pub fn new(issued: &'a IssuedToken, now: Timestamp) -> Self {
+        Self {
+            metadata: TokenView::new(&issued.record, now),
+            token: issued.token.expose_secret(),
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Serialize)]
+pub struct TokenListView<'a> {
+    pub tokens: Vec<TokenView<'a>>,
+    pub next_cursor: Option<&'a str>,
+}
+
+/// The answer to revoke-all.
+#[derive(Debug, Serialize)]
+pub struct RevokedCountView {
+    pub revoked: u32,
+}
+
+fn rfc3339<S: Serializer>(at: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    let nanos = i128::from(at.0) * 1_000_000;
+    match OffsetDateTime::from_unix_timestamp_nanos(nanos).map(|t| t.format(&Rfc3339)) {
+        Ok(Ok(text)) => serializer.serialize_str(&text),
+        _ => serializer.serialize_none(),
+    }
+}
+
+fn optional_rfc3339<S: Serializer>(
+    at: &Option<Timestamp>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => rfc3339(at, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A response with a JSON body; management answers are never cached.
+pub fn respond(status: StatusCode, content_type: &str, body: &impl Serialize) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(text))
+        .unwrap_or_default()
+}
+
+pub fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    respond(status, "application/json", body)
+}
+
+pub fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Empty)
+        .unwrap_or_default()
+}

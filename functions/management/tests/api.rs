@@ -1,0 +1,799 @@
+//! The management routes with hand-built API Gateway HTTP API events and the
+//! in-memory store: every rule, every error code.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cog_tokens::management::{IssuancePolicy, TokenManager};
+use cog_tokens::memory::{FixedPeppers, MemoryStore};
+use cog_tokens::pepper::PepperKeeper;
+use cog_tokens::records::{Account, OrgMembership, PrincipalStatus, Timestamp};
+use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
+use cog_tokens::PlainToken;
+use management::body::MAX_BODY_BYTES;
+use management::{handle_request, Function};
+use serde_json::{json, Value};
+
+fn policy() -> IssuancePolicy {
+    IssuancePolicy {
+        scope_catalog: vec![
+            "tokens:read".into(),
+            "sessions:read".into(),
+            "sessions:write".into(),
+        ],
+        default_expiry_days: 30,
+        max_expiry_days: 366,
+        allow_non_expiring: false,
+        max_active_tokens: 3,
+        max_rotation_grace_seconds: 600,
+    }
+}
+
+struct Api {
+    store: Arc<MemoryStore>,
+    manager: TokenManager<MemoryStore, FixedPeppers>,
+    now: Timestamp,
+}
+
+async fn api_with(policy: IssuancePolicy) -> Api {
+    let store = Arc::new(MemoryStore::new());
+    for (user, sso, beta) in [
+        ("alice", false, true),
+        ("bob", false, true),
+        ("sso-user", true, true),
+        ("no-beta", false, false),
+    ] {
+        store
+            .put_account(
+                &Account {
+                    user_id: user.into(),
+                    status: PrincipalStatus::Active,
+                    sso,
+                    pat_beta: beta,
+                    orgs: vec![OrgMembership {
+                        org_id: "acme".into(),
+                        role: "member".into(),
+                    }],
+                    tokens_valid_after: None,
+                },
+                &audit("account.put"),
+            )
+            .await
+            .unwrap();
+    }
+    let peppers = PepperKeeper::load(FixedPeppers::new(&[1]), Duration::ZERO)
+        .await
+        .unwrap();
+    Api {
+        manager: TokenManager::new(Arc::clone(&store), peppers, policy),
+        store,
+        now: Timestamp::now(),
+    }
+}
+
+async fn api() -> Api {
+    api_with(policy()).await
+}
+
+/// An HTTP API (payload 2.0) event as API Gateway sends it behind the JWT authorizer.
+fn event(method: &str, path: &str, user: Option<&str>, body: Option<&str>) -> Value {
+    let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut event = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": raw_path, "rawQueryString": query,
+        "headers": {"content-type": "application/json", "host": "api.example.com"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "t"},
+            "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "t", "timeEpoch": 0
+        },
+        "isBase64Encoded": false
+    });
+    if !query.is_empty() {
+        let params: serde_json::Map<String, Value> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), json!(v)))
+            .collect();
+        event["queryStringParameters"] = Value::Object(params);
+    }
+    if let Some(user) = user {
+        event["requestContext"]["authorizer"] =
+            json!({"jwt": {"claims": {"sub": user}, "scopes": null}});
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
+    event
+}
+
+impl Api {
+    async fn send_event(
+        &self,
+        function: Function,
+        event: Value,
+    ) -> (u16, Value, lambda_http::http::HeaderMap) {
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let response = handle_request(&self.manager, function, request, self.now).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = match response.body() {
+            lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
+            lambda_http::Body::Empty => Value::Null,
+            other => panic!("unexpected body {other:?}"),
+        };
+        (status, body, headers)
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        user: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let function = if method == "DELETE" {
+            Function::Revocation
+        } else {
+            Function::Issuance
+        };
+        let body = body.map(|b| b.to_string());
+        let (status, body, _) = self
+            .send_event(function, event(method, path, user, body.as_deref()))
+            .await;
+        (status, body)
+    }
+
+    async fn create(&self, user: &str, name: &str) -> Value {
+        let (status, body) = self
+            .send(
+                "POST",
+                "/v1/tokens",
+                Some(user),
+                Some(json!({"name": name, "scopes": ["tokens:read"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+}
+
+fn assert_problem(response: &(u16, Value), status: u16, code: &str) {
+    assert_eq!(response.0, status, "{}", response.1);
+    assert_eq!(response.1["code"], code, "{}", response.1);
+    assert_eq!(response.1["status"], status);
+    assert!(
+        response.1["type"].is_string()
+            && response.1["title"].is_string()
+            && response.1["detail"].is_string()
+    );
+}
+
+#[tokio::test]
+async fn create_returns_the_token_once_with_no_store_and_an_audit_event() {
+    let api = api().await;
+    let (status, body, headers) = api
+        .send_event(
+            Function::Issuance,
+            event("POST", "/v1/tokens", Some("alice"), Some(r#"{"name": " laptop ", "scopes": ["tokens:read", "sessions:read", "tokens:read"]}"#)),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["content-type"], "application/json");
+    let token = PlainToken::parse(body["token"].as_str().unwrap()).unwrap();
+    assert_eq!(body["id"], token.id().as_str());
+    assert_eq!(body["name"], "laptop");
+    assert_eq!(body["scopes"], json!(["tokens:read", "sessions:read"]));
+    assert_eq!(body["status"], "active");
+    assert_eq!(body["hint"], token.id().display_hint());
+    // Default lifetime: 30 days.
+    let record = api.store.get_token(&token.id()).await.unwrap().unwrap();
+    assert_eq!(record.expires_at, Some(api.now.plus_seconds(30 * 86_400)));
+    assert!(FixedPeppers::pepper(1).verify(&token, &record.hash));
+    let events = api
+        .store
+        .audit_events(Some(&record.owner), 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].action.as_str(), events[0].actor.as_str()),
+        ("token.create", "user:alice")
+    );
+
+    // Reading it back never shows the token again.
+    let (status, read) = api
+        .send(
+            "GET",
+            &format!("/v1/tokens/{}", token.id()),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(read.get("token").is_none());
+    assert!(!read.to_string().contains(&token.expose_secret()[20..52]));
+}
+
+#[tokio::test]
+async fn create_enforces_account_rules() {
+    let api = api().await;
+    let body = json!({"name": "n", "scopes": ["tokens:read"]});
+    assert_problem(
+        &api.send("POST", "/v1/tokens", Some("sso-user"), Some(body.clone()))
+            .await,
+        403,
+        "pat_unavailable_for_sso",
+    );
+    assert_problem(
+        &api.send("POST", "/v1/tokens", Some("no-beta"), Some(body.clone()))
+            .await,
+        403,
+        "pat_beta_not_enabled",
+    );
+    assert_problem(
+        &api.send("POST", "/v1/tokens", Some("ghost"), Some(body.clone()))
+            .await,
+        403,
+        "account_not_found",
+    );
+    api.store
+        .put_account(
+            &Account {
+                user_id: "suspended".into(),
+                status: PrincipalStatus::Suspended,
+                sso: false,
+                pat_beta: true,
+                orgs: vec![],
+                tokens_valid_after: None,
+            },
+            &audit("account.put"),
+        )
+        .await
+        .unwrap();
+    assert_problem(
+        &api.send("POST", "/v1/tokens", Some("suspended"), Some(body))
+            .await,
+        403,
+        "account_inactive",
+    );
+}
+
+#[tokio::test]
+async fn create_validates_each_field() {
+    let api = api().await;
+    let long = "x".repeat(101);
+    for (body, code, field) in [
+        (
+            json!({"name": "", "scopes": ["tokens:read"]}),
+            "invalid_name",
+            "name",
+        ),
+        (
+            json!({"name": "   ", "scopes": ["tokens:read"]}),
+            "invalid_name",
+            "name",
+        ),
+        (
+            json!({"name": long, "scopes": ["tokens:read"]}),
+            "invalid_name",
+            "name",
+        ),
+        (
+            json!({"name": "a\u{7}b", "scopes": ["tokens:read"]}),
+            "invalid_name",
+            "name",
+        ),
+        (
+            json!({"name": "n", "scopes": []}),
+            "invalid_scopes",
+            "scopes",
+        ),
+        (
+            json!({"name": "n", "scopes": ["admin:everything"]}),
+            "unknown_scope",
+            "scopes",
+        ),
+        (
+            json!({"name": "n", "scopes": ["tokens:read"], "expires_in_days": 0}),
+            "invalid_expiry",
+            "expires_in_days",
+        ),
+        (
+            json!({"name": "n", "scopes": ["tokens:read"], "expires_in_days": 367}),
+            "invalid_expiry",
+            "expires_in_days",
+        ),
+        (
+            json!({"name": "n", "scopes": ["tokens:read"], "expires_in_days": null}),
+            "non_expiring_not_allowed",
+            "expires_in_days",
+        ),
+    ] {
+        let response = api
+            .send("POST", "/v1/tokens", Some("alice"), Some(body.clone()))
+            .await;
+        assert_problem(&response, 400, code);
+        assert_eq!(response.1["field"], field, "{body}");
+    }
+    // 100 characters (not bytes) is fine, and 366 days.
+    let name: String = "é".repeat(100);
+    let (status, body) = api
+        .send(
+            "POST",
+            "/v1/tokens",
+            Some("alice"),
+            Some(json!({"name": name, "scopes": ["tokens:read"], "expires_in_days": 366})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Nothing was stored by the refused requests.
+    assert_eq!(
+        api.store
+            .active_token_count(&cog_tokens::records::Owner::user("alice"))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn non_expiring_tokens_only_where_configured() {
+    let api = api_with(IssuancePolicy {
+        allow_non_expiring: true,
+        ..policy()
+    })
+    .await;
+    let (status, body) = api
+        .send(
+            "POST",
+            "/v1/tokens",
+            Some("alice"),
+            Some(json!({"name": "n", "scopes": ["tokens:read"], "expires_in_days": null})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["expires_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn bad_bodies_get_clear_4xx_answers() {
+    let api = api().await;
+    let send_raw = |body: String, content_type: &str| {
+        let mut e = event("POST", "/v1/tokens", Some("alice"), Some(&body));
+        e["headers"]["content-type"] = json!(content_type);
+        e
+    };
+    let cases = [
+        (
+            send_raw("{not json".into(), "application/json"),
+            400,
+            "invalid_json",
+        ),
+        (
+            send_raw(
+                r#"{"name": "n", "scopes": ["tokens:read"], "admin": true}"#.into(),
+                "application/json",
+            ),
+            400,
+            "invalid_body",
+        ),
+        (
+            send_raw(
+                r#"{"name": 5, "scopes": ["tokens:read"]}"#.into(),
+                "application/json",
+            ),
+            400,
+            "invalid_body",
+        ),
+        (
+            send_raw(
+                r#"{"name": "n", "scopes": ["tokens:read"]}"#.into(),
+                "text/plain",
+            ),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            send_raw(
+                format!(
+                    r#"{{"name": "{}", "scopes": []}}"#,
+                    "a".repeat(MAX_BODY_BYTES)
+                ),
+                "application/json",
+            ),
+            413,
+            "body_too_large",
+        ),
+        (
+            send_raw(String::new(), "application/json"),
+            400,
+            "body_required",
+        ),
+    ];
+    for (event, status, code) in cases {
+        let (s, body, headers) = api.send_event(Function::Issuance, event).await;
+        assert_problem(&(s, body), status, code);
+        assert_eq!(headers["content-type"], "application/problem+json");
+    }
+    // application/json with a charset is JSON.
+    let (s, body, _) = api
+        .send_event(
+            Function::Issuance,
+            send_raw(
+                r#"{"name": "n", "scopes": ["tokens:read"]}"#.into(),
+                "application/json; charset=utf-8",
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+}
+
+#[tokio::test]
+async fn identity_comes_from_the_jwt_and_token_sessions_are_refused() {
+    let api = api().await;
+    assert_problem(
+        &api.send("GET", "/v1/tokens", None, None).await,
+        401,
+        "unauthenticated",
+    );
+    assert_problem(
+        &api.send("DELETE", "/v1/tokens", None, None).await,
+        401,
+        "unauthenticated",
+    );
+    for method in ["pat", "service_key"] {
+        let mut e = event(
+            "POST",
+            "/v1/tokens",
+            None,
+            Some(r#"{"name": "n", "scopes": ["tokens:read"]}"#),
+        );
+        e["requestContext"]["authorizer"] =
+            json!({"lambda": {"auth_method": method, "principal_id": "alice"}});
+        let (s, body, _) = api.send_event(Function::Issuance, e).await;
+        assert_problem(&(s, body), 403, "session_required");
+    }
+}
+
+#[tokio::test]
+async fn names_are_unique_among_active_tokens_and_the_limit_holds() {
+    let api = api().await;
+    api.create("alice", "one").await;
+    let again = api
+        .send(
+            "POST",
+            "/v1/tokens",
+            Some("alice"),
+            Some(json!({"name": "one", "scopes": ["tokens:read"]})),
+        )
+        .await;
+    assert_problem(&again, 409, "name_taken");
+    assert_eq!(again.1["field"], "name");
+    // Another user may use the same name.
+    api.create("bob", "one").await;
+
+    api.create("alice", "two").await;
+    let third = api.create("alice", "three").await;
+    assert_problem(
+        &api.send(
+            "POST",
+            "/v1/tokens",
+            Some("alice"),
+            Some(json!({"name": "four", "scopes": ["tokens:read"]})),
+        )
+        .await,
+        409,
+        "token_limit_reached",
+    );
+    // Revoking frees a slot, and the revoked token's name.
+    let (status, _) = api
+        .send(
+            "DELETE",
+            &format!("/v1/tokens/{}", third["id"].as_str().unwrap()),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    api.create("alice", "three").await;
+}
+
+#[tokio::test]
+async fn list_pages_newest_first_and_filters_by_status() {
+    let mut api = api_with(IssuancePolicy {
+        max_active_tokens: 50,
+        ..policy()
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        api.now = Timestamp(api.now.0 + 1);
+        ids.push(
+            api.create("alice", &format!("t{i}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    api.create("bob", "bob's").await;
+    api.send(
+        "DELETE",
+        &format!("/v1/tokens/{}", ids[0]),
+        Some("alice"),
+        None,
+    )
+    .await;
+
+    let (status, page) = api
+        .send("GET", "/v1/tokens?limit=2", Some("alice"), None)
+        .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = page["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["t4", "t3"]);
+    assert!(page["tokens"][0].get("token").is_none());
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, next) = api
+        .send(
+            "GET",
+            &format!("/v1/tokens?limit=2&cursor={cursor}"),
+            Some("alice"),
+            None,
+        )
+        .await;
+    let names: Vec<&str> = next["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["t2", "t1"]);
+
+    let (_, revoked) = api
+        .send("GET", "/v1/tokens?status=revoked", Some("alice"), None)
+        .await;
+    assert_eq!(revoked["tokens"].as_array().unwrap().len(), 1);
+    assert_eq!(revoked["tokens"][0]["status"], "revoked");
+    let (_, all) = api
+        .send(
+            "GET",
+            "/v1/tokens?status=all&limit=100",
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(all["tokens"].as_array().unwrap().len(), 5);
+    assert_eq!(all["next_cursor"], Value::Null);
+
+    assert_problem(
+        &api.send("GET", "/v1/tokens?status=bogus", Some("alice"), None)
+            .await,
+        400,
+        "invalid_status",
+    );
+    assert_problem(
+        &api.send("GET", "/v1/tokens?limit=0", Some("alice"), None)
+            .await,
+        400,
+        "invalid_limit",
+    );
+    assert_problem(
+        &api.send("GET", "/v1/tokens?limit=101", Some("alice"), None)
+            .await,
+        400,
+        "invalid_limit",
+    );
+    assert_problem(
+        &api.send("GET", "/v1/tokens?cursor=garbage", Some("alice"), None)
+            .await,
+        400,
+        "invalid_cursor",
+    );
+}
+
+#[tokio::test]
+async fn another_users_token_is_not_found_on_every_route() {
+    let api = api().await;
+    let bobs = api.create("bob", "bob's").await;
+    let id = bobs["id"].as_str().unwrap();
+    let missing = PlainToken::generate().unwrap().id().to_string();
+    for target in [id, missing.as_str(), "not-an-id"] {
+        let get = api
+            .send("GET", &format!("/v1/tokens/{target}"), Some("alice"), None)
+            .await;
+        assert_problem(&get, 404, "token_not_found");
+        let rotate = api
+            .send(
+                "POST",
+                &format!("/v1/tokens/{target}/rotate"),
+                Some("alice"),
+                None,
+            )
+            .await;
+        assert_problem(&rotate, 404, "token_not_found");
+        let delete = api
+            .send(
+                "DELETE",
+                &format!("/v1/tokens/{target}"),
+                Some("alice"),
+                None,
+            )
+            .await;
+        assert_problem(&delete, 404, "token_not_found");
+        // The same body for a foreign token as for a missing one.
+        assert_eq!(get.1["detail"], "no such token");
+    }
+    let (_, list) = api.send("GET", "/v1/tokens", Some("alice"), None).await;
+    assert!(list["tokens"].as_array().unwrap().is_empty());
+    // Bob's token is untouched.
+    let record = api
+        .store
+        .get_token(&id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.revoked.is_none());
+}
+
+#[tokio::test]
+async fn rotate_replaces_the_token_and_revokes_the_old_one_after_the_grace() {
+    let api = api().await;
+    let old = api.create("alice", "ci").await;
+    let old_id = old["id"].as_str().unwrap();
+    let (status, new) = api
+        .send(
+            "POST",
+            &format!("/v1/tokens/{old_id}/rotate"),
+            Some("alice"),
+            Some(json!({"grace_seconds": 60})),
+        )
+        .await;
+    assert_eq!(status, 201, "{new}");
+    assert_ne!(new["id"], old["id"]);
+    assert_eq!(
+        (new["name"].clone(), new["scopes"].clone()),
+        (old["name"].clone(), old["scopes"].clone())
+    );
+    assert!(PlainToken::parse(new["token"].as_str().unwrap()).is_ok());
+    let old_record = api
+        .store
+        .get_token(&old_id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let revocation = old_record.revoked.clone().unwrap();
+    assert_eq!(revocation.reason, "rotated");
+    assert_eq!(revocation.at, api.now.plus_seconds(60));
+    // Still works during the grace period, not after.
+    assert_eq!(
+        old_record.status(api.now),
+        cog_tokens::records::TokenStatus::Active
+    );
+    assert_eq!(
+        old_record.status(api.now.plus_seconds(60)),
+        cog_tokens::records::TokenStatus::Revoked
+    );
+    // Same lifetime as the old one.
+    let new_record = api
+        .store
+        .get_token(&new["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        new_record.expires_at.unwrap().0 - new_record.created_at.0,
+        old_record.expires_at.unwrap().0 - old_record.created_at.0
+    );
+
+    // Rotating it again is refused; so is a grace above the bound.
+    assert_problem(
+        &api.send(
+            "POST",
+            &format!("/v1/tokens/{old_id}/rotate"),
+            Some("alice"),
+            None,
+        )
+        .await,
+        409,
+        "token_not_active",
+    );
+    let new_id = new["id"].as_str().unwrap();
+    let too_long = api
+        .send(
+            "POST",
+            &format!("/v1/tokens/{new_id}/rotate"),
+            Some("alice"),
+            Some(json!({"grace_seconds": 601})),
+        )
+        .await;
+    assert_problem(&too_long, 400, "invalid_grace");
+    assert_eq!(too_long.1["field"], "grace_seconds");
+}
+
+#[tokio::test]
+async fn delete_is_idempotent_and_delete_all_revokes_everything_of_the_caller() {
+    let api = api().await;
+    let one = api.create("alice", "one").await;
+    api.create("alice", "two").await;
+    let bobs = api.create("bob", "bob's").await;
+    let path = format!("/v1/tokens/{}", one["id"].as_str().unwrap());
+    let first = api.send("DELETE", &path, Some("alice"), None).await;
+    let second = api.send("DELETE", &path, Some("alice"), None).await;
+    assert_eq!((first.0, second.0), (204, 204));
+    let events = api.store.all_audit_events();
+    let revokes: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "token.revoke")
+        .collect();
+    assert_eq!(revokes.len(), 1, "the second delete wrote nothing");
+    assert_eq!(revokes[0].actor, "user:alice");
+
+    let (status, body) = api.send("DELETE", "/v1/tokens", Some("alice"), None).await;
+    assert_eq!((status, body), (200, json!({"revoked": 1})));
+    let (_, active) = api.send("GET", "/v1/tokens", Some("alice"), None).await;
+    assert!(active["tokens"].as_array().unwrap().is_empty());
+    let bob_record = api
+        .store
+        .get_token(&bobs["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(bob_record.revoked.is_none());
+}
+
+#[tokio::test]
+async fn each_function_serves_only_its_routes_and_faults_are_503_without_details() {
+    let api = api().await;
+    let (s, body, _) = api
+        .send_event(
+            Function::Revocation,
+            event("GET", "/v1/tokens", Some("alice"), None),
+        )
+        .await;
+    assert_problem(&(s, body), 404, "route_not_found");
+    let (s, body, _) = api
+        .send_event(
+            Function::Issuance,
+            event("DELETE", "/v1/tokens", Some("alice"), None),
+        )
+        .await;
+    assert_problem(&(s, body), 404, "route_not_found");
+    let (s, body, _) = api
+        .send_event(
+            Function::Issuance,
+            event("PUT", "/v1/tokens", Some("alice"), None),
+        )
+        .await;
+    assert_problem(&(s, body), 404, "route_not_found");
+
+    api.store.fail_all(true);
+    let (status, body, headers) = api
+        .send_event(
+            Function::Issuance,
+            event(
+                "POST",
+                "/v1/tokens",
+                Some("alice"),
+                Some(&json!({"name": "n", "scopes": ["tokens:read"]}).to_string()),
+            ),
+        )
+        .await;
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    let response = (status, body);
+    assert_problem(&response, 503, "service_unavailable");
+    assert!(
+        !response.1.to_string().contains("injected"),
+        "internal detail leaked"
+    );
+}
+
+fn audit(action: &str) -> cog_tokens::records::AuditEvent {
+    cog_tokens::records::AuditEvent::system("test", action, Timestamp::now())
+}
