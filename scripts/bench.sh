@@ -23,6 +23,7 @@ cargo build --release --workspace --bins
 cargo bench -p cog-integration-tests --bench authorizer_stack | tee "$target/authorizer_stack.md"
 cargo bench -p cog-integration-tests --bench revocation | tee "$target/revocation.md"
 cargo bench -p cog-integration-tests --bench timing | tee "$target/timing.md"
+cargo bench -p cog-integration-tests --bench load | tee "$target/load.md"
 
 echo
 echo "## Token format (median, × bare HMAC-SHA-256 of 58 bytes)"
@@ -39,3 +40,5 @@ echo
 cat "$target/revocation.md"
 echo
 cat "$target/timing.md"
+echo
+cat "$target/load.md"

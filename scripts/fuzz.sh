@@ -5,10 +5,10 @@
 #   scripts/fuzz.sh                  20 s per target: the smoke run `make test` does
 #   scripts/fuzz.sh --seconds 600    a longer run per target
 #   scripts/fuzz.sh --runs 10000000  a fixed number of executions per target
-#   scripts/fuzz.sh --minimize       shrink the kept corpus to the inputs that add coverage
+#   add --keep to merge what the run found into tests/fuzz/corpus, minimized
 #
 # New inputs go to a scratch folder; the corpus kept in tests/fuzz/corpus
-# is read, never written, except by --minimize. A crash or a failed
+# is read, never written, except with --keep. A crash or a failed
 # assertion fails the run and leaves the input under the scratch folder.
 set -euo pipefail
 
@@ -19,14 +19,15 @@ CARGO_FUZZ_VERSION=0.13.2
 TARGETS=(token_parse bearer authorizer_event management_body route_rules)
 
 mode=(-max_total_time=20)
-minimize=false
-case "${1:-}" in
-  "") ;;
-  --seconds) mode=(-max_total_time="$2") ;;
-  --runs) mode=(-runs="$2") ;;
-  --minimize) minimize=true ;;
-  *) echo "usage: scripts/fuzz.sh [--seconds N | --runs N | --minimize]" >&2; exit 2 ;;
-esac
+keep=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) mode=(-max_total_time="$2"); shift 2 ;;
+    --runs) mode=(-runs="$2"); shift 2 ;;
+    --keep) keep=true; shift ;;
+    *) echo "usage: scripts/fuzz.sh [--seconds N | --runs N] [--keep]" >&2; exit 2 ;;
+  esac
+done
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz: skipped: no nightly Rust toolchain (rustup toolchain install nightly)"
@@ -53,10 +54,6 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/cog-fuzz.XXXXXX")
 
 for target in "${TARGETS[@]}"; do
   kept="tests/fuzz/corpus/$target"
-  if $minimize; then
-    "${fuzz[@]}" cmin "${opts[@]}" "$target" "$kept" >&2
-    continue
-  fi
   mkdir -p "$scratch/$target/corpus" "$scratch/$target/artifacts"
   log="$scratch/$target/log"
   if ! "${fuzz[@]}" run "${opts[@]}" "$target" "$scratch/$target/corpus" "$kept" -- \
@@ -69,5 +66,15 @@ for target in "${TARGETS[@]}"; do
   # libFuzzer's last line: `Done N runs in S second(s)`.
   summary=$(grep -E '^Done [0-9]+ runs' "$log" | tail -1)
   printf 'fuzz: %-17s %s, 0 crashes\n' "$target" "${summary#Done }"
+  if $keep; then
+    # libFuzzer's merge keeps the smallest inputs that reach every edge seen.
+    merged="$scratch/$target/merged"
+    mkdir -p "$merged"
+    "${fuzz[@]}" run "${opts[@]}" "$target" "$merged" "$kept" "$scratch/$target/corpus" -- \
+      -merge=1 >"$log.merge" 2>&1
+    rm -rf "$kept"
+    mv "$merged" "$kept"
+    echo "fuzz: $target corpus kept: $(find "$kept" -type f | wc -l) inputs" >&2
+  fi
 done
 rm -rf "$scratch"

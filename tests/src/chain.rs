@@ -33,6 +33,9 @@ pub struct ChainConfig {
     pub route_rules: String,
     /// Template parameter overrides for the gateway (`AuthorizerResultTtl=5`).
     pub parameters: Vec<(String, String)>,
+    /// `RUST_LOG` for the functions and the gateway; `None`: the test
+    /// process's `RUST_LOG` if set, else the template's.
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug)]
@@ -172,6 +175,11 @@ impl Chain {
             client: Client::builder(TokioExecutor::new()).build_http(),
         };
 
+        // `RUST_LOG=trace make test` runs every chain at trace.
+        let log_level = config
+            .log_level
+            .clone()
+            .or_else(|| std::env::var("RUST_LOG").ok());
         let watch_port = free_port();
         let watch = Command::new(cargo_lambda())
             .args([
@@ -203,6 +211,7 @@ impl Chain {
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
                 .envs(template_environment(function))
+                .envs(log_level.iter().map(|level| ("RUST_LOG", level)))
                 .env("TABLE_NAME", &config.table)
                 .stdout(log(function))
                 .stderr(log(&format!("{function}-err")));
@@ -217,6 +226,7 @@ impl Chain {
         let gateway_port = free_port();
         let mut gateway = Command::new(gateway_binary);
         gateway
+            .envs(log_level.iter().map(|level| ("RUST_LOG", level)))
             .arg("--template")
             .arg(repo_root().join("template.yaml"))
             .args(["--listen", &format!("127.0.0.1:{gateway_port}")])
@@ -300,6 +310,44 @@ impl Chain {
     pub fn logs(&self) -> &Path {
         &self.logs
     }
+
+    /// The process id of a function (`authorizer`, …) or of `gateway`.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(child, _)| child == name)
+            .map(|(_, child)| child.id())
+    }
+
+    /// What the functions' and the gateway's logs give away: any `cog_`
+    /// token, and any of `secrets`, as "file: what" lines. (`cargo lambda
+    /// watch` is a dev tool, not part of what is deployed: not scanned.)
+    pub fn leaks(&self, secrets: &[String]) -> Vec<String> {
+        let mut found = Vec::new();
+        let scanned = FUNCTIONS.iter().map(|(name, _)| *name).chain(["gateway"]);
+        for name in scanned {
+            for file in [format!("{name}.log"), format!("{name}-err.log")] {
+                let text = std::fs::read_to_string(self.logs.join(&file)).unwrap_or_default();
+                if let Some(token) = token_in(&text) {
+                    found.push(format!("{file}: a token ({}…)", &token[..12]));
+                }
+                for secret in secrets.iter().filter(|s| text.contains(s.as_str())) {
+                    found.push(format!("{file}: a secret ({}…)", &secret[..6]));
+                }
+            }
+        }
+        found
+    }
+}
+
+/// The first `cog_` followed by 20 or more base62 characters: a token or
+/// most of one (a listing's hint has 8).
+pub fn token_in(text: &str) -> Option<&str> {
+    text.match_indices("cog_").find_map(|(start, _)| {
+        let rest = &text[start + 4..];
+        let run = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        (run >= 20).then(|| &text[start..start + 4 + run])
+    })
 }
 
 impl Drop for Chain {
@@ -311,8 +359,15 @@ impl Drop for Chain {
         }
         if std::thread::panicking() {
             eprintln!("local chain logs: {}", self.logs.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.logs);
+            return;
         }
+        // Every test through the chain is also a test that no token is logged.
+        let leaks = self.leaks(&[]);
+        assert!(
+            leaks.is_empty(),
+            "secrets in the logs at {}: {leaks:?}",
+            self.logs.display()
+        );
+        let _ = std::fs::remove_dir_all(&self.logs);
     }
 }

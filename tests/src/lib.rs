@@ -79,6 +79,40 @@ impl Stack {
         (store, key)
     }
 
+    /// Every pepper of `store` as a log could spell it: hex (both cases) and
+    /// base64 (standard and URL-safe, padded or not). Decrypted here, in
+    /// the test, as the functions decrypt them.
+    pub async fn pepper_texts(&self, store: &DynamoStore) -> Vec<String> {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        use base64::Engine;
+        use cog_tokens::store::PepperStore;
+        let mut texts = Vec::new();
+        for stored in store.list_peppers().await.unwrap() {
+            let plaintext = self
+                .kms
+                .decrypt()
+                .key_id(&stored.kms_key_id)
+                .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(stored.ciphertext))
+                .set_encryption_context(Some(cog_tokens::aws::kms::encryption_context(
+                    stored.version,
+                )))
+                .send()
+                .await
+                .unwrap()
+                .plaintext
+                .unwrap()
+                .into_inner();
+            texts.push(hex::encode(&plaintext));
+            texts.push(hex::encode_upper(&plaintext));
+            for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+                texts.push(engine.encode(&plaintext));
+            }
+        }
+        texts
+    }
+
     /// A new symmetric KMS key; returns its ARN.
     pub async fn fresh_key(&self) -> String {
         let key = self.kms.create_key().send().await.unwrap();

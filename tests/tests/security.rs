@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use cog_integration_tests::chain::{token_in, Chain, ChainConfig};
 use cog_integration_tests::proxy::{closed_port_url, Fault, FaultProxy};
 use cog_integration_tests::runtime_api::{RuntimeApi, RuntimeCall};
 use cog_integration_tests::same_id_other_secret;
@@ -652,6 +653,70 @@ async fn trace_logging_never_writes_a_token() {
         token_shape.find(&text)
     );
     let _ = std::fs::remove_file(&log);
+}
+
+/// C5: the walkthrough and every management and token call through the
+/// whole chain, every binary at `RUST_LOG=trace`: no log holds a token, a
+/// token's secret part, or a pepper in hex or base64.
+#[tokio::test]
+async fn a_trace_run_of_the_chain_logs_no_token_secret_or_pepper() {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["tracer"]).await;
+    let chain = Chain::start(&ChainConfig {
+        table: store.table().to_owned(),
+        log_level: Some("trace".into()),
+        ..ChainConfig::default()
+    });
+    let walkthrough = Command::new("bash")
+        .arg(cog_integration_tests::repo_root().join("infra/local/walkthrough.sh"))
+        .env("GATEWAY_URL", &chain.url)
+        .env("DEV_USER", "tracer")
+        .env("SESSION_FILE", chain.logs().join("session"))
+        .output()
+        .unwrap();
+    assert!(walkthrough.status.success());
+    let mut tokens: Vec<String> = Vec::new();
+    let printed = String::from_utf8_lossy(&walkthrough.stdout);
+    tokens.extend(token_in(&printed).map(str::to_owned));
+
+    let cookie = chain.sign_in("tracer").await;
+    let created = chain
+        .create_token(&cookie, r#"["tokens:read"]"#)
+        .await
+        .json();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    for bearer in [token.clone(), same_id_other_secret(&token)] {
+        chain.with_token("GET", "/v1/whoami", &bearer).await;
+    }
+    let headers = [
+        ("cookie", cookie.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let rotated = chain
+        .call("POST", &format!("/v1/tokens/{id}/rotate"), &headers, "")
+        .await
+        .json();
+    tokens.push(token);
+    tokens.push(rotated["token"].as_str().unwrap().to_owned());
+    chain
+        .call("GET", "/v1/tokens?status=all", &headers, "")
+        .await;
+    chain.call("DELETE", "/v1/tokens", &headers, "").await;
+    assert_eq!(tokens.len(), 3, "the walkthrough's token was not found");
+
+    let mut secrets = stack.pepper_texts(&store).await;
+    for token in &tokens {
+        secrets.push(token[20..52].to_owned());
+        secrets.push(same_id_other_secret(token)[20..52].to_owned());
+    }
+    let authorizer_log = std::fs::read_to_string(chain.logs().join("authorizer.log")).unwrap();
+    assert!(
+        authorizer_log.contains("authorizer ready"),
+        "no log captured"
+    );
+    let leaks = chain.leaks(&secrets);
+    assert!(leaks.is_empty(), "{leaks:?} in {}", chain.logs().display());
 }
 
 /// C2: DynamoDB stopped, slow past the timeout, or throttling: the

@@ -326,11 +326,13 @@ fn statement(effect: IamPolicyEffect, resource: Vec<String>) -> IamPolicyStateme
 
 /// One policy for every route of the stage, so API Gateway may cache it:
 /// Allow all, then an explicit Deny (which wins) for each rule whose scope
-/// the token lacks.
+/// the token lacks, and for `forbidden`, the request refused now (so a 403
+/// never depends on the rules' resources covering its exact path).
 fn policy(
     prefix: &str,
     identity: &Identity,
     rules: &RouteRules,
+    forbidden: Option<&str>,
 ) -> ApiGatewayCustomAuthorizerPolicy {
     let mut statements = vec![statement(
         IamPolicyEffect::Allow,
@@ -340,6 +342,7 @@ fn policy(
         .unmet(&identity.scopes)
         .flat_map(|rule| rule.arn_resources())
         .map(|resource| format!("{prefix}/{resource}"))
+        .chain(forbidden.map(str::to_owned))
         .collect();
     if !denied.is_empty() {
         statements.push(statement(IamPolicyEffect::Deny, denied));
@@ -375,11 +378,10 @@ pub fn respond(
         )));
     }
     // Without the resource ARN no correct policy can be written: fail closed.
-    let prefix = event
-        .resource_arn(shape)
-        .and_then(stage_prefix)
-        .ok_or(AuthorizerFailure::Fault)?;
-    let policy = policy(prefix, identity, rules);
+    let resource = event.resource_arn(shape).ok_or(AuthorizerFailure::Fault)?;
+    let prefix = stage_prefix(resource).ok_or(AuthorizerFailure::Fault)?;
+    let forbidden = matches!(decision, Decision::Forbidden(_)).then_some(resource);
+    let policy = policy(prefix, identity, rules, forbidden);
     let principal_id = Some(identity.owner.to_string());
     Ok(match shape {
         EventShape::HttpV2 => {

@@ -441,7 +441,14 @@ async fn given_a_missing_scope_then_403_in_each_format() {
         .find(|(effect, _)| effect == "Deny")
         .unwrap()
         .1;
-    assert_eq!(denied, vec![format!("{PREFIX}/POST/v1/orgs/*/sessions")]);
+    // The rule's resource for the cache, and the refused request itself.
+    assert_eq!(
+        denied,
+        vec![
+            format!("{PREFIX}/POST/v1/orgs/*/sessions"),
+            format!("{PREFIX}/POST/v1/orgs/acme/sessions")
+        ]
+    );
 
     // A token with every scope gets no Deny: the cached policy is right for all routes.
     let full = f
