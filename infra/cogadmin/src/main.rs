@@ -14,7 +14,7 @@ use cog_tokens::lifecycle::revoke_all;
 use cog_tokens::records::{
     Account, AuditEvent, OrgMembership, Owner, PrincipalStatus, ServiceUser, Timestamp,
 };
-use cog_tokens::store::{PepperStore, PrincipalStore, StoreError};
+use cog_tokens::store::{PepperStore, PrincipalStore, StoreError, StoredPepper};
 use cog_tokens::PepperVersion;
 use serde_json::json;
 
@@ -160,142 +160,33 @@ async fn run(cli: Cli) -> Result<()> {
         .table
         .context("no table: set TABLE_NAME or pass --table")?;
     let config = sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
-    let kms = aws_sdk_kms::Client::new(&config);
-
+    let ops = Operator {
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table),
+        kms: aws_sdk_kms::Client::new(&config),
+    };
     match cli.command {
-        Command::Init(KeyArgs { key_id }) => {
-            let created = schema::ensure_table(store.client(), store.table()).await?;
-            let peppers = store.list_peppers().await?;
-            let version = if peppers.is_empty() {
-                Some(add_pepper_version(&kms, &store, &key_id, OPERATOR).await?)
-            } else {
-                None
-            };
-            println!(
-                "{}",
-                json!({"table": store.table(), "table_created": created, "pepper_created": version.map(|v| v.0)})
-            );
-        }
+        Command::Init(KeyArgs { key_id }) => ops.init(&key_id).await,
         Command::Account(AccountCommand::Put {
             user_id,
             status,
             sso,
             beta,
-            mut orgs,
-        }) => {
-            orgs.sort();
-            orgs.dedup_by(|a, b| a.org_id == b.org_id);
-            let account = Account {
-                user_id,
-                status,
-                sso,
-                pat_beta: beta,
-                orgs,
-                tokens_valid_after: None,
-            };
-            store
-                .put_account(&account, &account.audit_put(OPERATOR, Timestamp::now()))
-                .await?;
-            println!("{}", account_json(&account));
-        }
-        Command::Account(AccountCommand::Get { user_id }) => {
-            match store.get_account(&user_id).await? {
-                Some(account) => println!("{}", account_json(&account)),
-                None => bail!("no account `{user_id}`"),
-            }
-        }
+            orgs,
+        }) => ops.account_put(user_id, status, sso, beta, orgs).await,
+        Command::Account(AccountCommand::Get { user_id }) => ops.account_get(&user_id).await,
         Command::ServiceUser(ServiceUserCommand::Create {
             id,
             org,
             role,
             name,
-        }) => {
-            let user = ServiceUser {
-                name: name.unwrap_or_else(|| id.clone()),
-                id,
-                org_id: org,
-                role,
-                status: PrincipalStatus::Active,
-                tokens_valid_after: None,
-            };
-            let audit = AuditEvent::new(
-                OPERATOR,
-                "service_user.create",
-                Owner::service_user(&user.id),
-                Timestamp::now(),
-            );
-            match store.create_service_user(&user, &audit).await {
-                Err(StoreError::AlreadyExists) => {
-                    bail!("service user `{}` exists already", user.id)
-                }
-                other => other?,
-            }
-            println!(
-                "{}",
-                json!({"id": user.id, "name": user.name, "org_id": user.org_id, "role": user.role, "status": user.status})
-            );
-        }
-        Command::ServiceUser(ServiceUserCommand::Get { id }) => {
-            match store.get_service_user(&id).await? {
-                Some(user) => println!(
-                    "{}",
-                    json!({"id": user.id, "name": user.name, "org_id": user.org_id, "role": user.role, "status": user.status})
-                ),
-                None => bail!("no service user `{id}`"),
-            }
-        }
+        }) => ops.service_user_create(id, org, role, name).await,
+        Command::ServiceUser(ServiceUserCommand::Get { id }) => ops.service_user_get(&id).await,
         Command::Pepper(PepperCommand::Rotate(KeyArgs { key_id })) => {
-            let version = add_pepper_version(&kms, &store, &key_id, OPERATOR).await?;
-            println!("{}", json!({"pepper_version": version.0}));
+            ops.pepper_rotate(&key_id).await
         }
-        Command::Pepper(PepperCommand::List) => {
-            let peppers = store.list_peppers().await?;
-            let current = peppers
-                .iter()
-                .filter(|p| !p.retired)
-                .map(|p| p.version)
-                .max();
-            for pepper in peppers {
-                println!(
-                    "{}",
-                    json!({
-                        "version": pepper.version.0,
-                        "created_at_ms": pepper.created_at.0,
-                        "kms_key_id": pepper.kms_key_id,
-                        "retired": pepper.retired,
-                        "current": Some(pepper.version) == current,
-                    })
-                );
-            }
-        }
+        Command::Pepper(PepperCommand::List) => ops.pepper_list().await,
         Command::Pepper(PepperCommand::Retire { version }) => {
-            let version = PepperVersion(version);
-            let peppers = store.list_peppers().await?;
-            let Some(target) = peppers.iter().find(|p| p.version == version) else {
-                bail!("no pepper {version}");
-            };
-            let current = peppers
-                .iter()
-                .filter(|p| !p.retired)
-                .map(|p| p.version)
-                .max();
-            if target.retired {
-                bail!("pepper {version} is retired already");
-            }
-            if Some(version) == current {
-                bail!("pepper {version} is the current version; rotate first");
-            }
-            let live = store
-                .live_tokens_with_pepper(version, Timestamp::now())
-                .await?;
-            if live > 0 {
-                bail!("pepper {version} still hashes {live} live token(s); they must be re-hashed, expire or be revoked first");
-            }
-            let audit = AuditEvent::system(OPERATOR, "pepper.retire", Timestamp::now())
-                .with_detail(version.to_string());
-            store.retire_pepper(version, &audit).await?;
-            println!("{}", json!({"retired": version.0}));
+            ops.pepper_retire(PepperVersion(version)).await
         }
         Command::Token(TokenCommand::RevokeAll {
             owner,
@@ -307,9 +198,168 @@ async fn run(cli: Cli) -> Result<()> {
             } else {
                 Owner::user(owner)
             };
-            let count = revoke_all(&store, &owner, OPERATOR, &reason, Timestamp::now()).await?;
-            println!("{}", json!({"owner": owner.to_string(), "revoked": count}));
+            ops.token_revoke_all(&owner, &reason).await
         }
     }
-    Ok(())
+}
+
+fn service_user_json(user: &ServiceUser) -> serde_json::Value {
+    json!({"id": user.id, "name": user.name, "org_id": user.org_id, "role": user.role, "status": user.status})
+}
+
+/// The clients every subcommand works through; one method per subcommand.
+struct Operator {
+    store: DynamoStore,
+    kms: aws_sdk_kms::Client,
+}
+
+impl Operator {
+    async fn init(&self, key_id: &str) -> Result<()> {
+        let store = &self.store;
+        let created = schema::ensure_table(store.client(), store.table()).await?;
+        let version = if store.list_peppers().await?.is_empty() {
+            Some(add_pepper_version(&self.kms, store, key_id, OPERATOR).await?)
+        } else {
+            None
+        };
+        println!(
+            "{}",
+            json!({"table": store.table(), "table_created": created, "pepper_created": version.map(|v| v.0)})
+        );
+        Ok(())
+    }
+
+    async fn account_put(
+        &self,
+        user_id: String,
+        status: PrincipalStatus,
+        sso: bool,
+        pat_beta: bool,
+        mut orgs: Vec<OrgMembership>,
+    ) -> Result<()> {
+        orgs.sort();
+        orgs.dedup_by(|a, b| a.org_id == b.org_id);
+        let account = Account {
+            user_id,
+            status,
+            sso,
+            pat_beta,
+            orgs,
+            tokens_valid_after: None,
+        };
+        self.store
+            .put_account(&account, &account.audit_put(OPERATOR, Timestamp::now()))
+            .await?;
+        println!("{}", account_json(&account));
+        Ok(())
+    }
+
+    async fn account_get(&self, user_id: &str) -> Result<()> {
+        match self.store.get_account(user_id).await? {
+            Some(account) => println!("{}", account_json(&account)),
+            None => bail!("no account `{user_id}`"),
+        }
+        Ok(())
+    }
+
+    async fn service_user_create(
+        &self,
+        id: String,
+        org_id: String,
+        role: String,
+        name: Option<String>,
+    ) -> Result<()> {
+        let user = ServiceUser {
+            name: name.unwrap_or_else(|| id.clone()),
+            id,
+            org_id,
+            role,
+            status: PrincipalStatus::Active,
+            tokens_valid_after: None,
+        };
+        let audit = AuditEvent::new(
+            OPERATOR,
+            "service_user.create",
+            Owner::service_user(&user.id),
+            Timestamp::now(),
+        );
+        match self.store.create_service_user(&user, &audit).await {
+            Err(StoreError::AlreadyExists) => bail!("service user `{}` exists already", user.id),
+            other => other?,
+        }
+        println!("{}", service_user_json(&user));
+        Ok(())
+    }
+
+    async fn service_user_get(&self, id: &str) -> Result<()> {
+        match self.store.get_service_user(id).await? {
+            Some(user) => println!("{}", service_user_json(&user)),
+            None => bail!("no service user `{id}`"),
+        }
+        Ok(())
+    }
+
+    async fn pepper_rotate(&self, key_id: &str) -> Result<()> {
+        let version = add_pepper_version(&self.kms, &self.store, key_id, OPERATOR).await?;
+        println!("{}", json!({"pepper_version": version.0}));
+        Ok(())
+    }
+
+    async fn pepper_list(&self) -> Result<()> {
+        let peppers = self.store.list_peppers().await?;
+        let current = current_version(&peppers);
+        for pepper in peppers {
+            println!(
+                "{}",
+                json!({
+                    "version": pepper.version.0,
+                    "created_at_ms": pepper.created_at.0,
+                    "kms_key_id": pepper.kms_key_id,
+                    "retired": pepper.retired,
+                    "current": Some(pepper.version) == current,
+                })
+            );
+        }
+        Ok(())
+    }
+
+    async fn pepper_retire(&self, version: PepperVersion) -> Result<()> {
+        let peppers = self.store.list_peppers().await?;
+        let Some(target) = peppers.iter().find(|p| p.version == version) else {
+            bail!("no pepper {version}");
+        };
+        if target.retired {
+            bail!("pepper {version} is retired already");
+        }
+        if Some(version) == current_version(&peppers) {
+            bail!("pepper {version} is the current version; rotate first");
+        }
+        let live = self
+            .store
+            .live_tokens_with_pepper(version, Timestamp::now())
+            .await?;
+        if live > 0 {
+            bail!("pepper {version} still hashes {live} live token(s); they must be re-hashed, expire or be revoked first");
+        }
+        let audit = AuditEvent::system(OPERATOR, "pepper.retire", Timestamp::now())
+            .with_detail(version.to_string());
+        self.store.retire_pepper(version, &audit).await?;
+        println!("{}", json!({"retired": version.0}));
+        Ok(())
+    }
+
+    async fn token_revoke_all(&self, owner: &Owner, reason: &str) -> Result<()> {
+        let count = revoke_all(&self.store, owner, OPERATOR, reason, Timestamp::now()).await?;
+        println!("{}", json!({"owner": owner.to_string(), "revoked": count}));
+        Ok(())
+    }
+}
+
+/// The version new tokens are hashed under: the newest one not retired.
+fn current_version(peppers: &[StoredPepper]) -> Option<PepperVersion> {
+    peppers
+        .iter()
+        .filter(|p| !p.retired)
+        .map(|p| p.version)
+        .max()
 }
