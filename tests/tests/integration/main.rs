@@ -1,0 +1,12 @@
+//! Every integration test in one binary (one link of the AWS SDK instead of
+//! one per file), a module per area; helpers live in `tests/src/`.
+
+mod authorizer;
+mod gateway;
+mod local_stack;
+mod management;
+mod openapi;
+mod peppers;
+mod security;
+mod storage;
+mod template;
