@@ -90,20 +90,7 @@ impl Stack {
         use cog_tokens::store::PepperStore;
         let mut texts = Vec::new();
         for stored in store.list_peppers().await.unwrap() {
-            let plaintext = self
-                .kms
-                .decrypt()
-                .key_id(&stored.kms_key_id)
-                .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(stored.ciphertext))
-                .set_encryption_context(Some(cog_tokens::aws::kms::encryption_context(
-                    stored.version,
-                )))
-                .send()
-                .await
-                .unwrap()
-                .plaintext
-                .unwrap()
-                .into_inner();
+            let plaintext = self.pepper_plaintext(&stored).await;
             texts.push(hex::encode(&plaintext));
             texts.push(hex::encode_upper(&plaintext));
             for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
@@ -111,6 +98,25 @@ impl Stack {
             }
         }
         texts
+    }
+
+    /// A stored pepper's plaintext, decrypted as the functions decrypt it.
+    pub async fn pepper_plaintext(&self, stored: &cog_tokens::store::StoredPepper) -> Vec<u8> {
+        self.kms
+            .decrypt()
+            .key_id(&stored.kms_key_id)
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(
+                stored.ciphertext.clone(),
+            ))
+            .set_encryption_context(Some(cog_tokens::aws::kms::encryption_context(
+                stored.version,
+            )))
+            .send()
+            .await
+            .unwrap()
+            .plaintext
+            .unwrap()
+            .into_inner()
     }
 
     /// A new symmetric KMS key; returns its ARN.

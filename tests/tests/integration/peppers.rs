@@ -83,17 +83,8 @@ async fn only_ciphertext_is_stored() {
         .unwrap();
     // Decrypting by hand with the right context gives a 32-byte key that is
     // not a substring of what the table holds.
-    let plaintext = stack
-        .kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(stored[0].ciphertext.clone()))
-        .set_encryption_context(Some(encryption_context(PepperVersion(1))))
-        .send()
-        .await
-        .unwrap()
-        .plaintext
-        .unwrap()
-        .into_inner();
+    assert_eq!(stored[0].version, PepperVersion(1));
+    let plaintext = stack.pepper_plaintext(&stored[0]).await;
     assert_eq!(plaintext.len(), 32);
     assert!(!stored[0]
         .ciphertext
