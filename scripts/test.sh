@@ -18,7 +18,7 @@ step "template lint (cfn-lint)"
 "$COG_TOOLS_DIR/venv/bin/cfn-lint" template.yaml
 
 step "token vectors reproduce from the Python reference"
-python3 tests/vectors/gen_token_vectors.py --check
+python3 shared/tests/vectors/gen_token_vectors.py --check
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

@@ -1,4 +1,4 @@
-//! Every vector in tests/vectors/token-v1.json, produced by an independent
+//! Every vector in shared/tests/vectors/token-v1.json, produced by an independent
 //! Python implementation, must hold for the Rust one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
@@ -21,10 +21,7 @@ struct Vector {
 }
 
 fn load() -> VectorFile {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/vectors/token-v1.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/token-v1.json");
     let text = std::fs::read_to_string(path).unwrap();
     serde_json::from_str(&text).unwrap()
 }

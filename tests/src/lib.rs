@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 
+use cog_tokens::aws::dynamodb::schema;
 use cog_tokens::aws::dynamodb::DynamoStore;
-use cog_tokens::aws::{schema, sdk_config};
+use cog_tokens::aws::sdk_config;
 use cog_tokens::records::{Owner, Timestamp, TokenRecord};
 use cog_tokens::{Pepper, PlainToken};
 use rand::RngCore;

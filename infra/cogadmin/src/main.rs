@@ -7,9 +7,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use cog_tokens::aws::dynamodb::schema;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::add_pepper_version;
-use cog_tokens::aws::{schema, sdk_config};
+use cog_tokens::aws::sdk_config;
 use cog_tokens::lifecycle::revoke_all;
 use cog_tokens::records::{
     Account, AuditEvent, OrgMembership, Owner, PrincipalStatus, ServiceUser, Timestamp,

@@ -5,7 +5,6 @@
 
 pub mod dynamodb;
 pub mod kms;
-pub mod schema;
 
 /// An AWS SDK error (DynamoDB's and KMS's are one type) as `kind` or
 /// `service error CODE`: never its `Debug` text, which can carry request and

@@ -1,11 +1,11 @@
 //! `template.yaml` and the table the code creates must agree: same keys,
 //! same owner GSI, same TTL attribute. The table's definition lives in
-//! `cog_tokens::aws::schema`; this test holds the template to it.
+//! `cog_tokens::aws::dynamodb::schema`; this test holds the template to it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
 use cog_integration_tests::repo_root;
-use cog_tokens::aws::schema::{
+use cog_tokens::aws::dynamodb::schema::{
     OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY,
     TTL_ATTRIBUTE,
 };

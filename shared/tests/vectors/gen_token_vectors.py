@@ -4,8 +4,8 @@
 Uses only Python's zlib, hmac and hashlib, so the Rust implementation is
 checked against code that shares nothing with it.
 
-    python3 tests/vectors/gen_token_vectors.py          # rewrite the file
-    python3 tests/vectors/gen_token_vectors.py --check  # fail if it differs
+    python3 shared/tests/vectors/gen_token_vectors.py          # rewrite the file
+    python3 shared/tests/vectors/gen_token_vectors.py --check  # fail if it differs
 """
 import hashlib
 import hmac

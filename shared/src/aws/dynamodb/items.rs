@@ -1,0 +1,398 @@
+//! Each record to its item, and back with `TryFrom<&Item>`. Reading never
+//! trusts the item: damage is `StoreError::Malformed`, and the account and
+//! status flags that gate access fail closed.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::attributes::{
+    b, get_bool, get_bytes, get_i64, get_opt_s, get_opt_timestamp, get_s, get_u32, malformed, n, s,
+    ttl_after,
+};
+use super::keys::{
+    audit_partition, created_sort_key, key, owner_key, pepper_key, principal_key, token_key,
+    TOKEN_PREFIX,
+};
+use super::schema::{
+    OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, TTL_ATTRIBUTE,
+};
+use super::{Item, AUDIT_RETENTION_DAYS};
+use crate::hash::{PepperVersion, TokenHash};
+use crate::records::{
+    Account, AuditEvent, OrgMembership, Owner, OwnerKind, PrincipalStatus, Revocation, ServiceUser,
+    Timestamp, TokenRecord,
+};
+use crate::store::{StoreError, StoredPepper};
+use crate::token::TokenId;
+
+/// A new token's item: it holds a slot, so it has no TTL (see the module doc).
+pub(super) fn token_item(record: &TokenRecord) -> Item {
+    let mut item = token_key(&record.id);
+    item.insert("owner_kind".into(), s(record.owner.kind.as_str()));
+    item.insert("owner_id".into(), s(&record.owner.id));
+    item.insert("name".into(), s(&record.name));
+    item.insert(
+        "scopes".into(),
+        AttributeValue::L(record.scopes.iter().map(s).collect()),
+    );
+    item.insert("hash".into(), b(record.hash.as_bytes()));
+    item.insert("pepper_version".into(), n(record.pepper_version.0));
+    item.insert("created_at".into(), n(record.created_at.0));
+    item.insert("holds_slot".into(), AttributeValue::Bool(true));
+    item.insert(
+        OWNER_INDEX_PARTITION_KEY.into(),
+        s(owner_key(&record.owner)),
+    );
+    item.insert(
+        OWNER_INDEX_SORT_KEY.into(),
+        s(created_sort_key(record.created_at, &record.id)),
+    );
+    if let Some(expires_at) = record.expires_at {
+        item.insert("expires_at".into(), n(expires_at.0));
+    }
+    if let Some(revoked) = &record.revoked {
+        item.insert("revoked_at".into(), n(revoked.at.0));
+        item.insert("revoked_by".into(), s(&revoked.by));
+        item.insert("revoke_reason".into(), s(&revoked.reason));
+    }
+    if let Some(last_used_at) = record.last_used_at {
+        item.insert("last_used_at".into(), n(last_used_at.0));
+    }
+    item
+}
+
+impl TryFrom<&Item> for TokenRecord {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let id: TokenId = get_s(item, PARTITION_KEY)?
+            .strip_prefix(TOKEN_PREFIX)
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| malformed(PARTITION_KEY))?;
+        let owner_kind: OwnerKind = get_s(item, "owner_kind")?
+            .parse()
+            .map_err(|_| malformed("owner_kind"))?;
+        let scopes = item
+            .get("scopes")
+            .and_then(|v| v.as_l().ok())
+            .ok_or_else(|| malformed("scopes"))?
+            .iter()
+            .map(|v| v.as_s().cloned().map_err(|_| malformed("scopes")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hash =
+            TokenHash::from_bytes(get_bytes(item, "hash")?).ok_or_else(|| malformed("hash"))?;
+        let revoked = get_opt_timestamp(item, "revoked_at")?.map(|at| Revocation {
+            at,
+            by: get_opt_s(item, "revoked_by").unwrap_or_default(),
+            reason: get_opt_s(item, "revoke_reason").unwrap_or_default(),
+        });
+        Ok(TokenRecord {
+            id,
+            owner: Owner {
+                kind: owner_kind,
+                id: get_s(item, "owner_id")?.to_owned(),
+            },
+            name: get_s(item, "name")?.to_owned(),
+            scopes,
+            hash,
+            pepper_version: PepperVersion(get_u32(item, "pepper_version")?),
+            created_at: Timestamp(get_i64(item, "created_at")?),
+            expires_at: get_opt_timestamp(item, "expires_at")?,
+            revoked,
+            last_used_at: get_opt_timestamp(item, "last_used_at")?,
+        })
+    }
+}
+
+pub(super) fn audit_item(event: &AuditEvent) -> Item {
+    let mut item = key(
+        audit_partition(event.owner.as_ref()),
+        &format!("{:020}#{}", event.at.0.max(0), event.id),
+    );
+    item.insert("event_id".into(), s(&event.id));
+    item.insert("at".into(), n(event.at.0));
+    item.insert("actor".into(), s(&event.actor));
+    item.insert("action".into(), s(&event.action));
+    if let Some(owner) = &event.owner {
+        item.insert("owner_kind".into(), s(owner.kind.as_str()));
+        item.insert("owner_id".into(), s(&owner.id));
+    }
+    if let Some(token_id) = &event.token_id {
+        item.insert("token_id".into(), s(token_id.as_str()));
+    }
+    if let Some(detail) = &event.detail {
+        item.insert("detail".into(), s(detail));
+    }
+    item.insert(
+        TTL_ATTRIBUTE.into(),
+        ttl_after(event.at, AUDIT_RETENTION_DAYS),
+    );
+    item
+}
+
+impl TryFrom<&Item> for AuditEvent {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let owner = match get_opt_s(item, "owner_kind") {
+            None => None,
+            Some(kind) => Some(Owner {
+                kind: kind.parse().map_err(|_| malformed("owner_kind"))?,
+                id: get_s(item, "owner_id")?.to_owned(),
+            }),
+        };
+        let token_id = match get_opt_s(item, "token_id") {
+            None => None,
+            Some(text) => Some(text.parse().map_err(|_| malformed("token_id"))?),
+        };
+        Ok(AuditEvent {
+            id: get_s(item, "event_id")?.to_owned(),
+            at: Timestamp(get_i64(item, "at")?),
+            actor: get_s(item, "actor")?.to_owned(),
+            action: get_s(item, "action")?.to_owned(),
+            owner,
+            token_id,
+            detail: get_opt_s(item, "detail"),
+        })
+    }
+}
+
+/// The update expression that writes [`account_values`].
+pub(super) const ACCOUNT_UPDATE: &str =
+    "SET user_id = :user_id, #status = :status, sso = :sso, pat_beta = :pat_beta, orgs = :orgs";
+
+/// The account fields an operator sets; `tokens_valid_after` is not among
+/// them (only "revoke all" moves it), so a put never undoes a revoke-all.
+pub(super) fn account_values(account: &Account) -> Item {
+    HashMap::from([
+        (":user_id".to_owned(), s(&account.user_id)),
+        (":status".into(), s(account.status.as_str())),
+        (":sso".into(), AttributeValue::Bool(account.sso)),
+        (":pat_beta".into(), AttributeValue::Bool(account.pat_beta)),
+        (
+            ":orgs".into(),
+            AttributeValue::M(
+                account
+                    .orgs
+                    .iter()
+                    .map(|m| (m.org_id.clone(), s(&m.role)))
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
+/// Reads an account. The flags that gate access fail closed: `sso` is
+/// false only when stored as the boolean false, `pat_beta` true only when
+/// stored as true, and a missing or unknown `status` reads as suspended.
+/// Each such repair is logged; other damage is an error (never an Allow).
+impl TryFrom<&Item> for Account {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let user_id = get_s(item, "user_id")?.to_owned();
+        let mut orgs = item
+            .get("orgs")
+            .and_then(|v| v.as_m().ok())
+            .ok_or_else(|| malformed("orgs"))?
+            .iter()
+            .map(|(org_id, role)| {
+                Ok(OrgMembership {
+                    org_id: org_id.clone(),
+                    role: role.as_s().map_err(|_| malformed("orgs"))?.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        orgs.sort();
+        Ok(Account {
+            status: status_failing_closed(item, &user_id),
+            sso: flag_failing_closed(item, &user_id, "sso", true),
+            pat_beta: flag_failing_closed(item, &user_id, "pat_beta", false),
+            user_id,
+            orgs,
+            tokens_valid_after: get_opt_timestamp(item, "tokens_valid_after")?,
+        })
+    }
+}
+
+/// A boolean flag, or `closed` (logged) when it is missing or not a boolean.
+fn flag_failing_closed(item: &Item, principal: &str, field: &str, closed: bool) -> bool {
+    match item.get(field) {
+        Some(AttributeValue::Bool(value)) => *value,
+        _ => {
+            tracing::warn!(principal, field, closed, "unreadable account flag");
+            closed
+        }
+    }
+}
+
+fn status_failing_closed(item: &Item, principal: &str) -> PrincipalStatus {
+    match item
+        .get("status")
+        .and_then(|v| v.as_s().ok())
+        .map(|s| s.parse())
+    {
+        Some(Ok(status)) => status,
+        _ => {
+            tracing::warn!(
+                principal,
+                field = "status",
+                "unreadable status: treated as suspended"
+            );
+            PrincipalStatus::Suspended
+        }
+    }
+}
+
+pub(super) fn service_user_item(user: &ServiceUser) -> Item {
+    let mut item = principal_key(&Owner::service_user(&user.id));
+    item.insert("service_user_id".into(), s(&user.id));
+    item.insert("name".into(), s(&user.name));
+    item.insert("org_id".into(), s(&user.org_id));
+    item.insert("role".into(), s(&user.role));
+    item.insert("status".into(), s(user.status.as_str()));
+    if let Some(at) = user.tokens_valid_after {
+        item.insert("tokens_valid_after".into(), n(at.0));
+    }
+    item
+}
+
+impl TryFrom<&Item> for ServiceUser {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let id = get_s(item, "service_user_id")?.to_owned();
+        Ok(ServiceUser {
+            name: get_s(item, "name")?.to_owned(),
+            org_id: get_s(item, "org_id")?.to_owned(),
+            role: get_s(item, "role")?.to_owned(),
+            status: status_failing_closed(item, &id),
+            tokens_valid_after: get_opt_timestamp(item, "tokens_valid_after")?,
+            id,
+        })
+    }
+}
+
+pub(super) fn pepper_item(pepper: &StoredPepper) -> Item {
+    let mut item = pepper_key(pepper.version);
+    item.insert("version".into(), n(pepper.version.0));
+    item.insert("ciphertext".into(), b(&pepper.ciphertext));
+    item.insert("kms_key_id".into(), s(&pepper.kms_key_id));
+    item.insert("created_at".into(), n(pepper.created_at.0));
+    item.insert("retired".into(), AttributeValue::Bool(pepper.retired));
+    item
+}
+
+impl TryFrom<&Item> for StoredPepper {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        Ok(StoredPepper {
+            version: PepperVersion(get_u32(item, "version")?),
+            ciphertext: get_bytes(item, "ciphertext")?.to_vec(),
+            kms_key_id: get_s(item, "kms_key_id")?.to_owned(),
+            created_at: Timestamp(get_i64(item, "created_at")?),
+            retired: get_bool(item, "retired"),
+        })
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// The item `put_account` leaves for a new account.
+    fn account_item(account: &Account) -> Item {
+        let mut item = principal_key(&Owner::user(&account.user_id));
+        for (placeholder, value) in account_values(account) {
+            item.insert(placeholder[1..].to_owned(), value);
+        }
+        item
+    }
+
+    pub(in super::super) fn record() -> TokenRecord {
+        let token = crate::PlainToken::generate().unwrap();
+        let pepper = crate::Pepper::new(PepperVersion(3), &[9; 32]).unwrap();
+        TokenRecord {
+            id: token.id(),
+            owner: Owner::user("u_1"),
+            name: "laptop".into(),
+            scopes: vec!["read".into(), "write".into()],
+            hash: pepper.hash(&token),
+            pepper_version: PepperVersion(3),
+            created_at: Timestamp(1_700_000_000_000),
+            expires_at: Some(Timestamp(1_800_000_000_000)),
+            revoked: Some(Revocation {
+                at: Timestamp(1_750_000_000_000),
+                by: "user:u_1".into(),
+                reason: "lost".into(),
+            }),
+            last_used_at: Some(Timestamp(1_710_000_000_000)),
+        }
+    }
+
+    #[test]
+    fn token_items_round_trip() {
+        let record = record();
+        assert_eq!(TokenRecord::try_from(&token_item(&record)).unwrap(), record);
+    }
+
+    #[test]
+    fn token_items_never_hold_the_token_text() {
+        let token = crate::PlainToken::generate().unwrap();
+        let mut record = record();
+        record.id = token.id();
+        let debug = format!("{:?}", token_item(&record));
+        assert!(!debug.contains(&token.expose_secret()[20..52]));
+    }
+
+    #[test]
+    fn accounts_service_users_peppers_and_audit_events_round_trip() {
+        let account = Account {
+            user_id: "u_1".into(),
+            status: PrincipalStatus::Active,
+            sso: false,
+            pat_beta: true,
+            orgs: vec![
+                OrgMembership {
+                    org_id: "a".into(),
+                    role: "admin".into(),
+                },
+                OrgMembership {
+                    org_id: "b".into(),
+                    role: "member".into(),
+                },
+            ],
+            tokens_valid_after: None,
+        };
+        assert_eq!(Account::try_from(&account_item(&account)).unwrap(), account);
+        let user = ServiceUser {
+            id: "svc_1".into(),
+            name: "ci".into(),
+            org_id: "acme".into(),
+            role: "deployer".into(),
+            status: PrincipalStatus::Active,
+            tokens_valid_after: Some(Timestamp(7)),
+        };
+        assert_eq!(
+            ServiceUser::try_from(&service_user_item(&user)).unwrap(),
+            user
+        );
+        let pepper = StoredPepper {
+            version: PepperVersion(4),
+            ciphertext: vec![1, 2, 3],
+            kms_key_id: "alias/cog".into(),
+            created_at: Timestamp(9),
+            retired: true,
+        };
+        assert_eq!(
+            StoredPepper::try_from(&pepper_item(&pepper)).unwrap(),
+            pepper
+        );
+        let event = AuditEvent::new("user:u_1", "token.create", Owner::user("u_1"), Timestamp(5))
+            .for_token(record().id)
+            .with_detail("x");
+        assert_eq!(AuditEvent::try_from(&audit_item(&event)).unwrap(), event);
+    }
+}

@@ -1,0 +1,225 @@
+//! The conditioned writes a token's life is made of: its slot in the owner's
+//! counter, its name, its revocation, and the transactions that combine them
+//! for a revocation and a rotation.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::attributes::{n, s, ttl_after};
+use super::items::token_item;
+use super::keys::{counter_key, name_key, token_key};
+use super::schema::TTL_ATTRIBUTE;
+use super::transaction::{Check, Transaction};
+use super::{DynamoStore, Item, TOKEN_RETENTION_DAYS};
+use crate::records::{AuditEvent, Owner, Revocation, Timestamp, TokenRecord, TokenStatus};
+use crate::store::StoreError;
+use crate::token::TokenId;
+
+impl DynamoStore {
+    /// Creates `record`'s item if its id is free.
+    pub(super) fn put_new_token(
+        &self,
+        record: &TokenRecord,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.put(
+            token_item(record),
+            Some("attribute_not_exists(pk)"),
+            Item::new(),
+        )
+    }
+
+    /// Counts one more active token for `owner`, refusing past `limit`.
+    pub(super) fn take_slot(
+        &self,
+        owner: &Owner,
+        limit: u32,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.update(
+            counter_key(owner),
+            "SET active = if_not_exists(active, :zero) + :one",
+            Some("attribute_not_exists(active) OR active < :limit"),
+            HashMap::from([
+                (":zero".into(), n(0)),
+                (":one".into(), n(1)),
+                (":limit".into(), n(limit)),
+            ]),
+        )
+    }
+
+    pub(super) fn give_back_slot(&self, owner: &Owner) -> Result<TransactWriteItem, StoreError> {
+        self.update(
+            counter_key(owner),
+            "SET active = active - :one",
+            Some("active >= :one"),
+            HashMap::from([(":one".into(), n(1))]),
+        )
+    }
+
+    /// Claims `record`'s name for it: refused while another live token holds
+    /// it; `previous` may hand it over (rotation).
+    pub(super) fn claim_name(
+        &self,
+        record: &TokenRecord,
+        previous: Option<&TokenId>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = name_key(&record.owner, &record.name);
+        item.insert("token_id".into(), s(record.id.as_str()));
+        let mut values = HashMap::from([(":now".to_owned(), n(record.created_at.0))]);
+        let mut condition =
+            "attribute_not_exists(pk) OR (attribute_exists(expires_at) AND expires_at <= :now)"
+                .to_owned();
+        if let Some(previous) = previous {
+            condition.push_str(" OR token_id = :previous");
+            values.insert(":previous".into(), s(previous.as_str()));
+        }
+        if let Some(expires_at) = record.expires_at {
+            item.insert("expires_at".into(), n(expires_at.0));
+            // Past its holder's expiry the item no longer binds; TTL may tidy it.
+            item.insert(TTL_ATTRIBUTE.into(), n(expires_at.as_seconds()));
+        }
+        self.put(item, Some(&condition), values)
+    }
+
+    /// Frees `record`'s name if it still holds it (items from before names
+    /// were claimed have none to free).
+    fn free_name(&self, record: &TokenRecord) -> Result<TransactWriteItem, StoreError> {
+        self.delete(
+            name_key(&record.owner, &record.name),
+            "attribute_not_exists(pk) OR token_id = :id",
+            HashMap::from([(":id".to_owned(), s(record.id.as_str()))]),
+        )
+    }
+
+    /// Ends a token's life at `revocation.at`, releasing its slot and giving
+    /// it its TTL, if it is still as the caller read it.
+    fn revoke_update(
+        &self,
+        record: &TokenRecord,
+        held_slot: bool,
+        revocation: &Revocation,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let kept_from = record
+            .expires_at
+            .map_or(revocation.at, |expiry| expiry.max(revocation.at));
+        let mut values = HashMap::from([
+            (":at".to_owned(), n(revocation.at.0)),
+            (":by".into(), s(&revocation.by)),
+            (":reason".into(), s(&revocation.reason)),
+            (":ttl".into(), ttl_after(kept_from, TOKEN_RETENTION_DAYS)),
+        ]);
+        let revoked_condition = match &record.revoked {
+            None => "attribute_not_exists(revoked_at)",
+            Some(previous) => {
+                values.insert(":previous".into(), n(previous.at.0));
+                "revoked_at = :previous"
+            }
+        };
+        let slot_condition = if held_slot {
+            "attribute_exists(holds_slot)"
+        } else {
+            "attribute_not_exists(holds_slot)"
+        };
+        self.update(
+            token_key(&record.id),
+            "SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason, #ttl = :ttl REMOVE holds_slot",
+            Some(&format!(
+                "attribute_exists(pk) AND {revoked_condition} AND {slot_condition}"
+            )),
+            values,
+        )
+    }
+
+    /// Sets a future revocation (a rotation's grace): the token keeps its
+    /// slot, and so gets no TTL, until then.
+    fn schedule_revocation(
+        &self,
+        record: &TokenRecord,
+        revocation: &Revocation,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.update(
+            token_key(&record.id),
+            "SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason",
+            Some("attribute_exists(pk) AND attribute_not_exists(revoked_at) AND attribute_exists(holds_slot)"),
+            HashMap::from([
+                (":at".to_owned(), n(revocation.at.0)),
+                (":by".into(), s(&revocation.by)),
+                (":reason".into(), s(&revocation.reason)),
+            ]),
+        )
+    }
+
+    /// Releases an ended token's slot and gives its item its TTL.
+    pub(super) fn release_slot(
+        &self,
+        record: &TokenRecord,
+        ended_at: Timestamp,
+    ) -> Result<Transaction, StoreError> {
+        let release = self.update(
+            token_key(&record.id),
+            "SET #ttl = :ttl REMOVE holds_slot",
+            Some("attribute_exists(holds_slot)"),
+            HashMap::from([(":ttl".to_owned(), ttl_after(ended_at, TOKEN_RETENTION_DAYS))]),
+        )?;
+        Ok(Transaction::default()
+            .with(Check::Token, release)
+            .with(Check::Slot, self.give_back_slot(&record.owner)?))
+    }
+
+    /// Revokes `record` as read (`held_slot` is its `holds_slot` flag): its
+    /// slot and name go back with it.
+    pub(super) fn revocation(
+        &self,
+        record: &TokenRecord,
+        held_slot: bool,
+        revocation: &Revocation,
+        audit: &AuditEvent,
+    ) -> Result<Transaction, StoreError> {
+        let mut transaction = Transaction::default().with(
+            Check::Token,
+            self.revoke_update(record, held_slot, revocation)?,
+        );
+        if held_slot {
+            transaction = transaction.with(Check::Slot, self.give_back_slot(&record.owner)?);
+        }
+        // A live, never-revoked token holds its name; one in a rotation's
+        // grace has passed it on, and an expired one may have lost it.
+        if record.revoked.is_none() && record.status(revocation.at) == TokenStatus::Active {
+            transaction = transaction.with(Check::Name, self.free_name(record)?);
+        }
+        Ok(transaction.with(Check::Unconditioned, self.put_audit(audit)?))
+    }
+
+    /// Replaces `old` as read (`held_slot` is its `holds_slot` flag) with
+    /// `new`, which takes over the name. With a grace the old token stays
+    /// live, and counted, until `revocation.at`.
+    pub(super) fn rotation(
+        &self,
+        old: &TokenRecord,
+        held_slot: bool,
+        revocation: &Revocation,
+        new: &TokenRecord,
+        limit: u32,
+        audits: &[AuditEvent],
+    ) -> Result<Transaction, StoreError> {
+        let grace = revocation.at > new.created_at;
+        let old_update = if grace && held_slot {
+            self.schedule_revocation(old, revocation)?
+        } else {
+            self.revoke_update(old, held_slot, revocation)?
+        };
+        let mut transaction = Transaction::default()
+            .with(Check::Token, old_update)
+            .with(Check::NewToken, self.put_new_token(new)?)
+            .with(Check::Name, self.claim_name(new, Some(&old.id))?);
+        // Without grace the new token takes over the old one's slot; a
+        // token in grace still counts, so the new one needs its own.
+        if grace || !held_slot {
+            transaction = transaction.with(Check::Slot, self.take_slot(&new.owner, limit)?);
+        }
+        for audit in audits {
+            transaction = transaction.with(Check::Unconditioned, self.put_audit(audit)?);
+        }
+        Ok(transaction)
+    }
+}

@@ -1,0 +1,287 @@
+//! `TokenStore`: a token's life, from creation through rotation to
+//! revocation, with its slot and name kept in step in the same transaction.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::attributes::{b, get_bool, get_opt_i64, malformed, n, s};
+use super::keys::{counter_key, decode_cursor, encode_cursor, owner_key, token_key};
+use super::schema::OWNER_INDEX;
+use super::transaction::{
+    backoff, is_condition_failure, unavailable, Check, Transaction, TransactionOutcome,
+    TRANSACTION_ATTEMPTS,
+};
+use super::{DynamoStore, Item};
+use crate::hash::{PepperVersion, TokenHash};
+use crate::records::{AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenRecord};
+use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
+use crate::token::TokenId;
+
+impl DynamoStore {
+    /// A token's item as read, and its record.
+    async fn read_token(&self, id: &TokenId) -> Result<Option<(TokenRecord, bool)>, StoreError> {
+        let Some(item) = self.get_item(token_key(id)).await? else {
+            return Ok(None);
+        };
+        Ok(Some((
+            TokenRecord::try_from(&item)?,
+            get_bool(&item, "holds_slot"),
+        )))
+    }
+
+    /// One page of `owner`'s tokens from the owner index, newest first.
+    async fn query_owner_index(
+        &self,
+        owner: &Owner,
+        filter: Option<(&str, Timestamp)>,
+        limit: Option<i32>,
+        start: Option<Item>,
+    ) -> Result<QueryOutput, StoreError> {
+        let mut values = HashMap::from([(":owner".to_owned(), s(owner_key(owner)))]);
+        if let Some((_, now)) = filter {
+            values.insert(":now".into(), n(now.0));
+        }
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(OWNER_INDEX)
+            .key_condition_expression("gsi1pk = :owner")
+            .set_filter_expression(filter.map(|(expression, _)| expression.to_owned()))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(false)
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl TokenStore for DynamoStore {
+    async fn create_token(
+        &self,
+        record: &TokenRecord,
+        limit: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let outcome = self
+            .transact_retrying(|| {
+                Ok(Transaction::default()
+                    .with(Check::Token, self.put_new_token(record)?)
+                    .with(Check::Slot, self.take_slot(&record.owner, limit)?)
+                    .with(Check::Name, self.claim_name(record, None)?)
+                    .with(Check::Unconditioned, self.put_audit(audit)?))
+            })
+            .await?;
+        match outcome {
+            TransactionOutcome::Done => Ok(()),
+            TransactionOutcome::ConditionFailed(Check::Slot) => {
+                Err(StoreError::LimitReached { limit })
+            }
+            TransactionOutcome::ConditionFailed(Check::Name) => Err(StoreError::NameTaken),
+            TransactionOutcome::ConditionFailed(_) => Err(StoreError::AlreadyExists),
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn get_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        self.get_record(token_key(id)).await
+    }
+
+    async fn revoke_token(
+        &self,
+        id: &TokenId,
+        revocation: &Revocation,
+        audit: &AuditEvent,
+    ) -> Result<RevokeOutcome, StoreError> {
+        // Read, then write conditioned on what was read; a lost race re-reads.
+        for attempt in 0..TRANSACTION_ATTEMPTS {
+            let Some((record, held_slot)) = self.read_token(id).await? else {
+                return Err(StoreError::NotFound);
+            };
+            if record
+                .revoked
+                .as_ref()
+                .is_some_and(|r| r.at <= revocation.at)
+            {
+                return Ok(RevokeOutcome::AlreadyRevoked);
+            }
+            let transaction = self.revocation(&record, held_slot, revocation, audit)?;
+            match self.transact(transaction).await? {
+                TransactionOutcome::Done => return Ok(RevokeOutcome::Revoked),
+                TransactionOutcome::ConditionFailed(_) | TransactionOutcome::Conflict => {
+                    backoff(attempt).await
+                }
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn rotate_token(
+        &self,
+        old_id: &TokenId,
+        revocation: &Revocation,
+        new_record: &TokenRecord,
+        limit: u32,
+        audits: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        for attempt in 0..TRANSACTION_ATTEMPTS {
+            let Some((old, held_slot)) = self.read_token(old_id).await? else {
+                return Err(StoreError::NotFound);
+            };
+            if old.revoked.is_some() {
+                return Err(StoreError::NotFound);
+            }
+            let transaction =
+                self.rotation(&old, held_slot, revocation, new_record, limit, audits)?;
+            match self.transact(transaction).await? {
+                TransactionOutcome::Done => return Ok(()),
+                TransactionOutcome::ConditionFailed(Check::NewToken) => {
+                    return Err(StoreError::AlreadyExists)
+                }
+                TransactionOutcome::ConditionFailed(Check::Slot) => {
+                    return Err(StoreError::LimitReached { limit })
+                }
+                TransactionOutcome::ConditionFailed(Check::Name) => {
+                    return Err(StoreError::NameTaken)
+                }
+                // The old token changed since it was read: read it again.
+                TransactionOutcome::ConditionFailed(_) | TransactionOutcome::Conflict => {
+                    backoff(attempt).await
+                }
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn list_tokens(
+        &self,
+        owner: &Owner,
+        filter: StatusFilter,
+        now: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<TokenPage, StoreError> {
+        let limit = limit.max(1);
+        let mut start = cursor.map(|c| decode_cursor(owner, c)).transpose()?;
+        let mut tokens = Vec::with_capacity(limit);
+        loop {
+            let output = self
+                .query_owner_index(owner, None, Some(100), start.take())
+                .await?;
+            for item in output.items() {
+                let record = TokenRecord::try_from(item)?;
+                if filter.admits(record.status(now)) {
+                    tokens.push(record);
+                    if tokens.len() == limit {
+                        // More may follow this item; the cursor resumes after it.
+                        let next_cursor = tokens.last().map(encode_cursor);
+                        return Ok(TokenPage {
+                            tokens,
+                            next_cursor,
+                        });
+                    }
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => {
+                    return Ok(TokenPage {
+                        tokens,
+                        next_cursor: None,
+                    })
+                }
+            }
+        }
+    }
+
+    async fn active_token_count(&self, owner: &Owner) -> Result<u32, StoreError> {
+        let count = match self.get_item(counter_key(owner)).await? {
+            Some(item) => get_opt_i64(&item, "active")?.unwrap_or(0),
+            None => 0,
+        };
+        u32::try_from(count).map_err(|_| malformed("active"))
+    }
+
+    async fn release_ended(&self, owner: &Owner, now: Timestamp) -> Result<u32, StoreError> {
+        let ended = "attribute_exists(holds_slot) AND (expires_at <= :now OR revoked_at <= :now)";
+        let mut released = 0;
+        let mut start = None;
+        loop {
+            let output = self
+                .query_owner_index(owner, Some((ended, now)), None, start.take())
+                .await?;
+            for item in output.items() {
+                let record = TokenRecord::try_from(item)?;
+                let ended_at = match (&record.revoked, record.expires_at) {
+                    (Some(revoked), Some(expiry)) => revoked.at.min(expiry),
+                    (Some(revoked), None) => revoked.at,
+                    (None, Some(expiry)) => expiry,
+                    (None, None) => continue,
+                };
+                let outcome = self
+                    .transact_retrying(|| self.release_slot(&record, ended_at))
+                    .await?;
+                if matches!(outcome, TransactionOutcome::Done) {
+                    released += 1;
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(released),
+            }
+        }
+    }
+
+    async fn touch_last_used(
+        &self,
+        id: &TokenId,
+        at: Timestamp,
+        min_interval_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(token_key(id)))
+            .update_expression("SET last_used_at = :at")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at <= :threshold)",
+            )
+            .expression_attribute_values(":at", n(at.0))
+            .expression_attribute_values(":threshold", n(at.0.saturating_sub(min_interval_ms)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn replace_hash(
+        &self,
+        id: &TokenId,
+        old: &TokenHash,
+        new: &TokenHash,
+        version: PepperVersion,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let update = self.update(
+            token_key(id),
+            "SET #hash = :new, pepper_version = :version",
+            Some("#hash = :old"),
+            HashMap::<String, AttributeValue>::from([
+                (":new".to_owned(), b(new.as_bytes())),
+                (":old".into(), b(old.as_bytes())),
+                (":version".into(), n(version.0)),
+            ]),
+        )?;
+        let outcome = self.write_audited(Check::Token, update, audit).await?;
+        Ok(matches!(outcome, TransactionOutcome::Done))
+    }
+}
