@@ -13,10 +13,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::bearer::extract_bearer;
+use crate::logging::Causes;
 use crate::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::records::{
-    AuditEvent, OrgMembership, Owner, OwnerKind, PrincipalStatus, Timestamp, TokenRecord,
-    TokenStatus,
+    AuditAction, AuditEvent, OrgMembership, Owner, OwnerKind, PrincipalStatus, Timestamp,
+    TokenRecord, TokenStatus,
 };
 use crate::routes::RouteRules;
 use crate::store::{CredentialLookup, Principal, StoreError, TokenStore};
@@ -214,16 +215,21 @@ where
             scopes: record.scopes,
             orgs,
         };
+        Ok(self.decide_route(identity, route))
+    }
+
+    /// Allow, unless a route rule needs a scope the token lacks (403).
+    fn decide_route(&self, identity: Identity, route: Option<Route<'_>>) -> Decision {
         if let Some(route) = route {
             let mut needed = self
                 .settings
                 .route_rules
                 .required_scopes(route.method, route.path);
             if needed.any(|scope| !identity.scopes.iter().any(|s| s == scope)) {
-                return Ok(Decision::Forbidden(identity));
+                return Decision::Forbidden(identity);
             }
         }
-        Ok(Decision::Allow(identity))
+        Decision::Allow(identity)
     }
 
     /// Waits for the background writes started so far (tests, shutdown).
@@ -297,7 +303,7 @@ where
             let id = record.id;
             self.spawn(async move {
                 if let Err(error) = store.touch_last_used(&id, now, interval_ms).await {
-                    tracing::warn!(token_id = %id, %error, "last_used_at update failed");
+                    tracing::warn!(token_id = %id, error = %Causes(&error), "last_used_at update failed");
                 }
             });
         }
@@ -309,15 +315,22 @@ where
                 current.hash(token),
                 current.version(),
             );
-            let audit = AuditEvent::new("authorizer", "token.rehash", record.owner.clone(), now)
-                .for_token(id)
-                .with_detail(format!("pepper {} -> {version}", record.pepper_version));
+            let audit = AuditEvent::new(
+                "authorizer",
+                AuditAction::TokenRehash,
+                record.owner.clone(),
+                now,
+            )
+            .for_token(id)
+            .with_detail(format!("pepper {} -> {version}", record.pepper_version));
             self.spawn(async move {
                 match store.replace_hash(&id, &old, &new, version, &audit).await {
                     Ok(_) => {
                         tracing::info!(token_id = %id, pepper_version = %version, "token re-hashed")
                     }
-                    Err(error) => tracing::warn!(token_id = %id, %error, "re-hash failed"),
+                    Err(error) => {
+                        tracing::warn!(token_id = %id, error = %Causes(&error), "re-hash failed")
+                    }
                 }
             });
         }

@@ -4,11 +4,13 @@
 //! Layout: the domain (`token`, `bearer`, `hash`, `pepper`, `records`) and the
 //! storage ports (`store`) know nothing of AWS; `aws` holds the adapters.
 
+pub mod audit;
 pub mod authorize;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod bearer;
 pub mod config;
+pub mod context;
 pub mod hash;
 pub mod lifecycle;
 pub mod logging;

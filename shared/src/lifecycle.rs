@@ -1,6 +1,8 @@
 //! Token lifecycle operations shared by the functions and the operator CLI.
 
-use crate::records::{AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenRecord};
+use crate::records::{
+    AuditAction, AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenRecord,
+};
 use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenStore};
 
 /// Every token of `owner` that `filter` admits at `now`, newest first, all pages.
@@ -37,7 +39,8 @@ pub async fn revoke_all(
     reason: &str,
     now: Timestamp,
 ) -> Result<u32, StoreError> {
-    let audit = AuditEvent::new(actor, "token.revoke_all", owner.clone(), now).with_detail(reason);
+    let audit =
+        AuditEvent::new(actor, AuditAction::TokenRevokeAll, owner.clone(), now).with_detail(reason);
     match store.revoke_tokens_before(owner, now, &audit).await {
         // No owner record: its tokens cannot authorize anyway.
         Ok(()) | Err(StoreError::NotFound) => {}
@@ -54,7 +57,7 @@ pub async fn revoke_all(
             by: actor.to_owned(),
             reason: reason.to_owned(),
         };
-        let audit = AuditEvent::new(actor, "token.revoke", owner.clone(), now)
+        let audit = AuditEvent::new(actor, AuditAction::TokenRevoke, owner.clone(), now)
             .for_token(record.id)
             .with_detail(reason);
         match store.revoke_token(&record.id, &revocation, &audit).await? {

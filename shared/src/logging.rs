@@ -16,11 +16,29 @@ use tracing_subscriber::{EnvFilter, Layer};
 const OWN_CRATES: &[&str] = &[
     "cog_tokens",
     "authorizer",
+    "management",
     "issue_token",
     "revoke_token",
     "whoami",
     "cogadmin",
 ];
+
+/// An error and its causes, `outer: inner: innermost`, for a log field:
+/// `tracing::error!(error = %Causes(&error), ...)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Causes<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
 
 /// Installs the process-wide subscriber; call once at cold start.
 pub fn init() {
@@ -48,6 +66,27 @@ mod tests {
     use tracing::Level;
 
     use super::*;
+    use crate::management::ManagementError;
+    use crate::pepper::PepperError;
+    use crate::store::StoreError;
+
+    #[test]
+    fn causes_name_every_error_in_the_chain_once() {
+        let error = ManagementError::from(PepperError::Store(StoreError::Unavailable(
+            "service error ThrottlingException".into(),
+        )));
+        let ManagementError::Unavailable(cause) = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(
+            Causes(cause).to_string(),
+            "pepper storage failed: storage unavailable: service error ThrottlingException"
+        );
+        assert_eq!(
+            Causes(&error).to_string(),
+            "service unavailable: pepper storage failed: storage unavailable: service error ThrottlingException"
+        );
+    }
 
     #[test]
     fn dependencies_never_log_below_info_and_own_crates_may() {

@@ -14,12 +14,12 @@ use base64::Engine;
 use crate::hash::{Pepper, PepperVersion, TokenHash};
 use crate::pepper::{PepperError, PepperRing, PepperSource};
 use crate::records::{
-    Account, AuditEvent, Owner, Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord,
-    TokenStatus,
+    Account, AuditEvent, Owner, PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp,
+    TokenRecord, TokenStatus,
 };
 use crate::store::{
     read_principal, AuditLog, CredentialLookup, Principal, PrincipalStore, RevokeOutcome,
-    StoreError, TokenPage, TokenStore,
+    ServiceUserPage, StoreError, TokenPage, TokenStore,
 };
 use crate::token::TokenId;
 
@@ -31,6 +31,8 @@ struct State {
     names: HashMap<(Owner, String), TokenId>,
     accounts: HashMap<String, Account>,
     service_users: HashMap<String, ServiceUser>,
+    /// Service users ever created, by org (the per-org limit).
+    org_service_users: HashMap<String, u32>,
     audit: Vec<AuditEvent>,
 }
 
@@ -88,6 +90,17 @@ fn sort_key(record: &TokenRecord) -> (Timestamp, TokenId) {
 
 fn encode_cursor(record: &TokenRecord) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}#{}", record.created_at.0, record.id))
+}
+
+fn decode_service_user_cursor(cursor: &str) -> Result<(Timestamp, String), StoreError> {
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or(StoreError::InvalidCursor)?;
+    let (at, id) = text.split_once('#').ok_or(StoreError::InvalidCursor)?;
+    let at = at.parse().map_err(|_| StoreError::InvalidCursor)?;
+    Ok((Timestamp(at), id.to_owned()))
 }
 
 fn decode_cursor(cursor: &str) -> Result<(Timestamp, TokenId), StoreError> {
@@ -367,12 +380,21 @@ impl PrincipalStore for MemoryStore {
     async fn create_service_user(
         &self,
         user: &ServiceUser,
+        limit: u32,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
         if state.service_users.contains_key(&user.id) {
             return Err(StoreError::AlreadyExists);
         }
+        let count = state
+            .org_service_users
+            .entry(user.org_id.clone())
+            .or_default();
+        if *count >= limit {
+            return Err(StoreError::LimitReached { limit });
+        }
+        *count += 1;
         state.service_users.insert(user.id.clone(), user.clone());
         state.audit.push(audit.clone());
         Ok(())
@@ -380,6 +402,62 @@ impl PrincipalStore for MemoryStore {
 
     async fn get_service_user(&self, id: &str) -> Result<Option<ServiceUser>, StoreError> {
         Ok(self.state()?.service_users.get(id).cloned())
+    }
+
+    async fn update_service_user(
+        &self,
+        user: &ServiceUser,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        let stored = state
+            .service_users
+            .get_mut(&user.id)
+            .ok_or(StoreError::NotFound)?;
+        stored.name.clone_from(&user.name);
+        stored.role.clone_from(&user.role);
+        stored.status = user.status;
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn list_service_users(
+        &self,
+        org_id: &str,
+        status: Option<PrincipalStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<ServiceUserPage, StoreError> {
+        let after = cursor.map(decode_service_user_cursor).transpose()?;
+        let state = self.state()?;
+        let sorted: BTreeMap<_, _> = state
+            .service_users
+            .values()
+            .filter(|u| u.org_id == org_id && status.is_none_or(|s| u.status == s))
+            .map(|u| ((u.created_at, u.id.clone()), u))
+            .collect();
+        let mut service_users = Vec::new();
+        let mut more = false;
+        for (key, user) in sorted.iter().rev() {
+            if after.as_ref().is_some_and(|a| key >= a) {
+                continue;
+            }
+            if service_users.len() == limit.max(1) {
+                more = true;
+                break;
+            }
+            service_users.push((*user).clone());
+        }
+        let next_cursor = match service_users.last() {
+            Some(last) if more => {
+                Some(URL_SAFE_NO_PAD.encode(format!("{}#{}", last.created_at.0, last.id)))
+            }
+            _ => None,
+        };
+        Ok(ServiceUserPage {
+            service_users,
+            next_cursor,
+        })
     }
 
     async fn revoke_tokens_before(

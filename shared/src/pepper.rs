@@ -16,7 +16,7 @@ pub enum PepperError {
     Empty,
     #[error("KMS refused or failed: {0}")]
     Kms(String),
-    #[error("pepper storage failed: {0}")]
+    #[error("pepper storage failed")]
     Store(#[from] StoreError),
     #[error("pepper v{0} is malformed")]
     Malformed(u32),

@@ -1,8 +1,10 @@
-//! The domain records the store keeps: tokens, accounts, service users, audit events.
+//! The domain records the store keeps: tokens, accounts, service users, audit
+//! events (defined in `audit`, re-exported here).
 
 use std::fmt;
 use std::str::FromStr;
 
+pub use crate::audit::{AuditAction, AuditEvent};
 use crate::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
@@ -94,6 +96,47 @@ impl Owner {
 impl fmt::Display for Owner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind.as_str(), self.id)
+    }
+}
+
+/// A signed-in user's id: the session's `sub`. Built only valid: 1 to 255
+/// bytes (OpenID Connect's bound for `sub`), not blank, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserId(String);
+
+/// Why a `sub` is not a user id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a user id is 1 to 255 bytes without control characters")]
+pub struct InvalidUserId;
+
+impl UserId {
+    pub const MAX_BYTES: usize = 255;
+
+    pub fn parse(text: &str) -> Result<Self, InvalidUserId> {
+        let valid = !text.trim().is_empty()
+            && text.len() <= Self::MAX_BYTES
+            && !text.chars().any(char::is_control);
+        valid.then(|| Self(text.to_owned())).ok_or(InvalidUserId)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The owner of this user's tokens.
+    pub fn owner(&self) -> Owner {
+        Owner::user(&self.0)
+    }
+
+    /// How audit events and revocations name this user: `user:<id>`.
+    pub fn actor(&self) -> String {
+        self.owner().to_string()
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -190,6 +233,8 @@ pub enum PrincipalStatus {
     Active,
     Suspended,
     Deleted,
+    /// A service user an org admin switched off; it may be switched on again.
+    Disabled,
 }
 
 impl PrincipalStatus {
@@ -198,6 +243,7 @@ impl PrincipalStatus {
             Self::Active => "active",
             Self::Suspended => "suspended",
             Self::Deleted => "deleted",
+            Self::Disabled => "disabled",
         }
     }
 }
@@ -209,6 +255,7 @@ impl FromStr for PrincipalStatus {
             "active" => Ok(Self::Active),
             "suspended" => Ok(Self::Suspended),
             "deleted" => Ok(Self::Deleted),
+            "disabled" => Ok(Self::Disabled),
             other => Err(UnknownValue(other.to_owned())),
         }
     }
@@ -243,7 +290,13 @@ impl Account {
             .iter()
             .map(|m| format!("{}:{}", m.org_id, m.role))
             .collect();
-        AuditEvent::new(actor, "account.put", Owner::user(&self.user_id), at).with_detail(format!(
+        AuditEvent::new(
+            actor,
+            AuditAction::AccountPut,
+            Owner::user(&self.user_id),
+            at,
+        )
+        .with_detail(format!(
             "status={} sso={} pat_beta={} orgs={}",
             self.status.as_str(),
             self.sso,
@@ -266,68 +319,42 @@ pub struct ServiceUser {
     pub org_id: String,
     pub role: String,
     pub status: PrincipalStatus,
+    pub created_at: Timestamp,
     /// Set by "revoke all": every key created at or before it is revoked.
     pub tokens_valid_after: Option<Timestamp>,
 }
 
-/// One state change, written in the same transaction as the change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
-    pub id: String,
-    pub at: Timestamp,
-    /// Who did it, e.g. `user:u_123` or `operator`.
-    pub actor: String,
-    /// What happened, e.g. `token.create`, `token.revoke`, `token.rotate`.
-    pub action: String,
-    /// Whose credentials changed; `None` for system-wide changes (the pepper ring).
-    pub owner: Option<Owner>,
-    pub token_id: Option<TokenId>,
-    pub detail: Option<String>,
-}
+impl ServiceUser {
+    /// The longest service user id: ids go into keys and cursors.
+    pub const ID_MAX_CHARS: usize = 64;
 
-impl AuditEvent {
-    /// A new event with a random id. The id only needs to be unique.
-    pub fn new(
-        actor: impl Into<String>,
-        action: impl Into<String>,
-        owner: Owner,
-        at: Timestamp,
-    ) -> Self {
-        Self {
-            id: random_event_id(),
-            at,
-            actor: actor.into(),
-            action: action.into(),
-            owner: Some(owner),
-            token_id: None,
-            detail: None,
+    /// A fresh id: `svc_` and 16 random base62 characters.
+    pub fn new_id() -> String {
+        use rand::Rng;
+        const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut rng = rand::rng();
+        let suffix: String = (0..16)
+            .map(|_| char::from(BASE62[rng.random_range(0..BASE62.len())]))
+            .collect();
+        format!("svc_{suffix}")
+    }
+
+    /// Ids are 1 to 64 ASCII letters, digits, `_` and `-`.
+    pub fn is_valid_id(id: &str) -> bool {
+        !id.is_empty()
+            && id.len() <= Self::ID_MAX_CHARS
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+
+    /// The membership its keys carry: exactly its one org and role.
+    pub fn membership(&self) -> OrgMembership {
+        OrgMembership {
+            org_id: self.org_id.clone(),
+            role: self.role.clone(),
         }
     }
-
-    /// An event about the system rather than one owner's credentials.
-    pub fn system(actor: impl Into<String>, action: impl Into<String>, at: Timestamp) -> Self {
-        Self {
-            owner: None,
-            ..Self::new(actor, action, Owner::user(""), at)
-        }
-    }
-
-    pub fn for_token(mut self, id: TokenId) -> Self {
-        self.token_id = Some(id);
-        self
-    }
-
-    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
-        self
-    }
-}
-
-fn random_event_id() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 12];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }
 
 #[cfg(test)]
@@ -393,5 +420,33 @@ mod tests {
             ..account
         }
         .may_use_pats());
+    }
+
+    #[test]
+    fn service_user_ids_are_fresh_and_valid() {
+        let (a, b) = (ServiceUser::new_id(), ServiceUser::new_id());
+        assert_ne!(a, b);
+        assert!(ServiceUser::is_valid_id(&a) && a.starts_with("svc_") && a.len() == 20);
+        assert!(ServiceUser::is_valid_id("svc_ci-deploy"));
+        for bad in ["", "a#b", "svc ci", "é", &"a".repeat(65)] {
+            assert!(!ServiceUser::is_valid_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn user_ids_are_built_only_valid() {
+        let alice = UserId::parse("auth0|5f7c8ec7c33c6c004bbafe82").unwrap();
+        assert_eq!(alice.actor(), "user:auth0|5f7c8ec7c33c6c004bbafe82");
+        assert_eq!(alice.owner(), Owner::user(alice.as_str()));
+        assert!(UserId::parse(&"a".repeat(UserId::MAX_BYTES)).is_ok());
+        for bad in [
+            "",
+            "   ",
+            "a\nb",
+            "tab\there",
+            &"a".repeat(UserId::MAX_BYTES + 1),
+        ] {
+            assert_eq!(UserId::parse(bad), Err(InvalidUserId), "{bad:?}");
+        }
     }
 }

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
-    Account, AuditEvent, Owner, Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord,
+    Account, AuditEvent, Owner, PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp,
+    TokenRecord,
 };
 use crate::token::TokenId;
 
@@ -44,6 +45,14 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct TokenPage {
     pub tokens: Vec<TokenRecord>,
+    /// Opaque; pass back to get the next page. `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of an org's service users, newest first.
+#[derive(Debug, Clone)]
+pub struct ServiceUserPage {
+    pub service_users: Vec<ServiceUser>,
     /// Opaque; pass back to get the next page. `None` on the last page.
     pub next_cursor: Option<String>,
 }
@@ -147,13 +156,31 @@ pub trait PrincipalStore: Send + Sync {
     /// [`revoke_tokens_before`](Self::revoke_tokens_before) moves it).
     async fn put_account(&self, account: &Account, audit: &AuditEvent) -> Result<(), StoreError>;
     async fn get_account(&self, user_id: &str) -> Result<Option<Account>, StoreError>;
-    /// Creates a service user; refuses an existing id.
+    /// Creates a service user and counts it against its org's `limit`
+    /// ([`StoreError::LimitReached`]; the count never goes down, disabled
+    /// service users still count); refuses an existing id.
     async fn create_service_user(
+        &self,
+        user: &ServiceUser,
+        limit: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn get_service_user(&self, id: &str) -> Result<Option<ServiceUser>, StoreError>;
+    /// Writes a service user's name, role and status (never its org, creation
+    /// time or watermark) with `audit`. `NotFound` when it does not exist.
+    async fn update_service_user(
         &self,
         user: &ServiceUser,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
-    async fn get_service_user(&self, id: &str) -> Result<Option<ServiceUser>, StoreError>;
+    /// An org's service users, newest first, optionally of one status.
+    async fn list_service_users(
+        &self,
+        org_id: &str,
+        status: Option<PrincipalStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<ServiceUserPage, StoreError>;
     /// Revokes, at once and completely, every token of `owner` created at or
     /// before `at` (the owner record's `tokens_valid_after`, which the
     /// authorizer checks), writing `audit` in the same transaction.

@@ -54,8 +54,8 @@ impl TokenFormatError {
 
 /// The operating system's random generator failed; no token was made.
 #[derive(Debug, thiserror::Error)]
-#[error("operating system randomness unavailable: {0}")]
-pub struct RandomnessError(String);
+#[error("operating system randomness unavailable")]
+pub struct RandomnessError(#[source] rand::rand_core::OsError);
 
 /// Branch-free, so the all-bytes check below compiles to SIMD.
 fn is_base62(byte: u8) -> bool {
@@ -218,7 +218,7 @@ fn fill_base62(out: &mut [u8]) -> Result<(), RandomnessError> {
     while filled < out.len() {
         OsRng
             .try_fill_bytes(pool.as_mut())
-            .map_err(|e| RandomnessError(e.to_string()))?;
+            .map_err(RandomnessError)?;
         for &byte in pool.iter() {
             let index = usize::from(byte & 0x3F);
             if index < ALPHABET.len() {

@@ -17,14 +17,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authorizer::events::HttpResponseFormat;
-use authorizer::handler::{function_handler, AuthorizerState};
+use authorizer::config::HttpResponseFormat;
+use authorizer::handler::{handle_json_event, AuthorizerState};
 use cog_integration_tests::runtime_api::{RuntimeApi, RuntimeCall};
 use cog_integration_tests::{new_token, spawn_function, workspace_binary, Stack};
 use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
 use cog_tokens::aws::kms::KmsPepperSource;
 use cog_tokens::pepper::{PepperKeeper, PepperSource};
-use cog_tokens::records::{AuditEvent, Owner, Timestamp};
+use cog_tokens::records::{AuditAction, AuditEvent, Owner, Timestamp};
 use cog_tokens::routes::RouteRules;
 use cog_tokens::store::TokenStore;
 use serde_json::json;
@@ -77,7 +77,7 @@ async fn dynamodb_latency() -> (String, String) {
     let now = Timestamp::now();
     let owner = Owner::user("alice");
     let (token, record) = new_token(&owner, &pepper, now, Some(now.plus_seconds(86_400)));
-    let audit = AuditEvent::new("bench", "token.create", owner, now);
+    let audit = AuditEvent::new("bench", AuditAction::TokenCreate, owner, now);
     store.create_token(&record, 50, &audit).await.unwrap();
 
     let state = AuthorizerState {
@@ -150,7 +150,7 @@ async fn dynamodb_latency() -> (String, String) {
     };
     let authorize = || async {
         let started = Instant::now();
-        let response = function_handler(&state, &event, Timestamp::now())
+        let response = handle_json_event(&state, &event, Timestamp::now())
             .await
             .unwrap();
         let body = serde_json::to_vec(&response).unwrap();

@@ -166,40 +166,19 @@ impl Chain {
         assert_fresh(&gateway_binary, &["infra/local/gateway/src"]);
         let logs = std::env::temp_dir().join(unique("cog-chain"));
         std::fs::create_dir_all(&logs).unwrap();
-        let log = |name: &str| std::fs::File::create(logs.join(format!("{name}.log"))).unwrap();
         // Built first, so a panic half-way still stops what was started (Drop).
         let mut chain = Self {
             url: String::new(),
-            logs: logs.clone(),
+            logs,
             children: Vec::new(),
             client: Client::builder(TokioExecutor::new()).build_http(),
         };
-
         // `RUST_LOG=trace make test` runs every chain at trace.
         let log_level = config
             .log_level
             .clone()
             .or_else(|| std::env::var("RUST_LOG").ok());
-        let watch_port = free_port();
-        let watch = Command::new(cargo_lambda())
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "--invoke-address",
-                "127.0.0.1",
-            ])
-            .args(["--invoke-port", &watch_port.to_string()])
-            .arg("--manifest-path")
-            .arg(repo_root().join("Cargo.toml"))
-            .stdout(log("watch"))
-            .stderr(log("watch-err"))
-            .spawn()
-            .unwrap();
-        chain.children.push(("watch".to_owned(), watch));
-        let (_, watch) = chain.children.last_mut().unwrap();
-        wait_for_port(watch_port, watch, "cargo lambda watch", &logs);
-
+        let watch_port = chain.start_watch();
         for (function, binary) in functions {
             let mut command = Command::new(binary);
             command
@@ -212,17 +191,12 @@ impl Chain {
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
                 .envs(template_environment(function))
                 .envs(log_level.iter().map(|level| ("RUST_LOG", level)))
-                .env("TABLE_NAME", &config.table)
-                .stdout(log(function))
-                .stderr(log(&format!("{function}-err")));
+                .env("TABLE_NAME", &config.table);
             if !config.route_rules.is_empty() {
                 command.env("ROUTE_RULES", &config.route_rules);
             }
-            chain
-                .children
-                .push((function.to_owned(), command.spawn().unwrap()));
+            chain.spawn(function, &mut command);
         }
-
         let gateway_port = free_port();
         let mut gateway = Command::new(gateway_binary);
         gateway
@@ -231,19 +205,51 @@ impl Chain {
             .arg(repo_root().join("template.yaml"))
             .args(["--listen", &format!("127.0.0.1:{gateway_port}")])
             .args(["--lambda-url", &format!("http://127.0.0.1:{watch_port}")])
-            .args(["--invoke-timeout-seconds", "30"])
-            .stdout(log("gateway"))
-            .stderr(log("gateway-err"));
+            .args(["--invoke-timeout-seconds", "30"]);
         for (name, value) in &config.parameters {
             gateway.args(["--parameter", &format!("{name}={value}")]);
         }
-        chain
-            .children
-            .push(("gateway".to_owned(), gateway.spawn().unwrap()));
-        let (_, gateway) = chain.children.last_mut().unwrap();
-        wait_for_port(gateway_port, gateway, "local-gateway", &logs);
+        chain.spawn("gateway", &mut gateway);
+        chain.wait_for_last(gateway_port, "local-gateway");
         chain.url = format!("http://127.0.0.1:{gateway_port}");
         chain
+    }
+
+    /// Starts `cargo lambda watch` (the functions' Runtime API); its port.
+    fn start_watch(&mut self) -> u16 {
+        let port = free_port();
+        let mut watch = Command::new(cargo_lambda());
+        watch
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
+            .args(["--invoke-port", &port.to_string()])
+            .arg("--manifest-path")
+            .arg(repo_root().join("Cargo.toml"));
+        self.spawn("watch", &mut watch);
+        self.wait_for_last(port, "cargo lambda watch");
+        port
+    }
+
+    /// Starts `command` as `name`, its output in `<name>.log` and `<name>-err.log`.
+    fn spawn(&mut self, name: &str, command: &mut Command) {
+        let log = |file: String| std::fs::File::create(self.logs.join(file)).unwrap();
+        let child = command
+            .stdout(log(format!("{name}.log")))
+            .stderr(log(format!("{name}-err.log")))
+            .spawn()
+            .unwrap();
+        self.children.push((name.to_owned(), child));
+    }
+
+    /// Waits until the process started last listens on `port`.
+    fn wait_for_last(&mut self, port: u16, what: &str) {
+        let (_, child) = self.children.last_mut().unwrap();
+        wait_for_port(port, child, what, &self.logs);
     }
 
     /// One request to the gateway. `headers` as (name, value).

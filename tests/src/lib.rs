@@ -143,11 +143,16 @@ pub fn beta_account(user: &str) -> cog_tokens::records::Account {
     }
 }
 
+/// A user id for a test; panics on an invalid one.
+pub fn user_id(id: &str) -> cog_tokens::records::UserId {
+    cog_tokens::records::UserId::parse(id).expect("a valid test user id")
+}
+
 /// The actions of `owner`'s audit events, newest first (up to 10).
 pub async fn audit_actions(store: &DynamoStore, owner: &Owner) -> Vec<String> {
     use cog_tokens::store::AuditLog;
     let events = store.audit_events(Some(owner), 10).await.unwrap();
-    events.into_iter().map(|e| e.action).collect()
+    events.into_iter().map(|e| e.action.to_string()).collect()
 }
 
 /// A token and the record the store would keep for it.
@@ -231,6 +236,9 @@ pub mod services {
             allow_non_expiring: false,
             max_active_tokens: limit,
             max_rotation_grace_seconds: 3600,
+            role_catalog: vec!["admin".into(), "deployer".into(), "viewer".into()],
+            max_service_users_per_org: 100,
+            max_keys_per_service_user: 10,
         }
     }
 

@@ -64,45 +64,11 @@ fn serve(stream: TcpStream, queue: &Mutex<Receiver<String>>, calls: &Sender<Runt
     };
     let mut reader = BufReader::new(stream);
     let mut counter = 0u64;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut content_length = 0usize;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    content_length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0u8; content_length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let body = String::from_utf8_lossy(&body).into_owned();
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("")
-            .to_owned();
+    while let Some((path, body)) = read_request(&mut reader) {
         let reply = if path.ends_with("/invocation/next") {
             let _ = calls.send(RuntimeCall::Next(Instant::now()));
-            let event = match queue.lock() {
-                Ok(queue) => match queue.recv() {
-                    Ok(event) => event,
-                    Err(_) => return,
-                },
-                Err(_) => return,
+            let Some(event) = queue.lock().ok().and_then(|queue| queue.recv().ok()) else {
+                return;
             };
             counter += 1;
             format!(
@@ -114,21 +80,52 @@ fn serve(stream: TcpStream, queue: &Mutex<Receiver<String>>, calls: &Sender<Runt
                 event.len()
             )
         } else {
-            let call = if path.ends_with("/init/error") {
-                RuntimeCall::InitError { body }
-            } else {
-                let request_id = path.split('/').nth(4).unwrap_or_default().to_owned();
-                if path.ends_with("/error") {
-                    RuntimeCall::InvocationError { request_id, body }
-                } else {
-                    RuntimeCall::Response { request_id, body }
-                }
-            };
-            let _ = calls.send(call);
+            let _ = calls.send(posted_call(&path, body));
             "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}".to_owned()
         };
         if writer.write_all(reply.as_bytes()).is_err() {
             return;
         }
+    }
+}
+
+/// One HTTP/1.1 request's path and body; `None` once the connection ends.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String)> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut content_length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+            return None;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0u8; content_length];
+    reader.read_exact(&mut body).ok()?;
+    let path = request_line.split_whitespace().nth(1).unwrap_or("");
+    Some((path.to_owned(), String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// What the function posted: an init error, an invocation error or a response.
+fn posted_call(path: &str, body: String) -> RuntimeCall {
+    if path.ends_with("/init/error") {
+        return RuntimeCall::InitError { body };
+    }
+    let request_id = path.split('/').nth(4).unwrap_or_default().to_owned();
+    if path.ends_with("/error") {
+        RuntimeCall::InvocationError { request_id, body }
+    } else {
+        RuntimeCall::Response { request_id, body }
     }
 }

@@ -10,12 +10,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authorizer::events::HttpResponseFormat;
-use authorizer::handler::{function_handler, AuthorizerState};
+use authorizer::config::HttpResponseFormat;
+use authorizer::handler::{handle_json_event, AuthorizerState};
 use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
 use cog_tokens::memory::{FixedPeppers, MemoryStore};
 use cog_tokens::pepper::PepperKeeper;
-use cog_tokens::records::{Account, OrgMembership, Owner, PrincipalStatus, Timestamp, TokenRecord};
+use cog_tokens::records::{
+    Account, AuditAction, OrgMembership, Owner, PrincipalStatus, Timestamp, TokenRecord,
+};
 use cog_tokens::routes::RouteRules;
 use cog_tokens::store::{PrincipalStore, TokenStore};
 use cog_tokens::PlainToken;
@@ -71,7 +73,7 @@ fn handler_benches(c: &mut Criterion) {
     let state = runtime.block_on(async {
         let audit = cog_tokens::records::AuditEvent::new(
             "bench",
-            "token.create",
+            AuditAction::TokenCreate,
             record.owner.clone(),
             now,
         );
@@ -117,7 +119,7 @@ fn handler_benches(c: &mut Criterion) {
         let raw = event(file, &token);
         // Sanity: the event must be allowed, or the bench measures a denial.
         let response = runtime
-            .block_on(function_handler(&state, &raw, Timestamp::now()))
+            .block_on(handle_json_event(&state, &raw, Timestamp::now()))
             .unwrap();
         let json = serde_json::to_string(&response).unwrap();
         assert!(json.contains("u_bench") && !json.contains("Deny\",\"Resource\":[\"arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/v1/whoami"), "{json}");
@@ -130,7 +132,7 @@ fn handler_benches(c: &mut Criterion) {
         group.bench_function(format!("handler_{name}"), |b| {
             b.iter(|| {
                 let response = runtime
-                    .block_on(function_handler(&state, black_box(&raw), Timestamp::now()))
+                    .block_on(handle_json_event(&state, black_box(&raw), Timestamp::now()))
                     .unwrap();
                 black_box(serde_json::to_vec(&response).unwrap())
             })

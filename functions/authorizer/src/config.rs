@@ -6,8 +6,6 @@ use cog_tokens::authorize::AuthorizerSettings;
 use cog_tokens::config::{parsed_or, required, ConfigError};
 use cog_tokens::routes::RouteRules;
 
-use crate::events::HttpResponseFormat;
-
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `TABLE_NAME`
@@ -47,5 +45,23 @@ impl Config {
                 )?),
             },
         })
+    }
+}
+
+/// How an HTTP API (payload 2.0) authorizer answers; REST always uses IAM policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpResponseFormat {
+    Simple,
+    Iam,
+}
+
+impl std::str::FromStr for HttpResponseFormat {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "simple" => Ok(Self::Simple),
+            "iam" => Ok(Self::Iam),
+            other => Err(format!("`{other}`: expected simple or iam")),
+        }
     }
 }

@@ -1,13 +1,14 @@
 //! One invocation: event JSON in, decision out. Testable without the runtime.
 
 use cog_tokens::authorize::{Authorizer, Decision};
+use cog_tokens::logging::Causes;
 use cog_tokens::pepper::PepperSource;
 use cog_tokens::records::Timestamp;
 use cog_tokens::store::{CredentialLookup, TokenStore};
 
-use crate::events::{
-    respond, AuthorizerEvent, AuthorizerFailure, AuthorizerResponse, EventError, HttpResponseFormat,
-};
+use crate::config::HttpResponseFormat;
+use crate::request::{AuthorizerEvent, EventError};
+use crate::response::{respond, AuthorizerFailure, AuthorizerResponse};
 
 /// What the function keeps between invocations.
 #[derive(Debug)]
@@ -16,8 +17,9 @@ pub struct AuthorizerState<S, P> {
     pub http_format: HttpResponseFormat,
 }
 
-/// Answers one event given as JSON (tests, benchmarks, local tools).
-pub async fn function_handler<S, P>(
+/// Answers one event given as JSON text: the entry for tests, benchmarks
+/// and tools; the Lambda runtime deserializes events itself (`handle_event`).
+pub async fn handle_json_event<S, P>(
     state: &AuthorizerState<S, P>,
     raw_event: &str,
     now: Timestamp,
@@ -47,7 +49,7 @@ where
         .authorize(event.authorization(shape), event.route(shape), now)
         .await
         .map_err(|error| {
-            tracing::error!(%error, "authorizer fault: failing closed");
+            tracing::error!(error = %Causes(&error), "authorizer fault: failing closed");
             AuthorizerFailure::Fault
         })?;
     match &decision {

@@ -1,6 +1,8 @@
-//! The API Gateway Lambda authorizer: event shapes, responses and the
-//! handler; `main.rs` only wires it to AWS and the Lambda runtime.
+//! The API Gateway Lambda authorizer: the request view (`request`), the
+//! answer (`response`), one invocation (`handler`) and its settings
+//! (`config`); `main.rs` only wires it to AWS and the Lambda runtime.
 
 pub mod config;
-pub mod events;
 pub mod handler;
+pub mod request;
+pub mod response;

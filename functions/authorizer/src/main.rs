@@ -1,11 +1,11 @@
 //! Cold start: settings, AWS clients and the pepper ring once; then one
-//! `function_handler` call per event.
+//! `handle_json_event` call per event.
 
 use std::sync::Arc;
 
 use authorizer::config::Config;
-use authorizer::events::AuthorizerEvent;
 use authorizer::handler::{handle_event, AuthorizerState};
+use authorizer::request::AuthorizerEvent;
 use cog_tokens::authorize::Authorizer;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::KmsPepperSource;

@@ -6,14 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use authorizer::events::{AuthorizerFailure, AuthorizerResponse, HttpResponseFormat};
-use authorizer::handler::{function_handler, AuthorizerState};
+use authorizer::config::HttpResponseFormat;
+use authorizer::handler::{handle_json_event, AuthorizerState};
+use authorizer::response::{AuthorizerFailure, AuthorizerResponse};
 use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
 use cog_tokens::memory::{FixedPeppers, MemoryStore};
 use cog_tokens::pepper::PepperKeeper;
 use cog_tokens::records::{
-    Account, AuditEvent, OrgMembership, Owner, PrincipalStatus, Revocation, ServiceUser, Timestamp,
-    TokenRecord,
+    Account, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, Revocation,
+    ServiceUser, Timestamp, TokenRecord,
 };
 use cog_tokens::routes::RouteRules;
 use cog_tokens::store::{PrincipalStore, TokenStore};
@@ -147,13 +148,13 @@ impl Fixture {
             last_used_at: None,
         };
         edit(&mut record);
-        let audit = AuditEvent::new("test", "token.create", owner, self.now);
+        let audit = AuditEvent::new("test", AuditAction::TokenCreate, owner, self.now);
         self.store.create_token(&record, 50, &audit).await.unwrap();
         token
     }
 
     async fn call(&self, event: &str) -> Result<Value, AuthorizerFailure> {
-        function_handler(&self.state, event, self.now)
+        handle_json_event(&self.state, event, self.now)
             .await
             .map(|response| serde_json::to_value(response).unwrap())
     }
@@ -249,15 +250,19 @@ async fn given_a_valid_service_key_then_it_acts_as_the_service_user_in_its_one_o
         org_id: "acme".into(),
         role: "deployer".into(),
         status: PrincipalStatus::Active,
+        created_at: f.now,
         tokens_valid_after: None,
     };
     let audit = AuditEvent::new(
         "operator",
-        "service_user.create",
+        AuditAction::ServiceUserCreate,
         Owner::service_user("svc_ci"),
         f.now,
     );
-    f.store.create_service_user(&user, &audit).await.unwrap();
+    f.store
+        .create_service_user(&user, 100, &audit)
+        .await
+        .unwrap();
     let token = f.token(Owner::service_user("svc_ci"), 1, |_| {}).await;
 
     let response = f.call(&rest_token(&bearer(&token))).await.unwrap();
@@ -282,16 +287,17 @@ async fn given_any_bad_credential_then_every_shape_answers_the_same_401() {
         org_id: "acme".into(),
         role: "deployer".into(),
         status: PrincipalStatus::Suspended,
+        created_at: f.now,
         tokens_valid_after: None,
     };
     let audit = AuditEvent::new(
         "operator",
-        "service_user.create",
+        AuditAction::ServiceUserCreate,
         Owner::service_user("svc_off"),
         f.now,
     );
     f.store
-        .create_service_user(&suspended_service, &audit)
+        .create_service_user(&suspended_service, 100, &audit)
         .await
         .unwrap();
 
@@ -599,7 +605,8 @@ async fn responses_serialize_without_the_token() {
         rest_token(&bearer(&token)),
         http_v2(Some(&bearer(&token)), "GET", "/v1/whoami"),
     ] {
-        let response: AuthorizerResponse = function_handler(&f.state, &event, f.now).await.unwrap();
+        let response: AuthorizerResponse =
+            handle_json_event(&f.state, &event, f.now).await.unwrap();
         let text = serde_json::to_string(&response).unwrap();
         assert!(!text.contains(&token.expose_secret()[20..52]));
     }

@@ -1,7 +1,7 @@
 //! Request bodies and query parameters, each fault with its own answer.
 
-use cog_tokens::management::{TokenRequest, PAGE_MAX};
-use cog_tokens::records::StatusFilter;
+use cog_tokens::management::{ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX};
+use cog_tokens::records::{PrincipalStatus, StatusFilter};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
@@ -35,16 +35,10 @@ struct RotateBody {
     grace_seconds: Option<u32>,
 }
 
-/// `POST /v1/tokens`: what the caller asks for (checked
+/// `POST /v1/tokens` and `POST .../keys`: what the caller asks for (checked
 /// against the policy by the manager).
 pub fn token_request(content_type: Option<&str>, bytes: &[u8]) -> Result<TokenRequest, Problem> {
-    let body: CreateBody = read_json(content_type, bytes)?.ok_or_else(|| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "body_required",
-            "a JSON body is required",
-        )
-    })?;
+    let body: CreateBody = read_json(content_type, bytes)?.ok_or_else(body_required)?;
     Ok(TokenRequest {
         name: body.name,
         scopes: body.scopes,
@@ -52,10 +46,85 @@ pub fn token_request(content_type: Option<&str>, bytes: &[u8]) -> Result<TokenRe
     })
 }
 
-/// `POST /v1/tokens/{id}/rotate`: the optional grace, body and all optional.
+/// `POST /v1/tokens/{id}/rotate` and `POST .../keys/{id}/rotate`: the
+/// optional grace, body and all optional.
 pub fn rotation_grace(content_type: Option<&str>, bytes: &[u8]) -> Result<Option<u32>, Problem> {
     let body: RotateBody = read_json(content_type, bytes)?.unwrap_or_default();
     Ok(body.grace_seconds)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceUserBody {
+    name: String,
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceUserPatch {
+    name: Option<String>,
+    role: Option<String>,
+    status: Option<String>,
+}
+
+/// `POST /v1/orgs/{org}/service-users`: name and role (checked by the manager).
+pub fn service_user_request(
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<ServiceUserRequest, Problem> {
+    let body: ServiceUserBody = read_json(content_type, bytes)?.ok_or_else(body_required)?;
+    Ok(ServiceUserRequest {
+        name: body.name,
+        role: body.role,
+    })
+}
+
+/// `PATCH /v1/orgs/{org}/service-users/{su}`: any of name, role, status.
+pub fn service_user_changes(
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<ServiceUserChanges, Problem> {
+    let body: ServiceUserPatch = read_json(content_type, bytes)?.ok_or_else(body_required)?;
+    let status = match body.status.as_deref() {
+        None => None,
+        Some("active") => Some(PrincipalStatus::Active),
+        Some("disabled") => Some(PrincipalStatus::Disabled),
+        Some(_) => {
+            return Err(Problem::invalid(
+                "status",
+                "invalid_status",
+                "status must be active or disabled",
+            ))
+        }
+    };
+    Ok(ServiceUserChanges {
+        name: body.name,
+        role: body.role,
+        status,
+    })
+}
+
+/// `?status=` of the service-user listing: every status unless asked.
+pub fn service_user_status(text: Option<&str>) -> Result<Option<PrincipalStatus>, Problem> {
+    match text {
+        None | Some("all") => Ok(None),
+        Some("active") => Ok(Some(PrincipalStatus::Active)),
+        Some("disabled") => Ok(Some(PrincipalStatus::Disabled)),
+        Some(_) => Err(Problem::invalid(
+            "status",
+            "invalid_status",
+            "status must be active, disabled or all",
+        )),
+    }
+}
+
+fn body_required() -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "body_required",
+        "a JSON body is required",
+    )
 }
 
 /// A request's `Content-Type` value, if readable.

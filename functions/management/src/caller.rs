@@ -1,16 +1,18 @@
 //! Who is calling: the JWT authorizer's `sub`, never a token bearer.
 
+use cog_tokens::context::AuthorizerContext;
+use cog_tokens::records::UserId;
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
-use serde_json::Value;
 
 use crate::problem::Problem;
 
-/// The caller, from the JWT authorizer's `sub` claim. A request that came
-/// through the token authorizer (context `auth_method`) is refused: managing
+/// The caller, from the JWT authorizer's `sub` claim (a `sub` that is not
+/// a valid [`UserId`] is no session). A request that came
+/// with any part of the token authorizer's context is refused: managing
 /// credentials needs a browser session.
-pub fn caller(request: &Request) -> Result<String, Problem> {
+pub fn caller(request: &Request) -> Result<UserId, Problem> {
     let authorizer = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => context.authorizer.as_ref(),
         _ => None,
@@ -18,21 +20,18 @@ pub fn caller(request: &Request) -> Result<String, Problem> {
     let Some(authorizer) = authorizer else {
         return Err(unauthenticated());
     };
-    if let Some(method) = authorizer.fields.get("auth_method").and_then(Value::as_str) {
-        if method == "pat" || method == "service_key" {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "session_required",
-                "tokens cannot manage tokens: sign in to the web app",
-            ));
-        }
+    if AuthorizerContext::is_in(&authorizer.fields) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "session_required",
+            "tokens cannot manage tokens: sign in to the web app",
+        ));
     }
     authorizer
         .jwt
         .as_ref()
         .and_then(|jwt| jwt.claims.get("sub"))
-        .filter(|sub| !sub.trim().is_empty())
-        .cloned()
+        .and_then(|sub| UserId::parse(sub).ok())
         .ok_or_else(unauthenticated)
 }
 

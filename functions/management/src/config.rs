@@ -8,7 +8,10 @@ use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::KmsPepperSource;
 use cog_tokens::aws::sdk_config;
 use cog_tokens::config::{parsed_or, required, ConfigError};
-use cog_tokens::management::{IssuancePolicy, TokenManager, DEFAULT_SCOPES};
+use cog_tokens::management::{
+    IssuancePolicy, TokenManager, DEFAULT_MAX_KEYS_PER_SERVICE_USER,
+    DEFAULT_MAX_SERVICE_USERS_PER_ORG, DEFAULT_ROLES, DEFAULT_SCOPES,
+};
 use cog_tokens::pepper::PepperKeeper;
 use cog_tokens::records::Timestamp;
 use lambda_http::Request;
@@ -19,29 +22,45 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// `SCOPE_CATALOG` (comma-separated), `DEFAULT_EXPIRY_DAYS` (30),
 /// `MAX_EXPIRY_DAYS` (366), `ALLOW_NON_EXPIRING` (false),
-/// `MAX_ACTIVE_TOKENS` (50), `MAX_ROTATION_GRACE_SECONDS` (3600).
+/// `MAX_ACTIVE_TOKENS` (50), `MAX_ROTATION_GRACE_SECONDS` (3600),
+/// `ROLE_CATALOG` (comma-separated), `MAX_SERVICE_USERS_PER_ORG` (100),
+/// `MAX_KEYS_PER_SERVICE_USER` (10).
 pub fn issuance_policy_from_env() -> Result<IssuancePolicy, ConfigError> {
-    let catalog = std::env::var("SCOPE_CATALOG").unwrap_or_else(|_| DEFAULT_SCOPES.join(","));
-    let scope_catalog: Vec<String> = catalog
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if scope_catalog.is_empty() {
-        return Err(ConfigError {
-            name: "SCOPE_CATALOG",
-            problem: "names no scope".into(),
-        });
-    }
     Ok(IssuancePolicy {
-        scope_catalog,
+        scope_catalog: catalog("SCOPE_CATALOG", DEFAULT_SCOPES)?,
+        role_catalog: catalog("ROLE_CATALOG", DEFAULT_ROLES)?,
+        max_service_users_per_org: parsed_or(
+            "MAX_SERVICE_USERS_PER_ORG",
+            DEFAULT_MAX_SERVICE_USERS_PER_ORG,
+        )?,
+        max_keys_per_service_user: parsed_or(
+            "MAX_KEYS_PER_SERVICE_USER",
+            DEFAULT_MAX_KEYS_PER_SERVICE_USER,
+        )?,
         default_expiry_days: parsed_or("DEFAULT_EXPIRY_DAYS", 30)?,
         max_expiry_days: parsed_or("MAX_EXPIRY_DAYS", 366)?,
         allow_non_expiring: parsed_or("ALLOW_NON_EXPIRING", false)?,
         max_active_tokens: parsed_or("MAX_ACTIVE_TOKENS", 50)?,
         max_rotation_grace_seconds: parsed_or("MAX_ROTATION_GRACE_SECONDS", 3600)?,
     })
+}
+
+/// A comma-separated list from `name`, or `default`; never empty.
+fn catalog(name: &'static str, default: &[&str]) -> Result<Vec<String>, ConfigError> {
+    let text = std::env::var(name).unwrap_or_else(|_| default.join(","));
+    let entries: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if entries.is_empty() {
+        return Err(ConfigError {
+            name,
+            problem: "names nothing".into(),
+        });
+    }
+    Ok(entries)
 }
 
 /// The manager as `function` runs it: `TABLE_NAME`, the issuance policy and,

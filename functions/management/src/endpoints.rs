@@ -10,6 +10,14 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/tokens/{id}/rotate"),
     ("DELETE", "/v1/tokens/{id}"),
     ("DELETE", "/v1/tokens"),
+    ("POST", "/v1/orgs/{org}/service-users"),
+    ("GET", "/v1/orgs/{org}/service-users"),
+    ("GET", "/v1/orgs/{org}/service-users/{su}"),
+    ("PATCH", "/v1/orgs/{org}/service-users/{su}"),
+    ("POST", "/v1/orgs/{org}/service-users/{su}/keys"),
+    ("GET", "/v1/orgs/{org}/service-users/{su}/keys"),
+    ("POST", "/v1/orgs/{org}/service-users/{su}/keys/{id}/rotate"),
+    ("DELETE", "/v1/orgs/{org}/service-users/{su}/keys/{id}"),
 ];
 
 /// A management endpoint with its path parameter. (The authorizer's
@@ -22,6 +30,43 @@ pub enum Endpoint {
     Rotate(String),
     Revoke(String),
     RevokeAll,
+    /// An org admin's call about the org's service users and their keys.
+    Org(String, OrgEndpoint),
+}
+
+/// An org-administration endpoint, within `/v1/orgs/{org}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgEndpoint {
+    CreateServiceUser,
+    ListServiceUsers,
+    GetServiceUser(String),
+    UpdateServiceUser(String),
+    CreateKey(String),
+    ListKeys(String),
+    /// Service user, key.
+    RotateKey(String, String),
+    /// Service user, key.
+    RevokeKey(String, String),
+}
+
+impl OrgEndpoint {
+    /// `rest` is the path after `/v1/orgs/{org}`.
+    fn parse(method: &str, rest: &[&str]) -> Option<Self> {
+        let owned = |s: &&str| (*s).to_owned();
+        Some(match (method, rest) {
+            ("POST", ["service-users"]) => Self::CreateServiceUser,
+            ("GET", ["service-users"]) => Self::ListServiceUsers,
+            ("GET", ["service-users", su]) => Self::GetServiceUser(owned(su)),
+            ("PATCH", ["service-users", su]) => Self::UpdateServiceUser(owned(su)),
+            ("POST", ["service-users", su, "keys"]) => Self::CreateKey(owned(su)),
+            ("GET", ["service-users", su, "keys"]) => Self::ListKeys(owned(su)),
+            ("POST", ["service-users", su, "keys", id, "rotate"]) => {
+                Self::RotateKey(owned(su), owned(id))
+            }
+            ("DELETE", ["service-users", su, "keys", id]) => Self::RevokeKey(owned(su), owned(id)),
+            _ => return None,
+        })
+    }
 }
 
 impl Endpoint {
@@ -34,12 +79,17 @@ impl Endpoint {
             ("GET", ["", "v1", "tokens", id]) => Some(Self::Get((*id).to_owned())),
             ("DELETE", ["", "v1", "tokens", id]) => Some(Self::Revoke((*id).to_owned())),
             ("POST", ["", "v1", "tokens", id, "rotate"]) => Some(Self::Rotate((*id).to_owned())),
+            (method, ["", "v1", "orgs", org, rest @ ..]) if !org.is_empty() => {
+                OrgEndpoint::parse(method, rest).map(|e| Self::Org((*org).to_owned(), e))
+            }
             _ => None,
         }
     }
 }
 
-/// Which endpoints a function serves: issuance or revocation.
+/// Which endpoints a function serves: issuance or revocation. What ends
+/// access (revoking, disabling a service user) is the revocation function's,
+/// which needs no KMS, so it keeps working when KMS does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     Issuance,
@@ -49,11 +99,72 @@ pub enum Function {
 impl Function {
     pub fn serves(self, endpoint: &Endpoint) -> bool {
         match self {
-            Self::Issuance => matches!(
+            Self::Issuance => !Self::Revocation.serves(endpoint),
+            Self::Revocation => matches!(
                 endpoint,
-                Endpoint::Create | Endpoint::List | Endpoint::Get(_) | Endpoint::Rotate(_)
+                Endpoint::Revoke(_)
+                    | Endpoint::RevokeAll
+                    | Endpoint::Org(
+                        _,
+                        OrgEndpoint::UpdateServiceUser(_) | OrgEndpoint::RevokeKey(..)
+                    )
             ),
-            Self::Revocation => matches!(endpoint, Endpoint::Revoke(_) | Endpoint::RevokeAll),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A concrete path for a template: each `{param}` becomes a sample value.
+    fn sample(template: &str) -> String {
+        template
+            .split('/')
+            .map(|segment| match segment {
+                "{org}" => "acme",
+                "{su}" => "svc_ci",
+                "{id}" => "0123456789ABCDEF",
+                other => other,
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    #[test]
+    fn every_listed_endpoint_parses_and_one_function_serves_it() {
+        let mut parsed = Vec::new();
+        for (method, template) in ENDPOINTS {
+            let method: Method = method.parse().unwrap();
+            let endpoint = Endpoint::parse(&method, &sample(template))
+                .unwrap_or_else(|| panic!("{method} {template}"));
+            let servers = [Function::Issuance, Function::Revocation]
+                .into_iter()
+                .filter(|f| f.serves(&endpoint))
+                .count();
+            assert_eq!(servers, 1, "{method} {template}");
+            assert!(!parsed.contains(&endpoint), "{method} {template}");
+            parsed.push(endpoint);
+        }
+    }
+
+    #[test]
+    fn org_paths_need_an_org_and_a_known_tail() {
+        let post = Method::POST;
+        assert_eq!(
+            Endpoint::parse(&post, "/v1/orgs/acme/service-users/svc_1/keys/K/rotate"),
+            Some(Endpoint::Org(
+                "acme".into(),
+                OrgEndpoint::RotateKey("svc_1".into(), "K".into())
+            ))
+        );
+        for path in [
+            "/v1/orgs//service-users",
+            "/v1/orgs/acme",
+            "/v1/orgs/acme/service-users/svc_1/keys/K",
+            "/v1/orgs/acme/members",
+        ] {
+            assert_eq!(Endpoint::parse(&post, path), None, "{path}");
         }
     }
 }

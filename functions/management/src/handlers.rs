@@ -1,8 +1,9 @@
 //! One handler per endpoint: read the request, call the manager, answer.
+//! The org-administration handlers are in `org_handlers.rs`.
 
 use cog_tokens::management::TokenManager;
 use cog_tokens::pepper::PepperSource;
-use cog_tokens::records::Timestamp;
+use cog_tokens::records::{Timestamp, UserId};
 use cog_tokens::store::{PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -13,7 +14,7 @@ use crate::endpoints::{Endpoint, Function};
 use crate::problem::Problem;
 use crate::views::{self, IssuedView, RevokedCountView, TokenListView, TokenView};
 
-type Answer = Result<Response<Body>, Problem>;
+pub(crate) type Answer = Result<Response<Body>, Problem>;
 
 /// Handles one request for `function`. Never fails: every outcome is an HTTP answer.
 pub async fn handle_request<S, P>(
@@ -59,15 +60,16 @@ where
         Endpoint::Rotate(id) => call.rotate(&id).await,
         Endpoint::Revoke(id) => call.revoke(&id).await,
         Endpoint::RevokeAll => call.revoke_all().await,
+        Endpoint::Org(org, endpoint) => call.org(&org, endpoint).await,
     }
 }
 
 /// One authenticated request on its way to the manager.
-struct Call<'a, S, P> {
-    manager: &'a TokenManager<S, P>,
-    user: &'a str,
-    request: &'a Request,
-    now: Timestamp,
+pub(crate) struct Call<'a, S, P> {
+    pub(crate) manager: &'a TokenManager<S, P>,
+    pub(crate) user: &'a UserId,
+    pub(crate) request: &'a Request,
+    pub(crate) now: Timestamp,
 }
 
 impl<S, P> Call<'_, S, P>
@@ -75,7 +77,7 @@ where
     S: TokenStore + PrincipalStore,
     P: PepperSource,
 {
-    fn body(&self) -> (Option<&str>, &[u8]) {
+    pub(crate) fn body(&self) -> (Option<&str>, &[u8]) {
         (
             body::content_type(self.request),
             self.request.body().as_ref(),

@@ -9,6 +9,7 @@ pub mod caller;
 pub mod config;
 pub mod endpoints;
 pub mod handlers;
+mod org_handlers;
 pub mod problem;
 pub mod views;
 

@@ -1,5 +1,6 @@
 //! RFC 9457 problem responses, and the one place management errors become HTTP.
 
+use cog_tokens::logging::Causes;
 use cog_tokens::management::ManagementError;
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
@@ -102,7 +103,7 @@ impl From<ManagementError> for Problem {
                 Self::new(StatusCode::CONFLICT, "scope_retired", detail).with_field("scopes")
             }
             E::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "management request: service unavailable");
+                tracing::warn!(error = %Causes(&cause), "management request: service unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "service_unavailable",
@@ -110,8 +111,19 @@ impl From<ManagementError> for Problem {
                 )
             }
             E::InvalidCursor => Self::invalid("cursor", "invalid_cursor", detail),
-            E::Internal(internal) => {
-                tracing::error!(error = %internal, "management request failed");
+            E::OrgNotFound => Self::new(StatusCode::NOT_FOUND, "org_not_found", detail),
+            E::OrgAdminRequired => Self::new(StatusCode::FORBIDDEN, "org_admin_required", detail),
+            E::ServiceUserNotFound => {
+                Self::new(StatusCode::NOT_FOUND, "service_user_not_found", detail)
+            }
+            E::ServiceUserDisabled => {
+                Self::new(StatusCode::CONFLICT, "service_user_disabled", detail)
+            }
+            E::ServiceUserLimitReached { .. } => {
+                Self::new(StatusCode::CONFLICT, "service_user_limit_reached", detail)
+            }
+            E::Internal(cause) => {
+                tracing::error!(error = %Causes(&cause), "management request failed");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",

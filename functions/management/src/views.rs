@@ -1,7 +1,7 @@
 //! What the management routes answer, as typed views of the domain records.
 
 use cog_tokens::management::IssuedToken;
-use cog_tokens::records::{Timestamp, TokenRecord, TokenStatus};
+use cog_tokens::records::{ServiceUser, Timestamp, TokenRecord, TokenStatus};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde::{Serialize, Serializer};
@@ -64,6 +64,46 @@ impl<'a> IssuedView<'a> {
 #[derive(Debug, Serialize)]
 pub struct TokenListView<'a> {
     pub tokens: Vec<TokenView<'a>>,
+    pub next_cursor: Option<&'a str>,
+}
+
+/// A service user, as its org's admins see it.
+#[derive(Debug, Serialize)]
+pub struct ServiceUserView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub org: &'a str,
+    pub role: &'a str,
+    /// `active` or `disabled`.
+    pub status: &'static str,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: Timestamp,
+}
+
+impl<'a> ServiceUserView<'a> {
+    pub fn new(user: &'a ServiceUser) -> Self {
+        Self {
+            id: &user.id,
+            name: &user.name,
+            org: &user.org_id,
+            role: &user.role,
+            status: user.status.as_str(),
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// One page of an org's service users.
+#[derive(Debug, Serialize)]
+pub struct ServiceUserListView<'a> {
+    pub service_users: Vec<ServiceUserView<'a>>,
+    pub next_cursor: Option<&'a str>,
+}
+
+/// One page of a service user's keys.
+#[derive(Debug, Serialize)]
+pub struct KeyListView<'a> {
+    pub keys: Vec<TokenView<'a>>,
     pub next_cursor: Option<&'a str>,
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use cog_tokens::management::{IssuancePolicy, TokenManager};
 use cog_tokens::memory::{FixedPeppers, MemoryStore};
 use cog_tokens::pepper::PepperKeeper;
-use cog_tokens::records::{Account, OrgMembership, PrincipalStatus, Timestamp};
+use cog_tokens::records::{Account, AuditAction, OrgMembership, PrincipalStatus, Timestamp};
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use cog_tokens::PlainToken;
 use management::body::MAX_BODY_BYTES;
@@ -28,6 +28,9 @@ fn policy() -> IssuancePolicy {
         allow_non_expiring: false,
         max_active_tokens: 3,
         max_rotation_grace_seconds: 600,
+        role_catalog: vec!["admin".into(), "deployer".into(), "viewer".into()],
+        max_service_users_per_org: 100,
+        max_keys_per_service_user: 10,
     }
 }
 
@@ -58,7 +61,7 @@ async fn api_with(policy: IssuancePolicy) -> Api {
                     }],
                     tokens_valid_after: None,
                 },
-                &audit("account.put"),
+                &audit(AuditAction::AccountPut),
             )
             .await
             .unwrap();
@@ -249,7 +252,7 @@ async fn create_enforces_account_rules() {
                 orgs: vec![],
                 tokens_valid_after: None,
             },
-            &audit("account.put"),
+            &audit(AuditAction::AccountPut),
         )
         .await
         .unwrap();
@@ -730,7 +733,7 @@ async fn delete_is_idempotent_and_delete_all_revokes_everything_of_the_caller() 
     let events = api.store.all_audit_events();
     let revokes: Vec<_> = events
         .iter()
-        .filter(|e| e.action == "token.revoke")
+        .filter(|e| e.action == AuditAction::TokenRevoke)
         .collect();
     assert_eq!(revokes.len(), 1, "the second delete wrote nothing");
     assert_eq!(revokes[0].actor, "user:alice");
@@ -794,6 +797,6 @@ async fn each_function_serves_only_its_routes_and_faults_are_503_without_details
     );
 }
 
-fn audit(action: &str) -> cog_tokens::records::AuditEvent {
+fn audit(action: AuditAction) -> cog_tokens::records::AuditEvent {
     cog_tokens::records::AuditEvent::system("test", action, Timestamp::now())
 }

@@ -12,8 +12,10 @@ use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::add_pepper_version;
 use cog_tokens::aws::sdk_config;
 use cog_tokens::lifecycle::revoke_all;
+use cog_tokens::management::DEFAULT_MAX_SERVICE_USERS_PER_ORG;
 use cog_tokens::records::{
-    Account, AuditEvent, OrgMembership, Owner, PrincipalStatus, ServiceUser, Timestamp,
+    Account, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, ServiceUser,
+    Timestamp, UserId,
 };
 use cog_tokens::store::{PepperStore, PrincipalStore, StoreError, StoredPepper};
 use cog_tokens::PepperVersion;
@@ -58,7 +60,8 @@ struct KeyArgs {
 enum AccountCommand {
     /// Create or replace an account record
     Put {
-        user_id: String,
+        #[arg(value_parser = parse_user_id)]
+        user_id: UserId,
         #[arg(long, default_value = "active", value_parser = parse_status)]
         status: PrincipalStatus,
         /// The account signs in through SSO/enterprise (PATs refused)
@@ -114,6 +117,10 @@ enum TokenCommand {
         #[arg(long, default_value = "operator revoke-all")]
         reason: String,
     },
+}
+
+fn parse_user_id(text: &str) -> Result<UserId, String> {
+    UserId::parse(text).map_err(|e| format!("`{}`: {e}", text.escape_debug()))
 }
 
 fn parse_status(text: &str) -> Result<PrincipalStatus, String> {
@@ -232,7 +239,7 @@ impl Operator {
 
     async fn account_put(
         &self,
-        user_id: String,
+        user_id: UserId,
         status: PrincipalStatus,
         sso: bool,
         pat_beta: bool,
@@ -241,7 +248,7 @@ impl Operator {
         orgs.sort();
         orgs.dedup_by(|a, b| a.org_id == b.org_id);
         let account = Account {
-            user_id,
+            user_id: user_id.as_str().to_owned(),
             status,
             sso,
             pat_beta,
@@ -270,22 +277,33 @@ impl Operator {
         role: String,
         name: Option<String>,
     ) -> Result<()> {
+        if !ServiceUser::is_valid_id(&id) {
+            bail!(
+                "`{}`: a service user id is 1 to 64 of A-Z a-z 0-9 _ -",
+                id.escape_debug()
+            );
+        }
         let user = ServiceUser {
             name: name.unwrap_or_else(|| id.clone()),
             id,
             org_id,
             role,
             status: PrincipalStatus::Active,
+            created_at: Timestamp::now(),
             tokens_valid_after: None,
         };
         let audit = AuditEvent::new(
             OPERATOR,
-            "service_user.create",
+            AuditAction::ServiceUserCreate,
             Owner::service_user(&user.id),
             Timestamp::now(),
         );
-        match self.store.create_service_user(&user, &audit).await {
+        let limit = DEFAULT_MAX_SERVICE_USERS_PER_ORG;
+        match self.store.create_service_user(&user, limit, &audit).await {
             Err(StoreError::AlreadyExists) => bail!("service user `{}` exists already", user.id),
+            Err(StoreError::LimitReached { limit }) => {
+                bail!("org `{}` has {limit} service users, its limit", user.org_id)
+            }
             other => other?,
         }
         println!("{}", service_user_json(&user));
@@ -342,7 +360,7 @@ impl Operator {
         if live > 0 {
             bail!("pepper {version} still hashes {live} live token(s); they must be re-hashed, expire or be revoked first");
         }
-        let audit = AuditEvent::system(OPERATOR, "pepper.retire", Timestamp::now())
+        let audit = AuditEvent::system(OPERATOR, AuditAction::PepperRetire, Timestamp::now())
             .with_detail(version.to_string());
         self.store.retire_pepper(version, &audit).await?;
         println!("{}", json!({"retired": version.0}));

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::hash::{Pepper, PepperVersion};
 use crate::pepper::{PepperError, PepperRing, PepperSource};
-use crate::records::{AuditEvent, Timestamp};
+use crate::records::{AuditAction, AuditEvent, Timestamp};
 use crate::store::{PepperStore, StoreError, StoredPepper};
 
 /// The `purpose` every pepper's encryption context names.
@@ -124,7 +124,7 @@ pub async fn add_pepper_version(
         created_at: Timestamp::now(),
         retired: false,
     };
-    let audit = AuditEvent::system(actor, "pepper.add", stored.created_at)
+    let audit = AuditEvent::system(actor, AuditAction::PepperAdd, stored.created_at)
         .with_detail(format!("{version} under {}", stored.kms_key_id));
     match store.add_pepper(&stored, &audit).await {
         Ok(()) => Ok(version),

@@ -5,7 +5,9 @@
 
 use std::sync::OnceLock;
 
-use authorizer::events::{respond, AuthorizerEvent, AuthorizerResponse, HttpResponseFormat};
+use authorizer::config::HttpResponseFormat;
+use authorizer::request::AuthorizerEvent;
+use authorizer::response::{respond, AuthorizerResponse};
 use cog_tokens::authorize::{Decision, DenyReason, Identity};
 use cog_tokens::records::{OrgMembership, Owner};
 use cog_tokens::routes::RouteRules;

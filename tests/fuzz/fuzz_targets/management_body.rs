@@ -24,6 +24,9 @@ fn policy() -> IssuancePolicy {
         allow_non_expiring: false,
         max_active_tokens: 50,
         max_rotation_grace_seconds: 3600,
+        role_catalog: vec!["admin".into(), "deployer".into(), "viewer".into()],
+        max_service_users_per_org: 100,
+        max_keys_per_service_user: 10,
     }
 }
 

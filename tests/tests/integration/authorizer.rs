@@ -6,14 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use authorizer::events::{AuthorizerFailure, HttpResponseFormat};
-use authorizer::handler::{function_handler, AuthorizerState};
+use authorizer::config::HttpResponseFormat;
+use authorizer::handler::{handle_json_event, AuthorizerState};
+use authorizer::response::AuthorizerFailure;
 use cog_integration_tests::{new_token, Stack};
 use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::{add_pepper_version, KmsPepperSource};
 use cog_tokens::pepper::{PepperKeeper, PepperSource};
-use cog_tokens::records::{Account, AuditEvent, OrgMembership, Owner, Revocation, Timestamp};
+use cog_tokens::records::{
+    Account, AuditAction, AuditEvent, OrgMembership, Owner, Revocation, Timestamp,
+};
 use cog_tokens::routes::RouteRules;
 use cog_tokens::store::{PrincipalStore, TokenStore};
 use cog_tokens::{PepperVersion, PlainToken};
@@ -89,13 +92,18 @@ impl Setup {
             now,
             Some(now.plus_seconds(600)),
         );
-        let audit = AuditEvent::new("user:alice", "token.create", Owner::user("alice"), now);
+        let audit = AuditEvent::new(
+            "user:alice",
+            AuditAction::TokenCreate,
+            Owner::user("alice"),
+            now,
+        );
         self.store.create_token(&record, 50, &audit).await.unwrap();
         token
     }
 
     async fn call(&self, event: &str) -> Result<Value, AuthorizerFailure> {
-        function_handler(&self.state, event, Timestamp::now())
+        handle_json_event(&self.state, event, Timestamp::now())
             .await
             .map(|r| serde_json::to_value(r).unwrap())
     }
@@ -122,7 +130,7 @@ async fn given_a_real_token_then_allowed_twice_and_refused_once_revoked() {
 
     let audit = AuditEvent::new(
         "user:alice",
-        "token.revoke",
+        AuditAction::TokenRevoke,
         Owner::user("alice"),
         Timestamp::now(),
     );
@@ -184,9 +192,11 @@ async fn after_a_pepper_rotation_old_tokens_work_and_are_rehashed() {
     assert_eq!(record.pepper_version, PepperVersion(2), "not re-hashed");
     // A cold start sees the re-hashed record and still allows it.
     let cold = state_for(&s.stack, &s.store).await;
-    assert!(function_handler(&cold, &rest_token(&old), Timestamp::now())
-        .await
-        .is_ok());
+    assert!(
+        handle_json_event(&cold, &rest_token(&old), Timestamp::now())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -221,7 +231,7 @@ async fn given_dynamodb_unreachable_then_an_error_never_an_allow() {
         ),
         http_format: HttpResponseFormat::Simple,
     };
-    let result = function_handler(&state, &rest_token(&token), Timestamp::now()).await;
+    let result = handle_json_event(&state, &rest_token(&token), Timestamp::now()).await;
     assert!(
         matches!(result, Err(AuthorizerFailure::Fault)),
         "{result:?}"

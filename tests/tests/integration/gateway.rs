@@ -242,3 +242,84 @@ async fn with_a_cache_ttl_a_revoked_token_works_until_its_answer_expires() {
         "never cached: asks the authorizer"
     );
 }
+
+/// Issue 12's first flow, through the gateway: an org admin makes a service
+/// user and a key; the key acts as the service user in exactly its org;
+/// disabling the service user ends the key at the next request. A member
+/// who is not an admin is refused; an outsider is told nothing.
+#[tokio::test]
+async fn an_org_admin_issues_a_service_key_that_acts_in_one_org_until_disabled() {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["root", "viewer"]).await;
+    let viewer = Account {
+        orgs: vec![cog_tokens::records::OrgMembership {
+            org_id: "acme".into(),
+            role: "viewer".into(),
+        }],
+        ..beta_account("viewer")
+    };
+    let audit = viewer.audit_put("test", cog_tokens::records::Timestamp::now());
+    store.put_account(&viewer, &audit).await.unwrap();
+    let chain = Chain::start(&ChainConfig {
+        table: store.table().to_owned(),
+        ..ChainConfig::default()
+    });
+    let root = chain.sign_in("root").await;
+    let json = ("content-type", "application/json");
+    let created = chain
+        .call(
+            "POST",
+            "/v1/orgs/acme/service-users",
+            &[("cookie", &root), json],
+            r#"{"name": "CI", "role": "deployer"}"#,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let su = created.json()["id"].as_str().unwrap().to_owned();
+    let keys = format!("/v1/orgs/acme/service-users/{su}/keys");
+    let key = chain
+        .call(
+            "POST",
+            &keys,
+            &[("cookie", &root), json],
+            r#"{"name": "deploy", "scopes": ["tokens:read"], "expires_in_days": 7}"#,
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    let token = key.json()["token"].as_str().unwrap().to_owned();
+
+    let whoami = chain.with_token("GET", "/v1/whoami", &token).await;
+    assert_eq!(whoami.status, 200, "{}", whoami.body);
+    let whoami = whoami.json();
+    assert_eq!(whoami["principal_type"], "service_user");
+    assert_eq!(whoami["principal_id"], su.as_str());
+    assert_eq!(whoami["auth_method"], "service_key");
+    assert_eq!(whoami["orgs"], "acme:deployer");
+
+    // The key is not a session: the JWT authorizer refuses it.
+    let refused = chain.with_token("GET", &keys, &token).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    // A member who is not an admin: 403; no member at all: 404.
+    let viewer = chain.sign_in("viewer").await;
+    let answer = chain.call("GET", &keys, &[("cookie", &viewer)], "").await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(answer.json()["code"], "org_admin_required");
+    let stranger = chain.sign_in("stranger").await;
+    let answer = chain.call("GET", &keys, &[("cookie", &stranger)], "").await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    assert_eq!(answer.json()["code"], "org_not_found");
+
+    let disabled = chain
+        .call(
+            "PATCH",
+            &format!("/v1/orgs/acme/service-users/{su}"),
+            &[("cookie", &root), json],
+            r#"{"status": "disabled"}"#,
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    assert_eq!(disabled.json()["status"], "disabled");
+    let after = chain.with_token("GET", "/v1/whoami", &token).await;
+    assert_eq!(after.status, 401, "{}", after.body);
+    assert!(chain.leaks(&[token]).is_empty());
+}

@@ -6,6 +6,7 @@ mod gateway;
 mod local_stack;
 mod management;
 mod openapi;
+mod orgs;
 mod peppers;
 mod security;
 mod storage;

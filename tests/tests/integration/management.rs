@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
+use cog_integration_tests::user_id;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,9 @@ use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::KmsPepperSource;
 use cog_tokens::management::{IssuancePolicy, ManagementError, TokenManager, TokenRequest};
 use cog_tokens::pepper::PepperKeeper;
-use cog_tokens::records::{AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenStatus};
+use cog_tokens::records::{
+    AuditAction, AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenStatus,
+};
 use cog_tokens::store::{AuditLog, TokenStore};
 
 type Manager = TokenManager<DynamoStore, KmsPepperSource<DynamoStore>>;
@@ -33,6 +36,9 @@ async fn setup(limit: u32) -> (Stack, DynamoStore, Arc<Manager>) {
         allow_non_expiring: false,
         max_active_tokens: limit,
         max_rotation_grace_seconds: 3600,
+        role_catalog: vec!["admin".into(), "deployer".into(), "viewer".into()],
+        max_service_users_per_org: 100,
+        max_keys_per_service_user: 10,
     };
     let manager = Arc::new(TokenManager::new(Arc::new(store.clone()), peppers, policy));
     (stack, store, manager)
@@ -50,31 +56,37 @@ fn request(name: &str) -> TokenRequest {
 async fn user_a_cannot_read_rotate_or_revoke_user_bs_tokens() {
     let (_stack, store, manager) = setup(50).await;
     let now = Timestamp::now();
-    let bobs = manager.create("bob", request("bob's"), now).await.unwrap();
+    let bobs = manager
+        .create(&user_id("bob"), request("bob's"), now)
+        .await
+        .unwrap();
     let id = bobs.record.id.to_string();
 
     assert!(matches!(
-        manager.get("alice", &id).await,
+        manager.get(&user_id("alice"), &id).await,
         Err(ManagementError::TokenNotFound)
     ));
     assert!(matches!(
-        manager.rotate("alice", &id, None, now).await,
+        manager.rotate(&user_id("alice"), &id, None, now).await,
         Err(ManagementError::TokenNotFound)
     ));
     assert!(matches!(
-        manager.revoke("alice", &id, now).await,
+        manager.revoke(&user_id("alice"), &id, now).await,
         Err(ManagementError::TokenNotFound)
     ));
-    assert_eq!(manager.revoke_all("alice", now).await.unwrap(), 0);
+    assert_eq!(manager.revoke_all(&user_id("alice"), now).await.unwrap(), 0);
     let page = manager
-        .list("alice", StatusFilter::All, 100, None, now)
+        .list(&user_id("alice"), StatusFilter::All, 100, None, now)
         .await
         .unwrap();
     assert!(page.tokens.is_empty());
 
     let record = store.get_token(&bobs.record.id).await.unwrap().unwrap();
     assert_eq!(record, bobs.record, "bob's token changed");
-    assert_eq!(manager.get("bob", &id).await.unwrap(), bobs.record);
+    assert_eq!(
+        manager.get(&user_id("bob"), &id).await.unwrap(),
+        bobs.record
+    );
 }
 
 #[tokio::test]
@@ -86,7 +98,7 @@ async fn given_a_limit_of_50_when_100_creates_race_then_exactly_50_succeed() {
         let manager = Arc::clone(&manager);
         tasks.push(tokio::spawn(async move {
             manager
-                .create("alice", request(&format!("t{i}")), now)
+                .create(&user_id("alice"), request(&format!("t{i}")), now)
                 .await
         }));
     }
@@ -102,7 +114,7 @@ async fn given_a_limit_of_50_when_100_creates_race_then_exactly_50_succeed() {
     let owner = Owner::user("alice");
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 50);
     let page = manager
-        .list("alice", StatusFilter::All, 100, None, now)
+        .list(&user_id("alice"), StatusFilter::All, 100, None, now)
         .await
         .unwrap();
     assert_eq!(page.tokens.len(), 50);
@@ -110,7 +122,7 @@ async fn given_a_limit_of_50_when_100_creates_race_then_exactly_50_succeed() {
     assert_eq!(
         creates
             .iter()
-            .filter(|e| e.action == "token.create")
+            .filter(|e| e.action == AuditAction::TokenCreate)
             .count(),
         50
     );
@@ -120,7 +132,10 @@ async fn given_a_limit_of_50_when_100_creates_race_then_exactly_50_succeed() {
 async fn a_rotation_that_fails_half_way_leaves_the_old_token_valid_and_no_new_one() {
     let (_stack, store, manager) = setup(50).await;
     let now = Timestamp::now();
-    let issued = manager.create("alice", request("ci"), now).await.unwrap();
+    let issued = manager
+        .create(&user_id("alice"), request("ci"), now)
+        .await
+        .unwrap();
     let owner = Owner::user("alice");
 
     // A rotation whose second half cannot be written (the new record's id
@@ -130,7 +145,7 @@ async fn a_rotation_that_fails_half_way_leaves_the_old_token_valid_and_no_new_on
         by: "user:alice".into(),
         reason: "race".into(),
     };
-    let audit = AuditEvent::new("user:alice", "token.revoke", owner.clone(), now)
+    let audit = AuditEvent::new("user:alice", AuditAction::TokenRevoke, owner.clone(), now)
         .for_token(issued.record.id);
     let mut clash = issued.record.clone();
     clash.name = "replacement".into();
@@ -153,7 +168,7 @@ async fn a_rotation_that_fails_half_way_leaves_the_old_token_valid_and_no_new_on
     assert_eq!(after, issued.record, "the old token changed");
     assert_eq!(after.status(now), TokenStatus::Active);
     let page = manager
-        .list("alice", StatusFilter::All, 100, None, now)
+        .list(&user_id("alice"), StatusFilter::All, 100, None, now)
         .await
         .unwrap();
     assert_eq!(page.tokens.len(), 1, "a new token appeared");
@@ -167,7 +182,7 @@ async fn a_rotation_that_fails_half_way_leaves_the_old_token_valid_and_no_new_on
 
     // And a clean rotation through the manager works end to end.
     let rotated = manager
-        .rotate("alice", issued.record.id.as_str(), Some(0), now)
+        .rotate(&user_id("alice"), issued.record.id.as_str(), Some(0), now)
         .await
         .unwrap();
     let old = store.get_token(&issued.record.id).await.unwrap().unwrap();
@@ -183,11 +198,11 @@ async fn revocation_is_durable_before_the_call_returns_and_audited_with_the_acto
     let (_stack, store, manager) = setup(50).await;
     let now = Timestamp::now();
     let issued = manager
-        .create("alice", request("laptop"), now)
+        .create(&user_id("alice"), request("laptop"), now)
         .await
         .unwrap();
     manager
-        .revoke("alice", issued.record.id.as_str(), now)
+        .revoke(&user_id("alice"), issued.record.id.as_str(), now)
         .await
         .unwrap();
     // A strongly consistent read right after sees it.
@@ -200,10 +215,10 @@ async fn revocation_is_durable_before_the_call_returns_and_audited_with_the_acto
         .unwrap();
     assert!(events
         .iter()
-        .any(|e| e.action == "token.revoke" && e.actor == "user:alice"));
+        .any(|e| e.action == AuditAction::TokenRevoke && e.actor == "user:alice"));
     // Idempotent.
     manager
-        .revoke("alice", issued.record.id.as_str(), now)
+        .revoke(&user_id("alice"), issued.record.id.as_str(), now)
         .await
         .unwrap();
 }

@@ -8,7 +8,7 @@ use aws_sdk_kms::primitives::Blob;
 use cog_integration_tests::{new_token, Stack};
 use cog_tokens::aws::kms::{add_pepper_version, encryption_context, KmsPepperSource};
 use cog_tokens::pepper::{PepperError, PepperKeeper, PepperSource};
-use cog_tokens::records::{AuditEvent, Owner, Timestamp};
+use cog_tokens::records::{AuditAction, AuditEvent, Owner, Timestamp};
 use cog_tokens::store::{PepperStore, StoredPepper};
 use cog_tokens::PepperVersion;
 
@@ -109,7 +109,7 @@ async fn given_a_ciphertext_under_another_context_then_loading_fails_closed() {
                 version: PepperVersion(2),
                 ..v1
             },
-            &system_audit("pepper.add"),
+            &system_audit(AuditAction::PepperAdd),
         )
         .await
         .unwrap();
@@ -152,7 +152,7 @@ async fn given_a_ciphertext_recorded_under_another_key_then_loading_fails_closed
                 kms_key_id: other_key,
                 ..v1
             },
-            &system_audit("pepper.add"),
+            &system_audit(AuditAction::PepperAdd),
         )
         .await
         .unwrap();
@@ -221,7 +221,7 @@ async fn retired_versions_are_not_loaded_and_unknown_versions_are_denied() {
         .await
         .unwrap();
     store
-        .retire_pepper(PepperVersion(1), &system_audit("pepper.retire"))
+        .retire_pepper(PepperVersion(1), &system_audit(AuditAction::PepperRetire))
         .await
         .unwrap();
 
@@ -248,7 +248,7 @@ async fn live_tokens_per_pepper_version_are_counted() {
     let mut ids = Vec::new();
     for expires in [None, Some(now.plus_seconds(60)), Some(Timestamp(now.0 - 1))] {
         let (_, record) = new_token(&owner, &pepper, now, expires);
-        let audit = AuditEvent::new("user:alice", "token.create", owner.clone(), now);
+        let audit = AuditEvent::new("user:alice", AuditAction::TokenCreate, owner.clone(), now);
         store.create_token(&record, 50, &audit).await.unwrap();
         ids.push(record.id);
     }
@@ -259,7 +259,7 @@ async fn live_tokens_per_pepper_version_are_counted() {
             .unwrap(),
         2
     );
-    let audit = AuditEvent::new("user:alice", "token.revoke", owner.clone(), now);
+    let audit = AuditEvent::new("user:alice", AuditAction::TokenRevoke, owner.clone(), now);
     let revocation = Revocation {
         at: now,
         by: "user:alice".into(),
@@ -285,6 +285,6 @@ async fn live_tokens_per_pepper_version_are_counted() {
     );
 }
 
-fn system_audit(action: &str) -> AuditEvent {
+fn system_audit(action: AuditAction) -> AuditEvent {
     AuditEvent::system("test", action, Timestamp::now())
 }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
+use cog_integration_tests::user_id;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use cog_integration_tests::{audit_actions, new_token, spawn_function, workspace_
 use cog_tokens::authorize::{Decision, DenyReason};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::{IssuancePolicy, ManagementError, TokenRequest};
-use cog_tokens::records::{AuditEvent, Owner, Timestamp, TokenStatus};
+use cog_tokens::records::{AuditAction, AuditEvent, Owner, Timestamp, TokenStatus};
 use cog_tokens::store::{AuditLog, PepperStore, PrincipalStore, TokenStore};
 use serde_json::json;
 
@@ -40,9 +41,12 @@ async fn revoking_a_token_in_its_rotation_grace_ends_it_now() {
     let now = Timestamp::now();
 
     // DELETE of the old token.
-    let old = manager.create("grace", request("one"), now).await.unwrap();
+    let old = manager
+        .create(&user_id("grace"), request("one"), now)
+        .await
+        .unwrap();
     manager
-        .rotate("grace", old.record.id.as_str(), Some(3600), now)
+        .rotate(&user_id("grace"), old.record.id.as_str(), Some(3600), now)
         .await
         .unwrap();
     assert!(matches!(
@@ -50,7 +54,7 @@ async fn revoking_a_token_in_its_rotation_grace_ends_it_now() {
         Decision::Allow(_)
     ));
     manager
-        .revoke("grace", old.record.id.as_str(), now)
+        .revoke(&user_id("grace"), old.record.id.as_str(), now)
         .await
         .unwrap();
     assert!(is_revoked(&decide(&authorizer, &old.token, now).await));
@@ -58,23 +62,26 @@ async fn revoking_a_token_in_its_rotation_grace_ends_it_now() {
     assert_eq!(record.revoked.unwrap().at, now, "grace not brought forward");
 
     // Revoke-all by the owner.
-    let old = manager.create("grace", request("two"), now).await.unwrap();
-    let new = manager
-        .rotate("grace", old.record.id.as_str(), Some(3600), now)
+    let old = manager
+        .create(&user_id("grace"), request("two"), now)
         .await
         .unwrap();
-    manager.revoke_all("grace", now).await.unwrap();
+    let new = manager
+        .rotate(&user_id("grace"), old.record.id.as_str(), Some(3600), now)
+        .await
+        .unwrap();
+    manager.revoke_all(&user_id("grace"), now).await.unwrap();
     assert!(is_revoked(&decide(&authorizer, &old.token, now).await));
     assert!(is_revoked(&decide(&authorizer, &new.token, now).await));
 
     // `cogadmin token revoke-all`, the operator's way, a moment later.
     let later = Timestamp::now().plus_seconds(1);
     let old = manager
-        .create("grace", request("three"), later)
+        .create(&user_id("grace"), request("three"), later)
         .await
         .unwrap();
     manager
-        .rotate("grace", old.record.id.as_str(), Some(3600), later)
+        .rotate(&user_id("grace"), old.record.id.as_str(), Some(3600), later)
         .await
         .unwrap();
     let output = Command::new(workspace_binary("cogadmin"))
@@ -156,7 +163,7 @@ async fn missing_or_mistyped_account_flags_fail_closed() {
             .send()
             .await
             .unwrap();
-        let audit = AuditEvent::new("test", "token.create", Owner::user(user), now);
+        let audit = AuditEvent::new("test", AuditAction::TokenCreate, Owner::user(user), now);
         store.create_token(&record, 50, &audit).await.unwrap();
         assert!(matches!(
             decide(&pepper, &token, now).await,
@@ -180,7 +187,7 @@ async fn missing_or_mistyped_account_flags_fail_closed() {
                 other => panic!("{user}: {other:?}"),
             }
         }
-        let created = manager.create(user, request("new"), now).await;
+        let created = manager.create(&user_id(user), request("new"), now).await;
         assert!(created.is_err(), "{user}: a PAT was issued");
     }
 }
@@ -193,7 +200,10 @@ async fn revoke_token_starts_and_revokes_with_kms_unreachable() {
     let (store, _) = stack.seeded(&["kmsless"]).await;
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
-    let issued = manager.create("kmsless", request("k"), now).await.unwrap();
+    let issued = manager
+        .create(&user_id("kmsless"), request("k"), now)
+        .await
+        .unwrap();
 
     let api = RuntimeApi::start().unwrap();
     let mut child = spawn_function(
@@ -288,14 +298,17 @@ async fn items_removed_by_ttl_never_take_a_slot_with_them() {
             expires_in_days: Some(Some(1)),
             ..request(name)
         };
-        manager.create("ttl", short, start).await.unwrap();
+        manager.create(&user_id("ttl"), short, start).await.unwrap();
     }
     // A year on, after every TTL has passed: DynamoDB deletes what it may.
     let later = start.plus_seconds(400 * 86_400);
     ttl_sweep(&store, later).await;
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 3);
     for name in ["d", "e", "f"] {
-        manager.create("ttl", request(name), later).await.unwrap();
+        manager
+            .create(&user_id("ttl"), request(name), later)
+            .await
+            .unwrap();
     }
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 3);
     // The released items got their TTL when released and go; the live ones have none.
@@ -304,7 +317,7 @@ async fn items_removed_by_ttl_never_take_a_slot_with_them() {
     ttl_sweep(&store, even_later).await;
     let page = manager
         .list(
-            "ttl",
+            &user_id("ttl"),
             cog_tokens::records::StatusFilter::All,
             100,
             None,
@@ -323,7 +336,10 @@ async fn unknown_and_known_ids_cost_the_same_reads() {
     let (store, _) = stack.seeded(&["timing"]).await;
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
-    let issued = manager.create("timing", request("t"), now).await.unwrap();
+    let issued = manager
+        .create(&user_id("timing"), request("t"), now)
+        .await
+        .unwrap();
     let proxy = FaultProxy::dynamodb().await;
     let proxied = DynamoStore::new(proxy.client(1).await, store.table());
     let authorizer = authorizer(&stack, &proxied).await;
@@ -361,12 +377,12 @@ async fn rotation_applies_todays_policy_and_the_limit() {
         scopes: vec!["tokens:read".into(), "orgs:read".into()],
         ..request("forever")
     };
-    let forever = lenient.create("rot", forever, now).await.unwrap();
+    let forever = lenient.create(&user_id("rot"), forever, now).await.unwrap();
     let long = TokenRequest {
         expires_in_days: Some(Some(366)),
         ..request("long")
     };
-    let long = lenient.create("rot", long, now).await.unwrap();
+    let long = lenient.create(&user_id("rot"), long, now).await.unwrap();
 
     // Today: tokens expire within 30 days, and `orgs:read` is no longer offered.
     let strict = manager(
@@ -380,14 +396,14 @@ async fn rotation_applies_todays_policy_and_the_limit() {
     )
     .await;
     let refused = strict
-        .rotate("rot", forever.record.id.as_str(), None, now)
+        .rotate(&user_id("rot"), forever.record.id.as_str(), None, now)
         .await;
     assert!(
         matches!(refused, Err(ManagementError::ScopeRetired(ref s)) if s == "orgs:read"),
         "{refused:?}"
     );
     let rotated = strict
-        .rotate("rot", long.record.id.as_str(), None, now)
+        .rotate(&user_id("rot"), long.record.id.as_str(), None, now)
         .await
         .unwrap();
     assert_eq!(
@@ -397,7 +413,7 @@ async fn rotation_applies_todays_policy_and_the_limit() {
 
     // At the limit (2), a rotation with grace needs a third slot: refused.
     let graced = strict
-        .rotate("rot", rotated.record.id.as_str(), Some(600), now)
+        .rotate(&user_id("rot"), rotated.record.id.as_str(), Some(600), now)
         .await;
     assert!(
         matches!(graced, Err(ManagementError::LimitReached { limit: 2 })),
@@ -405,11 +421,11 @@ async fn rotation_applies_todays_policy_and_the_limit() {
     );
     // Once a slot is free, a grace rotation leaves two live tokens, both counted.
     strict
-        .revoke("rot", forever.record.id.as_str(), now)
+        .revoke(&user_id("rot"), forever.record.id.as_str(), now)
         .await
         .unwrap();
     let next = strict
-        .rotate("rot", rotated.record.id.as_str(), Some(600), now)
+        .rotate(&user_id("rot"), rotated.record.id.as_str(), Some(600), now)
         .await
         .unwrap();
     assert_eq!(
@@ -419,14 +435,14 @@ async fn rotation_applies_todays_policy_and_the_limit() {
     // And the chain stops there: no third live token.
     assert!(matches!(
         strict
-            .rotate("rot", next.record.id.as_str(), Some(600), now)
+            .rotate(&user_id("rot"), next.record.id.as_str(), Some(600), now)
             .await,
         Err(ManagementError::LimitReached { .. })
     ));
     // When the grace has passed, its slot comes back.
     let after = now.plus_seconds(601);
     strict
-        .rotate("rot", next.record.id.as_str(), Some(600), after)
+        .rotate(&user_id("rot"), next.record.id.as_str(), Some(600), after)
         .await
         .unwrap();
 }
@@ -441,10 +457,13 @@ async fn revoke_all_covers_tokens_the_listing_misses() {
     let manager = manager(&stack, &store, policy(50)).await;
     let owner = Owner::user("all");
     let now = Timestamp::now();
-    let issued = manager.create("all", request("a"), now).await.unwrap();
+    let issued = manager
+        .create(&user_id("all"), request("a"), now)
+        .await
+        .unwrap();
 
     // The watermark alone, before any token is marked revoked.
-    let audit = AuditEvent::new("user:all", "token.revoke_all", owner.clone(), now);
+    let audit = AuditEvent::new("user:all", AuditAction::TokenRevokeAll, owner.clone(), now);
     store
         .revoke_tokens_before(&owner, now, &audit)
         .await
@@ -458,7 +477,10 @@ async fn revoke_all_covers_tokens_the_listing_misses() {
 
     // A token made afterwards works; an account change keeps the watermark.
     let later = now.plus_seconds(1);
-    let fresh = manager.create("all", request("b"), later).await.unwrap();
+    let fresh = manager
+        .create(&user_id("all"), request("b"), later)
+        .await
+        .unwrap();
     assert!(matches!(
         decide(&authorizer, &fresh.token, later).await,
         Decision::Allow(_)
@@ -480,7 +502,7 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     let manager = Arc::new(manager(&stack, &store, policy(50)).await);
     let now = Timestamp::now();
     let first = manager
-        .create("names", request("Deploy Bot"), now)
+        .create(&user_id("names"), request("Deploy Bot"), now)
         .await
         .unwrap();
     for same in [
@@ -491,7 +513,7 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     ] {
         assert!(
             matches!(
-                manager.create("names", request(same), now).await,
+                manager.create(&user_id("names"), request(same), now).await,
                 Err(ManagementError::NameTaken)
             ),
             "{same}"
@@ -501,7 +523,11 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     let racers: Vec<_> = (0..20)
         .map(|_| {
             let manager = Arc::clone(&manager);
-            tokio::spawn(async move { manager.create("names", request("race"), now).await })
+            tokio::spawn(async move {
+                manager
+                    .create(&user_id("names"), request("race"), now)
+                    .await
+            })
         })
         .collect();
     let mut won = 0;
@@ -515,26 +541,30 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     assert_eq!(won, 1);
     // Revoking frees the name; an expired holder's name may be taken again.
     manager
-        .revoke("names", first.record.id.as_str(), now)
+        .revoke(&user_id("names"), first.record.id.as_str(), now)
         .await
         .unwrap();
     manager
-        .create("names", request("deploy bot"), now)
+        .create(&user_id("names"), request("deploy bot"), now)
         .await
         .unwrap();
     let short = TokenRequest {
         expires_in_days: Some(Some(1)),
         ..request("short")
     };
-    manager.create("names", short, now).await.unwrap();
+    manager.create(&user_id("names"), short, now).await.unwrap();
     manager
-        .create("names", request("SHORT"), now.plus_seconds(2 * 86_400))
+        .create(
+            &user_id("names"),
+            request("SHORT"),
+            now.plus_seconds(2 * 86_400),
+        )
         .await
         .unwrap();
     // Format characters never get in.
     assert!(matches!(
         manager
-            .create("names", request("evil\u{202E}gpj.exe"), now)
+            .create(&user_id("names"), request("evil\u{202E}gpj.exe"), now)
             .await,
         Err(ManagementError::Invalid {
             code: "invalid_name",
@@ -554,18 +584,21 @@ async fn every_security_change_is_audited() {
     // Rotation: the new token has its own `token.create`.
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
-    let old = manager.create("audited", request("r"), now).await.unwrap();
+    let old = manager
+        .create(&user_id("audited"), request("r"), now)
+        .await
+        .unwrap();
     let new = manager
-        .rotate("audited", old.record.id.as_str(), None, now)
+        .rotate(&user_id("audited"), old.record.id.as_str(), None, now)
         .await
         .unwrap();
     let events = store.audit_events(Some(&owner), 10).await.unwrap();
     assert!(events
         .iter()
-        .any(|e| e.action == "token.create" && e.token_id == Some(new.record.id)));
+        .any(|e| e.action == AuditAction::TokenCreate && e.token_id == Some(new.record.id)));
     assert!(events
         .iter()
-        .any(|e| e.action == "token.rotate" && e.token_id == Some(old.record.id)));
+        .any(|e| e.action == AuditAction::TokenRotate && e.token_id == Some(old.record.id)));
 
     // Pepper add and retire, and the lazy re-hash they cause.
     cog_tokens::aws::kms::add_pepper_version(&stack.kms, &store, &key, "operator")
@@ -580,23 +613,23 @@ async fn every_security_change_is_audited() {
     let events = store.audit_events(Some(&owner), 10).await.unwrap();
     assert!(events
         .iter()
-        .any(|e| e.action == "token.rehash" && e.token_id == Some(new.record.id)));
+        .any(|e| e.action == AuditAction::TokenRehash && e.token_id == Some(new.record.id)));
     store
         .retire_pepper(
             cog_tokens::PepperVersion(1),
-            &AuditEvent::system("operator", "pepper.retire", now),
+            &AuditEvent::system("operator", AuditAction::PepperRetire, now),
         )
         .await
         .unwrap();
-    let system: Vec<String> = store
+    let system: Vec<AuditAction> = store
         .audit_events(None, 10)
         .await
         .unwrap()
         .into_iter()
         .map(|e| e.action)
         .collect();
-    assert!(system.contains(&"pepper.add".to_owned()), "{system:?}");
-    assert!(system.contains(&"pepper.retire".to_owned()), "{system:?}");
+    assert!(system.contains(&AuditAction::PepperAdd), "{system:?}");
+    assert!(system.contains(&AuditAction::PepperRetire), "{system:?}");
 }
 
 /// A9 and C5: with `RUST_LOG=trace`, the authorizer's log holds no token text.
@@ -606,7 +639,7 @@ async fn trace_logging_never_writes_a_token() {
     let (store, _) = stack.seeded(&["logged"]).await;
     let manager = manager(&stack, &store, policy(50)).await;
     let issued = manager
-        .create("logged", request("l"), Timestamp::now())
+        .create(&user_id("logged"), request("l"), Timestamp::now())
         .await
         .unwrap();
     let api = RuntimeApi::start().unwrap();
@@ -728,7 +761,10 @@ async fn dynamodb_faults_never_allow_and_change_nothing() {
     let (store, _) = stack.seeded(&["faulty"]).await;
     let direct = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
-    let issued = direct.create("faulty", request("f"), now).await.unwrap();
+    let issued = direct
+        .create(&user_id("faulty"), request("f"), now)
+        .await
+        .unwrap();
 
     let proxy = FaultProxy::dynamodb().await;
     let proxied = DynamoStore::new(proxy.client(2).await, store.table());
@@ -748,16 +784,19 @@ async fn dynamodb_faults_never_allow_and_change_nothing() {
         let decision = authorizer.authorize(Some(&header), None, now).await;
         assert!(decision.is_err(), "{fault:?}: {decision:?}");
         for outcome in [
-            faulty.create("faulty", request("g"), now).await.map(|_| ()),
             faulty
-                .revoke("faulty", issued.record.id.as_str(), now)
+                .create(&user_id("faulty"), request("g"), now)
                 .await
                 .map(|_| ()),
             faulty
-                .rotate("faulty", issued.record.id.as_str(), None, now)
+                .revoke(&user_id("faulty"), issued.record.id.as_str(), now)
                 .await
                 .map(|_| ()),
-            faulty.revoke_all("faulty", now).await.map(|_| ()),
+            faulty
+                .rotate(&user_id("faulty"), issued.record.id.as_str(), None, now)
+                .await
+                .map(|_| ()),
+            faulty.revoke_all(&user_id("faulty"), now).await.map(|_| ()),
         ] {
             assert!(
                 matches!(outcome, Err(ManagementError::Unavailable(_))),
@@ -813,7 +852,7 @@ async fn kms_faults_fail_closed() {
     let now = Timestamp::now();
     let old = manager(&stack, &store, policy(50))
         .await
-        .create("kms", request("k"), now)
+        .create(&user_id("kms"), request("k"), now)
         .await
         .unwrap();
 
@@ -845,7 +884,7 @@ async fn kms_faults_fail_closed() {
         .unwrap();
     let new = manager(&stack, &store, policy(50))
         .await
-        .create("kms", request("k2"), now)
+        .create(&user_id("kms"), request("k2"), now)
         .await
         .unwrap();
     proxy.set_fault(Fault::Drop);
@@ -870,7 +909,7 @@ async fn two_hundred_concurrent_creates_at_a_limit_of_fifty_make_exactly_fifty()
             let manager = Arc::clone(&manager);
             tokio::spawn(async move {
                 manager
-                    .create("crowd", request(&format!("t{i}")), now)
+                    .create(&user_id("crowd"), request(&format!("t{i}")), now)
                     .await
             })
         })
@@ -888,7 +927,7 @@ async fn two_hundred_concurrent_creates_at_a_limit_of_fifty_make_exactly_fifty()
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 50);
     let page = manager
         .list(
-            "crowd",
+            &user_id("crowd"),
             cog_tokens::records::StatusFilter::Active,
             100,
             None,
@@ -908,7 +947,7 @@ async fn a_revoke_racing_a_thousand_authorizations_lets_none_through_after_it_re
     let manager = Arc::new(manager(&stack, &store, policy(50)).await);
     let authorizer = Arc::new(authorizer(&stack, &store).await);
     let issued = manager
-        .create("racer", request("r"), Timestamp::now())
+        .create(&user_id("racer"), request("r"), Timestamp::now())
         .await
         .unwrap();
     let header = Arc::new(format!("Bearer {}", issued.token.expose_secret()));
@@ -939,7 +978,11 @@ async fn a_revoke_racing_a_thousand_authorizations_lets_none_through_after_it_re
         .collect();
     tokio::time::sleep(Duration::from_millis(20)).await;
     manager
-        .revoke("racer", issued.record.id.as_str(), Timestamp::now())
+        .revoke(
+            &user_id("racer"),
+            issued.record.id.as_str(),
+            Timestamp::now(),
+        )
         .await
         .unwrap();
     revoked_at.set(std::time::Instant::now()).unwrap();
@@ -962,18 +1005,18 @@ async fn a_rotation_racing_a_revocation_ends_consistent() {
     for round in 0..8 {
         let now = Timestamp::now();
         let old = manager
-            .create("both", request(&format!("r{round}")), now)
+            .create(&user_id("both"), request(&format!("r{round}")), now)
             .await
             .unwrap();
         let id = old.record.id.to_string();
         let (rotated, revoked) = tokio::join!(
             {
                 let (manager, id) = (Arc::clone(&manager), id.clone());
-                async move { manager.rotate("both", &id, None, now).await }
+                async move { manager.rotate(&user_id("both"), &id, None, now).await }
             },
             {
                 let (manager, id) = (Arc::clone(&manager), id.clone());
-                async move { manager.revoke("both", &id, now).await }
+                async move { manager.revoke(&user_id("both"), &id, now).await }
             }
         );
         revoked.unwrap();
@@ -989,7 +1032,7 @@ async fn a_rotation_racing_a_revocation_ends_consistent() {
         }
         let live = manager
             .list(
-                "both",
+                &user_id("both"),
                 cog_tokens::records::StatusFilter::Active,
                 100,
                 None,

@@ -10,8 +10,8 @@ use cog_integration_tests::{new_token, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::lifecycle::revoke_all;
 use cog_tokens::records::{
-    Account, AuditEvent, OrgMembership, Owner, PrincipalStatus, Revocation, ServiceUser,
-    StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    Account, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, Revocation,
+    ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use cog_tokens::store::{AuditLog, PrincipalStore, RevokeOutcome, StoreError, TokenStore};
 use cog_tokens::{Pepper, PepperVersion};
@@ -23,7 +23,7 @@ fn pepper() -> Pepper {
 fn created(owner: &Owner, id: cog_tokens::TokenId, at: Timestamp) -> AuditEvent {
     AuditEvent::new(
         format!("user:{}", owner.id),
-        "token.create",
+        AuditAction::TokenCreate,
         owner.clone(),
         at,
     )
@@ -101,7 +101,7 @@ async fn given_a_token_when_revoked_twice_then_the_second_is_a_no_op_and_both_ar
 
     let audit =
         // Later than the create event, so newest-first order is defined.
-        AuditEvent::new("user:alice", "token.revoke", owner.clone(), Timestamp(now.0 + 1))
+        AuditEvent::new("user:alice", AuditAction::TokenRevoke, owner.clone(), Timestamp(now.0 + 1))
             .for_token(record.id);
     let first = store
         .revoke_token(&record.id, &revocation(now, "lost laptop"), &audit)
@@ -215,7 +215,7 @@ async fn given_a_status_filter_then_listing_returns_only_that_status() {
     for record in [&active, &expired, &revoked] {
         save(&store, record).await;
     }
-    let audit = AuditEvent::new("user:filter", "token.revoke", owner.clone(), now);
+    let audit = AuditEvent::new("user:filter", AuditAction::TokenRevoke, owner.clone(), now);
     store
         .revoke_token(&revoked.id, &revocation(now, "test"), &audit)
         .await
@@ -300,7 +300,7 @@ async fn given_a_rotation_whose_new_id_clashes_then_nothing_changes() {
     for record in [&old, &other] {
         save(&store, record).await;
     }
-    let audit = AuditEvent::new("user:rotator", "token.rotate", owner.clone(), now);
+    let audit = AuditEvent::new("user:rotator", AuditAction::TokenRotate, owner.clone(), now);
 
     // The "new" token's id is taken: the transaction must fail as a whole.
     let mut clash = other.clone();
@@ -386,7 +386,12 @@ async fn given_expired_tokens_when_released_then_their_slots_are_freed_once() {
         .await
         .unwrap();
     // Revoking the released token later must not free a second slot.
-    let audit = AuditEvent::new("user:expiring", "token.revoke", owner.clone(), now);
+    let audit = AuditEvent::new(
+        "user:expiring",
+        AuditAction::TokenRevoke,
+        owner.clone(),
+        now,
+    );
     store
         .revoke_token(&expired.id, &revocation(now, "cleanup"), &audit)
         .await
@@ -435,7 +440,7 @@ async fn a_hash_is_replaced_only_if_it_is_still_the_old_one() {
     save(&store, &record).await;
     let newer = Pepper::new(PepperVersion(2), &[6; 32]).unwrap();
     let new_hash = newer.hash(&token);
-    let rehash = AuditEvent::new("authorizer", "token.rehash", owner.clone(), now);
+    let rehash = AuditEvent::new("authorizer", AuditAction::TokenRehash, owner.clone(), now);
 
     assert!(store
         .replace_hash(
@@ -508,18 +513,19 @@ async fn accounts_and_service_users_round_trip() {
         org_id: "acme".into(),
         role: "deployer".into(),
         status: PrincipalStatus::Active,
+        created_at: Timestamp(1_700_000_000_000),
         tokens_valid_after: None,
     };
     let owner = Owner::service_user("svc_ci");
     let audit = AuditEvent::new(
         "operator",
-        "service_user.create",
+        AuditAction::ServiceUserCreate,
         owner.clone(),
         Timestamp::now(),
     );
-    store.create_service_user(&user, &audit).await.unwrap();
+    store.create_service_user(&user, 100, &audit).await.unwrap();
     assert!(matches!(
-        store.create_service_user(&user, &audit).await,
+        store.create_service_user(&user, 100, &audit).await,
         Err(StoreError::AlreadyExists)
     ));
     assert_eq!(store.get_service_user("svc_ci").await.unwrap(), Some(user));
@@ -554,12 +560,15 @@ async fn revoke_all_revokes_every_live_token_of_one_owner_only() {
     assert_eq!(store.active_token_count(&bystander).await.unwrap(), 1);
     let events = store.audit_events(Some(&owner), 100).await.unwrap();
     assert_eq!(
-        events.iter().filter(|e| e.action == "token.revoke").count(),
+        events
+            .iter()
+            .filter(|e| e.action == AuditAction::TokenRevoke)
+            .count(),
         3
     );
     assert!(events
         .iter()
-        .filter(|e| e.action == "token.revoke")
+        .filter(|e| e.action == AuditAction::TokenRevoke)
         .all(|e| e.actor == "operator" && e.detail.as_deref() == Some("left")));
 }
 

@@ -5,6 +5,7 @@
 mod authorizer;
 mod events;
 mod lambda;
+mod responses;
 mod server;
 mod sessions;
 mod template;
@@ -75,23 +76,40 @@ async fn main() -> Result<()> {
             args.listen
         );
     }
+    let gateway = Arc::new(gateway(&args)?);
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    log_routes(&gateway);
+    tracing::info!(
+        lambda_url = %args.lambda_url,
+        authorizer_ttl_seconds = gateway.authorizer_ttl().as_secs(),
+        "listening on http://{}",
+        listener.local_addr()?
+    );
+    serve(listener, gateway).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The gateway for the template's HTTP API, with the overrides of `args`.
+fn gateway(args: &Args) -> Result<Gateway> {
     let text = std::fs::read_to_string(&args.template)
         .with_context(|| format!("reading {}", args.template.display()))?;
-    let parameters: BTreeMap<String, String> = args.parameters.into_iter().collect();
+    let parameters: BTreeMap<String, String> = args.parameters.iter().cloned().collect();
     let api = template::read(&text, &parameters)?;
     let lambda = LambdaClient::new(
         &args.lambda_url,
         Duration::from_secs(args.invoke_timeout_seconds),
     );
-    let gateway = Arc::new(Gateway::new(
+    Ok(Gateway::new(
         api,
         lambda,
         Duration::from_secs(args.session_seconds),
-    ));
+    ))
+}
 
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+fn log_routes(gateway: &Gateway) {
     for route in gateway.routes() {
         let auth = match &route.auth {
             RouteAuth::None => "none".to_owned(),
@@ -100,19 +118,16 @@ async fn main() -> Result<()> {
         };
         tracing::info!(route = %route.route_key(), function = %route.function, %auth, "route");
     }
-    tracing::info!(
-        lambda_url = %args.lambda_url,
-        authorizer_ttl_seconds = gateway.authorizer_ttl().as_secs(),
-        "listening on http://{}",
-        listener.local_addr()?
-    );
+}
 
+/// Serves HTTP/1.1 connections until SIGINT or SIGTERM.
+async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = terminate.recv() => return Ok(()),
         };
         let gateway = Arc::clone(&gateway);
         tokio::spawn(async move {
@@ -128,6 +143,4 @@ async fn main() -> Result<()> {
             }
         });
     }
-    tracing::info!("stopped");
-    Ok(())
 }

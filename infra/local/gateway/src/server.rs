@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use crate::authorizer::{Answer, AnswerCache, Verdict};
 use crate::events::{ApiIdentity, HttpAnswer, MatchedRoute, RequestView};
 use crate::lambda::{Invocation, LambdaClient};
+use crate::responses::{empty, http_response, json_response, message, problem, set_header};
 use crate::sessions::{self, Sessions};
 use crate::template::{Api, LambdaAuthorizer, RouteAuth, RouteConfig};
 
@@ -382,58 +383,6 @@ fn redact(path: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-fn http_response(answer: HttpAnswer) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(answer.body));
-    *response.status_mut() =
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in answer.headers {
-        if let (Ok(name), Ok(value)) = (
-            hyper::header::HeaderName::from_bytes(name.as_bytes()),
-            hyper::header::HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().append(name, value);
-        }
-    }
-    response
-}
-
-fn set_header(response: &mut Response<Full<Bytes>>, name: &str, value: &str) {
-    if let (Ok(name), Ok(value)) = (
-        hyper::header::HeaderName::from_bytes(name.as_bytes()),
-        hyper::header::HeaderValue::from_str(value),
-    ) {
-        response.headers_mut().insert(name, value);
-    }
-}
-
-fn empty(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    response
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    set_header(&mut response, "content-type", "application/json");
-    response
-}
-
-/// API Gateway's own error answers: `{"message": "Unauthorized"}` and friends.
-fn message(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
-    json_response(status, &json!({ "message": text }))
-}
-
-fn problem(status: StatusCode, code: &str, detail: &str) -> Response<Full<Bytes>> {
-    let mut response = json_response(
-        status,
-        &json!({"type": "about:blank", "title": status.canonical_reason(), "status": status.as_u16(),
-                "code": code, "detail": detail}),
-    );
-    set_header(&mut response, "content-type", "application/problem+json");
-    response
 }
 
 /// `127.0.0.1`, `localhost` or `[::1]`, with or without a port.

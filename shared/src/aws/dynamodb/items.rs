@@ -11,8 +11,8 @@ use super::attributes::{
     ttl_after,
 };
 use super::keys::{
-    audit_partition, created_sort_key, key, owner_key, pepper_key, principal_key, token_key,
-    TOKEN_PREFIX,
+    audit_partition, created_sort_key, created_sort_key_of, key, org_service_users_key, owner_key,
+    pepper_key, principal_key, token_key, TOKEN_PREFIX,
 };
 use super::schema::{
     OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, TTL_ATTRIBUTE,
@@ -113,7 +113,7 @@ pub(super) fn audit_item(event: &AuditEvent) -> Item {
     item.insert("event_id".into(), s(&event.id));
     item.insert("at".into(), n(event.at.0));
     item.insert("actor".into(), s(&event.actor));
-    item.insert("action".into(), s(&event.action));
+    item.insert("action".into(), s(event.action.as_str()));
     if let Some(owner) = &event.owner {
         item.insert("owner_kind".into(), s(owner.kind.as_str()));
         item.insert("owner_id".into(), s(&owner.id));
@@ -150,7 +150,9 @@ impl TryFrom<&Item> for AuditEvent {
             id: get_s(item, "event_id")?.to_owned(),
             at: Timestamp(get_i64(item, "at")?),
             actor: get_s(item, "actor")?.to_owned(),
-            action: get_s(item, "action")?.to_owned(),
+            action: get_s(item, "action")?
+                .parse()
+                .map_err(|_| malformed("action"))?,
             owner,
             token_id,
             detail: get_opt_s(item, "detail"),
@@ -245,6 +247,7 @@ fn status_failing_closed(item: &Item, principal: &str) -> PrincipalStatus {
     }
 }
 
+/// A service user's item, listed on the owner index under its org.
 pub(super) fn service_user_item(user: &ServiceUser) -> Item {
     let mut item = principal_key(&Owner::service_user(&user.id));
     item.insert("service_user_id".into(), s(&user.id));
@@ -252,10 +255,32 @@ pub(super) fn service_user_item(user: &ServiceUser) -> Item {
     item.insert("org_id".into(), s(&user.org_id));
     item.insert("role".into(), s(&user.role));
     item.insert("status".into(), s(user.status.as_str()));
+    item.insert("created_at".into(), n(user.created_at.0));
+    item.insert(
+        OWNER_INDEX_PARTITION_KEY.into(),
+        s(org_service_users_key(&user.org_id)),
+    );
+    item.insert(
+        OWNER_INDEX_SORT_KEY.into(),
+        s(created_sort_key_of(user.created_at, &user.id)),
+    );
     if let Some(at) = user.tokens_valid_after {
         item.insert("tokens_valid_after".into(), n(at.0));
     }
     item
+}
+
+/// The update expression that writes [`service_user_values`].
+pub(super) const SERVICE_USER_UPDATE: &str = "SET #name = :name, #role = :role, #status = :status";
+
+/// What an org admin may change: name, role, status (never the org).
+pub(super) fn service_user_values(user: &ServiceUser) -> Item {
+    HashMap::from([
+        (":name".to_owned(), s(&user.name)),
+        (":role".into(), s(&user.role)),
+        (":status".into(), s(user.status.as_str())),
+        (":org".into(), s(&user.org_id)),
+    ])
 }
 
 impl TryFrom<&Item> for ServiceUser {
@@ -268,6 +293,8 @@ impl TryFrom<&Item> for ServiceUser {
             org_id: get_s(item, "org_id")?.to_owned(),
             role: get_s(item, "role")?.to_owned(),
             status: status_failing_closed(item, &id),
+            // Items from before creation times were kept sort first.
+            created_at: get_opt_timestamp(item, "created_at")?.unwrap_or(Timestamp(0)),
             tokens_valid_after: get_opt_timestamp(item, "tokens_valid_after")?,
             id,
         })
@@ -301,6 +328,7 @@ impl TryFrom<&Item> for StoredPepper {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::records::AuditAction;
 
     /// The item `put_account` leaves for a new account.
     fn account_item(account: &Account) -> Item {
@@ -309,6 +337,18 @@ pub(super) mod tests {
             item.insert(placeholder[1..].to_owned(), value);
         }
         item
+    }
+
+    pub(in super::super) fn service_user() -> ServiceUser {
+        ServiceUser {
+            id: "svc_1".into(),
+            name: "ci".into(),
+            org_id: "acme".into(),
+            role: "deployer".into(),
+            status: PrincipalStatus::Disabled,
+            created_at: Timestamp(3),
+            tokens_valid_after: Some(Timestamp(7)),
+        }
     }
 
     pub(in super::super) fn record() -> TokenRecord {
@@ -367,14 +407,7 @@ pub(super) mod tests {
             tokens_valid_after: None,
         };
         assert_eq!(Account::try_from(&account_item(&account)).unwrap(), account);
-        let user = ServiceUser {
-            id: "svc_1".into(),
-            name: "ci".into(),
-            org_id: "acme".into(),
-            role: "deployer".into(),
-            status: PrincipalStatus::Active,
-            tokens_valid_after: Some(Timestamp(7)),
-        };
+        let user = service_user();
         assert_eq!(
             ServiceUser::try_from(&service_user_item(&user)).unwrap(),
             user
@@ -390,9 +423,14 @@ pub(super) mod tests {
             StoredPepper::try_from(&pepper_item(&pepper)).unwrap(),
             pepper
         );
-        let event = AuditEvent::new("user:u_1", "token.create", Owner::user("u_1"), Timestamp(5))
-            .for_token(record().id)
-            .with_detail("x");
+        let event = AuditEvent::new(
+            "user:u_1",
+            AuditAction::TokenCreate,
+            Owner::user("u_1"),
+            Timestamp(5),
+        )
+        .for_token(record().id)
+        .with_detail("x");
         assert_eq!(AuditEvent::try_from(&audit_item(&event)).unwrap(), event);
     }
 }

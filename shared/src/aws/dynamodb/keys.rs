@@ -9,7 +9,7 @@ use super::attributes::s;
 use super::schema::{OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY};
 use super::Item;
 use crate::hash::PepperVersion;
-use crate::records::{Owner, OwnerKind, Timestamp, TokenRecord};
+use crate::records::{Owner, OwnerKind, ServiceUser, Timestamp, TokenRecord};
 use crate::store::StoreError;
 use crate::token::TokenId;
 
@@ -67,7 +67,7 @@ pub(super) fn audit_partition(owner: Option<&Owner>) -> String {
 
 /// The GSI sort key: newest first when read backwards, ties broken by id.
 pub(super) fn created_sort_key(created_at: Timestamp, id: &TokenId) -> String {
-    format!("{:020}#{id}", created_at.0.max(0))
+    created_sort_key_of(created_at, id.as_str())
 }
 
 /// A cursor is the GSI sort key of the last token returned, base64url'd. The
@@ -78,6 +78,42 @@ pub(super) fn encode_cursor(record: &TokenRecord) -> String {
 
 /// The `ExclusiveStartKey` a cursor stands for, in `owner`'s listing.
 pub(super) fn decode_cursor(owner: &Owner, cursor: &str) -> Result<Item, StoreError> {
+    let (sort_key, id) = read_cursor(cursor)?;
+    let id: TokenId = id.parse().map_err(|_| StoreError::InvalidCursor)?;
+    Ok(start_key(token_key(&id), owner_key(owner), sort_key))
+}
+
+/// The service users of `org_id`, on the owner index.
+pub(super) fn org_service_users_key(org_id: &str) -> String {
+    format!("ORG#{org_id}#SVCUSERS")
+}
+
+/// The counter of the service users `org_id` ever had (its limit).
+pub(super) fn org_service_user_counter_key(org_id: &str) -> Item {
+    key(format!("ORG#{org_id}"), "SVCUSERS")
+}
+
+pub(super) fn encode_service_user_cursor(user: &ServiceUser) -> String {
+    URL_SAFE_NO_PAD.encode(created_sort_key_of(user.created_at, &user.id))
+}
+
+/// The `ExclusiveStartKey` a cursor stands for, in `org_id`'s service users.
+pub(super) fn decode_service_user_cursor(org_id: &str, cursor: &str) -> Result<Item, StoreError> {
+    let (sort_key, id) = read_cursor(cursor)?;
+    if !ServiceUser::is_valid_id(&id) {
+        return Err(StoreError::InvalidCursor);
+    }
+    let base = principal_key(&Owner::service_user(&id));
+    Ok(start_key(base, org_service_users_key(org_id), sort_key))
+}
+
+/// The GSI sort key of a record created at `created_at` with `id`.
+pub(super) fn created_sort_key_of(created_at: Timestamp, id: &str) -> String {
+    format!("{:020}#{id}", created_at.0.max(0))
+}
+
+/// A cursor's sort key (20 digits, `#`, an id) and its id.
+fn read_cursor(cursor: &str) -> Result<(String, String), StoreError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| StoreError::InvalidCursor)?;
@@ -86,16 +122,39 @@ pub(super) fn decode_cursor(owner: &Owner, cursor: &str) -> Result<Item, StoreEr
     if created.len() != 20 || !created.bytes().all(|b| b.is_ascii_digit()) {
         return Err(StoreError::InvalidCursor);
     }
-    let id: TokenId = id.parse().map_err(|_| StoreError::InvalidCursor)?;
-    let mut start = token_key(&id);
-    start.insert(OWNER_INDEX_PARTITION_KEY.into(), s(owner_key(owner)));
-    start.insert(OWNER_INDEX_SORT_KEY.into(), s(sort_key));
-    Ok(start)
+    let id = id.to_owned();
+    Ok((sort_key, id))
+}
+
+fn start_key(mut base: Item, index_partition: String, sort_key: String) -> Item {
+    base.insert(OWNER_INDEX_PARTITION_KEY.into(), s(index_partition));
+    base.insert(OWNER_INDEX_SORT_KEY.into(), s(sort_key));
+    base
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_user_cursors_round_trip_and_reject_foreign_ids() {
+        let mut user = super::super::items::tests::service_user();
+        user.created_at = Timestamp(1_700_000_000_000);
+        let start = decode_service_user_cursor("acme", &encode_service_user_cursor(&user)).unwrap();
+        let base = principal_key(&Owner::service_user(&user.id));
+        assert_eq!(start.get(PARTITION_KEY), base.get(PARTITION_KEY));
+        assert_eq!(
+            start
+                .get(OWNER_INDEX_PARTITION_KEY)
+                .and_then(|v| v.as_s().ok()),
+            Some(&"ORG#acme#SVCUSERS".to_owned())
+        );
+        let foreign = URL_SAFE_NO_PAD.encode(format!("{:020}#a#b", 5));
+        assert!(matches!(
+            decode_service_user_cursor("acme", &foreign),
+            Err(StoreError::InvalidCursor)
+        ));
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_tampering() {

@@ -1,16 +1,45 @@
-//! `PrincipalStore`: accounts and service users, and their revoke-all watermark.
+//! `PrincipalStore`: accounts, service users (listed by org, counted against
+//! the org's limit), and their revoke-all watermark.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::attributes::n;
-use super::items::{account_values, service_user_item, ACCOUNT_UPDATE};
-use super::keys::principal_key;
-use super::transaction::{Check, TransactionOutcome};
-use super::DynamoStore;
-use crate::records::{Account, AuditEvent, Owner, ServiceUser, Timestamp};
-use crate::store::{PrincipalStore, StoreError};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::attributes::{n, s};
+use super::items::{
+    account_values, service_user_item, service_user_values, ACCOUNT_UPDATE, SERVICE_USER_UPDATE,
+};
+use super::keys::{
+    decode_service_user_cursor, encode_service_user_cursor, org_service_user_counter_key,
+    org_service_users_key, principal_key,
+};
+use super::schema::OWNER_INDEX;
+use super::transaction::{unavailable, Check, Transaction, TransactionOutcome};
+use super::{DynamoStore, Item};
+use crate::records::{Account, AuditEvent, Owner, PrincipalStatus, ServiceUser, Timestamp};
+use crate::store::{PrincipalStore, ServiceUserPage, StoreError};
+
+impl DynamoStore {
+    /// Counts one more service user for `org_id`, refusing past `limit`.
+    fn count_service_user(
+        &self,
+        org_id: &str,
+        limit: u32,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.update(
+            org_service_user_counter_key(org_id),
+            "SET created = if_not_exists(created, :zero) + :one",
+            Some("attribute_not_exists(created) OR created < :limit"),
+            HashMap::from([
+                (":zero".to_owned(), n(0)),
+                (":one".into(), n(1)),
+                (":limit".into(), n(limit)),
+            ]),
+        )
+    }
+}
 
 #[async_trait]
 impl PrincipalStore for DynamoStore {
@@ -34,14 +63,106 @@ impl PrincipalStore for DynamoStore {
     async fn create_service_user(
         &self,
         user: &ServiceUser,
+        limit: u32,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        self.create_audited(service_user_item(user), audit).await
+        let outcome = self
+            .transact_retrying(|| {
+                Ok(Transaction::default()
+                    .with(
+                        Check::Record,
+                        self.put(
+                            service_user_item(user),
+                            Some("attribute_not_exists(pk)"),
+                            Item::new(),
+                        )?,
+                    )
+                    .with(Check::Slot, self.count_service_user(&user.org_id, limit)?)
+                    .with(Check::Unconditioned, self.put_audit(audit)?))
+            })
+            .await?;
+        match outcome {
+            TransactionOutcome::Done => Ok(()),
+            TransactionOutcome::ConditionFailed(Check::Slot) => {
+                Err(StoreError::LimitReached { limit })
+            }
+            TransactionOutcome::ConditionFailed(_) => Err(StoreError::AlreadyExists),
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        }
     }
 
     async fn get_service_user(&self, id: &str) -> Result<Option<ServiceUser>, StoreError> {
         self.get_record(principal_key(&Owner::service_user(id)))
             .await
+    }
+
+    async fn update_service_user(
+        &self,
+        user: &ServiceUser,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let update = self.update(
+            principal_key(&Owner::service_user(&user.id)),
+            SERVICE_USER_UPDATE,
+            Some("attribute_exists(pk) AND org_id = :org"),
+            service_user_values(user),
+        )?;
+        match self.write_audited(Check::Record, update, audit).await? {
+            TransactionOutcome::Done => Ok(()),
+            TransactionOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn list_service_users(
+        &self,
+        org_id: &str,
+        status: Option<PrincipalStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<ServiceUserPage, StoreError> {
+        let limit = limit.max(1);
+        let mut start = cursor
+            .map(|c| decode_service_user_cursor(org_id, c))
+            .transpose()?;
+        let mut service_users = Vec::with_capacity(limit);
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(OWNER_INDEX)
+                .key_condition_expression("gsi1pk = :org")
+                .expression_attribute_values(":org", s(org_service_users_key(org_id)))
+                .scan_index_forward(false)
+                .limit(100)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items() {
+                let user = ServiceUser::try_from(item)?;
+                if status.is_none_or(|wanted| user.status == wanted) {
+                    service_users.push(user);
+                    if service_users.len() == limit {
+                        let next_cursor = service_users.last().map(encode_service_user_cursor);
+                        return Ok(ServiceUserPage {
+                            service_users,
+                            next_cursor,
+                        });
+                    }
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => {
+                    return Ok(ServiceUserPage {
+                        service_users,
+                        next_cursor: None,
+                    })
+                }
+            }
+        }
     }
 
     async fn revoke_tokens_before(

@@ -82,13 +82,16 @@ where
         .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
-/// Attribute names the expressions use by placeholder (`ttl` and `hash` are reserved words).
+/// Attribute names the expressions use by placeholder (`ttl`, `hash`,
+/// `status`, `name` and `role` are reserved words).
 fn expression_names(expressions: &[&str]) -> Option<HashMap<String, String>> {
     let mut names = HashMap::new();
     for (placeholder, name) in [
         ("#ttl", TTL_ATTRIBUTE),
         ("#hash", "hash"),
         ("#status", "status"),
+        ("#name", "name"),
+        ("#role", "role"),
     ] {
         if expressions.iter().any(|e| e.contains(placeholder)) {
             names.insert(placeholder.to_owned(), name.to_owned());

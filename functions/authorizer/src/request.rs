@@ -1,40 +1,11 @@
-//! The three event shapes API Gateway sends a Lambda authorizer, and the
-//! answer each expects.
-//!
-//! | event | how it is told apart | 401 | 403 | allow |
-//! | --- | --- | --- | --- | --- |
-//! | REST `TOKEN` | `"type": "TOKEN"` | error `Unauthorized` | IAM policy with Deny | IAM policy |
-//! | REST `REQUEST` | `"type": "REQUEST"`, no `version` 2.0 | error `Unauthorized` | IAM policy with Deny | IAM policy |
-//! | HTTP API 2.0 | `"version": "2.0"` | simple: `isAuthorized: false`; IAM: error `Unauthorized` | simple: `isAuthorized: false`; IAM: Deny | simple: `isAuthorized: true`; IAM: policy |
+//! The request view: the three event shapes API Gateway sends a Lambda
+//! authorizer, read as just the fields a decision needs (shape,
+//! `Authorization` header, route, resource ARN).
 
 use std::borrow::Cow;
 
-use aws_lambda_events::apigw::{
-    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse,
-    ApiGatewayV2CustomAuthorizerIamPolicyResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,
-};
-use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
-use cog_tokens::authorize::{Decision, Identity, Route};
-use cog_tokens::routes::RouteRules;
-use serde::{Deserialize, Serialize};
-
-/// How an HTTP API (payload 2.0) authorizer answers; REST always uses IAM policies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpResponseFormat {
-    Simple,
-    Iam,
-}
-
-impl std::str::FromStr for HttpResponseFormat {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "simple" => Ok(Self::Simple),
-            "iam" => Ok(Self::Iam),
-            other => Err(format!("`{other}`: expected simple or iam")),
-        }
-    }
-}
+use cog_tokens::authorize::Route;
+use serde::Deserialize;
 
 /// An event this function cannot read.
 #[derive(Debug, thiserror::Error)]
@@ -235,7 +206,7 @@ impl AuthorizerEvent {
     }
 
     /// `methodArn` (REST) or `routeArn` (HTTP API).
-    fn resource_arn(&self, shape: EventShape) -> Option<&str> {
+    pub(crate) fn resource_arn(&self, shape: EventShape) -> Option<&str> {
         match shape {
             EventShape::HttpV2 => self.route_arn.as_deref(),
             _ => self.method_arn.as_deref(),
@@ -254,161 +225,9 @@ fn route_from_arn(arn: &str) -> Option<Route<'_>> {
 }
 
 /// `arn:…:api-id/stage/…` → `arn:…:api-id/stage`: the part every route of the stage shares.
-fn stage_prefix(arn: &str) -> Option<&str> {
+pub(crate) fn stage_prefix(arn: &str) -> Option<&str> {
     let second_slash = arn.match_indices('/').nth(1)?.0;
     Some(&arn[..second_slash])
-}
-
-/// The context downstream services read (`$context.authorizer.*`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthorizerContext {
-    pub principal_type: String,
-    pub principal_id: String,
-    pub token_id: String,
-    pub auth_method: String,
-    /// Space-separated.
-    pub scopes: String,
-    /// `org:role` pairs joined by `,`; see `Identity::orgs_text`.
-    pub orgs: String,
-}
-
-impl From<&Identity> for AuthorizerContext {
-    fn from(identity: &Identity) -> Self {
-        Self {
-            principal_type: identity.owner.kind.as_str().to_owned(),
-            principal_id: identity.owner.id.clone(),
-            token_id: identity.token_id.to_string(),
-            auth_method: identity.auth_method().to_owned(),
-            scopes: identity.scopes_text(),
-            orgs: identity.orgs_text(),
-        }
-    }
-}
-
-/// What the function answers.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum AuthorizerResponse {
-    Rest(ApiGatewayCustomAuthorizerResponse<AuthorizerContext>),
-    HttpIam(ApiGatewayV2CustomAuthorizerIamPolicyResponse<AuthorizerContext>),
-    HttpSimple(ApiGatewayV2CustomAuthorizerSimpleResponse<Option<AuthorizerContext>>),
-}
-
-/// Not an answer: 401 through API Gateway's `Unauthorized` error, or a fault (500).
-#[derive(Debug, thiserror::Error)]
-pub enum AuthorizerFailure {
-    #[error("Unauthorized")]
-    Unauthorized,
-    #[error("authorizer fault")]
-    Fault,
-}
-
-impl From<AuthorizerFailure> for lambda_runtime::Diagnostic {
-    fn from(failure: AuthorizerFailure) -> Self {
-        let kind = match failure {
-            AuthorizerFailure::Unauthorized => "Unauthorized",
-            AuthorizerFailure::Fault => "AuthorizerFault",
-        };
-        Self {
-            error_type: kind.to_owned(),
-            error_message: failure.to_string(),
-        }
-    }
-}
-
-fn statement(effect: IamPolicyEffect, resource: Vec<String>) -> IamPolicyStatement {
-    let mut statement = IamPolicyStatement::default();
-    statement.action = vec!["execute-api:Invoke".to_owned()];
-    statement.effect = effect;
-    statement.resource = resource;
-    statement
-}
-
-/// One policy for every route of the stage, so API Gateway may cache it:
-/// Allow all, then an explicit Deny (which wins) for each rule whose scope
-/// the token lacks, and for `forbidden`, the request refused now (so a 403
-/// never depends on the rules' resources covering its exact path).
-fn policy(
-    prefix: &str,
-    identity: &Identity,
-    rules: &RouteRules,
-    forbidden: Option<&str>,
-) -> ApiGatewayCustomAuthorizerPolicy {
-    let mut statements = vec![statement(
-        IamPolicyEffect::Allow,
-        vec![format!("{prefix}/*")],
-    )];
-    let denied: Vec<String> = rules
-        .unmet(&identity.scopes)
-        .flat_map(|rule| rule.arn_resources())
-        .map(|resource| format!("{prefix}/{resource}"))
-        .chain(forbidden.map(str::to_owned))
-        .collect();
-    if !denied.is_empty() {
-        statements.push(statement(IamPolicyEffect::Deny, denied));
-    }
-    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
-    policy.version = Some("2012-10-17".to_owned());
-    policy.statement = statements;
-    policy
-}
-
-/// The answer to `event` for `decision`.
-pub fn respond(
-    event: &AuthorizerEvent,
-    shape: EventShape,
-    decision: &Decision,
-    rules: &RouteRules,
-    format: HttpResponseFormat,
-) -> Result<AuthorizerResponse, AuthorizerFailure> {
-    let simple = shape == EventShape::HttpV2 && format == HttpResponseFormat::Simple;
-    let identity = match decision {
-        Decision::Unauthorized(_) if simple => {
-            return Ok(AuthorizerResponse::HttpSimple(simple_response(false, None)))
-        }
-        Decision::Unauthorized(_) => return Err(AuthorizerFailure::Unauthorized),
-        Decision::Allow(identity) | Decision::Forbidden(identity) => identity,
-    };
-    let context = AuthorizerContext::from(identity);
-    if simple {
-        let allowed = matches!(decision, Decision::Allow(_));
-        return Ok(AuthorizerResponse::HttpSimple(simple_response(
-            allowed,
-            allowed.then_some(context),
-        )));
-    }
-    // Without the resource ARN no correct policy can be written: fail closed.
-    let resource = event.resource_arn(shape).ok_or(AuthorizerFailure::Fault)?;
-    let prefix = stage_prefix(resource).ok_or(AuthorizerFailure::Fault)?;
-    let forbidden = matches!(decision, Decision::Forbidden(_)).then_some(resource);
-    let policy = policy(prefix, identity, rules, forbidden);
-    let principal_id = Some(identity.owner.to_string());
-    Ok(match shape {
-        EventShape::HttpV2 => {
-            let mut response = ApiGatewayV2CustomAuthorizerIamPolicyResponse::default();
-            response.principal_id = principal_id;
-            response.policy_document = policy;
-            response.context = context;
-            AuthorizerResponse::HttpIam(response)
-        }
-        _ => {
-            let mut response = ApiGatewayCustomAuthorizerResponse::default();
-            response.principal_id = principal_id;
-            response.policy_document = policy;
-            response.context = context;
-            AuthorizerResponse::Rest(response)
-        }
-    })
-}
-
-fn simple_response(
-    allowed: bool,
-    context: Option<AuthorizerContext>,
-) -> ApiGatewayV2CustomAuthorizerSimpleResponse<Option<AuthorizerContext>> {
-    let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
-    response.is_authorized = allowed;
-    response.context = context;
-    response
 }
 
 #[cfg(test)]

@@ -1,0 +1,127 @@
+//! The org-administration handlers: an org admin's service users and keys.
+
+use cog_tokens::management::OrgCall;
+use cog_tokens::pepper::PepperSource;
+use cog_tokens::store::{PrincipalStore, TokenStore};
+use lambda_http::http::StatusCode;
+
+use crate::body;
+use crate::endpoints::OrgEndpoint;
+use crate::handlers::{Answer, Call};
+use crate::views::{
+    self, IssuedView, KeyListView, ServiceUserListView, ServiceUserView, TokenView,
+};
+
+impl<S, P> Call<'_, S, P>
+where
+    S: TokenStore + PrincipalStore,
+    P: PepperSource,
+{
+    pub(crate) async fn org(&self, org: &str, endpoint: OrgEndpoint) -> Answer {
+        let at = OrgCall {
+            admin: self.user,
+            org,
+            now: self.now,
+        };
+        match endpoint {
+            OrgEndpoint::CreateServiceUser => self.create_service_user(at).await,
+            OrgEndpoint::ListServiceUsers => self.list_service_users(at).await,
+            OrgEndpoint::GetServiceUser(su) => self.get_service_user(at, &su).await,
+            OrgEndpoint::UpdateServiceUser(su) => self.update_service_user(at, &su).await,
+            OrgEndpoint::CreateKey(su) => self.create_key(at, &su).await,
+            OrgEndpoint::ListKeys(su) => self.list_keys(at, &su).await,
+            OrgEndpoint::RotateKey(su, id) => self.rotate_key(at, &su, &id).await,
+            OrgEndpoint::RevokeKey(su, id) => self.revoke_key(at, &su, &id).await,
+        }
+    }
+
+    async fn create_service_user(&self, at: OrgCall<'_>) -> Answer {
+        let (content_type, bytes) = self.body();
+        let request = body::service_user_request(content_type, bytes)?;
+        let user = self.manager.create_service_user(at, request).await?;
+        tracing::info!(service_user = %user.id, org = at.org, admin = %at.admin, "service user created");
+        Ok(views::json(
+            StatusCode::CREATED,
+            &ServiceUserView::new(&user),
+        ))
+    }
+
+    async fn list_service_users(&self, at: OrgCall<'_>) -> Answer {
+        let status = body::service_user_status(body::query(self.request, "status"))?;
+        let limit = body::page_limit(body::query(self.request, "limit"))?;
+        let cursor = body::query(self.request, "cursor");
+        let page = self
+            .manager
+            .list_service_users(at, status, limit, cursor)
+            .await?;
+        let view = ServiceUserListView {
+            service_users: page
+                .service_users
+                .iter()
+                .map(ServiceUserView::new)
+                .collect(),
+            next_cursor: page.next_cursor.as_deref(),
+        };
+        Ok(views::json(StatusCode::OK, &view))
+    }
+
+    async fn get_service_user(&self, at: OrgCall<'_>, su: &str) -> Answer {
+        let user = self.manager.get_service_user(at, su).await?;
+        Ok(views::json(StatusCode::OK, &ServiceUserView::new(&user)))
+    }
+
+    async fn update_service_user(&self, at: OrgCall<'_>, su: &str) -> Answer {
+        let (content_type, bytes) = self.body();
+        let changes = body::service_user_changes(content_type, bytes)?;
+        let user = self.manager.update_service_user(at, su, changes).await?;
+        tracing::info!(service_user = %user.id, status = user.status.as_str(), admin = %at.admin, "service user changed");
+        Ok(views::json(StatusCode::OK, &ServiceUserView::new(&user)))
+    }
+
+    async fn create_key(&self, at: OrgCall<'_>, su: &str) -> Answer {
+        let (content_type, bytes) = self.body();
+        let request = body::token_request(content_type, bytes)?;
+        let issued = self.manager.create_key(at, su, request).await?;
+        tracing::info!(key_id = %issued.record.id, service_user = su, admin = %at.admin, "key created");
+        Ok(views::json(
+            StatusCode::CREATED,
+            &IssuedView::new(&issued, self.now),
+        ))
+    }
+
+    async fn list_keys(&self, at: OrgCall<'_>, su: &str) -> Answer {
+        let filter = body::status_filter(body::query(self.request, "status"))?;
+        let limit = body::page_limit(body::query(self.request, "limit"))?;
+        let cursor = body::query(self.request, "cursor");
+        let page = self
+            .manager
+            .list_keys(at, su, filter, limit, cursor)
+            .await?;
+        let view = KeyListView {
+            keys: page
+                .tokens
+                .iter()
+                .map(|t| TokenView::new(t, self.now))
+                .collect(),
+            next_cursor: page.next_cursor.as_deref(),
+        };
+        Ok(views::json(StatusCode::OK, &view))
+    }
+
+    async fn rotate_key(&self, at: OrgCall<'_>, su: &str, id: &str) -> Answer {
+        let (content_type, bytes) = self.body();
+        let grace = body::rotation_grace(content_type, bytes)?;
+        let issued = self.manager.rotate_key(at, su, id, grace).await?;
+        tracing::info!(key_id = %issued.record.id, rotated = %id, service_user = su, admin = %at.admin, "key rotated");
+        Ok(views::json(
+            StatusCode::CREATED,
+            &IssuedView::new(&issued, self.now),
+        ))
+    }
+
+    async fn revoke_key(&self, at: OrgCall<'_>, su: &str, id: &str) -> Answer {
+        self.manager.revoke_key(at, su, id).await?;
+        tracing::info!(key_id = %id, service_user = su, admin = %at.admin, "key revoked");
+        Ok(views::no_content())
+    }
+}

@@ -1,0 +1,291 @@
+//! Org administration: an org's admins manage its service users and their
+//! API keys. A caller who is no member of the org is told it does not exist;
+//! a member who is not an admin is refused.
+
+use super::error::ManagementError;
+use super::policy::{TokenRequest, PAGE_MAX};
+use super::tokens::{IssuedToken, TokenManager};
+use crate::names::TokenName;
+use crate::pepper::PepperSource;
+use crate::records::{
+    AuditAction, AuditEvent, Owner, PrincipalStatus, ServiceUser, StatusFilter, Timestamp,
+    TokenRecord, UserId,
+};
+use crate::store::{
+    PrincipalStore, RevokeOutcome, ServiceUserPage, StoreError, TokenPage, TokenStore,
+};
+
+/// The role every org admin holds in their membership.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// A new service user, as an admin asks for it.
+#[derive(Debug, Clone)]
+pub struct ServiceUserRequest {
+    pub name: String,
+    pub role: String,
+}
+
+/// What an admin may change about a service user; `None` keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceUserChanges {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    /// `active` or `disabled`.
+    pub status: Option<PrincipalStatus>,
+}
+
+/// Where in an org a request acts: the admin calling, the org, the time.
+#[derive(Debug, Clone, Copy)]
+pub struct OrgCall<'a> {
+    pub admin: &'a UserId,
+    pub org: &'a str,
+    pub now: Timestamp,
+}
+
+impl<S, P> TokenManager<S, P>
+where
+    S: TokenStore + PrincipalStore,
+    P: PepperSource,
+{
+    /// The caller must be an active admin of the org: no member, 404; a
+    /// member who is not an admin, 403. SSO accounts may be admins.
+    async fn require_org_admin(&self, call: OrgCall<'_>) -> Result<(), ManagementError> {
+        let account = self.store.get_account(call.admin.as_str()).await?;
+        let membership = account.as_ref().and_then(|account| {
+            account
+                .orgs
+                .iter()
+                .find(|m| m.org_id == call.org)
+                .map(|m| (account, m))
+        });
+        let Some((account, membership)) = membership else {
+            return Err(ManagementError::OrgNotFound);
+        };
+        if account.status != PrincipalStatus::Active {
+            return Err(ManagementError::AccountInactive);
+        }
+        if membership.role != ADMIN_ROLE {
+            return Err(ManagementError::OrgAdminRequired);
+        }
+        Ok(())
+    }
+
+    /// The org's service user `id`, after the admin check.
+    async fn org_service_user(
+        &self,
+        call: OrgCall<'_>,
+        id: &str,
+    ) -> Result<ServiceUser, ManagementError> {
+        self.require_org_admin(call).await?;
+        if !ServiceUser::is_valid_id(id) {
+            return Err(ManagementError::ServiceUserNotFound);
+        }
+        match self.store.get_service_user(id).await? {
+            Some(user) if user.org_id == call.org => Ok(user),
+            _ => Err(ManagementError::ServiceUserNotFound),
+        }
+    }
+
+    pub async fn create_service_user(
+        &self,
+        call: OrgCall<'_>,
+        request: ServiceUserRequest,
+    ) -> Result<ServiceUser, ManagementError> {
+        self.require_org_admin(call).await?;
+        let name = service_user_name(&request.name)?;
+        self.policy.check_role(&request.role)?;
+        let user = ServiceUser {
+            id: ServiceUser::new_id(),
+            name,
+            org_id: call.org.to_owned(),
+            role: request.role,
+            status: PrincipalStatus::Active,
+            created_at: call.now,
+            tokens_valid_after: None,
+        };
+        let audit = org_audit(call, AuditAction::ServiceUserCreate, &user)
+            .with_detail(format!("role={}", user.role));
+        let limit = self.policy.max_service_users_per_org;
+        match self.store.create_service_user(&user, limit, &audit).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::LimitReached { limit }) => {
+                Err(ManagementError::ServiceUserLimitReached { limit })
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    pub async fn list_service_users(
+        &self,
+        call: OrgCall<'_>,
+        status: Option<PrincipalStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<ServiceUserPage, ManagementError> {
+        self.require_org_admin(call).await?;
+        Ok(self
+            .store
+            .list_service_users(call.org, status, limit.clamp(1, PAGE_MAX), cursor)
+            .await?)
+    }
+
+    pub async fn get_service_user(
+        &self,
+        call: OrgCall<'_>,
+        id: &str,
+    ) -> Result<ServiceUser, ManagementError> {
+        self.org_service_user(call, id).await
+    }
+
+    /// Renames, re-roles, disables or enables a service user. Disabling ends
+    /// every key of it at the next authorization; the authorizer reads the
+    /// role live, so a new role applies to the next request.
+    pub async fn update_service_user(
+        &self,
+        call: OrgCall<'_>,
+        id: &str,
+        changes: ServiceUserChanges,
+    ) -> Result<ServiceUser, ManagementError> {
+        let mut user = self.org_service_user(call, id).await?;
+        if let Some(name) = &changes.name {
+            user.name = service_user_name(name)?;
+        }
+        if let Some(role) = changes.role {
+            self.policy.check_role(&role)?;
+            user.role = role;
+        }
+        if let Some(status) = changes.status {
+            if !matches!(status, PrincipalStatus::Active | PrincipalStatus::Disabled) {
+                return Err(ManagementError::invalid(
+                    "status",
+                    "invalid_status",
+                    "status must be active or disabled",
+                ));
+            }
+            user.status = status;
+        }
+        let audit = org_audit(call, AuditAction::ServiceUserUpdate, &user).with_detail(format!(
+            "name={} role={} status={}",
+            user.name,
+            user.role,
+            user.status.as_str()
+        ));
+        match self.store.update_service_user(&user, &audit).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::NotFound) => Err(ManagementError::ServiceUserNotFound),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Issues an API key to an active service user of the org.
+    pub async fn create_key(
+        &self,
+        call: OrgCall<'_>,
+        service_user: &str,
+        request: TokenRequest,
+    ) -> Result<IssuedToken, ManagementError> {
+        let user = self.org_service_user(call, service_user).await?;
+        if user.status != PrincipalStatus::Active {
+            return Err(ManagementError::ServiceUserDisabled);
+        }
+        let new = self.policy.validate(request)?;
+        let limit = self.policy.max_keys_per_service_user;
+        let owner = Owner::service_user(&user.id);
+        self.issue(owner, new, limit, &call.admin.actor(), call.now)
+            .await
+    }
+
+    pub async fn list_keys(
+        &self,
+        call: OrgCall<'_>,
+        service_user: &str,
+        filter: StatusFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<TokenPage, ManagementError> {
+        let user = self.org_service_user(call, service_user).await?;
+        Ok(self
+            .store
+            .list_tokens(
+                &Owner::service_user(&user.id),
+                filter,
+                call.now,
+                limit.clamp(1, PAGE_MAX),
+                cursor,
+            )
+            .await?)
+    }
+
+    /// A key of the org's service user; any other is "not found".
+    async fn org_key(
+        &self,
+        call: OrgCall<'_>,
+        service_user: &str,
+        key_id: &str,
+    ) -> Result<TokenRecord, ManagementError> {
+        let user = self.org_service_user(call, service_user).await?;
+        let id = key_id.parse().map_err(|_| ManagementError::TokenNotFound)?;
+        match self.store.get_token(&id).await? {
+            Some(record) if record.owner == Owner::service_user(&user.id) => Ok(record),
+            _ => Err(ManagementError::TokenNotFound),
+        }
+    }
+
+    pub async fn rotate_key(
+        &self,
+        call: OrgCall<'_>,
+        service_user: &str,
+        key_id: &str,
+        grace_seconds: Option<u32>,
+    ) -> Result<IssuedToken, ManagementError> {
+        let old = self.org_key(call, service_user, key_id).await?;
+        let grace = grace_seconds.unwrap_or(0);
+        self.policy.check_grace(grace)?;
+        if self
+            .store
+            .get_service_user(service_user)
+            .await?
+            .is_none_or(|user| user.status != PrincipalStatus::Active)
+        {
+            return Err(ManagementError::ServiceUserDisabled);
+        }
+        self.check_rotatable(&old, call.now)?;
+        let limit = self.policy.max_keys_per_service_user;
+        self.replace(&old, grace, limit, &call.admin.actor(), call.now)
+            .await
+    }
+
+    /// Revokes a key; revoking a revoked key succeeds.
+    pub async fn revoke_key(
+        &self,
+        call: OrgCall<'_>,
+        service_user: &str,
+        key_id: &str,
+    ) -> Result<RevokeOutcome, ManagementError> {
+        let record = self.org_key(call, service_user, key_id).await?;
+        self.end(
+            &record,
+            &call.admin.actor(),
+            "revoked by org admin",
+            call.now,
+        )
+        .await
+    }
+}
+
+/// A service user's name follows the rules of token names.
+fn service_user_name(text: &str) -> Result<String, ManagementError> {
+    TokenName::parse(text)
+        .map(TokenName::into_string)
+        .map_err(|e| ManagementError::invalid("name", "invalid_name", e.to_string()))
+}
+
+/// An org admin's change to a service user, in the service user's audit trail.
+fn org_audit(call: OrgCall<'_>, action: AuditAction, user: &ServiceUser) -> AuditEvent {
+    AuditEvent::new(
+        call.admin.actor(),
+        action,
+        Owner::service_user(&user.id),
+        call.now,
+    )
+}

@@ -1,0 +1,341 @@
+//! `TokenManager`: issue, list, read, rotate and revoke one's own PATs.
+
+use std::sync::Arc;
+
+use super::error::{Fault, ManagementError};
+use super::policy::{IssuancePolicy, NewToken, TokenRequest, DAY_MS, PAGE_MAX};
+use crate::lifecycle::revoke_all;
+use crate::pepper::{PepperKeeper, PepperRing, PepperSource};
+use crate::records::{
+    AuditAction, AuditEvent, Owner, PrincipalStatus, Revocation, StatusFilter, Timestamp,
+    TokenRecord, TokenStatus, UserId,
+};
+use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenPage, TokenStore};
+use crate::token::{PlainToken, TokenId};
+
+/// A token just made: shown to its owner once, in this response only.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub token: PlainToken,
+    pub record: TokenRecord,
+}
+
+/// The management service over the storage ports and the pepper ring.
+/// The revocation function runs it without a ring: revoking never hashes,
+/// so a KMS outage cannot stop anyone from revoking.
+pub struct TokenManager<S, P> {
+    pub(super) store: Arc<S>,
+    peppers: Option<PepperKeeper<P>>,
+    pub(super) policy: IssuancePolicy,
+}
+
+impl<S, P> std::fmt::Debug for TokenManager<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, P> TokenManager<S, P>
+where
+    S: TokenStore + PrincipalStore,
+    P: PepperSource,
+{
+    pub fn new(store: Arc<S>, peppers: PepperKeeper<P>, policy: IssuancePolicy) -> Self {
+        Self {
+            store,
+            peppers: Some(peppers),
+            policy,
+        }
+    }
+
+    /// A manager that can read and revoke but not issue (no pepper ring).
+    pub fn without_peppers(store: Arc<S>, policy: IssuancePolicy) -> Self {
+        Self {
+            store,
+            peppers: None,
+            policy,
+        }
+    }
+
+    fn ring(&self) -> Result<Arc<PepperRing>, ManagementError> {
+        let keeper = self
+            .peppers
+            .as_ref()
+            .ok_or(ManagementError::Internal(Fault::NoPepperRing))?;
+        Ok(keeper.ring())
+    }
+
+    pub fn policy(&self) -> &IssuancePolicy {
+        &self.policy
+    }
+
+    /// The account may hold PATs: exists, active, not SSO, beta flag on.
+    async fn check_account(&self, user: &UserId) -> Result<(), ManagementError> {
+        let account = self
+            .store
+            .get_account(user.as_str())
+            .await?
+            .ok_or(ManagementError::AccountNotFound)?;
+        if account.status != PrincipalStatus::Active {
+            return Err(ManagementError::AccountInactive);
+        }
+        if account.sso {
+            return Err(ManagementError::PatUnavailableForSso);
+        }
+        if !account.pat_beta {
+            return Err(ManagementError::PatBetaNotEnabled);
+        }
+        Ok(())
+    }
+
+    /// A rotated token's lifetime under today's policy: the old lifetime,
+    /// clamped to `max_expiry_days`, and never unbounded unless allowed.
+    fn rotation_lifetime(&self, old: &TokenRecord) -> Option<i64> {
+        let max_ms = i64::from(self.policy.max_expiry_days) * DAY_MS;
+        match old.expires_at.map(|e| e.0 - old.created_at.0) {
+            None if self.policy.allow_non_expiring => None,
+            None => Some(max_ms),
+            Some(lifetime) => Some(lifetime.clamp(1, max_ms)),
+        }
+    }
+
+    fn new_record(
+        &self,
+        owner: Owner,
+        name: String,
+        scopes: Vec<String>,
+        lifetime_ms: Option<i64>,
+        now: Timestamp,
+    ) -> Result<IssuedToken, ManagementError> {
+        let ring = self.ring()?;
+        let pepper = ring.current();
+        let token = PlainToken::generate().map_err(|e| ManagementError::Internal(e.into()))?;
+        let record = TokenRecord {
+            id: token.id(),
+            owner,
+            name,
+            scopes,
+            hash: pepper.hash(&token),
+            pepper_version: pepper.version(),
+            created_at: now,
+            expires_at: lifetime_ms.map(|ms| Timestamp(now.0.saturating_add(ms))),
+            revoked: None,
+            last_used_at: None,
+        };
+        Ok(IssuedToken { token, record })
+    }
+
+    /// Runs `write` once more after freeing the slots of ended tokens, if
+    /// the first attempt hit the limit and there were any.
+    async fn within_limit<T, F, Fut>(
+        &self,
+        owner: &Owner,
+        now: Timestamp,
+        write: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        match write().await {
+            Err(StoreError::LimitReached { .. })
+                if self.store.release_ended(owner, now).await? > 0 =>
+            {
+                write().await
+            }
+            other => other,
+        }
+    }
+
+    /// Issues a PAT to `user`.
+    pub async fn create(
+        &self,
+        user: &UserId,
+        request: TokenRequest,
+        now: Timestamp,
+    ) -> Result<IssuedToken, ManagementError> {
+        self.check_account(user).await?;
+        let new = self.policy.validate(request)?;
+        let limit = self.policy.max_active_tokens;
+        self.issue(user.owner(), new, limit, &user.actor(), now)
+            .await
+    }
+
+    /// Issues a credential to `owner` as `actor`, within `limit` active ones.
+    pub(super) async fn issue(
+        &self,
+        owner: Owner,
+        new: NewToken,
+        limit: u32,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<IssuedToken, ManagementError> {
+        let name = new.name.into_string();
+        let issued = self.new_record(owner.clone(), name, new.scopes, new.lifetime_ms, now)?;
+        let audit = AuditEvent::new(actor, AuditAction::TokenCreate, owner.clone(), now)
+            .for_token(issued.record.id);
+        self.within_limit(&owner, now, || {
+            self.store.create_token(&issued.record, limit, &audit)
+        })
+        .await?;
+        Ok(issued)
+    }
+
+    /// The caller's tokens, newest first.
+    pub async fn list(
+        &self,
+        user: &UserId,
+        filter: StatusFilter,
+        limit: usize,
+        cursor: Option<&str>,
+        now: Timestamp,
+    ) -> Result<TokenPage, ManagementError> {
+        Ok(self
+            .store
+            .list_tokens(&user.owner(), filter, now, limit.clamp(1, PAGE_MAX), cursor)
+            .await?)
+    }
+
+    /// One of the caller's tokens. Another user's token is "not found", exactly like a missing one.
+    pub async fn get(&self, user: &UserId, id: &str) -> Result<TokenRecord, ManagementError> {
+        let id: TokenId = id.parse().map_err(|_| ManagementError::TokenNotFound)?;
+        match self.store.get_token(&id).await? {
+            Some(record) if record.owner == user.owner() => Ok(record),
+            _ => Err(ManagementError::TokenNotFound),
+        }
+    }
+
+    /// Whether `old` may be rotated now: still active, and every scope
+    /// still offered.
+    pub(super) fn check_rotatable(
+        &self,
+        old: &TokenRecord,
+        now: Timestamp,
+    ) -> Result<(), ManagementError> {
+        if old.status(now) != TokenStatus::Active || old.revoked.is_some() {
+            return Err(ManagementError::TokenNotActive);
+        }
+        match old
+            .scopes
+            .iter()
+            .find(|s| !self.policy.scope_catalog.contains(s))
+        {
+            Some(retired) => Err(ManagementError::ScopeRetired(retired.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// A new token with the old one's name, scopes and lifetime (under
+    /// today's policy); the old one revoked (reason `rotated`) after
+    /// `grace_seconds`, in one transaction. A token in its grace still counts
+    /// against the limit.
+    pub async fn rotate(
+        &self,
+        user: &UserId,
+        id: &str,
+        grace_seconds: Option<u32>,
+        now: Timestamp,
+    ) -> Result<IssuedToken, ManagementError> {
+        let old = self.get(user, id).await?;
+        let grace = grace_seconds.unwrap_or(0);
+        self.policy.check_grace(grace)?;
+        self.check_account(user).await?;
+        self.check_rotatable(&old, now)?;
+        let limit = self.policy.max_active_tokens;
+        self.replace(&old, grace, limit, &user.actor(), now).await
+    }
+
+    /// Replaces `old` (checked rotatable) with a new credential of the same
+    /// owner, name, scopes and lifetime; `old` revoked after `grace` seconds.
+    pub(super) async fn replace(
+        &self,
+        old: &TokenRecord,
+        grace: u32,
+        limit: u32,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<IssuedToken, ManagementError> {
+        // The name is handed over as it is: it was checked when it was chosen.
+        let issued = self.new_record(
+            old.owner.clone(),
+            old.name.clone(),
+            old.scopes.clone(),
+            self.rotation_lifetime(old),
+            now,
+        )?;
+        let revocation = Revocation {
+            at: now.plus_seconds(i64::from(grace)),
+            by: actor.to_owned(),
+            reason: "rotated".into(),
+        };
+        let audits = [
+            AuditEvent::new(actor, AuditAction::TokenRotate, old.owner.clone(), now)
+                .for_token(old.id)
+                .with_detail(format!("replaced by {}", issued.record.id)),
+            AuditEvent::new(actor, AuditAction::TokenCreate, old.owner.clone(), now)
+                .for_token(issued.record.id)
+                .with_detail(format!("rotated from {}", old.id)),
+        ];
+        let rotated = self
+            .within_limit(&old.owner, now, || {
+                self.store
+                    .rotate_token(&old.id, &revocation, &issued.record, limit, &audits)
+            })
+            .await;
+        match rotated {
+            Ok(()) => Ok(issued),
+            // Revoked or rotated by a concurrent request since it was read.
+            Err(StoreError::NotFound) => Err(ManagementError::TokenNotActive),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Revokes one of the caller's tokens; revoking a revoked token succeeds.
+    pub async fn revoke(
+        &self,
+        user: &UserId,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<RevokeOutcome, ManagementError> {
+        let record = self.get(user, id).await?;
+        self.end(&record, &user.actor(), "revoked by owner", now)
+            .await
+    }
+
+    /// Revokes `record` now as `actor`, for `reason`; idempotent.
+    pub(super) async fn end(
+        &self,
+        record: &TokenRecord,
+        actor: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<RevokeOutcome, ManagementError> {
+        let revocation = Revocation {
+            at: now,
+            by: actor.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let audit = AuditEvent::new(actor, AuditAction::TokenRevoke, record.owner.clone(), now)
+            .for_token(record.id)
+            .with_detail(reason);
+        Ok(self
+            .store
+            .revoke_token(&record.id, &revocation, &audit)
+            .await?)
+    }
+
+    /// Revokes every token of the caller, at once (the owner's watermark)
+    /// and in the listing; returns how many it marked revoked.
+    pub async fn revoke_all(&self, user: &UserId, now: Timestamp) -> Result<u32, ManagementError> {
+        Ok(revoke_all(
+            self.store.as_ref(),
+            &user.owner(),
+            &user.actor(),
+            "revoked all by owner",
+            now,
+        )
+        .await?)
+    }
+}

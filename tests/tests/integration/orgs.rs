@@ -1,0 +1,427 @@
+//! Org administration against DynamoDB Local and moto's KMS: who may manage
+//! an org's service users and keys, what a key then acts as, the limits under
+//! concurrency, and the listing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
+
+use std::sync::Arc;
+
+use cog_integration_tests::services::{authorizer, decide, manager, policy, request, Manager};
+use cog_integration_tests::{beta_account, user_id, Stack};
+use cog_tokens::authorize::Decision;
+use cog_tokens::aws::dynamodb::DynamoStore;
+use cog_tokens::management::{
+    IssuancePolicy, ManagementError, OrgCall, ServiceUserChanges, ServiceUserRequest,
+};
+use cog_tokens::records::{
+    Account, AuditAction, OrgMembership, Owner, PrincipalStatus, StatusFilter, Timestamp, UserId,
+};
+use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
+
+/// `admin` is admin of acme, `member` a plain member of acme (SSO, no beta:
+/// neither matters for org administration), `outsider` admin of another org.
+async fn org(policy: IssuancePolicy) -> (Stack, DynamoStore, Arc<Manager>) {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["admin"]).await;
+    for (user, org, role) in [
+        ("member", "acme", "viewer"),
+        ("outsider", "globex", "admin"),
+    ] {
+        let account = Account {
+            sso: true,
+            pat_beta: false,
+            orgs: vec![OrgMembership {
+                org_id: org.into(),
+                role: role.into(),
+            }],
+            ..beta_account(user)
+        };
+        let audit = account.audit_put("test", Timestamp::now());
+        store.put_account(&account, &audit).await.unwrap();
+    }
+    let manager = Arc::new(manager(&stack, &store, policy).await);
+    (stack, store, manager)
+}
+
+fn at<'a>(admin: &'a UserId, org: &'a str) -> OrgCall<'a> {
+    OrgCall {
+        admin,
+        org,
+        now: Timestamp::now(),
+    }
+}
+
+fn deployer(name: &str) -> ServiceUserRequest {
+    ServiceUserRequest {
+        name: name.into(),
+        role: "deployer".into(),
+    }
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_service_user_whose_key_acts_in_exactly_its_org_until_disabled() {
+    let (stack, store, manager) = org(policy(50)).await;
+    let admin = user_id("admin");
+    let ci = manager
+        .create_service_user(at(&admin, "acme"), deployer("CI"))
+        .await
+        .unwrap();
+    assert!(ci.id.starts_with("svc_"));
+    let key = manager
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .await
+        .unwrap();
+    let authorizer = authorizer(&stack, &store).await;
+    let Decision::Allow(identity) = decide(&authorizer, &key.token, Timestamp::now()).await else {
+        panic!("the new key is refused");
+    };
+    assert_eq!(identity.owner, Owner::service_user(&ci.id));
+    assert_eq!(identity.orgs, vec![ci.membership()]);
+    assert_eq!(identity.orgs_text(), "acme:deployer");
+
+    // A new role is read at the next request.
+    let changes = ServiceUserChanges {
+        role: Some("viewer".into()),
+        ..ServiceUserChanges::default()
+    };
+    manager
+        .update_service_user(at(&admin, "acme"), &ci.id, changes)
+        .await
+        .unwrap();
+    let Decision::Allow(identity) = decide(&authorizer, &key.token, Timestamp::now()).await else {
+        panic!("a role change refused the key");
+    };
+    assert_eq!(identity.orgs_text(), "acme:viewer");
+
+    // Disabled: every key fails at the next request, and no key can be made.
+    let disable = ServiceUserChanges {
+        status: Some(PrincipalStatus::Disabled),
+        ..ServiceUserChanges::default()
+    };
+    let disabled = manager
+        .update_service_user(at(&admin, "acme"), &ci.id, disable)
+        .await
+        .unwrap();
+    assert_eq!(disabled.status, PrincipalStatus::Disabled);
+    assert!(matches!(
+        decide(&authorizer, &key.token, Timestamp::now()).await,
+        Decision::Unauthorized(_)
+    ));
+    assert!(matches!(
+        manager
+            .create_key(at(&admin, "acme"), &ci.id, request("more"))
+            .await,
+        Err(ManagementError::ServiceUserDisabled)
+    ));
+
+    // Every change is in the service user's trail, by the admin.
+    let events = store
+        .audit_events(Some(&Owner::service_user(&ci.id)), 10)
+        .await
+        .unwrap();
+    let actions: Vec<AuditAction> = events.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [
+            AuditAction::ServiceUserUpdate,
+            AuditAction::ServiceUserUpdate,
+            AuditAction::TokenCreate,
+            AuditAction::ServiceUserCreate
+        ]
+    );
+    assert!(events.iter().all(|e| e.actor == "user:admin"));
+}
+
+#[tokio::test]
+async fn members_are_refused_and_outsiders_never_learn_the_org_exists() {
+    let (_stack, _store, manager) = org(policy(50)).await;
+    let admin = user_id("admin");
+    let ci = manager
+        .create_service_user(at(&admin, "acme"), deployer("CI"))
+        .await
+        .unwrap();
+    let key = manager
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .await
+        .unwrap();
+    let key_id = key.record.id.to_string();
+    for (caller, expected) in [
+        ("member", "org_admin_required"),
+        ("outsider", "org_not_found"),
+        ("nobody", "org_not_found"),
+    ] {
+        let caller = user_id(caller);
+        let call = at(&caller, "acme");
+        let outcomes = [
+            manager.create_service_user(call, deployer("x")).await.err(),
+            manager.list_service_users(call, None, 10, None).await.err(),
+            manager.get_service_user(call, &ci.id).await.err(),
+            manager
+                .update_service_user(call, &ci.id, ServiceUserChanges::default())
+                .await
+                .err(),
+            manager.create_key(call, &ci.id, request("k")).await.err(),
+            manager
+                .list_keys(call, &ci.id, StatusFilter::All, 10, None)
+                .await
+                .err(),
+            manager.rotate_key(call, &ci.id, &key_id, None).await.err(),
+            manager.revoke_key(call, &ci.id, &key_id).await.err(),
+        ];
+        for outcome in outcomes {
+            let code = match outcome {
+                Some(ManagementError::OrgAdminRequired) => "org_admin_required",
+                Some(ManagementError::OrgNotFound) => "org_not_found",
+                other => panic!("{caller}: {other:?}"),
+            };
+            assert_eq!(code, expected, "{caller}");
+        }
+    }
+    // The admin of another org cannot reach acme's service user through it.
+    let outsider = user_id("outsider");
+    assert!(matches!(
+        manager
+            .get_service_user(at(&outsider, "globex"), &ci.id)
+            .await,
+        Err(ManagementError::ServiceUserNotFound)
+    ));
+    assert!(matches!(
+        manager
+            .revoke_key(at(&outsider, "globex"), &ci.id, &key_id)
+            .await,
+        Err(ManagementError::ServiceUserNotFound)
+    ));
+    // Nothing above touched the key.
+    assert!(manager
+        .list_keys(at(&admin, "acme"), &ci.id, StatusFilter::Active, 10, None)
+        .await
+        .unwrap()
+        .tokens
+        .iter()
+        .any(|t| t.id == key.record.id));
+}
+
+#[tokio::test]
+async fn twenty_concurrent_key_creations_at_a_limit_of_ten_make_exactly_ten() {
+    let (_stack, store, manager) = org(policy(50)).await;
+    let admin = user_id("admin");
+    let ci = manager
+        .create_service_user(at(&admin, "acme"), deployer("CI"))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (manager, ci) = (Arc::clone(&manager), ci.id.clone());
+            tokio::spawn(async move {
+                let admin = user_id("admin");
+                manager
+                    .create_key(at(&admin, "acme"), &ci, request(&format!("k{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let made = outcomes.iter().filter(|o| o.is_ok()).count();
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(ManagementError::LimitReached { limit: 10 })))
+        .count();
+    assert_eq!((made, refused), (10, 10), "{outcomes:?}");
+    let owner = Owner::service_user(&ci.id);
+    assert_eq!(store.active_token_count(&owner).await.unwrap(), 10);
+}
+
+#[tokio::test]
+async fn an_orgs_service_user_limit_holds_under_concurrency_and_disabled_ones_count() {
+    let (_stack, _store, manager) = org(IssuancePolicy {
+        max_service_users_per_org: 3,
+        ..policy(50)
+    })
+    .await;
+    let admin = user_id("admin");
+    let first = manager
+        .create_service_user(at(&admin, "acme"), deployer("first"))
+        .await
+        .unwrap();
+    let disable = ServiceUserChanges {
+        status: Some(PrincipalStatus::Disabled),
+        ..ServiceUserChanges::default()
+    };
+    manager
+        .update_service_user(at(&admin, "acme"), &first.id, disable)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let manager = Arc::clone(&manager);
+            tokio::spawn(async move {
+                let admin = user_id("admin");
+                manager
+                    .create_service_user(at(&admin, "acme"), deployer(&format!("su{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let made = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(made, 2, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o.is_ok()
+        || matches!(
+            o,
+            Err(ManagementError::ServiceUserLimitReached { limit: 3 })
+        )));
+}
+
+#[tokio::test]
+async fn service_users_list_newest_first_in_pages_and_by_status_with_checked_input() {
+    let (_stack, _store, manager) = org(policy(50)).await;
+    let admin = user_id("admin");
+    let mut made = Vec::new();
+    for i in 0..5 {
+        let call = OrgCall {
+            now: Timestamp(Timestamp::now().0 + i),
+            ..at(&admin, "acme")
+        };
+        made.push(
+            manager
+                .create_service_user(call, deployer(&format!("su{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let disable = ServiceUserChanges {
+        status: Some(PrincipalStatus::Disabled),
+        ..ServiceUserChanges::default()
+    };
+    manager
+        .update_service_user(at(&admin, "acme"), &made[1].id, disable)
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = manager
+            .list_service_users(at(&admin, "acme"), None, 2, cursor.as_deref())
+            .await
+            .unwrap();
+        assert!(page.service_users.len() <= 2);
+        seen.extend(page.service_users.into_iter().map(|u| u.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let newest_first: Vec<String> = made.iter().rev().map(|u| u.id.clone()).collect();
+    assert_eq!(seen, newest_first);
+    let disabled = manager
+        .list_service_users(
+            at(&admin, "acme"),
+            Some(PrincipalStatus::Disabled),
+            10,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(disabled.service_users.len(), 1);
+    assert_eq!(disabled.service_users[0].id, made[1].id);
+    assert!(matches!(
+        manager
+            .list_service_users(at(&admin, "acme"), None, 10, Some("bm90LWEtY3Vyc29y"))
+            .await,
+        Err(ManagementError::InvalidCursor)
+    ));
+
+    // Bad input is refused by field, and changes nothing.
+    let unknown_role = ServiceUserRequest {
+        name: "x".into(),
+        role: "owner".into(),
+    };
+    let refused = manager
+        .create_service_user(at(&admin, "acme"), unknown_role)
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(ManagementError::Invalid {
+                code: "unknown_role",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let bad_status = ServiceUserChanges {
+        name: Some("renamed".into()),
+        status: Some(PrincipalStatus::Deleted),
+        ..ServiceUserChanges::default()
+    };
+    let refused = manager
+        .update_service_user(at(&admin, "acme"), &made[0].id, bad_status)
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(ManagementError::Invalid {
+                code: "invalid_status",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let unchanged = manager
+        .get_service_user(at(&admin, "acme"), &made[0].id)
+        .await
+        .unwrap();
+    assert_eq!(unchanged, made[0]);
+}
+
+#[tokio::test]
+async fn an_admin_rotates_and_revokes_keys_and_a_revoked_key_is_refused() {
+    let (stack, store, manager) = org(policy(50)).await;
+    let admin = user_id("admin");
+    let ci = manager
+        .create_service_user(at(&admin, "acme"), deployer("CI"))
+        .await
+        .unwrap();
+    let old = manager
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .await
+        .unwrap();
+    let new = manager
+        .rotate_key(at(&admin, "acme"), &ci.id, old.record.id.as_str(), None)
+        .await
+        .unwrap();
+    assert_eq!(new.record.owner, Owner::service_user(&ci.id));
+    assert_eq!(new.record.name, "deploy");
+    let authorizer = authorizer(&stack, &store).await;
+    let now = Timestamp::now();
+    assert!(matches!(
+        decide(&authorizer, &old.token, now).await,
+        Decision::Unauthorized(_)
+    ));
+    assert!(matches!(
+        decide(&authorizer, &new.token, now).await,
+        Decision::Allow(_)
+    ));
+    manager
+        .revoke_key(at(&admin, "acme"), &ci.id, new.record.id.as_str())
+        .await
+        .unwrap();
+    // Idempotent, and durable before the call returned.
+    manager
+        .revoke_key(at(&admin, "acme"), &ci.id, new.record.id.as_str())
+        .await
+        .unwrap();
+    let record = store.get_token(&new.record.id).await.unwrap().unwrap();
+    assert_eq!(record.revoked.unwrap().by, "user:admin");
+    assert!(matches!(
+        decide(&authorizer, &new.token, Timestamp::now()).await,
+        Decision::Unauthorized(_)
+    ));
+}
