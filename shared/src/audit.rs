@@ -70,6 +70,70 @@ impl fmt::Display for AuditAction {
     }
 }
 
+/// Where a request came from: its source IP and user agent, as API Gateway
+/// saw them. Stored with each event the request caused.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    pub source_ip: String,
+    pub user_agent: String,
+}
+
+impl Origin {
+    /// Longest user agent kept; the rest is cut (a header is not a record).
+    pub const USER_AGENT_MAX_CHARS: usize = 256;
+
+    /// Control characters dropped, the user agent cut to its bound.
+    pub fn new(source_ip: &str, user_agent: &str) -> Self {
+        let clean = |text: &str, max: usize| -> String {
+            text.chars().filter(|c| !c.is_control()).take(max).collect()
+        };
+        Self {
+            source_ip: clean(source_ip, 64),
+            user_agent: clean(user_agent, Self::USER_AGENT_MAX_CHARS),
+        }
+    }
+}
+
+/// Who makes a change, from where, and in which org: what each audit event
+/// of the change records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `user:<id>`, `operator`, `authorizer`, ...
+    pub name: String,
+    pub origin: Option<Origin>,
+    /// The org an org admin acts in.
+    pub org: Option<String>,
+}
+
+impl Actor {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            origin: None,
+            org: None,
+        }
+    }
+
+    pub fn from_origin(mut self, origin: Origin) -> Self {
+        self.origin = Some(origin);
+        self
+    }
+
+    pub fn in_org(mut self, org: impl Into<String>) -> Self {
+        self.org = Some(org.into());
+        self
+    }
+
+    /// An event of this actor's about `owner`'s credentials.
+    pub fn event(&self, action: AuditAction, owner: Owner, at: Timestamp) -> AuditEvent {
+        AuditEvent {
+            org: self.org.clone(),
+            origin: self.origin.clone(),
+            ..AuditEvent::new(self.name.clone(), action, owner, at)
+        }
+    }
+}
+
 /// One state change, written in the same transaction as the change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
@@ -82,6 +146,43 @@ pub struct AuditEvent {
     pub owner: Option<Owner>,
     pub token_id: Option<TokenId>,
     pub detail: Option<String>,
+    /// The org it happened in, for an org admin's change: also listed there.
+    pub org: Option<String>,
+    /// The request that made it, when one did.
+    pub origin: Option<Origin>,
+}
+
+/// Whose trail to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditScope {
+    /// Events about one owner's credentials.
+    Owner(Owner),
+    /// Events an org's admins made in it.
+    Org(String),
+}
+
+/// Which events of a trail: one action, and a time range (both ends included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AuditFilter {
+    pub action: Option<AuditAction>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl AuditFilter {
+    pub fn admits(&self, event: &AuditEvent) -> bool {
+        self.action.is_none_or(|action| event.action == action)
+            && self.from.is_none_or(|from| event.at >= from)
+            && self.to.is_none_or(|to| event.at <= to)
+    }
+}
+
+/// One page of a trail, newest first.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Opaque; pass back to get the next page. `None` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 impl AuditEvent {
@@ -95,6 +196,8 @@ impl AuditEvent {
             owner: Some(owner),
             token_id: None,
             detail: None,
+            org: None,
+            origin: None,
         }
     }
 
@@ -127,6 +230,45 @@ fn random_event_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_keep_no_control_characters_and_a_bounded_user_agent() {
+        let origin = Origin::new("203.0.113.7\n", &format!("curl/8\r\n{}", "x".repeat(400)));
+        assert_eq!(origin.source_ip, "203.0.113.7");
+        assert!(origin.user_agent.starts_with("curl/8x"));
+        assert_eq!(
+            origin.user_agent.chars().count(),
+            Origin::USER_AGENT_MAX_CHARS
+        );
+    }
+
+    #[test]
+    fn an_actors_events_carry_its_origin_and_org_and_filters_select_them() {
+        let actor = Actor::new("user:ann")
+            .from_origin(Origin::new("198.51.100.1", "t"))
+            .in_org("acme");
+        let event = actor.event(
+            AuditAction::ServiceUserCreate,
+            Owner::service_user("s"),
+            Timestamp(50),
+        );
+        assert_eq!(event.actor, "user:ann");
+        assert_eq!(event.org.as_deref(), Some("acme"));
+        assert_eq!(
+            event.origin.as_ref().map(|o| o.source_ip.as_str()),
+            Some("198.51.100.1")
+        );
+        let only = |action, from: Option<i64>, to: Option<i64>| AuditFilter {
+            action,
+            from: from.map(Timestamp),
+            to: to.map(Timestamp),
+        };
+        assert!(only(None, None, None).admits(&event));
+        assert!(only(Some(AuditAction::ServiceUserCreate), Some(50), Some(50)).admits(&event));
+        assert!(!only(Some(AuditAction::TokenCreate), None, None).admits(&event));
+        assert!(!only(None, Some(51), None).admits(&event));
+        assert!(!only(None, None, Some(49)).admits(&event));
+    }
 
     #[test]
     fn audit_actions_read_back_from_their_text_and_nothing_else_does() {

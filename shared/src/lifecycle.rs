@@ -1,8 +1,6 @@
 //! Token lifecycle operations shared by the functions and the operator CLI.
 
-use crate::records::{
-    AuditAction, AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenRecord,
-};
+use crate::records::{Actor, AuditAction, Owner, Revocation, StatusFilter, Timestamp, TokenRecord};
 use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenStore};
 
 /// Every token of `owner` that `filter` admits at `now`, newest first, all pages.
@@ -35,12 +33,13 @@ pub async fn all_tokens(
 pub async fn revoke_all(
     store: &(impl TokenStore + PrincipalStore),
     owner: &Owner,
-    actor: &str,
+    by: &Actor,
     reason: &str,
     now: Timestamp,
 ) -> Result<u32, StoreError> {
-    let audit =
-        AuditEvent::new(actor, AuditAction::TokenRevokeAll, owner.clone(), now).with_detail(reason);
+    let audit = by
+        .event(AuditAction::TokenRevokeAll, owner.clone(), now)
+        .with_detail(reason);
     match store.revoke_tokens_before(owner, now, &audit).await {
         // No owner record: its tokens cannot authorize anyway.
         Ok(()) | Err(StoreError::NotFound) => {}
@@ -54,10 +53,11 @@ pub async fn revoke_all(
         }
         let revocation = Revocation {
             at: now,
-            by: actor.to_owned(),
+            by: by.name.clone(),
             reason: reason.to_owned(),
         };
-        let audit = AuditEvent::new(actor, AuditAction::TokenRevoke, owner.clone(), now)
+        let audit = by
+            .event(AuditAction::TokenRevoke, owner.clone(), now)
             .for_token(record.id)
             .with_detail(reason);
         match store.revoke_token(&record.id, &revocation, &audit).await? {

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::hash::{Pepper, PepperVersion, TokenHash};
 use crate::pepper::{PepperError, PepperRing, PepperSource};
 use crate::records::{
@@ -92,7 +93,8 @@ fn encode_cursor(record: &TokenRecord) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}#{}", record.created_at.0, record.id))
 }
 
-fn decode_service_user_cursor(cursor: &str) -> Result<(Timestamp, String), StoreError> {
+/// A cursor of `<ms>#<id>`: service users and audit events.
+fn decode_timed_cursor(cursor: &str) -> Result<(Timestamp, String), StoreError> {
     let text = URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
@@ -428,7 +430,7 @@ impl PrincipalStore for MemoryStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<ServiceUserPage, StoreError> {
-        let after = cursor.map(decode_service_user_cursor).transpose()?;
+        let after = cursor.map(decode_timed_cursor).transpose()?;
         let state = self.state()?;
         let sorted: BTreeMap<_, _> = state
             .service_users
@@ -500,6 +502,50 @@ impl AuditLog for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn audit_page(
+        &self,
+        scope: &AuditScope,
+        filter: AuditFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<AuditPage, StoreError> {
+        let after = cursor.map(decode_timed_cursor).transpose()?;
+        let state = self.state()?;
+        let in_scope = |e: &&AuditEvent| match scope {
+            AuditScope::Owner(owner) => e.owner.as_ref() == Some(owner),
+            AuditScope::Org(org) => e.org.as_ref() == Some(org),
+        };
+        let sorted: BTreeMap<_, _> = state
+            .audit
+            .iter()
+            .filter(in_scope)
+            .filter(|e| filter.admits(e))
+            .map(|e| ((e.at, e.id.clone()), e))
+            .collect();
+        let mut events = Vec::new();
+        let mut more = false;
+        for (key, event) in sorted.iter().rev() {
+            if after.as_ref().is_some_and(|a| key >= a) {
+                continue;
+            }
+            if events.len() == limit.max(1) {
+                more = true;
+                break;
+            }
+            events.push((*event).clone());
+        }
+        let next_cursor = match events.last() {
+            Some(last) if more => {
+                Some(URL_SAFE_NO_PAD.encode(format!("{}#{}", last.at.0, last.id)))
+            }
+            _ => None,
+        };
+        Ok(AuditPage {
+            events,
+            next_cursor,
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-pub use crate::audit::{AuditAction, AuditEvent};
+pub use crate::audit::{Actor, AuditAction, AuditEvent, Origin};
 use crate::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
@@ -131,6 +131,30 @@ impl UserId {
     /// How audit events and revocations name this user: `user:<id>`.
     pub fn actor(&self) -> String {
         self.owner().to_string()
+    }
+}
+
+/// A signed-in user calling, and where the request came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user: UserId,
+    pub origin: Origin,
+}
+
+impl Caller {
+    /// How this caller's changes are audited: `user:<id>`, with the origin.
+    pub fn actor(&self) -> Actor {
+        Actor::new(self.user.actor()).from_origin(self.origin.clone())
+    }
+
+    pub fn owner(&self) -> Owner {
+        self.user.owner()
+    }
+}
+
+impl fmt::Display for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.user.fmt(f)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+use crate::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
     Account, AuditEvent, Owner, PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp,
@@ -202,6 +203,15 @@ pub trait AuditLog: Send + Sync {
         owner: Option<&Owner>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// One page of an owner's or an org's trail, newest first, filtered.
+    async fn audit_page(
+        &self,
+        scope: &AuditScope,
+        filter: AuditFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<AuditPage, StoreError>;
 }
 
 /// A pepper as stored: only KMS ciphertext, never the key.

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary reports on stdout
 
-use cog_integration_tests::user_id;
+use cog_integration_tests::caller;
 use std::time::{Duration, Instant};
 
 use cog_integration_tests::same_id_other_secret;
@@ -48,25 +48,22 @@ async fn measure() {
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
     let live = manager
-        .create(&user_id("timing"), request("live"), now)
+        .create(&caller("timing"), request("live"), now)
         .await
         .unwrap();
     let revoked = manager
-        .create(&user_id("timing"), request("revoked"), now)
+        .create(&caller("timing"), request("revoked"), now)
         .await
         .unwrap();
     manager
-        .revoke(&user_id("timing"), revoked.record.id.as_str(), now)
+        .revoke(&caller("timing"), revoked.record.id.as_str(), now)
         .await
         .unwrap();
     let short = TokenRequest {
         expires_in_days: Some(Some(1)),
         ..request("expired")
     };
-    let expired = manager
-        .create(&user_id("timing"), short, now)
-        .await
-        .unwrap();
+    let expired = manager.create(&caller("timing"), short, now).await.unwrap();
     // The authorizer's clock, two days on: the one-day token has expired.
     let later = now.plus_seconds(2 * 86_400);
     let authorizer = authorizer(&stack, &store).await;

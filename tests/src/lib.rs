@@ -143,9 +143,13 @@ pub fn beta_account(user: &str) -> cog_tokens::records::Account {
     }
 }
 
-/// A user id for a test; panics on an invalid one.
-pub fn user_id(id: &str) -> cog_tokens::records::UserId {
-    cog_tokens::records::UserId::parse(id).expect("a valid test user id")
+/// A signed-in caller for a test, from a documentation address (RFC 5737);
+/// panics on an invalid user id.
+pub fn caller(id: &str) -> cog_tokens::records::Caller {
+    cog_tokens::records::Caller {
+        user: cog_tokens::records::UserId::parse(id).expect("a valid test user id"),
+        origin: cog_tokens::records::Origin::new("192.0.2.1", "cog-tests"),
+    }
 }
 
 /// The actions of `owner`'s audit events, newest first (up to 10).

@@ -1,7 +1,8 @@
 //! Request bodies and query parameters, each fault with its own answer.
 
+use cog_tokens::audit::AuditFilter;
 use cog_tokens::management::{ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX};
-use cog_tokens::records::{PrincipalStatus, StatusFilter};
+use cog_tokens::records::{PrincipalStatus, StatusFilter, Timestamp};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
@@ -117,6 +118,37 @@ pub fn service_user_status(text: Option<&str>) -> Result<Option<PrincipalStatus>
             "status must be active, disabled or all",
         )),
     }
+}
+
+/// `?action=`, `?from=` and `?to=` of an audit listing (RFC 3339 times).
+pub fn audit_filter(request: &Request) -> Result<AuditFilter, Problem> {
+    let action = query(request, "action")
+        .map(|text| {
+            text.parse().map_err(|_| {
+                Problem::invalid("action", "invalid_action", "action is not an audit action")
+            })
+        })
+        .transpose()?;
+    let time = |name: &'static str| -> Result<Option<Timestamp>, Problem> {
+        let Some(text) = query(request, name) else {
+            return Ok(None);
+        };
+        let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| {
+                Problem::invalid(
+                    name,
+                    "invalid_time",
+                    format!("{name} must be an RFC 3339 time"),
+                )
+            })?;
+        let millis = at.unix_timestamp_nanos() / 1_000_000;
+        Ok(Some(Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))))
+    };
+    Ok(AuditFilter {
+        action,
+        from: time("from")?,
+        to: time("to")?,
+    })
 }
 
 fn body_required() -> Problem {

@@ -1,7 +1,8 @@
-//! Who is calling: the JWT authorizer's `sub`, never a token bearer.
+//! Who is calling: the JWT authorizer's `sub`, never a token bearer, and
+//! from where (source IP and user agent, for the audit trail).
 
 use cog_tokens::context::AuthorizerContext;
-use cog_tokens::records::UserId;
+use cog_tokens::records::{Caller, Origin, UserId};
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -12,12 +13,11 @@ use crate::problem::Problem;
 /// a valid [`UserId`] is no session). A request that came
 /// with any part of the token authorizer's context is refused: managing
 /// credentials needs a browser session.
-pub fn caller(request: &Request) -> Result<UserId, Problem> {
-    let authorizer = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => context.authorizer.as_ref(),
-        _ => None,
+pub fn caller(request: &Request) -> Result<Caller, Problem> {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        return Err(unauthenticated());
     };
-    let Some(authorizer) = authorizer else {
+    let Some(authorizer) = context.authorizer.as_ref() else {
         return Err(unauthenticated());
     };
     if AuthorizerContext::is_in(&authorizer.fields) {
@@ -27,12 +27,18 @@ pub fn caller(request: &Request) -> Result<UserId, Problem> {
             "tokens cannot manage tokens: sign in to the web app",
         ));
     }
-    authorizer
+    let user = authorizer
         .jwt
         .as_ref()
         .and_then(|jwt| jwt.claims.get("sub"))
         .and_then(|sub| UserId::parse(sub).ok())
-        .ok_or_else(unauthenticated)
+        .ok_or_else(unauthenticated)?;
+    let http = &context.http;
+    let origin = Origin::new(
+        http.source_ip.as_deref().unwrap_or_default(),
+        http.user_agent.as_deref().unwrap_or_default(),
+    );
+    Ok(Caller { user, origin })
 }
 
 fn unauthenticated() -> Problem {

@@ -18,6 +18,8 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/orgs/{org}/service-users/{su}/keys"),
     ("POST", "/v1/orgs/{org}/service-users/{su}/keys/{id}/rotate"),
     ("DELETE", "/v1/orgs/{org}/service-users/{su}/keys/{id}"),
+    ("GET", "/v1/audit"),
+    ("GET", "/v1/orgs/{org}/audit"),
 ];
 
 /// A management endpoint with its path parameter. (The authorizer's
@@ -30,6 +32,8 @@ pub enum Endpoint {
     Rotate(String),
     Revoke(String),
     RevokeAll,
+    /// The caller's own audit trail.
+    Audit,
     /// An org admin's call about the org's service users and their keys.
     Org(String, OrgEndpoint),
 }
@@ -47,6 +51,8 @@ pub enum OrgEndpoint {
     RotateKey(String, String),
     /// Service user, key.
     RevokeKey(String, String),
+    /// The changes the org's admins made.
+    Audit,
 }
 
 impl OrgEndpoint {
@@ -64,6 +70,7 @@ impl OrgEndpoint {
                 Self::RotateKey(owned(su), owned(id))
             }
             ("DELETE", ["service-users", su, "keys", id]) => Self::RevokeKey(owned(su), owned(id)),
+            ("GET", ["audit"]) => Self::Audit,
             _ => return None,
         })
     }
@@ -76,6 +83,7 @@ impl Endpoint {
             ("POST", ["", "v1", "tokens"]) => Some(Self::Create),
             ("GET", ["", "v1", "tokens"]) => Some(Self::List),
             ("DELETE", ["", "v1", "tokens"]) => Some(Self::RevokeAll),
+            ("GET", ["", "v1", "audit"]) => Some(Self::Audit),
             ("GET", ["", "v1", "tokens", id]) => Some(Self::Get((*id).to_owned())),
             ("DELETE", ["", "v1", "tokens", id]) => Some(Self::Revoke((*id).to_owned())),
             ("POST", ["", "v1", "tokens", id, "rotate"]) => Some(Self::Rotate((*id).to_owned())),

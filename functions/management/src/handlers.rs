@@ -3,8 +3,8 @@
 
 use cog_tokens::management::TokenManager;
 use cog_tokens::pepper::PepperSource;
-use cog_tokens::records::{Timestamp, UserId};
-use cog_tokens::store::{PrincipalStore, TokenStore};
+use cog_tokens::records::{Caller, Timestamp};
+use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
@@ -12,7 +12,7 @@ use crate::body;
 use crate::caller::caller;
 use crate::endpoints::{Endpoint, Function};
 use crate::problem::Problem;
-use crate::views::{self, IssuedView, RevokedCountView, TokenListView, TokenView};
+use crate::views::{self, AuditPageView, IssuedView, RevokedCountView, TokenListView, TokenView};
 
 pub(crate) type Answer = Result<Response<Body>, Problem>;
 
@@ -24,7 +24,7 @@ pub async fn handle_request<S, P>(
     now: Timestamp,
 ) -> Response<Body>
 where
-    S: TokenStore + PrincipalStore,
+    S: TokenStore + PrincipalStore + AuditLog,
     P: PepperSource,
 {
     match dispatch(manager, function, &request, now).await {
@@ -40,7 +40,7 @@ async fn dispatch<S, P>(
     now: Timestamp,
 ) -> Answer
 where
-    S: TokenStore + PrincipalStore,
+    S: TokenStore + PrincipalStore + AuditLog,
     P: PepperSource,
 {
     let endpoint = Endpoint::parse(request.method(), request.uri().path())
@@ -60,6 +60,7 @@ where
         Endpoint::Rotate(id) => call.rotate(&id).await,
         Endpoint::Revoke(id) => call.revoke(&id).await,
         Endpoint::RevokeAll => call.revoke_all().await,
+        Endpoint::Audit => call.audit().await,
         Endpoint::Org(org, endpoint) => call.org(&org, endpoint).await,
     }
 }
@@ -67,14 +68,14 @@ where
 /// One authenticated request on its way to the manager.
 pub(crate) struct Call<'a, S, P> {
     pub(crate) manager: &'a TokenManager<S, P>,
-    pub(crate) user: &'a UserId,
+    pub(crate) user: &'a Caller,
     pub(crate) request: &'a Request,
     pub(crate) now: Timestamp,
 }
 
 impl<S, P> Call<'_, S, P>
 where
-    S: TokenStore + PrincipalStore,
+    S: TokenStore + PrincipalStore + AuditLog,
     P: PepperSource,
 {
     pub(crate) fn body(&self) -> (Option<&str>, &[u8]) {
@@ -137,6 +138,17 @@ where
         self.manager.revoke(self.user, id, self.now).await?;
         tracing::info!(token_id = %id, user = %self.user, "token revoked");
         Ok(views::no_content())
+    }
+
+    async fn audit(&self) -> Answer {
+        let filter = body::audit_filter(self.request)?;
+        let limit = body::page_limit(body::query(self.request, "limit"))?;
+        let cursor = body::query(self.request, "cursor");
+        let page = self
+            .manager
+            .own_audit(self.user, filter, limit, cursor)
+            .await?;
+        Ok(views::json(StatusCode::OK, &AuditPageView::new(&page)))
     }
 
     async fn revoke_all(&self) -> Answer {

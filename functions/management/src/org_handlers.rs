@@ -1,20 +1,21 @@
-//! The org-administration handlers: an org admin's service users and keys.
+//! The org-administration handlers: an org admin's service users, their
+//! keys, and the org's audit trail.
 
 use cog_tokens::management::OrgCall;
 use cog_tokens::pepper::PepperSource;
-use cog_tokens::store::{PrincipalStore, TokenStore};
+use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
 
 use crate::body;
 use crate::endpoints::OrgEndpoint;
 use crate::handlers::{Answer, Call};
 use crate::views::{
-    self, IssuedView, KeyListView, ServiceUserListView, ServiceUserView, TokenView,
+    self, AuditPageView, IssuedView, KeyListView, ServiceUserListView, ServiceUserView, TokenView,
 };
 
 impl<S, P> Call<'_, S, P>
 where
-    S: TokenStore + PrincipalStore,
+    S: TokenStore + PrincipalStore + AuditLog,
     P: PepperSource,
 {
     pub(crate) async fn org(&self, org: &str, endpoint: OrgEndpoint) -> Answer {
@@ -32,7 +33,16 @@ where
             OrgEndpoint::ListKeys(su) => self.list_keys(at, &su).await,
             OrgEndpoint::RotateKey(su, id) => self.rotate_key(at, &su, &id).await,
             OrgEndpoint::RevokeKey(su, id) => self.revoke_key(at, &su, &id).await,
+            OrgEndpoint::Audit => self.org_audit(at).await,
         }
+    }
+
+    async fn org_audit(&self, at: OrgCall<'_>) -> Answer {
+        let filter = body::audit_filter(self.request)?;
+        let limit = body::page_limit(body::query(self.request, "limit"))?;
+        let cursor = body::query(self.request, "cursor");
+        let page = self.manager.org_audit(at, filter, limit, cursor).await?;
+        Ok(views::json(StatusCode::OK, &AuditPageView::new(&page)))
     }
 
     async fn create_service_user(&self, at: OrgCall<'_>) -> Answer {

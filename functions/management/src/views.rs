@@ -1,7 +1,8 @@
 //! What the management routes answer, as typed views of the domain records.
 
+use cog_tokens::audit::AuditPage;
 use cog_tokens::management::IssuedToken;
-use cog_tokens::records::{ServiceUser, Timestamp, TokenRecord, TokenStatus};
+use cog_tokens::records::{AuditEvent, ServiceUser, Timestamp, TokenRecord, TokenStatus};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde::{Serialize, Serializer};
@@ -105,6 +106,56 @@ pub struct ServiceUserListView<'a> {
 pub struct KeyListView<'a> {
     pub keys: Vec<TokenView<'a>>,
     pub next_cursor: Option<&'a str>,
+}
+
+/// An audit event: who did what to which credential, when, from where.
+#[derive(Debug, Serialize)]
+pub struct AuditEventView<'a> {
+    pub id: &'a str,
+    #[serde(serialize_with = "rfc3339")]
+    pub at: Timestamp,
+    pub actor: &'a str,
+    pub action: &'static str,
+    /// `user:<id>` or `service_user:<id>`; `null` for system changes.
+    pub target: Option<String>,
+    pub token_id: Option<&'a str>,
+    pub org: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+impl<'a> AuditEventView<'a> {
+    pub fn new(event: &'a AuditEvent) -> Self {
+        Self {
+            id: &event.id,
+            at: event.at,
+            actor: &event.actor,
+            action: event.action.as_str(),
+            target: event.owner.as_ref().map(ToString::to_string),
+            token_id: event.token_id.as_ref().map(|id| id.as_str()),
+            org: event.org.as_deref(),
+            detail: event.detail.as_deref(),
+            source_ip: event.origin.as_ref().map(|o| o.source_ip.as_str()),
+            user_agent: event.origin.as_ref().map(|o| o.user_agent.as_str()),
+        }
+    }
+}
+
+/// One page of an audit trail.
+#[derive(Debug, Serialize)]
+pub struct AuditPageView<'a> {
+    pub events: Vec<AuditEventView<'a>>,
+    pub next_cursor: Option<&'a str>,
+}
+
+impl<'a> AuditPageView<'a> {
+    pub fn new(page: &'a AuditPage) -> Self {
+        Self {
+            events: page.events.iter().map(AuditEventView::new).collect(),
+            next_cursor: page.next_cursor.as_deref(),
+        }
+    }
 }
 
 /// The answer to revoke-all.

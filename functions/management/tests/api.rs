@@ -800,3 +800,144 @@ async fn each_function_serves_only_its_routes_and_faults_are_503_without_details
 fn audit(action: AuditAction) -> cog_tokens::records::AuditEvent {
     cog_tokens::records::AuditEvent::system("test", action, Timestamp::now())
 }
+
+/// The org and audit routes' own input checks, over HTTP; the rules behind
+/// them are tested against DynamoDB Local in `tests/tests/integration/orgs.rs`.
+#[tokio::test]
+async fn org_and_audit_routes_check_their_input_and_record_where_a_change_came_from() {
+    let api = api().await;
+    let promoted = Account {
+        user_id: "root".into(),
+        status: PrincipalStatus::Active,
+        sso: true,
+        pat_beta: false,
+        orgs: vec![OrgMembership {
+            org_id: "acme".into(),
+            role: "admin".into(),
+        }],
+        tokens_valid_after: None,
+    };
+    api.store
+        .put_account(&promoted, &audit(AuditAction::AccountPut))
+        .await
+        .unwrap();
+    let users = "/v1/orgs/acme/service-users";
+    let created = api
+        .send(
+            "POST",
+            users,
+            Some("root"),
+            Some(json!({"name": "CI", "role": "deployer"})),
+        )
+        .await;
+    assert_eq!(created.0, 201, "{}", created.1);
+    let su = created.1["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.1["status"], "active");
+    assert_problem(
+        &api.send(
+            "POST",
+            users,
+            Some("root"),
+            Some(json!({"name": "x", "role": "owner"})),
+        )
+        .await,
+        400,
+        "unknown_role",
+    );
+    assert_problem(
+        &api.send("POST", users, Some("root"), Some(json!({"name": "x"})))
+            .await,
+        400,
+        "invalid_body",
+    );
+    assert_problem(
+        &api.send("GET", &format!("{users}?status=gone"), Some("root"), None)
+            .await,
+        400,
+        "invalid_status",
+    );
+    let patch = api
+        .send_event(
+            Function::Revocation,
+            event(
+                "PATCH",
+                &format!("{users}/{su}"),
+                Some("root"),
+                Some(r#"{"status": "deleted"}"#),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (patch.0, patch.1["code"].as_str()),
+        (400, Some("invalid_status"))
+    );
+    // PATCH is the revocation function's: issuance does not serve it.
+    let (status, body, _) = api
+        .send_event(
+            Function::Issuance,
+            event(
+                "PATCH",
+                &format!("{users}/{su}"),
+                Some("root"),
+                Some(r#"{"status": "disabled"}"#),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("route_not_found"))
+    );
+    // alice is a member of acme but no admin; bob's org does not exist for him.
+    assert_problem(
+        &api.send("GET", users, Some("alice"), None).await,
+        403,
+        "org_admin_required",
+    );
+    assert_problem(
+        &api.send("GET", "/v1/orgs/globex/service-users", Some("alice"), None)
+            .await,
+        404,
+        "org_not_found",
+    );
+
+    assert_problem(
+        &api.send(
+            "GET",
+            "/v1/orgs/acme/audit?action=token.delete",
+            Some("root"),
+            None,
+        )
+        .await,
+        400,
+        "invalid_action",
+    );
+    assert_problem(
+        &api.send("GET", "/v1/audit?from=yesterday", Some("alice"), None)
+            .await,
+        400,
+        "invalid_time",
+    );
+    let trail = api
+        .send(
+            "GET",
+            "/v1/orgs/acme/audit?action=service_user.create&from=2020-01-01T00:00:00Z",
+            Some("root"),
+            None,
+        )
+        .await;
+    assert_eq!(trail.0, 200, "{}", trail.1);
+    let events = trail.1["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{}", trail.1);
+    assert_eq!(events[0]["target"], format!("service_user:{su}").as_str());
+    assert_eq!(events[0]["actor"], "user:root");
+    assert_eq!(events[0]["source_ip"], "203.0.113.7");
+    assert_eq!(events[0]["user_agent"], "t");
+
+    // Anyone's own trail: alice's token, created from her request.
+    api.create("alice", "laptop").await;
+    let own = api.send("GET", "/v1/audit", Some("alice"), None).await;
+    assert_eq!(own.0, 200, "{}", own.1);
+    assert_eq!(own.1["events"][0]["action"], "token.create");
+    assert_eq!(own.1["events"][0]["source_ip"], "203.0.113.7");
+    assert_eq!(own.1["events"][0]["target"], "user:alice");
+}

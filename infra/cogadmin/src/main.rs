@@ -7,6 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use cog_tokens::audit::{AuditFilter, AuditScope};
 use cog_tokens::aws::dynamodb::schema;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::add_pepper_version;
@@ -14,10 +15,10 @@ use cog_tokens::aws::sdk_config;
 use cog_tokens::lifecycle::revoke_all;
 use cog_tokens::management::DEFAULT_MAX_SERVICE_USERS_PER_ORG;
 use cog_tokens::records::{
-    Account, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, ServiceUser,
+    Account, Actor, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, ServiceUser,
     Timestamp, UserId,
 };
-use cog_tokens::store::{PepperStore, PrincipalStore, StoreError, StoredPepper};
+use cog_tokens::store::{AuditLog, PepperStore, PrincipalStore, StoreError, StoredPepper};
 use cog_tokens::PepperVersion;
 use serde_json::json;
 
@@ -47,6 +48,21 @@ enum Command {
     /// Tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print an owner's or an org's audit trail, newest first (JSON lines)
+    Audit(AuditArgs),
+}
+
+#[derive(Args, Debug)]
+struct AuditArgs {
+    /// A user's trail (`alice`) or a service user's (`service_user:svc_…`)
+    #[arg(long, conflicts_with = "org", required_unless_present = "org")]
+    owner: Option<String>,
+    /// The changes an org's admins made in it
+    #[arg(long)]
+    org: Option<String>,
+    /// Most events to print
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
 }
 
 #[derive(Args, Debug)]
@@ -208,7 +224,29 @@ async fn run(cli: Cli) -> Result<()> {
             };
             ops.token_revoke_all(&owner, &reason).await
         }
+        Command::Audit(AuditArgs { owner, org, limit }) => {
+            let scope = match (owner, org) {
+                (Some(owner), _) => AuditScope::Owner(match owner.strip_prefix("service_user:") {
+                    Some(id) => Owner::service_user(id),
+                    None => Owner::user(owner.strip_prefix("user:").unwrap_or(&owner)),
+                }),
+                (None, Some(org)) => AuditScope::Org(org),
+                (None, None) => bail!("pass --owner or --org"),
+            };
+            ops.audit(&scope, limit).await
+        }
     }
+}
+
+fn audit_json(event: &AuditEvent) -> serde_json::Value {
+    json!({
+        "at": event.at.0, "actor": event.actor, "action": event.action.as_str(),
+        "owner": event.owner.as_ref().map(ToString::to_string),
+        "token_id": event.token_id.map(|id| id.to_string()), "detail": event.detail,
+        "org": event.org,
+        "source_ip": event.origin.as_ref().map(|o| o.source_ip.as_str()),
+        "user_agent": event.origin.as_ref().map(|o| o.user_agent.as_str()),
+    })
 }
 
 fn service_user_json(user: &ServiceUser) -> serde_json::Value {
@@ -367,8 +405,35 @@ impl Operator {
         Ok(())
     }
 
+    /// Every page up to `limit` events, one JSON object a line.
+    async fn audit(&self, scope: &AuditScope, limit: usize) -> Result<()> {
+        let mut printed = 0;
+        let mut cursor = None;
+        while printed < limit {
+            let page = self
+                .store
+                .audit_page(
+                    scope,
+                    AuditFilter::default(),
+                    limit - printed,
+                    cursor.as_deref(),
+                )
+                .await?;
+            for event in &page.events {
+                println!("{}", audit_json(event));
+            }
+            printed += page.events.len();
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
     async fn token_revoke_all(&self, owner: &Owner, reason: &str) -> Result<()> {
-        let count = revoke_all(&self.store, owner, OPERATOR, reason, Timestamp::now()).await?;
+        let by = Actor::new(OPERATOR);
+        let count = revoke_all(&self.store, owner, &by, reason, Timestamp::now()).await?;
         println!("{}", json!({"owner": owner.to_string(), "revoked": count}));
         Ok(())
     }

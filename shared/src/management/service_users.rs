@@ -1,18 +1,19 @@
 //! Org administration: an org's admins manage its service users and their
-//! API keys. A caller who is no member of the org is told it does not exist;
+//! API keys, and read the org's audit trail (and anyone their own). A caller who is no member of the org is told it does not exist;
 //! a member who is not an admin is refused.
 
 use super::error::ManagementError;
 use super::policy::{TokenRequest, PAGE_MAX};
 use super::tokens::{IssuedToken, TokenManager};
+use crate::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::names::TokenName;
 use crate::pepper::PepperSource;
 use crate::records::{
-    AuditAction, AuditEvent, Owner, PrincipalStatus, ServiceUser, StatusFilter, Timestamp,
-    TokenRecord, UserId,
+    Actor, AuditAction, AuditEvent, Caller, Owner, PrincipalStatus, ServiceUser, StatusFilter,
+    Timestamp, TokenRecord,
 };
 use crate::store::{
-    PrincipalStore, RevokeOutcome, ServiceUserPage, StoreError, TokenPage, TokenStore,
+    AuditLog, PrincipalStore, RevokeOutcome, ServiceUserPage, StoreError, TokenPage, TokenStore,
 };
 
 /// The role every org admin holds in their membership.
@@ -37,9 +38,16 @@ pub struct ServiceUserChanges {
 /// Where in an org a request acts: the admin calling, the org, the time.
 #[derive(Debug, Clone, Copy)]
 pub struct OrgCall<'a> {
-    pub admin: &'a UserId,
+    pub admin: &'a Caller,
     pub org: &'a str,
     pub now: Timestamp,
+}
+
+impl OrgCall<'_> {
+    /// The admin, audited in this org (listed in its trail too).
+    fn actor(&self) -> Actor {
+        self.admin.actor().in_org(self.org)
+    }
 }
 
 impl<S, P> TokenManager<S, P>
@@ -50,7 +58,7 @@ where
     /// The caller must be an active admin of the org: no member, 404; a
     /// member who is not an admin, 403. SSO accounts may be admins.
     async fn require_org_admin(&self, call: OrgCall<'_>) -> Result<(), ManagementError> {
-        let account = self.store.get_account(call.admin.as_str()).await?;
+        let account = self.store.get_account(call.admin.user.as_str()).await?;
         let membership = account.as_ref().and_then(|account| {
             account
                 .orgs
@@ -191,8 +199,7 @@ where
         let new = self.policy.validate(request)?;
         let limit = self.policy.max_keys_per_service_user;
         let owner = Owner::service_user(&user.id);
-        self.issue(owner, new, limit, &call.admin.actor(), call.now)
-            .await
+        self.issue(owner, new, limit, &call.actor(), call.now).await
     }
 
     pub async fn list_keys(
@@ -251,7 +258,7 @@ where
         }
         self.check_rotatable(&old, call.now)?;
         let limit = self.policy.max_keys_per_service_user;
-        self.replace(&old, grace, limit, &call.admin.actor(), call.now)
+        self.replace(&old, grace, limit, &call.actor(), call.now)
             .await
     }
 
@@ -263,13 +270,8 @@ where
         key_id: &str,
     ) -> Result<RevokeOutcome, ManagementError> {
         let record = self.org_key(call, service_user, key_id).await?;
-        self.end(
-            &record,
-            &call.admin.actor(),
-            "revoked by org admin",
-            call.now,
-        )
-        .await
+        self.end(&record, &call.actor(), "revoked by org admin", call.now)
+            .await
     }
 }
 
@@ -280,12 +282,45 @@ fn service_user_name(text: &str) -> Result<String, ManagementError> {
         .map_err(|e| ManagementError::invalid("name", "invalid_name", e.to_string()))
 }
 
-/// An org admin's change to a service user, in the service user's audit trail.
+/// An org admin's change to a service user: in its trail and the org's.
 fn org_audit(call: OrgCall<'_>, action: AuditAction, user: &ServiceUser) -> AuditEvent {
-    AuditEvent::new(
-        call.admin.actor(),
-        action,
-        Owner::service_user(&user.id),
-        call.now,
-    )
+    call.actor()
+        .event(action, Owner::service_user(&user.id), call.now)
+}
+
+impl<S, P> TokenManager<S, P>
+where
+    S: TokenStore + PrincipalStore + AuditLog,
+    P: PepperSource,
+{
+    /// The caller's own trail: what was done to their credentials, by whom.
+    pub async fn own_audit(
+        &self,
+        caller: &Caller,
+        filter: AuditFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<AuditPage, ManagementError> {
+        let scope = AuditScope::Owner(caller.owner());
+        Ok(self
+            .store
+            .audit_page(&scope, filter, limit.clamp(1, PAGE_MAX), cursor)
+            .await?)
+    }
+
+    /// What the org's admins did in it, for its admins.
+    pub async fn org_audit(
+        &self,
+        call: OrgCall<'_>,
+        filter: AuditFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<AuditPage, ManagementError> {
+        self.require_org_admin(call).await?;
+        let scope = AuditScope::Org(call.org.to_owned());
+        Ok(self
+            .store
+            .audit_page(&scope, filter, limit.clamp(1, PAGE_MAX), cursor)
+            .await?)
+    }
 }

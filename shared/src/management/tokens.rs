@@ -7,8 +7,8 @@ use super::policy::{IssuancePolicy, NewToken, TokenRequest, DAY_MS, PAGE_MAX};
 use crate::lifecycle::revoke_all;
 use crate::pepper::{PepperKeeper, PepperRing, PepperSource};
 use crate::records::{
-    AuditAction, AuditEvent, Owner, PrincipalStatus, Revocation, StatusFilter, Timestamp,
-    TokenRecord, TokenStatus, UserId,
+    Actor, AuditAction, Caller, Owner, PrincipalStatus, Revocation, StatusFilter, Timestamp,
+    TokenRecord, TokenStatus,
 };
 use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenPage, TokenStore};
 use crate::token::{PlainToken, TokenId};
@@ -72,10 +72,10 @@ where
     }
 
     /// The account may hold PATs: exists, active, not SSO, beta flag on.
-    async fn check_account(&self, user: &UserId) -> Result<(), ManagementError> {
+    async fn check_account(&self, caller: &Caller) -> Result<(), ManagementError> {
         let account = self
             .store
-            .get_account(user.as_str())
+            .get_account(caller.user.as_str())
             .await?
             .ok_or(ManagementError::AccountNotFound)?;
         if account.status != PrincipalStatus::Active {
@@ -152,29 +152,30 @@ where
     /// Issues a PAT to `user`.
     pub async fn create(
         &self,
-        user: &UserId,
+        caller: &Caller,
         request: TokenRequest,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
-        self.check_account(user).await?;
+        self.check_account(caller).await?;
         let new = self.policy.validate(request)?;
         let limit = self.policy.max_active_tokens;
-        self.issue(user.owner(), new, limit, &user.actor(), now)
+        self.issue(caller.owner(), new, limit, &caller.actor(), now)
             .await
     }
 
-    /// Issues a credential to `owner` as `actor`, within `limit` active ones.
+    /// Issues a credential to `owner`, audited as `by`, within `limit` active ones.
     pub(super) async fn issue(
         &self,
         owner: Owner,
         new: NewToken,
         limit: u32,
-        actor: &str,
+        by: &Actor,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
         let name = new.name.into_string();
         let issued = self.new_record(owner.clone(), name, new.scopes, new.lifetime_ms, now)?;
-        let audit = AuditEvent::new(actor, AuditAction::TokenCreate, owner.clone(), now)
+        let audit = by
+            .event(AuditAction::TokenCreate, owner.clone(), now)
             .for_token(issued.record.id);
         self.within_limit(&owner, now, || {
             self.store.create_token(&issued.record, limit, &audit)
@@ -186,7 +187,7 @@ where
     /// The caller's tokens, newest first.
     pub async fn list(
         &self,
-        user: &UserId,
+        caller: &Caller,
         filter: StatusFilter,
         limit: usize,
         cursor: Option<&str>,
@@ -194,15 +195,21 @@ where
     ) -> Result<TokenPage, ManagementError> {
         Ok(self
             .store
-            .list_tokens(&user.owner(), filter, now, limit.clamp(1, PAGE_MAX), cursor)
+            .list_tokens(
+                &caller.owner(),
+                filter,
+                now,
+                limit.clamp(1, PAGE_MAX),
+                cursor,
+            )
             .await?)
     }
 
     /// One of the caller's tokens. Another user's token is "not found", exactly like a missing one.
-    pub async fn get(&self, user: &UserId, id: &str) -> Result<TokenRecord, ManagementError> {
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<TokenRecord, ManagementError> {
         let id: TokenId = id.parse().map_err(|_| ManagementError::TokenNotFound)?;
         match self.store.get_token(&id).await? {
-            Some(record) if record.owner == user.owner() => Ok(record),
+            Some(record) if record.owner == caller.owner() => Ok(record),
             _ => Err(ManagementError::TokenNotFound),
         }
     }
@@ -233,18 +240,18 @@ where
     /// against the limit.
     pub async fn rotate(
         &self,
-        user: &UserId,
+        caller: &Caller,
         id: &str,
         grace_seconds: Option<u32>,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
-        let old = self.get(user, id).await?;
+        let old = self.get(caller, id).await?;
         let grace = grace_seconds.unwrap_or(0);
         self.policy.check_grace(grace)?;
-        self.check_account(user).await?;
+        self.check_account(caller).await?;
         self.check_rotatable(&old, now)?;
         let limit = self.policy.max_active_tokens;
-        self.replace(&old, grace, limit, &user.actor(), now).await
+        self.replace(&old, grace, limit, &caller.actor(), now).await
     }
 
     /// Replaces `old` (checked rotatable) with a new credential of the same
@@ -254,7 +261,7 @@ where
         old: &TokenRecord,
         grace: u32,
         limit: u32,
-        actor: &str,
+        by: &Actor,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
         // The name is handed over as it is: it was checked when it was chosen.
@@ -267,14 +274,14 @@ where
         )?;
         let revocation = Revocation {
             at: now.plus_seconds(i64::from(grace)),
-            by: actor.to_owned(),
+            by: by.name.clone(),
             reason: "rotated".into(),
         };
         let audits = [
-            AuditEvent::new(actor, AuditAction::TokenRotate, old.owner.clone(), now)
+            by.event(AuditAction::TokenRotate, old.owner.clone(), now)
                 .for_token(old.id)
                 .with_detail(format!("replaced by {}", issued.record.id)),
-            AuditEvent::new(actor, AuditAction::TokenCreate, old.owner.clone(), now)
+            by.event(AuditAction::TokenCreate, old.owner.clone(), now)
                 .for_token(issued.record.id)
                 .with_detail(format!("rotated from {}", old.id)),
         ];
@@ -295,29 +302,30 @@ where
     /// Revokes one of the caller's tokens; revoking a revoked token succeeds.
     pub async fn revoke(
         &self,
-        user: &UserId,
+        caller: &Caller,
         id: &str,
         now: Timestamp,
     ) -> Result<RevokeOutcome, ManagementError> {
-        let record = self.get(user, id).await?;
-        self.end(&record, &user.actor(), "revoked by owner", now)
+        let record = self.get(caller, id).await?;
+        self.end(&record, &caller.actor(), "revoked by owner", now)
             .await
     }
 
-    /// Revokes `record` now as `actor`, for `reason`; idempotent.
+    /// Revokes `record` now, audited as `by`, for `reason`; idempotent.
     pub(super) async fn end(
         &self,
         record: &TokenRecord,
-        actor: &str,
+        by: &Actor,
         reason: &str,
         now: Timestamp,
     ) -> Result<RevokeOutcome, ManagementError> {
         let revocation = Revocation {
             at: now,
-            by: actor.to_owned(),
+            by: by.name.clone(),
             reason: reason.to_owned(),
         };
-        let audit = AuditEvent::new(actor, AuditAction::TokenRevoke, record.owner.clone(), now)
+        let audit = by
+            .event(AuditAction::TokenRevoke, record.owner.clone(), now)
             .for_token(record.id)
             .with_detail(reason);
         Ok(self
@@ -328,11 +336,15 @@ where
 
     /// Revokes every token of the caller, at once (the owner's watermark)
     /// and in the listing; returns how many it marked revoked.
-    pub async fn revoke_all(&self, user: &UserId, now: Timestamp) -> Result<u32, ManagementError> {
+    pub async fn revoke_all(
+        &self,
+        caller: &Caller,
+        now: Timestamp,
+    ) -> Result<u32, ManagementError> {
         Ok(revoke_all(
             self.store.as_ref(),
-            &user.owner(),
-            &user.actor(),
+            &caller.owner(),
+            &caller.actor(),
             "revoked all by owner",
             now,
         )

@@ -313,7 +313,7 @@ async fn an_org_admin_issues_a_service_key_that_acts_in_one_org_until_disabled()
         .call(
             "PATCH",
             &format!("/v1/orgs/acme/service-users/{su}"),
-            &[("cookie", &root), json],
+            &[("cookie", &root), json, ("user-agent", "cog-e2e/1")],
             r#"{"status": "disabled"}"#,
         )
         .await;
@@ -321,5 +321,26 @@ async fn an_org_admin_issues_a_service_key_that_acts_in_one_org_until_disabled()
     assert_eq!(disabled.json()["status"], "disabled");
     let after = chain.with_token("GET", "/v1/whoami", &token).await;
     assert_eq!(after.status, 401, "{}", after.body);
+
+    // The org's trail: every change, by the admin, from where it came.
+    let trail = chain
+        .call("GET", "/v1/orgs/acme/audit", &[("cookie", &root)], "")
+        .await;
+    assert_eq!(trail.status, 200, "{}", trail.body);
+    let trail = trail.json();
+    let events = trail["events"].as_array().unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["service_user.update", "token.create", "service_user.create"],
+        "{trail}"
+    );
+    assert!(events.iter().all(|e| e["actor"] == "user:root"
+        && e["source_ip"] == "127.0.0.1"
+        && e["target"] == format!("service_user:{su}").as_str()));
+    assert_eq!(events[0]["user_agent"], "cog-e2e/1");
     assert!(chain.leaks(&[token]).is_empty());
 }

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
-use cog_integration_tests::user_id;
+use cog_integration_tests::caller;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,36 +57,33 @@ async fn user_a_cannot_read_rotate_or_revoke_user_bs_tokens() {
     let (_stack, store, manager) = setup(50).await;
     let now = Timestamp::now();
     let bobs = manager
-        .create(&user_id("bob"), request("bob's"), now)
+        .create(&caller("bob"), request("bob's"), now)
         .await
         .unwrap();
     let id = bobs.record.id.to_string();
 
     assert!(matches!(
-        manager.get(&user_id("alice"), &id).await,
+        manager.get(&caller("alice"), &id).await,
         Err(ManagementError::TokenNotFound)
     ));
     assert!(matches!(
-        manager.rotate(&user_id("alice"), &id, None, now).await,
+        manager.rotate(&caller("alice"), &id, None, now).await,
         Err(ManagementError::TokenNotFound)
     ));
     assert!(matches!(
-        manager.revoke(&user_id("alice"), &id, now).await,
+        manager.revoke(&caller("alice"), &id, now).await,
         Err(ManagementError::TokenNotFound)
     ));
-    assert_eq!(manager.revoke_all(&user_id("alice"), now).await.unwrap(), 0);
+    assert_eq!(manager.revoke_all(&caller("alice"), now).await.unwrap(), 0);
     let page = manager
-        .list(&user_id("alice"), StatusFilter::All, 100, None, now)
+        .list(&caller("alice"), StatusFilter::All, 100, None, now)
         .await
         .unwrap();
     assert!(page.tokens.is_empty());
 
     let record = store.get_token(&bobs.record.id).await.unwrap().unwrap();
     assert_eq!(record, bobs.record, "bob's token changed");
-    assert_eq!(
-        manager.get(&user_id("bob"), &id).await.unwrap(),
-        bobs.record
-    );
+    assert_eq!(manager.get(&caller("bob"), &id).await.unwrap(), bobs.record);
 }
 
 #[tokio::test]
@@ -98,7 +95,7 @@ async fn given_a_limit_of_50_when_100_creates_race_then_exactly_50_succeed() {
         let manager = Arc::clone(&manager);
         tasks.push(tokio::spawn(async move {
             manager
-                .create(&user_id("alice"), request(&format!("t{i}")), now)
+                .create(&caller("alice"), request(&format!("t{i}")), now)
                 .await
         }));
     }
@@ -114,7 +111,7 @@ async fn given_a_limit_of_50_when_100_creates_race_then_exactly_50_succeed() {
     let owner = Owner::user("alice");
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 50);
     let page = manager
-        .list(&user_id("alice"), StatusFilter::All, 100, None, now)
+        .list(&caller("alice"), StatusFilter::All, 100, None, now)
         .await
         .unwrap();
     assert_eq!(page.tokens.len(), 50);
@@ -133,7 +130,7 @@ async fn a_rotation_that_fails_half_way_leaves_the_old_token_valid_and_no_new_on
     let (_stack, store, manager) = setup(50).await;
     let now = Timestamp::now();
     let issued = manager
-        .create(&user_id("alice"), request("ci"), now)
+        .create(&caller("alice"), request("ci"), now)
         .await
         .unwrap();
     let owner = Owner::user("alice");
@@ -168,7 +165,7 @@ async fn a_rotation_that_fails_half_way_leaves_the_old_token_valid_and_no_new_on
     assert_eq!(after, issued.record, "the old token changed");
     assert_eq!(after.status(now), TokenStatus::Active);
     let page = manager
-        .list(&user_id("alice"), StatusFilter::All, 100, None, now)
+        .list(&caller("alice"), StatusFilter::All, 100, None, now)
         .await
         .unwrap();
     assert_eq!(page.tokens.len(), 1, "a new token appeared");
@@ -182,7 +179,7 @@ async fn a_rotation_that_fails_half_way_leaves_the_old_token_valid_and_no_new_on
 
     // And a clean rotation through the manager works end to end.
     let rotated = manager
-        .rotate(&user_id("alice"), issued.record.id.as_str(), Some(0), now)
+        .rotate(&caller("alice"), issued.record.id.as_str(), Some(0), now)
         .await
         .unwrap();
     let old = store.get_token(&issued.record.id).await.unwrap().unwrap();
@@ -198,11 +195,11 @@ async fn revocation_is_durable_before_the_call_returns_and_audited_with_the_acto
     let (_stack, store, manager) = setup(50).await;
     let now = Timestamp::now();
     let issued = manager
-        .create(&user_id("alice"), request("laptop"), now)
+        .create(&caller("alice"), request("laptop"), now)
         .await
         .unwrap();
     manager
-        .revoke(&user_id("alice"), issued.record.id.as_str(), now)
+        .revoke(&caller("alice"), issued.record.id.as_str(), now)
         .await
         .unwrap();
     // A strongly consistent read right after sees it.
@@ -218,7 +215,7 @@ async fn revocation_is_durable_before_the_call_returns_and_audited_with_the_acto
         .any(|e| e.action == AuditAction::TokenRevoke && e.actor == "user:alice"));
     // Idempotent.
     manager
-        .revoke(&user_id("alice"), issued.record.id.as_str(), now)
+        .revoke(&caller("alice"), issued.record.id.as_str(), now)
         .await
         .unwrap();
 }

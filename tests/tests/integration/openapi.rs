@@ -45,10 +45,10 @@ fn every_error_code_the_code_can_answer_is_in_the_spec() {
         .collect();
     // Every code the HTTP layer and the management rules can produce: the
     // literal after a status (`Problem::new(StatusCode::X, "code", …)`) or
-    // after a field (`invalid("field", "code", …)`).
+    // after a field (`invalid("field", "code", …)`, or a field variable).
     let patterns = [
         regex_lite::Regex::new(r#"StatusCode::[A-Z_]+,\s*"([a-z_]+)""#).unwrap(),
-        regex_lite::Regex::new(r#"invalid\(\s*"[a-z_]+",\s*"([a-z_]+)""#).unwrap(),
+        regex_lite::Regex::new(r#"invalid\(\s*(?:"[a-z_]+"|[a-z_]+),\s*"([a-z_]+)""#).unwrap(),
     ];
     let mut used = BTreeSet::new();
     for folder in ["functions/management/src", "shared/src/management"] {
@@ -66,4 +66,21 @@ fn every_error_code_the_code_can_answer_is_in_the_spec() {
         used, listed,
         "codes listed in openapi.yaml but never produced, or the reverse"
     );
+}
+
+#[test]
+fn the_audit_actions_in_the_spec_are_the_ones_the_code_records() {
+    let spec = spec();
+    let listed: BTreeSet<String> = spec["components"]["parameters"]["AuditAction"]["schema"]
+        ["enum"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let recorded: BTreeSet<String> = cog_tokens::records::AuditAction::ALL
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, recorded);
 }

@@ -7,14 +7,15 @@
 use std::sync::Arc;
 
 use cog_integration_tests::services::{authorizer, decide, manager, policy, request, Manager};
-use cog_integration_tests::{beta_account, user_id, Stack};
+use cog_integration_tests::{beta_account, caller, Stack};
+use cog_tokens::audit::AuditFilter;
 use cog_tokens::authorize::Decision;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::{
     IssuancePolicy, ManagementError, OrgCall, ServiceUserChanges, ServiceUserRequest,
 };
 use cog_tokens::records::{
-    Account, AuditAction, OrgMembership, Owner, PrincipalStatus, StatusFilter, Timestamp, UserId,
+    Account, AuditAction, Caller, OrgMembership, Owner, PrincipalStatus, StatusFilter, Timestamp,
 };
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 
@@ -43,7 +44,7 @@ async fn org(policy: IssuancePolicy) -> (Stack, DynamoStore, Arc<Manager>) {
     (stack, store, manager)
 }
 
-fn at<'a>(admin: &'a UserId, org: &'a str) -> OrgCall<'a> {
+fn at<'a>(admin: &'a Caller, org: &'a str) -> OrgCall<'a> {
     OrgCall {
         admin,
         org,
@@ -61,7 +62,7 @@ fn deployer(name: &str) -> ServiceUserRequest {
 #[tokio::test]
 async fn an_admin_creates_a_service_user_whose_key_acts_in_exactly_its_org_until_disabled() {
     let (stack, store, manager) = org(policy(50)).await;
-    let admin = user_id("admin");
+    let admin = caller("admin");
     let ci = manager
         .create_service_user(at(&admin, "acme"), deployer("CI"))
         .await
@@ -135,7 +136,7 @@ async fn an_admin_creates_a_service_user_whose_key_acts_in_exactly_its_org_until
 #[tokio::test]
 async fn members_are_refused_and_outsiders_never_learn_the_org_exists() {
     let (_stack, _store, manager) = org(policy(50)).await;
-    let admin = user_id("admin");
+    let admin = caller("admin");
     let ci = manager
         .create_service_user(at(&admin, "acme"), deployer("CI"))
         .await
@@ -145,13 +146,13 @@ async fn members_are_refused_and_outsiders_never_learn_the_org_exists() {
         .await
         .unwrap();
     let key_id = key.record.id.to_string();
-    for (caller, expected) in [
+    for (name, expected) in [
         ("member", "org_admin_required"),
         ("outsider", "org_not_found"),
         ("nobody", "org_not_found"),
     ] {
-        let caller = user_id(caller);
-        let call = at(&caller, "acme");
+        let who = caller(name);
+        let call = at(&who, "acme");
         let outcomes = [
             manager.create_service_user(call, deployer("x")).await.err(),
             manager.list_service_users(call, None, 10, None).await.err(),
@@ -172,13 +173,13 @@ async fn members_are_refused_and_outsiders_never_learn_the_org_exists() {
             let code = match outcome {
                 Some(ManagementError::OrgAdminRequired) => "org_admin_required",
                 Some(ManagementError::OrgNotFound) => "org_not_found",
-                other => panic!("{caller}: {other:?}"),
+                other => panic!("{name}: {other:?}"),
             };
-            assert_eq!(code, expected, "{caller}");
+            assert_eq!(code, expected, "{name}");
         }
     }
     // The admin of another org cannot reach acme's service user through it.
-    let outsider = user_id("outsider");
+    let outsider = caller("outsider");
     assert!(matches!(
         manager
             .get_service_user(at(&outsider, "globex"), &ci.id)
@@ -204,7 +205,7 @@ async fn members_are_refused_and_outsiders_never_learn_the_org_exists() {
 #[tokio::test]
 async fn twenty_concurrent_key_creations_at_a_limit_of_ten_make_exactly_ten() {
     let (_stack, store, manager) = org(policy(50)).await;
-    let admin = user_id("admin");
+    let admin = caller("admin");
     let ci = manager
         .create_service_user(at(&admin, "acme"), deployer("CI"))
         .await
@@ -213,7 +214,7 @@ async fn twenty_concurrent_key_creations_at_a_limit_of_ten_make_exactly_ten() {
         .map(|i| {
             let (manager, ci) = (Arc::clone(&manager), ci.id.clone());
             tokio::spawn(async move {
-                let admin = user_id("admin");
+                let admin = caller("admin");
                 manager
                     .create_key(at(&admin, "acme"), &ci, request(&format!("k{i}")))
                     .await
@@ -241,7 +242,7 @@ async fn an_orgs_service_user_limit_holds_under_concurrency_and_disabled_ones_co
         ..policy(50)
     })
     .await;
-    let admin = user_id("admin");
+    let admin = caller("admin");
     let first = manager
         .create_service_user(at(&admin, "acme"), deployer("first"))
         .await
@@ -258,7 +259,7 @@ async fn an_orgs_service_user_limit_holds_under_concurrency_and_disabled_ones_co
         .map(|i| {
             let manager = Arc::clone(&manager);
             tokio::spawn(async move {
-                let admin = user_id("admin");
+                let admin = caller("admin");
                 manager
                     .create_service_user(at(&admin, "acme"), deployer(&format!("su{i}")))
                     .await
@@ -281,7 +282,7 @@ async fn an_orgs_service_user_limit_holds_under_concurrency_and_disabled_ones_co
 #[tokio::test]
 async fn service_users_list_newest_first_in_pages_and_by_status_with_checked_input() {
     let (_stack, _store, manager) = org(policy(50)).await;
-    let admin = user_id("admin");
+    let admin = caller("admin");
     let mut made = Vec::new();
     for i in 0..5 {
         let call = OrgCall {
@@ -384,7 +385,7 @@ async fn service_users_list_newest_first_in_pages_and_by_status_with_checked_inp
 #[tokio::test]
 async fn an_admin_rotates_and_revokes_keys_and_a_revoked_key_is_refused() {
     let (stack, store, manager) = org(policy(50)).await;
-    let admin = user_id("admin");
+    let admin = caller("admin");
     let ci = manager
         .create_service_user(at(&admin, "acme"), deployer("CI"))
         .await
@@ -423,5 +424,156 @@ async fn an_admin_rotates_and_revokes_keys_and_a_revoked_key_is_refused() {
     assert!(matches!(
         decide(&authorizer, &new.token, Timestamp::now()).await,
         Decision::Unauthorized(_)
+    ));
+}
+
+#[tokio::test]
+async fn every_org_change_is_in_the_orgs_trail_with_actor_ip_and_user_agent() {
+    let (_stack, _store, manager) = org(policy(50)).await;
+    let admin = caller("admin");
+    let ci = manager
+        .create_service_user(at(&admin, "acme"), deployer("CI"))
+        .await
+        .unwrap();
+    let key = manager
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .await
+        .unwrap();
+    let rotated = manager
+        .rotate_key(at(&admin, "acme"), &ci.id, key.record.id.as_str(), None)
+        .await
+        .unwrap();
+    manager
+        .revoke_key(at(&admin, "acme"), &ci.id, rotated.record.id.as_str())
+        .await
+        .unwrap();
+    let disable = ServiceUserChanges {
+        status: Some(PrincipalStatus::Disabled),
+        ..ServiceUserChanges::default()
+    };
+    manager
+        .update_service_user(at(&admin, "acme"), &ci.id, disable)
+        .await
+        .unwrap();
+    // Another org's admin works in their own trail only.
+    let outsider = caller("outsider");
+    manager
+        .create_service_user(at(&outsider, "globex"), deployer("theirs"))
+        .await
+        .unwrap();
+
+    let mut events = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = manager
+            .org_audit(
+                at(&admin, "acme"),
+                AuditFilter::default(),
+                2,
+                cursor.as_deref(),
+            )
+            .await
+            .unwrap();
+        events.extend(page.events);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut actions: Vec<AuditAction> = events.iter().map(|e| e.action).collect();
+    // A rotation's two events share their millisecond: either order.
+    if actions.get(2) == Some(&AuditAction::TokenRotate) {
+        actions.swap(2, 3);
+    }
+    assert_eq!(
+        actions,
+        [
+            AuditAction::ServiceUserUpdate,
+            AuditAction::TokenRevoke,
+            AuditAction::TokenCreate,
+            AuditAction::TokenRotate,
+            AuditAction::TokenCreate,
+            AuditAction::ServiceUserCreate,
+        ],
+        "{events:#?}"
+    );
+    for event in &events {
+        assert_eq!(event.actor, "user:admin");
+        assert_eq!(event.org.as_deref(), Some("acme"));
+        assert_eq!(event.owner, Some(Owner::service_user(&ci.id)));
+        let origin = event.origin.as_ref().unwrap();
+        assert_eq!(
+            (origin.source_ip.as_str(), origin.user_agent.as_str()),
+            ("192.0.2.1", "cog-tests")
+        );
+    }
+
+    // Filters: one action; a time range that ends before everything.
+    let creates = AuditFilter {
+        action: Some(AuditAction::TokenCreate),
+        ..AuditFilter::default()
+    };
+    let page = manager
+        .org_audit(at(&admin, "acme"), creates, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 2);
+    let before = AuditFilter {
+        to: Some(Timestamp(events.last().unwrap().at.0 - 1)),
+        ..AuditFilter::default()
+    };
+    let page = manager
+        .org_audit(at(&admin, "acme"), before, 10, None)
+        .await
+        .unwrap();
+    assert!(page.events.is_empty());
+    // Only admins read it; a member is refused.
+    let member = caller("member");
+    assert!(matches!(
+        manager
+            .org_audit(at(&member, "acme"), AuditFilter::default(), 10, None)
+            .await,
+        Err(ManagementError::OrgAdminRequired)
+    ));
+    // The caller's own trail holds what happened to their own credentials.
+    let own = manager
+        .own_audit(&admin, AuditFilter::default(), 10, None)
+        .await
+        .unwrap();
+    assert!(own
+        .events
+        .iter()
+        .all(|e| e.owner == Some(Owner::user("admin"))));
+}
+
+#[tokio::test]
+async fn an_sso_admin_manages_keys_while_an_sso_member_still_gets_no_pat() {
+    let (_stack, store, manager) = org(policy(50)).await;
+    let sso_admin = Account {
+        sso: true,
+        ..beta_account("sso-admin")
+    };
+    let audit = sso_admin.audit_put("test", Timestamp::now());
+    store.put_account(&sso_admin, &audit).await.unwrap();
+    let admin = caller("sso-admin");
+    let ci = manager
+        .create_service_user(at(&admin, "acme"), deployer("CI"))
+        .await
+        .unwrap();
+    manager
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        manager
+            .create(&caller("member"), request("mine"), Timestamp::now())
+            .await,
+        Err(ManagementError::PatUnavailableForSso)
+    ));
+    assert!(matches!(
+        manager
+            .create(&admin, request("mine"), Timestamp::now())
+            .await,
+        Err(ManagementError::PatUnavailableForSso)
     ));
 }

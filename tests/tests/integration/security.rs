@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
-use cog_integration_tests::user_id;
+use cog_integration_tests::caller;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -42,11 +42,11 @@ async fn revoking_a_token_in_its_rotation_grace_ends_it_now() {
 
     // DELETE of the old token.
     let old = manager
-        .create(&user_id("grace"), request("one"), now)
+        .create(&caller("grace"), request("one"), now)
         .await
         .unwrap();
     manager
-        .rotate(&user_id("grace"), old.record.id.as_str(), Some(3600), now)
+        .rotate(&caller("grace"), old.record.id.as_str(), Some(3600), now)
         .await
         .unwrap();
     assert!(matches!(
@@ -54,7 +54,7 @@ async fn revoking_a_token_in_its_rotation_grace_ends_it_now() {
         Decision::Allow(_)
     ));
     manager
-        .revoke(&user_id("grace"), old.record.id.as_str(), now)
+        .revoke(&caller("grace"), old.record.id.as_str(), now)
         .await
         .unwrap();
     assert!(is_revoked(&decide(&authorizer, &old.token, now).await));
@@ -63,25 +63,25 @@ async fn revoking_a_token_in_its_rotation_grace_ends_it_now() {
 
     // Revoke-all by the owner.
     let old = manager
-        .create(&user_id("grace"), request("two"), now)
+        .create(&caller("grace"), request("two"), now)
         .await
         .unwrap();
     let new = manager
-        .rotate(&user_id("grace"), old.record.id.as_str(), Some(3600), now)
+        .rotate(&caller("grace"), old.record.id.as_str(), Some(3600), now)
         .await
         .unwrap();
-    manager.revoke_all(&user_id("grace"), now).await.unwrap();
+    manager.revoke_all(&caller("grace"), now).await.unwrap();
     assert!(is_revoked(&decide(&authorizer, &old.token, now).await));
     assert!(is_revoked(&decide(&authorizer, &new.token, now).await));
 
     // `cogadmin token revoke-all`, the operator's way, a moment later.
     let later = Timestamp::now().plus_seconds(1);
     let old = manager
-        .create(&user_id("grace"), request("three"), later)
+        .create(&caller("grace"), request("three"), later)
         .await
         .unwrap();
     manager
-        .rotate(&user_id("grace"), old.record.id.as_str(), Some(3600), later)
+        .rotate(&caller("grace"), old.record.id.as_str(), Some(3600), later)
         .await
         .unwrap();
     let output = Command::new(workspace_binary("cogadmin"))
@@ -187,7 +187,7 @@ async fn missing_or_mistyped_account_flags_fail_closed() {
                 other => panic!("{user}: {other:?}"),
             }
         }
-        let created = manager.create(&user_id(user), request("new"), now).await;
+        let created = manager.create(&caller(user), request("new"), now).await;
         assert!(created.is_err(), "{user}: a PAT was issued");
     }
 }
@@ -201,7 +201,7 @@ async fn revoke_token_starts_and_revokes_with_kms_unreachable() {
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
     let issued = manager
-        .create(&user_id("kmsless"), request("k"), now)
+        .create(&caller("kmsless"), request("k"), now)
         .await
         .unwrap();
 
@@ -298,7 +298,7 @@ async fn items_removed_by_ttl_never_take_a_slot_with_them() {
             expires_in_days: Some(Some(1)),
             ..request(name)
         };
-        manager.create(&user_id("ttl"), short, start).await.unwrap();
+        manager.create(&caller("ttl"), short, start).await.unwrap();
     }
     // A year on, after every TTL has passed: DynamoDB deletes what it may.
     let later = start.plus_seconds(400 * 86_400);
@@ -306,7 +306,7 @@ async fn items_removed_by_ttl_never_take_a_slot_with_them() {
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 3);
     for name in ["d", "e", "f"] {
         manager
-            .create(&user_id("ttl"), request(name), later)
+            .create(&caller("ttl"), request(name), later)
             .await
             .unwrap();
     }
@@ -317,7 +317,7 @@ async fn items_removed_by_ttl_never_take_a_slot_with_them() {
     ttl_sweep(&store, even_later).await;
     let page = manager
         .list(
-            &user_id("ttl"),
+            &caller("ttl"),
             cog_tokens::records::StatusFilter::All,
             100,
             None,
@@ -337,7 +337,7 @@ async fn unknown_and_known_ids_cost_the_same_reads() {
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
     let issued = manager
-        .create(&user_id("timing"), request("t"), now)
+        .create(&caller("timing"), request("t"), now)
         .await
         .unwrap();
     let proxy = FaultProxy::dynamodb().await;
@@ -377,12 +377,12 @@ async fn rotation_applies_todays_policy_and_the_limit() {
         scopes: vec!["tokens:read".into(), "orgs:read".into()],
         ..request("forever")
     };
-    let forever = lenient.create(&user_id("rot"), forever, now).await.unwrap();
+    let forever = lenient.create(&caller("rot"), forever, now).await.unwrap();
     let long = TokenRequest {
         expires_in_days: Some(Some(366)),
         ..request("long")
     };
-    let long = lenient.create(&user_id("rot"), long, now).await.unwrap();
+    let long = lenient.create(&caller("rot"), long, now).await.unwrap();
 
     // Today: tokens expire within 30 days, and `orgs:read` is no longer offered.
     let strict = manager(
@@ -396,14 +396,14 @@ async fn rotation_applies_todays_policy_and_the_limit() {
     )
     .await;
     let refused = strict
-        .rotate(&user_id("rot"), forever.record.id.as_str(), None, now)
+        .rotate(&caller("rot"), forever.record.id.as_str(), None, now)
         .await;
     assert!(
         matches!(refused, Err(ManagementError::ScopeRetired(ref s)) if s == "orgs:read"),
         "{refused:?}"
     );
     let rotated = strict
-        .rotate(&user_id("rot"), long.record.id.as_str(), None, now)
+        .rotate(&caller("rot"), long.record.id.as_str(), None, now)
         .await
         .unwrap();
     assert_eq!(
@@ -413,7 +413,7 @@ async fn rotation_applies_todays_policy_and_the_limit() {
 
     // At the limit (2), a rotation with grace needs a third slot: refused.
     let graced = strict
-        .rotate(&user_id("rot"), rotated.record.id.as_str(), Some(600), now)
+        .rotate(&caller("rot"), rotated.record.id.as_str(), Some(600), now)
         .await;
     assert!(
         matches!(graced, Err(ManagementError::LimitReached { limit: 2 })),
@@ -421,11 +421,11 @@ async fn rotation_applies_todays_policy_and_the_limit() {
     );
     // Once a slot is free, a grace rotation leaves two live tokens, both counted.
     strict
-        .revoke(&user_id("rot"), forever.record.id.as_str(), now)
+        .revoke(&caller("rot"), forever.record.id.as_str(), now)
         .await
         .unwrap();
     let next = strict
-        .rotate(&user_id("rot"), rotated.record.id.as_str(), Some(600), now)
+        .rotate(&caller("rot"), rotated.record.id.as_str(), Some(600), now)
         .await
         .unwrap();
     assert_eq!(
@@ -435,14 +435,14 @@ async fn rotation_applies_todays_policy_and_the_limit() {
     // And the chain stops there: no third live token.
     assert!(matches!(
         strict
-            .rotate(&user_id("rot"), next.record.id.as_str(), Some(600), now)
+            .rotate(&caller("rot"), next.record.id.as_str(), Some(600), now)
             .await,
         Err(ManagementError::LimitReached { .. })
     ));
     // When the grace has passed, its slot comes back.
     let after = now.plus_seconds(601);
     strict
-        .rotate(&user_id("rot"), next.record.id.as_str(), Some(600), after)
+        .rotate(&caller("rot"), next.record.id.as_str(), Some(600), after)
         .await
         .unwrap();
 }
@@ -458,7 +458,7 @@ async fn revoke_all_covers_tokens_the_listing_misses() {
     let owner = Owner::user("all");
     let now = Timestamp::now();
     let issued = manager
-        .create(&user_id("all"), request("a"), now)
+        .create(&caller("all"), request("a"), now)
         .await
         .unwrap();
 
@@ -478,7 +478,7 @@ async fn revoke_all_covers_tokens_the_listing_misses() {
     // A token made afterwards works; an account change keeps the watermark.
     let later = now.plus_seconds(1);
     let fresh = manager
-        .create(&user_id("all"), request("b"), later)
+        .create(&caller("all"), request("b"), later)
         .await
         .unwrap();
     assert!(matches!(
@@ -502,7 +502,7 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     let manager = Arc::new(manager(&stack, &store, policy(50)).await);
     let now = Timestamp::now();
     let first = manager
-        .create(&user_id("names"), request("Deploy Bot"), now)
+        .create(&caller("names"), request("Deploy Bot"), now)
         .await
         .unwrap();
     for same in [
@@ -513,7 +513,7 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     ] {
         assert!(
             matches!(
-                manager.create(&user_id("names"), request(same), now).await,
+                manager.create(&caller("names"), request(same), now).await,
                 Err(ManagementError::NameTaken)
             ),
             "{same}"
@@ -523,11 +523,9 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     let racers: Vec<_> = (0..20)
         .map(|_| {
             let manager = Arc::clone(&manager);
-            tokio::spawn(async move {
-                manager
-                    .create(&user_id("names"), request("race"), now)
-                    .await
-            })
+            tokio::spawn(
+                async move { manager.create(&caller("names"), request("race"), now).await },
+            )
         })
         .collect();
     let mut won = 0;
@@ -541,21 +539,21 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     assert_eq!(won, 1);
     // Revoking frees the name; an expired holder's name may be taken again.
     manager
-        .revoke(&user_id("names"), first.record.id.as_str(), now)
+        .revoke(&caller("names"), first.record.id.as_str(), now)
         .await
         .unwrap();
     manager
-        .create(&user_id("names"), request("deploy bot"), now)
+        .create(&caller("names"), request("deploy bot"), now)
         .await
         .unwrap();
     let short = TokenRequest {
         expires_in_days: Some(Some(1)),
         ..request("short")
     };
-    manager.create(&user_id("names"), short, now).await.unwrap();
+    manager.create(&caller("names"), short, now).await.unwrap();
     manager
         .create(
-            &user_id("names"),
+            &caller("names"),
             request("SHORT"),
             now.plus_seconds(2 * 86_400),
         )
@@ -564,7 +562,7 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     // Format characters never get in.
     assert!(matches!(
         manager
-            .create(&user_id("names"), request("evil\u{202E}gpj.exe"), now)
+            .create(&caller("names"), request("evil\u{202E}gpj.exe"), now)
             .await,
         Err(ManagementError::Invalid {
             code: "invalid_name",
@@ -585,11 +583,11 @@ async fn every_security_change_is_audited() {
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
     let old = manager
-        .create(&user_id("audited"), request("r"), now)
+        .create(&caller("audited"), request("r"), now)
         .await
         .unwrap();
     let new = manager
-        .rotate(&user_id("audited"), old.record.id.as_str(), None, now)
+        .rotate(&caller("audited"), old.record.id.as_str(), None, now)
         .await
         .unwrap();
     let events = store.audit_events(Some(&owner), 10).await.unwrap();
@@ -639,7 +637,7 @@ async fn trace_logging_never_writes_a_token() {
     let (store, _) = stack.seeded(&["logged"]).await;
     let manager = manager(&stack, &store, policy(50)).await;
     let issued = manager
-        .create(&user_id("logged"), request("l"), Timestamp::now())
+        .create(&caller("logged"), request("l"), Timestamp::now())
         .await
         .unwrap();
     let api = RuntimeApi::start().unwrap();
@@ -762,7 +760,7 @@ async fn dynamodb_faults_never_allow_and_change_nothing() {
     let direct = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
     let issued = direct
-        .create(&user_id("faulty"), request("f"), now)
+        .create(&caller("faulty"), request("f"), now)
         .await
         .unwrap();
 
@@ -785,18 +783,18 @@ async fn dynamodb_faults_never_allow_and_change_nothing() {
         assert!(decision.is_err(), "{fault:?}: {decision:?}");
         for outcome in [
             faulty
-                .create(&user_id("faulty"), request("g"), now)
+                .create(&caller("faulty"), request("g"), now)
                 .await
                 .map(|_| ()),
             faulty
-                .revoke(&user_id("faulty"), issued.record.id.as_str(), now)
+                .revoke(&caller("faulty"), issued.record.id.as_str(), now)
                 .await
                 .map(|_| ()),
             faulty
-                .rotate(&user_id("faulty"), issued.record.id.as_str(), None, now)
+                .rotate(&caller("faulty"), issued.record.id.as_str(), None, now)
                 .await
                 .map(|_| ()),
-            faulty.revoke_all(&user_id("faulty"), now).await.map(|_| ()),
+            faulty.revoke_all(&caller("faulty"), now).await.map(|_| ()),
         ] {
             assert!(
                 matches!(outcome, Err(ManagementError::Unavailable(_))),
@@ -852,7 +850,7 @@ async fn kms_faults_fail_closed() {
     let now = Timestamp::now();
     let old = manager(&stack, &store, policy(50))
         .await
-        .create(&user_id("kms"), request("k"), now)
+        .create(&caller("kms"), request("k"), now)
         .await
         .unwrap();
 
@@ -884,7 +882,7 @@ async fn kms_faults_fail_closed() {
         .unwrap();
     let new = manager(&stack, &store, policy(50))
         .await
-        .create(&user_id("kms"), request("k2"), now)
+        .create(&caller("kms"), request("k2"), now)
         .await
         .unwrap();
     proxy.set_fault(Fault::Drop);
@@ -909,7 +907,7 @@ async fn two_hundred_concurrent_creates_at_a_limit_of_fifty_make_exactly_fifty()
             let manager = Arc::clone(&manager);
             tokio::spawn(async move {
                 manager
-                    .create(&user_id("crowd"), request(&format!("t{i}")), now)
+                    .create(&caller("crowd"), request(&format!("t{i}")), now)
                     .await
             })
         })
@@ -927,7 +925,7 @@ async fn two_hundred_concurrent_creates_at_a_limit_of_fifty_make_exactly_fifty()
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 50);
     let page = manager
         .list(
-            &user_id("crowd"),
+            &caller("crowd"),
             cog_tokens::records::StatusFilter::Active,
             100,
             None,
@@ -947,7 +945,7 @@ async fn a_revoke_racing_a_thousand_authorizations_lets_none_through_after_it_re
     let manager = Arc::new(manager(&stack, &store, policy(50)).await);
     let authorizer = Arc::new(authorizer(&stack, &store).await);
     let issued = manager
-        .create(&user_id("racer"), request("r"), Timestamp::now())
+        .create(&caller("racer"), request("r"), Timestamp::now())
         .await
         .unwrap();
     let header = Arc::new(format!("Bearer {}", issued.token.expose_secret()));
@@ -979,7 +977,7 @@ async fn a_revoke_racing_a_thousand_authorizations_lets_none_through_after_it_re
     tokio::time::sleep(Duration::from_millis(20)).await;
     manager
         .revoke(
-            &user_id("racer"),
+            &caller("racer"),
             issued.record.id.as_str(),
             Timestamp::now(),
         )
@@ -1005,18 +1003,18 @@ async fn a_rotation_racing_a_revocation_ends_consistent() {
     for round in 0..8 {
         let now = Timestamp::now();
         let old = manager
-            .create(&user_id("both"), request(&format!("r{round}")), now)
+            .create(&caller("both"), request(&format!("r{round}")), now)
             .await
             .unwrap();
         let id = old.record.id.to_string();
         let (rotated, revoked) = tokio::join!(
             {
                 let (manager, id) = (Arc::clone(&manager), id.clone());
-                async move { manager.rotate(&user_id("both"), &id, None, now).await }
+                async move { manager.rotate(&caller("both"), &id, None, now).await }
             },
             {
                 let (manager, id) = (Arc::clone(&manager), id.clone());
-                async move { manager.revoke(&user_id("both"), &id, now).await }
+                async move { manager.revoke(&caller("both"), &id, now).await }
             }
         );
         revoked.unwrap();
@@ -1032,7 +1030,7 @@ async fn a_rotation_racing_a_revocation_ends_consistent() {
         }
         let live = manager
             .list(
-                &user_id("both"),
+                &caller("both"),
                 cog_tokens::records::StatusFilter::Active,
                 100,
                 None,

@@ -10,7 +10,7 @@ use cog_integration_tests::{new_token, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::lifecycle::revoke_all;
 use cog_tokens::records::{
-    Account, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, Revocation,
+    Account, Actor, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, Revocation,
     ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use cog_tokens::store::{AuditLog, PrincipalStore, RevokeOutcome, StoreError, TokenStore};
@@ -545,13 +545,13 @@ async fn revoke_all_revokes_every_live_token_of_one_owner_only() {
     }
 
     assert_eq!(
-        revoke_all(&store, &owner, "operator", "left", now)
+        revoke_all(&store, &owner, &Actor::new("operator"), "left", now)
             .await
             .unwrap(),
         3
     );
     assert_eq!(
-        revoke_all(&store, &owner, "operator", "left", now)
+        revoke_all(&store, &owner, &Actor::new("operator"), "left", now)
             .await
             .unwrap(),
         0

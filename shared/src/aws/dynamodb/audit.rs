@@ -1,13 +1,29 @@
-//! `AuditLog`: an owner's (or the system's) audit events, newest first.
+//! `AuditLog`: an owner's (or the system's) audit events, and an org's, newest
+//! first. An owner's trail is its own partition; an org's is the owner index
+//! under `AUDIT#ORG#<org>` (see `items::audit_item`).
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::attributes::s;
-use super::keys::audit_partition;
+use super::attributes::{get_s, s};
+use super::keys::{audit_partition, decode_audit_cursor, encode_audit_cursor, org_audit_key};
+use super::schema::{
+    OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY,
+};
 use super::transaction::unavailable;
-use super::DynamoStore;
+use super::{DynamoStore, Item};
+use crate::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{AuditEvent, Owner};
 use crate::store::{AuditLog, StoreError};
+
+/// The sort-key range of `filter`'s time range: `<from, 20 digits>` to
+/// `<to, 20 digits>#~` (`~` sorts after every event id).
+fn time_range(filter: AuditFilter) -> (String, String) {
+    let from = filter.from.map_or(0, |t| t.0.max(0));
+    let to = filter.to.map_or(i64::MAX, |t| t.0.max(0));
+    (format!("{from:020}"), format!("{to:020}#~"))
+}
 
 #[async_trait]
 impl AuditLog for DynamoStore {
@@ -29,5 +45,74 @@ impl AuditLog for DynamoStore {
             .await
             .map_err(unavailable)?;
         output.items().iter().map(AuditEvent::try_from).collect()
+    }
+
+    async fn audit_page(
+        &self,
+        scope: &AuditScope,
+        filter: AuditFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<AuditPage, StoreError> {
+        let limit = limit.max(1);
+        let (partition, index, org) = match scope {
+            AuditScope::Owner(owner) => (audit_partition(Some(owner)), None, None),
+            AuditScope::Org(org) => (org_audit_key(org), Some(OWNER_INDEX), Some(org.as_str())),
+        };
+        let (key_name, sort_name) = match index {
+            Some(_) => (OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY),
+            None => (PARTITION_KEY, SORT_KEY),
+        };
+        let (from, to) = time_range(filter);
+        let mut start = cursor.map(|c| decode_audit_cursor(c, org)).transpose()?;
+        let mut events = Vec::with_capacity(limit);
+        loop {
+            let values: Item = HashMap::from([
+                (":p".to_owned(), s(&partition)),
+                (":from".into(), s(&from)),
+                (":to".into(), s(&to)),
+            ]);
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression("#p = :p AND #s BETWEEN :from AND :to")
+                .expression_attribute_names("#p", key_name)
+                .expression_attribute_names("#s", sort_name)
+                .set_expression_attribute_values(Some(values))
+                .scan_index_forward(false)
+                .limit(100)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items() {
+                let event = AuditEvent::try_from(item)?;
+                if !filter.admits(&event) {
+                    continue;
+                }
+                events.push(event);
+                if events.len() == limit {
+                    let next_cursor = Some(encode_audit_cursor((
+                        get_s(item, PARTITION_KEY)?,
+                        get_s(item, SORT_KEY)?,
+                    )));
+                    return Ok(AuditPage {
+                        events,
+                        next_cursor,
+                    });
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => {
+                    return Ok(AuditPage {
+                        events,
+                        next_cursor: None,
+                    })
+                }
+            }
+        }
     }
 }

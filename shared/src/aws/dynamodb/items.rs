@@ -11,8 +11,8 @@ use super::attributes::{
     ttl_after,
 };
 use super::keys::{
-    audit_partition, created_sort_key, created_sort_key_of, key, org_service_users_key, owner_key,
-    pepper_key, principal_key, token_key, TOKEN_PREFIX,
+    audit_partition, audit_sort_key, created_sort_key, created_sort_key_of, key, org_audit_key,
+    org_service_users_key, owner_key, pepper_key, principal_key, token_key, TOKEN_PREFIX,
 };
 use super::schema::{
     OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, TTL_ATTRIBUTE,
@@ -20,8 +20,8 @@ use super::schema::{
 use super::{Item, AUDIT_RETENTION_DAYS};
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
-    Account, AuditEvent, OrgMembership, Owner, OwnerKind, PrincipalStatus, Revocation, ServiceUser,
-    Timestamp, TokenRecord,
+    Account, AuditEvent, OrgMembership, Origin, Owner, OwnerKind, PrincipalStatus, Revocation,
+    ServiceUser, Timestamp, TokenRecord,
 };
 use crate::store::{StoreError, StoredPepper};
 use crate::token::TokenId;
@@ -105,11 +105,11 @@ impl TryFrom<&Item> for TokenRecord {
     }
 }
 
+/// An audit event's item, in its owner's (or the system's) partition; an
+/// org admin's event is also on the owner index under its org.
 pub(super) fn audit_item(event: &AuditEvent) -> Item {
-    let mut item = key(
-        audit_partition(event.owner.as_ref()),
-        &format!("{:020}#{}", event.at.0.max(0), event.id),
-    );
+    let sort_key = audit_sort_key(event.at, &event.id);
+    let mut item = key(audit_partition(event.owner.as_ref()), &sort_key);
     item.insert("event_id".into(), s(&event.id));
     item.insert("at".into(), n(event.at.0));
     item.insert("actor".into(), s(&event.actor));
@@ -123,6 +123,15 @@ pub(super) fn audit_item(event: &AuditEvent) -> Item {
     }
     if let Some(detail) = &event.detail {
         item.insert("detail".into(), s(detail));
+    }
+    if let Some(org) = &event.org {
+        item.insert("org".into(), s(org));
+        item.insert(OWNER_INDEX_PARTITION_KEY.into(), s(org_audit_key(org)));
+        item.insert(OWNER_INDEX_SORT_KEY.into(), s(sort_key));
+    }
+    if let Some(origin) = &event.origin {
+        item.insert("source_ip".into(), s(&origin.source_ip));
+        item.insert("user_agent".into(), s(&origin.user_agent));
     }
     item.insert(
         TTL_ATTRIBUTE.into(),
@@ -146,6 +155,10 @@ impl TryFrom<&Item> for AuditEvent {
             None => None,
             Some(text) => Some(text.parse().map_err(|_| malformed("token_id"))?),
         };
+        let origin = get_opt_s(item, "source_ip").map(|source_ip| Origin {
+            source_ip,
+            user_agent: get_opt_s(item, "user_agent").unwrap_or_default(),
+        });
         Ok(AuditEvent {
             id: get_s(item, "event_id")?.to_owned(),
             at: Timestamp(get_i64(item, "at")?),
@@ -156,6 +169,8 @@ impl TryFrom<&Item> for AuditEvent {
             owner,
             token_id,
             detail: get_opt_s(item, "detail"),
+            org: get_opt_s(item, "org"),
+            origin,
         })
     }
 }

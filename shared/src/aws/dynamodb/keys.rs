@@ -65,6 +65,43 @@ pub(super) fn audit_partition(owner: Option<&Owner>) -> String {
     }
 }
 
+/// An audit event's sort key: its time (20 digits), then its id.
+pub(super) fn audit_sort_key(at: Timestamp, id: &str) -> String {
+    format!("{:020}#{id}", at.0.max(0))
+}
+
+/// The events an org's admins made in `org_id`, on the owner index.
+pub(super) fn org_audit_key(org_id: &str) -> String {
+    format!("AUDIT#ORG#{org_id}")
+}
+
+/// An audit cursor: the last event's partition and sort key, base64url'd
+/// (an org's trail spans its service users' partitions).
+pub(super) fn encode_audit_cursor(item_key: (&str, &str)) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}\n{}", item_key.0, item_key.1))
+}
+
+/// The `ExclusiveStartKey` of an audit cursor; `org` for an org's trail.
+pub(super) fn decode_audit_cursor(cursor: &str, org: Option<&str>) -> Result<Item, StoreError> {
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or(StoreError::InvalidCursor)?;
+    let (pk, sk) = text.split_once('\n').ok_or(StoreError::InvalidCursor)?;
+    let sort_ok = sk.len() > 21
+        && sk.as_bytes()[20] == b'#'
+        && sk.bytes().take(20).all(|b| b.is_ascii_digit());
+    if !pk.starts_with("AUDIT#") || !sort_ok {
+        return Err(StoreError::InvalidCursor);
+    }
+    let base = key(pk.to_owned(), sk);
+    Ok(match org {
+        Some(org) => start_key(base, org_audit_key(org), sk.to_owned()),
+        None => base,
+    })
+}
+
 /// The GSI sort key: newest first when read backwards, ties broken by id.
 pub(super) fn created_sort_key(created_at: Timestamp, id: &TokenId) -> String {
     created_sort_key_of(created_at, id.as_str())
