@@ -4,6 +4,7 @@
 //! Layout: the domain (`token`, `bearer`, `hash`, `pepper`, `records`) and the
 //! storage ports (`store`) know nothing of AWS; `aws` holds the adapters.
 
+pub mod accounts;
 pub mod audit;
 pub mod authorize;
 #[cfg(feature = "aws")]

@@ -17,6 +17,7 @@ const OWN_CRATES: &[&str] = &[
     "cog_tokens",
     "authorizer",
     "management",
+    "account_sync",
     "issue_token",
     "revoke_token",
     "whoami",

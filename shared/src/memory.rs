@@ -32,6 +32,8 @@ struct State {
     names: HashMap<(Owner, String), TokenId>,
     accounts: HashMap<String, Account>,
     service_users: HashMap<String, ServiceUser>,
+    /// The directory version of each account written from it.
+    account_versions: HashMap<String, i64>,
     /// Service users ever created, by org (the per-org limit).
     org_service_users: HashMap<String, u32>,
     audit: Vec<AuditEvent>,
@@ -377,6 +379,27 @@ impl PrincipalStore for MemoryStore {
 
     async fn get_account(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
         Ok(self.state()?.accounts.get(user_id).cloned())
+    }
+
+    async fn put_account_version(
+        &self,
+        account: &Account,
+        version: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        {
+            let mut state = self.state()?;
+            let stored = state
+                .account_versions
+                .entry(account.user_id.clone())
+                .or_default();
+            if *stored >= version {
+                return Ok(false);
+            }
+            *stored = version;
+        }
+        self.put_account(account, audit).await?;
+        Ok(true)
     }
 
     async fn create_service_user(

@@ -157,6 +157,15 @@ pub trait PrincipalStore: Send + Sync {
     /// [`revoke_tokens_before`](Self::revoke_tokens_before) moves it).
     async fn put_account(&self, account: &Account, audit: &AuditEvent) -> Result<(), StoreError>;
     async fn get_account(&self, user_id: &str) -> Result<Option<Account>, StoreError>;
+    /// Writes an account from the directory, with `audit`, unless the stored
+    /// one carries `version` or a later one; returns whether it wrote. Like
+    /// [`put_account`](Self::put_account), never moves `tokens_valid_after`.
+    async fn put_account_version(
+        &self,
+        account: &Account,
+        version: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     /// Creates a service user and counts it against its org's `limit`
     /// ([`StoreError::LimitReached`]; the count never goes down, disabled
     /// service users still count); refuses an existing id.

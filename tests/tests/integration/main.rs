@@ -1,6 +1,7 @@
 //! Every integration test in one binary (one link of the AWS SDK instead of
 //! one per file), a module per area; helpers live in `tests/src/`.
 
+mod accounts;
 mod authorizer;
 mod gateway;
 mod local_stack;

@@ -56,6 +56,27 @@ impl PrincipalStore for DynamoStore {
         }
     }
 
+    async fn put_account_version(
+        &self,
+        account: &Account,
+        version: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut values = account_values(account);
+        values.insert(":version".into(), n(version));
+        let update = self.update(
+            principal_key(&Owner::user(&account.user_id)),
+            &format!("{ACCOUNT_UPDATE}, directory_version = :version"),
+            Some("attribute_not_exists(directory_version) OR directory_version < :version"),
+            values,
+        )?;
+        match self.write_audited(Check::Record, update, audit).await? {
+            TransactionOutcome::Done => Ok(true),
+            TransactionOutcome::ConditionFailed(_) => Ok(false),
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        }
+    }
+
     async fn get_account(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
         self.get_record(principal_key(&Owner::user(user_id))).await
     }

@@ -1,0 +1,26 @@
+//! Cold start: settings and the DynamoDB client once; then one directory
+//! event per invocation.
+
+use account_sync::{handle, DirectoryEvent};
+use cog_tokens::aws::dynamodb::DynamoStore;
+use cog_tokens::aws::sdk_config;
+use cog_tokens::config::required;
+use cog_tokens::records::Timestamp;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    cog_tokens::logging::init();
+    let table = required("TABLE_NAME")?;
+    let sdk = sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<DirectoryEvent>| {
+        let store = &store;
+        async move {
+            handle(store, event.payload, Timestamp::now())
+                .await
+                .map(|outcome| format!("{outcome:?}"))
+        }
+    }))
+    .await
+}
