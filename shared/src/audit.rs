@@ -20,12 +20,16 @@ pub enum AuditAction {
     ServiceUserCreate,
     /// An org admin renamed, re-roled, disabled or enabled a service user.
     ServiceUserUpdate,
+    /// An org admin blocked a member's PAT in the org.
+    TokenBlock,
+    /// An org admin changed the org's PAT policy.
+    OrgPolicyPut,
     PepperAdd,
     PepperRetire,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::TokenCreate,
         Self::TokenRotate,
         Self::TokenRevoke,
@@ -34,6 +38,8 @@ impl AuditAction {
         Self::AccountPut,
         Self::ServiceUserCreate,
         Self::ServiceUserUpdate,
+        Self::TokenBlock,
+        Self::OrgPolicyPut,
         Self::PepperAdd,
         Self::PepperRetire,
     ];
@@ -48,6 +54,8 @@ impl AuditAction {
             Self::AccountPut => "account.put",
             Self::ServiceUserCreate => "service_user.create",
             Self::ServiceUserUpdate => "service_user.update",
+            Self::TokenBlock => "token.block",
+            Self::OrgPolicyPut => "org.policy_put",
             Self::PepperAdd => "pepper.add",
             Self::PepperRetire => "pepper.retire",
         }
@@ -122,6 +130,14 @@ impl Actor {
     pub fn in_org(mut self, org: impl Into<String>) -> Self {
         self.org = Some(org.into());
         self
+    }
+
+    /// An event of this actor's about its org itself (its policy).
+    pub fn org_event(&self, action: AuditAction, at: Timestamp) -> AuditEvent {
+        AuditEvent {
+            owner: None,
+            ..self.event(action, Owner::user(""), at)
+        }
     }
 
     /// An event of this actor's about `owner`'s credentials.

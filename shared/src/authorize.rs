@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::bearer::extract_bearer;
 use crate::logging::Causes;
+use crate::org_policies::PolicyCache;
 use crate::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::records::{
     AuditAction, AuditEvent, OrgMembership, Owner, OwnerKind, PrincipalStatus, Timestamp,
@@ -42,6 +43,8 @@ pub struct AuthorizerSettings {
     pub route_rules: RouteRules,
     /// `last_used_at` is written at most once per this interval per token.
     pub last_used_interval: Duration,
+    /// How long an org's PAT policy is served from this process's cache.
+    pub org_policy_ttl: Duration,
 }
 
 /// The method and path a request is for, when the event tells them.
@@ -140,6 +143,7 @@ pub struct Authorizer<S, P> {
     settings: AuthorizerSettings,
     known: Mutex<HashMap<TokenId, KnownToken>>,
     background: Mutex<Vec<JoinHandle<()>>>,
+    policies: PolicyCache,
 }
 
 impl<S, P> Authorizer<S, P>
@@ -151,9 +155,10 @@ where
         Self {
             store,
             peppers,
-            settings,
             known: Mutex::new(HashMap::new()),
             background: Mutex::new(Vec::new()),
+            policies: PolicyCache::new(settings.org_policy_ttl),
+            settings,
         }
     }
 
@@ -204,6 +209,14 @@ where
                 self.forget(&id);
                 return Ok(Unauthorized(reason));
             }
+        };
+        let orgs = match record.owner.kind {
+            OwnerKind::User => {
+                self.policies
+                    .pat_orgs(self.store.as_ref(), &record, orgs)
+                    .await?
+            }
+            OwnerKind::ServiceUser => orgs,
         };
         if let Some(ring) = &ring {
             self.after_success(&token, &record, ring.current(), now);

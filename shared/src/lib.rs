@@ -19,6 +19,7 @@ pub mod management;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod names;
+pub mod org_policies;
 pub mod pepper;
 pub mod records;
 pub mod routes;

@@ -15,8 +15,8 @@ use crate::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::hash::{Pepper, PepperVersion, TokenHash};
 use crate::pepper::{PepperError, PepperRing, PepperSource};
 use crate::records::{
-    Account, AuditEvent, Owner, PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp,
-    TokenRecord, TokenStatus,
+    Account, AuditEvent, OrgPolicy, Owner, PrincipalStatus, Revocation, ServiceUser, StatusFilter,
+    Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{
     read_principal, AuditLog, CredentialLookup, Principal, PrincipalStore, RevokeOutcome,
@@ -32,6 +32,7 @@ struct State {
     names: HashMap<(Owner, String), TokenId>,
     accounts: HashMap<String, Account>,
     service_users: HashMap<String, ServiceUser>,
+    org_policies: HashMap<String, OrgPolicy>,
     /// The directory version of each account written from it.
     account_versions: HashMap<String, i64>,
     /// Service users ever created, by org (the per-org limit).
@@ -337,6 +338,22 @@ impl TokenStore for MemoryStore {
         Ok(true)
     }
 
+    async fn block_in_org(
+        &self,
+        id: &TokenId,
+        org_id: &str,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        let (record, _) = state.tokens.get_mut(id).ok_or(StoreError::NotFound)?;
+        if !record.blocked_orgs.iter().any(|o| o == org_id) {
+            record.blocked_orgs.push(org_id.to_owned());
+            record.blocked_orgs.sort();
+        }
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
     async fn replace_hash(
         &self,
         id: &TokenId,
@@ -485,6 +502,22 @@ impl PrincipalStore for MemoryStore {
         })
     }
 
+    async fn get_org_policy(&self, org_id: &str) -> Result<Option<OrgPolicy>, StoreError> {
+        Ok(self.state()?.org_policies.get(org_id).copied())
+    }
+
+    async fn put_org_policy(
+        &self,
+        org_id: &str,
+        policy: &OrgPolicy,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        state.org_policies.insert(org_id.to_owned(), *policy);
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
     async fn revoke_tokens_before(
         &self,
         owner: &Owner,
@@ -584,6 +617,17 @@ impl CredentialLookup for MemoryStore {
         };
         let principal = read_principal(self, &record.owner).await?;
         Ok((Some(record), principal))
+    }
+
+    async fn org_policies(
+        &self,
+        orgs: &[String],
+    ) -> Result<HashMap<String, OrgPolicy>, StoreError> {
+        let state = self.state()?;
+        Ok(orgs
+            .iter()
+            .filter_map(|org| Some((org.clone(), *state.org_policies.get(org)?)))
+            .collect())
     }
 }
 

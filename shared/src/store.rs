@@ -2,13 +2,15 @@
 //! adapter lives in [`crate::aws::dynamodb`]; an in-memory one for unit tests
 //! in [`crate::memory`] (feature `test-util`).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use crate::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
-    Account, AuditEvent, Owner, PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp,
-    TokenRecord,
+    Account, AuditEvent, OrgPolicy, Owner, PrincipalStatus, Revocation, ServiceUser, StatusFilter,
+    Timestamp, TokenRecord,
 };
 use crate::token::TokenId;
 
@@ -137,6 +139,15 @@ pub trait TokenStore: Send + Sync {
         min_interval_ms: i64,
     ) -> Result<bool, StoreError>;
 
+    /// Blocks a PAT in `org_id` (idempotent), with `audit`: it no longer
+    /// carries that org. `NotFound` when the token does not exist.
+    async fn block_in_org(
+        &self,
+        id: &TokenId,
+        org_id: &str,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
     /// Replaces the hash if it is still `old` (lazy re-hash under a newer
     /// pepper), writing `audit` in the same transaction.
     async fn replace_hash(
@@ -191,6 +202,14 @@ pub trait PrincipalStore: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<ServiceUserPage, StoreError>;
+    async fn get_org_policy(&self, org_id: &str) -> Result<Option<OrgPolicy>, StoreError>;
+    /// Replaces an org's PAT policy, with `audit`.
+    async fn put_org_policy(
+        &self,
+        org_id: &str,
+        policy: &OrgPolicy,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Revokes, at once and completely, every token of `owner` created at or
     /// before `at` (the owner record's `tokens_valid_after`, which the
     /// authorizer checks), writing `audit` in the same transaction.
@@ -283,6 +302,11 @@ pub trait CredentialLookup: Send + Sync {
         id: &TokenId,
         owner_hint: Option<&Owner>,
     ) -> Result<(Option<TokenRecord>, Option<Principal>), StoreError>;
+
+    /// The stored PAT policies of `orgs` (one round trip); an org without
+    /// one is absent from the answer.
+    async fn org_policies(&self, orgs: &[String])
+        -> Result<HashMap<String, OrgPolicy>, StoreError>;
 }
 
 /// Reads the owner of `owner` through the principal store.

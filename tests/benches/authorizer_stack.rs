@@ -89,6 +89,7 @@ async fn dynamodb_latency() -> (String, String) {
             AuthorizerSettings {
                 route_rules: RouteRules::default(),
                 last_used_interval: Duration::from_secs(3600),
+                org_policy_ttl: Duration::from_secs(30),
             },
         ),
         http_format: HttpResponseFormat::Simple,

@@ -178,6 +178,7 @@ pub fn new_token(
         expires_at,
         revoked: None,
         last_used_at: None,
+        blocked_orgs: Vec::new(),
     };
     (token, record)
 }
@@ -267,12 +268,22 @@ pub mod services {
     }
 
     pub async fn authorizer(stack: &crate::Stack, store: &DynamoStore) -> DynamoAuthorizer {
+        authorizer_with_policy_ttl(stack, store, Duration::from_secs(30)).await
+    }
+
+    /// An authorizer whose org policies are cached for `ttl`.
+    pub async fn authorizer_with_policy_ttl(
+        stack: &crate::Stack,
+        store: &DynamoStore,
+        ttl: Duration,
+    ) -> DynamoAuthorizer {
         Authorizer::new(
             Arc::new(store.clone()),
             peppers(stack, store).await,
             AuthorizerSettings {
                 route_rules: RouteRules::default(),
                 last_used_interval: Duration::from_secs(300),
+                org_policy_ttl: ttl,
             },
         )
     }

@@ -58,6 +58,7 @@ fn handler_benches(c: &mut Criterion) {
         expires_at: Some(now.plus_seconds(86_400)),
         revoked: None,
         last_used_at: None,
+        blocked_orgs: Vec::new(),
     };
     let account = Account {
         user_id: "u_bench".into(),
@@ -93,6 +94,7 @@ fn handler_benches(c: &mut Criterion) {
         let settings = AuthorizerSettings {
             route_rules: rules,
             last_used_interval: Duration::from_secs(3600),
+            org_policy_ttl: Duration::from_secs(30),
         };
         AuthorizerState {
             authorizer: Authorizer::new(Arc::clone(&store), peppers, settings),

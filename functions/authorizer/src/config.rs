@@ -15,7 +15,8 @@ pub struct Config {
     /// `PEPPER_RELOAD_INTERVAL_SECONDS` (default 30): the least time between
     /// two reloads of the pepper ring caused by an unknown version.
     pub pepper_reload_interval: Duration,
-    /// `ROUTE_RULES` (JSON, default none) and `LAST_USED_INTERVAL_SECONDS` (default 300).
+    /// `ROUTE_RULES` (JSON, default none), `LAST_USED_INTERVAL_SECONDS`
+    /// (default 300) and `ORG_POLICY_CACHE_SECONDS` (default and at most 30).
     pub settings: AuthorizerSettings,
 }
 
@@ -43,9 +44,23 @@ impl Config {
                     "LAST_USED_INTERVAL_SECONDS",
                     300,
                 )?),
+                org_policy_ttl: org_policy_ttl()?,
             },
         })
     }
+}
+
+/// How long an org's PAT policy may be served from the process's cache:
+/// the bound on how late a policy change takes effect.
+fn org_policy_ttl() -> Result<Duration, ConfigError> {
+    let seconds: u64 = parsed_or("ORG_POLICY_CACHE_SECONDS", 30)?;
+    if seconds > 30 {
+        return Err(ConfigError {
+            name: "ORG_POLICY_CACHE_SECONDS",
+            problem: "at most 30: a policy change must apply within 30 s".into(),
+        });
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 /// How an HTTP API (payload 2.0) authorizer answers; REST always uses IAM policies.

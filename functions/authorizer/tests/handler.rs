@@ -90,6 +90,7 @@ async fn fixture(format: HttpResponseFormat, rules: &str, peppers: FixedPeppers)
     let settings = AuthorizerSettings {
         route_rules: RouteRules::from_json(rules).unwrap(),
         last_used_interval: Duration::from_secs(300),
+        org_policy_ttl: Duration::from_secs(30),
     };
     Fixture {
         state: AuthorizerState {
@@ -146,6 +147,7 @@ impl Fixture {
             expires_at: Some(self.now.plus_seconds(3600)),
             revoked: None,
             last_used_at: None,
+            blocked_orgs: Vec::new(),
         };
         edit(&mut record);
         let audit = AuditEvent::new("test", AuditAction::TokenCreate, owner, self.now);

@@ -2,7 +2,7 @@
 
 use cog_tokens::audit::AuditFilter;
 use cog_tokens::management::{ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX};
-use cog_tokens::records::{PrincipalStatus, StatusFilter, Timestamp};
+use cog_tokens::records::{OrgPolicy, PrincipalStatus, StatusFilter, Timestamp};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
@@ -103,6 +103,30 @@ pub fn service_user_changes(
         name: body.name,
         role: body.role,
         status,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyBody {
+    pat_access: String,
+    #[serde(default)]
+    pat_max_lifetime_days: Option<u32>,
+}
+
+/// `PUT /v1/orgs/{org}/policy`: the whole policy (range checked by the manager).
+pub fn org_policy(content_type: Option<&str>, bytes: &[u8]) -> Result<OrgPolicy, Problem> {
+    let body: PolicyBody = read_json(content_type, bytes)?.ok_or_else(body_required)?;
+    let pat_access = body.pat_access.parse().map_err(|_| {
+        Problem::invalid(
+            "pat_access",
+            "invalid_pat_access",
+            "pat_access must be allowed or blocked",
+        )
+    })?;
+    Ok(OrgPolicy {
+        pat_access,
+        pat_max_lifetime_days: body.pat_max_lifetime_days,
     })
 }
 

@@ -20,6 +20,9 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", "/v1/orgs/{org}/service-users/{su}/keys/{id}"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/orgs/{org}/audit"),
+    ("GET", "/v1/orgs/{org}/policy"),
+    ("PUT", "/v1/orgs/{org}/policy"),
+    ("DELETE", "/v1/orgs/{org}/credentials/{id}"),
 ];
 
 /// A management endpoint with its path parameter. (The authorizer's
@@ -53,6 +56,10 @@ pub enum OrgEndpoint {
     RevokeKey(String, String),
     /// The changes the org's admins made.
     Audit,
+    GetPolicy,
+    PutPolicy,
+    /// A credential taken out of the org: a key revoked, a PAT blocked.
+    RemoveCredential(String),
 }
 
 impl OrgEndpoint {
@@ -71,6 +78,9 @@ impl OrgEndpoint {
             }
             ("DELETE", ["service-users", su, "keys", id]) => Self::RevokeKey(owned(su), owned(id)),
             ("GET", ["audit"]) => Self::Audit,
+            ("GET", ["policy"]) => Self::GetPolicy,
+            ("PUT", ["policy"]) => Self::PutPolicy,
+            ("DELETE", ["credentials", id]) => Self::RemoveCredential(owned(id)),
             _ => return None,
         })
     }
@@ -114,7 +124,10 @@ impl Function {
                     | Endpoint::RevokeAll
                     | Endpoint::Org(
                         _,
-                        OrgEndpoint::UpdateServiceUser(_) | OrgEndpoint::RevokeKey(..)
+                        OrgEndpoint::UpdateServiceUser(_)
+                            | OrgEndpoint::RevokeKey(..)
+                            | OrgEndpoint::PutPolicy
+                            | OrgEndpoint::RemoveCredential(_)
                     )
             ),
         }

@@ -10,7 +10,8 @@ use crate::body;
 use crate::endpoints::OrgEndpoint;
 use crate::handlers::{Answer, Call};
 use crate::views::{
-    self, AuditPageView, IssuedView, KeyListView, ServiceUserListView, ServiceUserView, TokenView,
+    self, AuditPageView, IssuedView, KeyListView, PolicyView, ServiceUserListView, ServiceUserView,
+    TokenView,
 };
 
 impl<S, P> Call<'_, S, P>
@@ -34,7 +35,27 @@ where
             OrgEndpoint::RotateKey(su, id) => self.rotate_key(at, &su, &id).await,
             OrgEndpoint::RevokeKey(su, id) => self.revoke_key(at, &su, &id).await,
             OrgEndpoint::Audit => self.org_audit(at).await,
+            OrgEndpoint::GetPolicy => {
+                let policy = self.manager.get_org_policy(at).await?;
+                Ok(views::json(StatusCode::OK, &PolicyView::new(&policy)))
+            }
+            OrgEndpoint::PutPolicy => self.put_policy(at).await,
+            OrgEndpoint::RemoveCredential(id) => self.remove_credential(at, &id).await,
         }
+    }
+
+    async fn put_policy(&self, at: OrgCall<'_>) -> Answer {
+        let (content_type, bytes) = self.body();
+        let policy = body::org_policy(content_type, bytes)?;
+        let policy = self.manager.put_org_policy(at, policy).await?;
+        tracing::info!(org = at.org, pat_access = policy.pat_access.as_str(), admin = %at.admin, "org policy changed");
+        Ok(views::json(StatusCode::OK, &PolicyView::new(&policy)))
+    }
+
+    async fn remove_credential(&self, at: OrgCall<'_>, id: &str) -> Answer {
+        let removal = self.manager.remove_credential(at, id).await?;
+        tracing::info!(token_id = %id, org = at.org, ?removal, admin = %at.admin, "credential removed from org");
+        Ok(views::no_content())
     }
 
     async fn org_audit(&self, at: OrgCall<'_>) -> Answer {

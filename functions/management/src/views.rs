@@ -2,7 +2,9 @@
 
 use cog_tokens::audit::AuditPage;
 use cog_tokens::management::IssuedToken;
-use cog_tokens::records::{AuditEvent, ServiceUser, Timestamp, TokenRecord, TokenStatus};
+use cog_tokens::records::{
+    AuditEvent, OrgPolicy, ServiceUser, Timestamp, TokenRecord, TokenStatus,
+};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde::{Serialize, Serializer};
@@ -154,6 +156,22 @@ impl<'a> AuditPageView<'a> {
         Self {
             events: page.events.iter().map(AuditEventView::new).collect(),
             next_cursor: page.next_cursor.as_deref(),
+        }
+    }
+}
+
+/// An org's PAT policy.
+#[derive(Debug, Serialize)]
+pub struct PolicyView {
+    pub pat_access: &'static str,
+    pub pat_max_lifetime_days: Option<u32>,
+}
+
+impl PolicyView {
+    pub fn new(policy: &OrgPolicy) -> Self {
+        Self {
+            pat_access: policy.pat_access.as_str(),
+            pat_max_lifetime_days: policy.pat_max_lifetime_days,
         }
     }
 }

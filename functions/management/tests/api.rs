@@ -933,6 +933,30 @@ async fn org_and_audit_routes_check_their_input_and_record_where_a_change_came_f
     assert_eq!(events[0]["source_ip"], "203.0.113.7");
     assert_eq!(events[0]["user_agent"], "t");
 
+    // The org's PAT policy: PUT is the revocation function's.
+    let put = |body: &'static str| event("PUT", "/v1/orgs/acme/policy", Some("root"), Some(body));
+    let (status, body, _) = api
+        .send_event(Function::Revocation, put(r#"{"pat_access": "sometimes"}"#))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_pat_access"))
+    );
+    let (status, body, _) = api
+        .send_event(
+            Function::Revocation,
+            put(r#"{"pat_access": "allowed", "pat_max_lifetime_days": 30}"#),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let policy = api
+        .send("GET", "/v1/orgs/acme/policy", Some("root"), None)
+        .await;
+    assert_eq!(
+        policy.1,
+        json!({"pat_access": "allowed", "pat_max_lifetime_days": 30})
+    );
+
     // Anyone's own trail: alice's token, created from her request.
     api.create("alice", "laptop").await;
     let own = api.send("GET", "/v1/audit", Some("alice"), None).await;

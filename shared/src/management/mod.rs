@@ -1,14 +1,17 @@
 //! Managing credentials: the rules behind the settings page, independent of
 //! HTTP. `policy` says what may be issued, `tokens` issues, lists, reads,
 //! rotates and revokes PATs, `service_users` is org administration (service
-//! users and their keys), `error` says why a request is refused.
+//! users and their keys), `org_credentials` an org's PAT policy and blocks,
+//! `error` says why a request is refused.
 
 mod error;
+mod org_credentials;
 mod policy;
 mod service_users;
 mod tokens;
 
 pub use error::{Fault, ManagementError};
+pub use org_credentials::Removal;
 pub use policy::{
     IssuancePolicy, NewToken, TokenRequest, DEFAULT_MAX_KEYS_PER_SERVICE_USER,
     DEFAULT_MAX_SERVICE_USERS_PER_ORG, DEFAULT_ROLES, DEFAULT_SCOPES, NAME_MAX_CHARS, PAGE_MAX,

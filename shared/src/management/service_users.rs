@@ -45,7 +45,7 @@ pub struct OrgCall<'a> {
 
 impl OrgCall<'_> {
     /// The admin, audited in this org (listed in its trail too).
-    fn actor(&self) -> Actor {
+    pub(super) fn actor(&self) -> Actor {
         self.admin.actor().in_org(self.org)
     }
 }
@@ -57,7 +57,7 @@ where
 {
     /// The caller must be an active admin of the org: no member, 404; a
     /// member who is not an admin, 403. SSO accounts may be admins.
-    async fn require_org_admin(&self, call: OrgCall<'_>) -> Result<(), ManagementError> {
+    pub(super) async fn require_org_admin(&self, call: OrgCall<'_>) -> Result<(), ManagementError> {
         let account = self.store.get_account(call.admin.user.as_str()).await?;
         let membership = account.as_ref().and_then(|account| {
             account

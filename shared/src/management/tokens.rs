@@ -123,6 +123,7 @@ where
             expires_at: lifetime_ms.map(|ms| Timestamp(now.0.saturating_add(ms))),
             revoked: None,
             last_used_at: None,
+            blocked_orgs: Vec::new(),
         };
         Ok(IssuedToken { token, record })
     }

@@ -76,6 +76,7 @@ async fn state_for(
             AuthorizerSettings {
                 route_rules: RouteRules::default(),
                 last_used_interval: Duration::from_secs(300),
+                org_policy_ttl: Duration::from_secs(30),
             },
         ),
         http_format: HttpResponseFormat::Simple,
@@ -227,6 +228,7 @@ async fn given_dynamodb_unreachable_then_an_error_never_an_allow() {
             AuthorizerSettings {
                 route_rules: RouteRules::default(),
                 last_used_interval: Duration::from_secs(300),
+                org_policy_ttl: Duration::from_secs(30),
             },
         ),
         http_format: HttpResponseFormat::Simple,

@@ -342,5 +342,34 @@ async fn an_org_admin_issues_a_service_key_that_acts_in_one_org_until_disabled()
         && e["source_ip"] == "127.0.0.1"
         && e["target"] == format!("service_user:{su}").as_str()));
     assert_eq!(events[0]["user_agent"], "cog-e2e/1");
+
+    // An admin blocks a member's PAT in the org: the next request through
+    // the gateway no longer carries the org.
+    let pat = chain.create_token(&viewer, r#"["tokens:read"]"#).await;
+    assert_eq!(pat.status, 201, "{}", pat.body);
+    let pat = pat.json();
+    let (pat_token, pat_id) = (pat["token"].as_str().unwrap(), pat["id"].as_str().unwrap());
+    let before = chain
+        .with_token("GET", "/v1/whoami", pat_token)
+        .await
+        .json();
+    assert_eq!(before["orgs"], "acme:viewer");
+    let removed = chain
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/acme/credentials/{pat_id}"),
+            &[("cookie", &root)],
+            "",
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    let after = chain.with_token("GET", "/v1/whoami", pat_token).await;
+    assert_eq!(
+        after.status, 200,
+        "the PAT itself still works: {}",
+        after.body
+    );
+    assert_eq!(after.json()["orgs"], "");
+    assert!(chain.leaks(&[pat_token.to_owned()]).is_empty());
     assert!(chain.leaks(&[token]).is_empty());
 }

@@ -5,17 +5,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use cog_integration_tests::services::{authorizer, decide, manager, policy, request, Manager};
+use cog_integration_tests::services::{
+    authorizer, authorizer_with_policy_ttl, decide, manager, policy, request, Manager,
+};
 use cog_integration_tests::{beta_account, caller, Stack};
 use cog_tokens::audit::AuditFilter;
 use cog_tokens::authorize::Decision;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::{
-    IssuancePolicy, ManagementError, OrgCall, ServiceUserChanges, ServiceUserRequest,
+    IssuancePolicy, ManagementError, OrgCall, Removal, ServiceUserChanges, ServiceUserRequest,
+    TokenRequest,
 };
 use cog_tokens::records::{
-    Account, AuditAction, Caller, OrgMembership, Owner, PrincipalStatus, StatusFilter, Timestamp,
+    Account, AuditAction, Caller, OrgMembership, OrgPolicy, Owner, PatAccess, PrincipalStatus,
+    StatusFilter, Timestamp,
 };
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 
@@ -576,4 +581,214 @@ async fn an_sso_admin_manages_keys_while_an_sso_member_still_gets_no_pat() {
             .await,
         Err(ManagementError::PatUnavailableForSso)
     ));
+}
+
+/// `multi` is a member of acme and admin of globex, with the PAT beta.
+async fn member_of_two_orgs(store: &DynamoStore) {
+    let account = Account {
+        orgs: vec![
+            OrgMembership {
+                org_id: "acme".into(),
+                role: "viewer".into(),
+            },
+            OrgMembership {
+                org_id: "globex".into(),
+                role: "admin".into(),
+            },
+        ],
+        ..beta_account("multi")
+    };
+    let audit = account.audit_put("test", Timestamp::now());
+    store.put_account(&account, &audit).await.unwrap();
+}
+
+fn org_ids(decision: &Decision) -> Vec<String> {
+    match decision {
+        Decision::Allow(identity) => identity.orgs.iter().map(|m| m.org_id.clone()).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn blocking_a_members_pat_drops_only_that_org_at_the_next_request() {
+    let (stack, store, manager) = org(policy(50)).await;
+    member_of_two_orgs(&store).await;
+    let pat = manager
+        .create(&caller("multi"), request("laptop"), Timestamp::now())
+        .await
+        .unwrap();
+    let authorizer = authorizer(&stack, &store).await;
+    let decide_now = || decide(&authorizer, &pat.token, Timestamp::now());
+    assert_eq!(org_ids(&decide_now().await), ["acme", "globex"]);
+
+    let admin = caller("admin");
+    let id = pat.record.id.to_string();
+    let removal = manager
+        .remove_credential(at(&admin, "acme"), &id)
+        .await
+        .unwrap();
+    assert_eq!(removal, Removal::PatBlocked);
+    // Idempotent; and the PAT still works in the member's other org.
+    manager
+        .remove_credential(at(&admin, "acme"), &id)
+        .await
+        .unwrap();
+    assert_eq!(org_ids(&decide_now().await), ["globex"]);
+    let record = store.get_token(&pat.record.id).await.unwrap().unwrap();
+    assert!(record.revoked.is_none());
+    assert_eq!(record.blocked_orgs, ["acme"]);
+
+    // An admin of an org the owner is no member of cannot touch it.
+    let stranger_org = Account {
+        orgs: vec![OrgMembership {
+            org_id: "initech".into(),
+            role: "admin".into(),
+        }],
+        ..beta_account("boss")
+    };
+    let audit = stranger_org.audit_put("test", Timestamp::now());
+    store.put_account(&stranger_org, &audit).await.unwrap();
+    assert!(matches!(
+        manager
+            .remove_credential(at(&caller("boss"), "initech"), &id)
+            .await,
+        Err(ManagementError::TokenNotFound)
+    ));
+    let trail = manager
+        .org_audit(at(&admin, "acme"), AuditFilter::default(), 10, None)
+        .await
+        .unwrap();
+    let block = trail
+        .events
+        .iter()
+        .find(|e| e.action == AuditAction::TokenBlock)
+        .unwrap();
+    assert_eq!(block.token_id, Some(pat.record.id));
+    assert_eq!(block.owner, Some(Owner::user("multi")));
+    assert_eq!(block.actor, "user:admin");
+}
+
+#[tokio::test]
+async fn removing_a_service_key_from_its_org_revokes_it_and_others_are_not_found() {
+    let (stack, store, manager) = org(policy(50)).await;
+    let admin = caller("admin");
+    let ci = manager
+        .create_service_user(at(&admin, "acme"), deployer("CI"))
+        .await
+        .unwrap();
+    let key = manager
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .await
+        .unwrap();
+    let id = key.record.id.to_string();
+    // Another org's admin: not theirs, so "not found"; a made-up id too.
+    let outsider = caller("outsider");
+    assert!(matches!(
+        manager
+            .remove_credential(at(&outsider, "globex"), &id)
+            .await,
+        Err(ManagementError::TokenNotFound)
+    ));
+    let unknown = cog_tokens::PlainToken::generate().unwrap().id().to_string();
+    for bad in [unknown.as_str(), "not-an-id"] {
+        assert!(matches!(
+            manager.remove_credential(at(&admin, "acme"), bad).await,
+            Err(ManagementError::TokenNotFound)
+        ));
+    }
+    assert_eq!(
+        manager
+            .remove_credential(at(&admin, "acme"), &id)
+            .await
+            .unwrap(),
+        Removal::KeyRevoked
+    );
+    let authorizer = authorizer(&stack, &store).await;
+    assert!(matches!(
+        decide(&authorizer, &key.token, Timestamp::now()).await,
+        Decision::Unauthorized(_)
+    ));
+}
+
+#[tokio::test]
+async fn an_orgs_pat_policy_applies_within_the_cache_time() {
+    let (stack, store, manager) = org(policy(50)).await;
+    member_of_two_orgs(&store).await;
+    let multi = caller("multi");
+    let month = manager
+        .create(&multi, request("month"), Timestamp::now())
+        .await
+        .unwrap();
+    let week = manager
+        .create(
+            &multi,
+            TokenRequest {
+                expires_in_days: Some(Some(7)),
+                ..request("week")
+            },
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let ttl = Duration::from_millis(400);
+    let authorizer = authorizer_with_policy_ttl(&stack, &store, ttl).await;
+    let decide_now = |token| decide(&authorizer, token, Timestamp::now());
+    assert_eq!(org_ids(&decide_now(&month.token).await), ["acme", "globex"]);
+
+    let admin = caller("admin");
+    let blocked = OrgPolicy {
+        pat_access: PatAccess::Blocked,
+        pat_max_lifetime_days: None,
+    };
+    manager
+        .put_org_policy(at(&admin, "acme"), blocked)
+        .await
+        .unwrap();
+    assert_eq!(
+        manager.get_org_policy(at(&admin, "acme")).await.unwrap(),
+        blocked
+    );
+    // Served from the cache until it expires, then applied.
+    assert_eq!(org_ids(&decide_now(&month.token).await), ["acme", "globex"]);
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert_eq!(org_ids(&decide_now(&month.token).await), ["globex"]);
+
+    let short_lived = OrgPolicy {
+        pat_access: PatAccess::Allowed,
+        pat_max_lifetime_days: Some(7),
+    };
+    manager
+        .put_org_policy(at(&admin, "acme"), short_lived)
+        .await
+        .unwrap();
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert_eq!(org_ids(&decide_now(&month.token).await), ["globex"]);
+    assert_eq!(org_ids(&decide_now(&week.token).await), ["acme", "globex"]);
+
+    // Out of range, and only for admins.
+    let too_long = OrgPolicy {
+        pat_access: PatAccess::Allowed,
+        pat_max_lifetime_days: Some(0),
+    };
+    assert!(matches!(
+        manager.put_org_policy(at(&admin, "acme"), too_long).await,
+        Err(ManagementError::Invalid {
+            code: "invalid_expiry",
+            ..
+        })
+    ));
+    assert!(matches!(
+        manager.put_org_policy(at(&multi, "acme"), blocked).await,
+        Err(ManagementError::OrgAdminRequired)
+    ));
+    let trail = manager
+        .org_audit(at(&admin, "acme"), AuditFilter::default(), 10, None)
+        .await
+        .unwrap();
+    let changes = trail
+        .events
+        .iter()
+        .filter(|e| e.action == AuditAction::OrgPolicyPut)
+        .count();
+    assert_eq!(changes, 2);
 }

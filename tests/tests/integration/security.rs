@@ -874,6 +874,7 @@ async fn kms_faults_fail_closed() {
         cog_tokens::authorize::AuthorizerSettings {
             route_rules: Default::default(),
             last_used_interval: Duration::from_secs(300),
+            org_policy_ttl: Duration::from_secs(30),
         },
     );
     // A new version is added elsewhere and a token hashed under it.

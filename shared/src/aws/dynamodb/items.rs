@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::attributes::{
-    b, get_bool, get_bytes, get_i64, get_opt_s, get_opt_timestamp, get_s, get_u32, malformed, n, s,
-    ttl_after,
+    b, get_bool, get_bytes, get_i64, get_opt_i64, get_opt_s, get_opt_timestamp, get_s, get_u32,
+    malformed, n, s, ttl_after,
 };
 use super::keys::{
     audit_partition, audit_sort_key, created_sort_key, created_sort_key_of, key, org_audit_key,
-    org_service_users_key, owner_key, pepper_key, principal_key, token_key, TOKEN_PREFIX,
+    org_policy_key, org_service_users_key, owner_key, pepper_key, principal_key, token_key,
+    TOKEN_PREFIX,
 };
 use super::schema::{
     OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, TTL_ATTRIBUTE,
@@ -20,8 +21,8 @@ use super::schema::{
 use super::{Item, AUDIT_RETENTION_DAYS};
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
-    Account, AuditEvent, OrgMembership, Origin, Owner, OwnerKind, PrincipalStatus, Revocation,
-    ServiceUser, Timestamp, TokenRecord,
+    Account, AuditEvent, OrgMembership, OrgPolicy, Origin, Owner, OwnerKind, PrincipalStatus,
+    Revocation, ServiceUser, Timestamp, TokenRecord,
 };
 use crate::store::{StoreError, StoredPepper};
 use crate::token::TokenId;
@@ -59,7 +60,27 @@ pub(super) fn token_item(record: &TokenRecord) -> Item {
     if let Some(last_used_at) = record.last_used_at {
         item.insert("last_used_at".into(), n(last_used_at.0));
     }
+    if !record.blocked_orgs.is_empty() {
+        item.insert(
+            "blocked_orgs".into(),
+            AttributeValue::Ss(record.blocked_orgs.clone()),
+        );
+    }
     item
+}
+
+/// The orgs a PAT is blocked in, sorted: a string set, none when absent;
+/// anything else is damage (never read as "blocked nowhere").
+fn blocked_orgs(item: &Item) -> Result<Vec<String>, StoreError> {
+    let Some(value) = item.get("blocked_orgs") else {
+        return Ok(Vec::new());
+    };
+    let mut orgs = value
+        .as_ss()
+        .map_err(|_| malformed("blocked_orgs"))?
+        .clone();
+    orgs.sort();
+    Ok(orgs)
 }
 
 impl TryFrom<&Item> for TokenRecord {
@@ -101,6 +122,7 @@ impl TryFrom<&Item> for TokenRecord {
             expires_at: get_opt_timestamp(item, "expires_at")?,
             revoked,
             last_used_at: get_opt_timestamp(item, "last_used_at")?,
+            blocked_orgs: blocked_orgs(item)?,
         })
     }
 }
@@ -109,7 +131,12 @@ impl TryFrom<&Item> for TokenRecord {
 /// org admin's event is also on the owner index under its org.
 pub(super) fn audit_item(event: &AuditEvent) -> Item {
     let sort_key = audit_sort_key(event.at, &event.id);
-    let mut item = key(audit_partition(event.owner.as_ref()), &sort_key);
+    let partition = match (&event.owner, &event.org) {
+        // About an org itself: kept in the org's own partition.
+        (None, Some(org)) => org_audit_key(org),
+        (owner, _) => audit_partition(owner.as_ref()),
+    };
+    let mut item = key(partition, &sort_key);
     item.insert("event_id".into(), s(&event.id));
     item.insert("at".into(), n(event.at.0));
     item.insert("actor".into(), s(&event.actor));
@@ -316,6 +343,37 @@ impl TryFrom<&Item> for ServiceUser {
     }
 }
 
+/// An org's PAT policy item.
+pub(super) fn org_policy_item(org_id: &str, policy: &OrgPolicy) -> Item {
+    let mut item = org_policy_key(org_id);
+    item.insert("org_id".into(), s(org_id));
+    item.insert("pat_access".into(), s(policy.pat_access.as_str()));
+    if let Some(days) = policy.pat_max_lifetime_days {
+        item.insert("pat_max_lifetime_days".into(), n(days));
+    }
+    item
+}
+
+/// Reads an org policy. A damaged one is an error, never "allowed".
+impl TryFrom<&Item> for OrgPolicy {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let pat_max_lifetime_days = match get_opt_i64(item, "pat_max_lifetime_days")? {
+            None => None,
+            Some(days) => {
+                Some(u32::try_from(days).map_err(|_| malformed("pat_max_lifetime_days"))?)
+            }
+        };
+        Ok(OrgPolicy {
+            pat_access: get_s(item, "pat_access")?
+                .parse()
+                .map_err(|_| malformed("pat_access"))?,
+            pat_max_lifetime_days,
+        })
+    }
+}
+
 pub(super) fn pepper_item(pepper: &StoredPepper) -> Item {
     let mut item = pepper_key(pepper.version);
     item.insert("version".into(), n(pepper.version.0));
@@ -384,6 +442,7 @@ pub(super) mod tests {
                 reason: "lost".into(),
             }),
             last_used_at: Some(Timestamp(1_710_000_000_000)),
+            blocked_orgs: vec!["acme".into(), "globex".into()],
         }
     }
 

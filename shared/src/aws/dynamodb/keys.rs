@@ -125,6 +125,13 @@ pub(super) fn org_service_users_key(org_id: &str) -> String {
     format!("ORG#{org_id}#SVCUSERS")
 }
 
+/// An org's PAT policy.
+pub(super) fn org_policy_key(org_id: &str) -> Item {
+    key(format!("ORG#{org_id}"), ORG_POLICY_SK)
+}
+
+pub(super) const ORG_POLICY_SK: &str = "POLICY";
+
 /// The counter of the service users `org_id` ever had (its limit).
 pub(super) fn org_service_user_counter_key(org_id: &str) -> Item {
     key(format!("ORG#{org_id}"), "SVCUSERS")

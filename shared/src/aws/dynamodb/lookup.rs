@@ -1,16 +1,20 @@
 //! `CredentialLookup`: the authorizer's read of a token and its owner, in one
 //! round trip when the token carries its owner hint.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::attributes::{get_s, malformed};
-use super::keys::{pepper_key, principal_key, token_key, ACCOUNT_SK, SERVICE_USER_SK, TOKEN_SK};
+use super::keys::{
+    org_policy_key, pepper_key, principal_key, token_key, ACCOUNT_SK, SERVICE_USER_SK, TOKEN_SK,
+};
 use super::schema::SORT_KEY;
 use super::transaction::{build_error, unavailable};
 use super::{DynamoStore, Item};
 use crate::hash::PepperVersion;
-use crate::records::{Owner, TokenRecord};
+use crate::records::{OrgPolicy, Owner, TokenRecord};
 use crate::store::{read_principal, CredentialLookup, Principal, StoreError, StoredPepper};
 use crate::token::TokenId;
 
@@ -106,5 +110,47 @@ impl CredentialLookup for DynamoStore {
                 Ok((Some(record), principal))
             }
         }
+    }
+
+    async fn org_policies(
+        &self,
+        orgs: &[String],
+    ) -> Result<HashMap<String, OrgPolicy>, StoreError> {
+        let mut found = HashMap::new();
+        // BatchGetItem takes 100 keys; unprocessed ones are asked again.
+        for chunk in orgs.chunks(100) {
+            let mut keys: Vec<Item> = chunk.iter().map(|org| org_policy_key(org)).collect();
+            while !keys.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_error)?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in output
+                    .responses()
+                    .and_then(|tables| tables.get(&self.table))
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
+                    found.insert(
+                        get_s(item, "org_id")?.to_owned(),
+                        OrgPolicy::try_from(item)?,
+                    );
+                }
+                keys = output
+                    .unprocessed_keys()
+                    .and_then(|left| left.get(&self.table))
+                    .map(|left| left.keys().to_vec())
+                    .unwrap_or_default();
+            }
+        }
+        Ok(found)
     }
 }

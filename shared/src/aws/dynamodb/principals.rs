@@ -9,16 +9,19 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::attributes::{n, s};
 use super::items::{
-    account_values, service_user_item, service_user_values, ACCOUNT_UPDATE, SERVICE_USER_UPDATE,
+    account_values, org_policy_item, service_user_item, service_user_values, ACCOUNT_UPDATE,
+    SERVICE_USER_UPDATE,
 };
 use super::keys::{
-    decode_service_user_cursor, encode_service_user_cursor, org_service_user_counter_key,
-    org_service_users_key, principal_key,
+    decode_service_user_cursor, encode_service_user_cursor, org_policy_key,
+    org_service_user_counter_key, org_service_users_key, principal_key,
 };
 use super::schema::OWNER_INDEX;
 use super::transaction::{unavailable, Check, Transaction, TransactionOutcome};
 use super::{DynamoStore, Item};
-use crate::records::{Account, AuditEvent, Owner, PrincipalStatus, ServiceUser, Timestamp};
+use crate::records::{
+    Account, AuditEvent, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
+};
 use crate::store::{PrincipalStore, ServiceUserPage, StoreError};
 
 impl DynamoStore {
@@ -183,6 +186,23 @@ impl PrincipalStore for DynamoStore {
                     })
                 }
             }
+        }
+    }
+
+    async fn get_org_policy(&self, org_id: &str) -> Result<Option<OrgPolicy>, StoreError> {
+        self.get_record(org_policy_key(org_id)).await
+    }
+
+    async fn put_org_policy(
+        &self,
+        org_id: &str,
+        policy: &OrgPolicy,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let put = self.put(org_policy_item(org_id, policy), None, Item::new())?;
+        match self.write_audited(Check::Record, put, audit).await? {
+            TransactionOutcome::Done => Ok(()),
+            _ => Err(StoreError::Conflict),
         }
     }
 

@@ -263,6 +263,28 @@ impl TokenStore for DynamoStore {
         }
     }
 
+    async fn block_in_org(
+        &self,
+        id: &TokenId,
+        org_id: &str,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let update = self.update(
+            token_key(id),
+            "ADD blocked_orgs :org",
+            Some("attribute_exists(pk)"),
+            HashMap::from([(
+                ":org".to_owned(),
+                AttributeValue::Ss(vec![org_id.to_owned()]),
+            )]),
+        )?;
+        match self.write_audited(Check::Token, update, audit).await? {
+            TransactionOutcome::Done => Ok(()),
+            TransactionOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        }
+    }
+
     async fn replace_hash(
         &self,
         id: &TokenId,

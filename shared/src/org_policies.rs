@@ -1,0 +1,224 @@
+//! What an org's admins decide about their members' PATs, as the authorizer
+//! applies it: a PAT never carries an org that blocked it, whose policy
+//! blocks PATs, or whose maximum lifetime it exceeds. Blocks live on the
+//! token's own item (read anyway); policies are read for the orgs a cache
+//! entry is missing for, at most once per `ttl` per org and process, so a
+//! request reads only the token and its owner whatever the number of orgs.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::records::{OrgMembership, OrgPolicy, TokenRecord};
+use crate::store::{CredentialLookup, StoreError};
+
+/// Orgs remembered before the cache starts over (memory stays bounded).
+const MAX_CACHED_ORGS: usize = 10_000;
+
+/// Org policies this process has read, each kept for `ttl`.
+#[derive(Debug)]
+pub struct PolicyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (OrgPolicy, Instant)>>,
+}
+
+impl PolicyCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `orgs`, less those that block this PAT. A store fault is an error:
+    /// the caller fails closed.
+    pub async fn pat_orgs(
+        &self,
+        store: &(impl CredentialLookup + ?Sized),
+        record: &TokenRecord,
+        mut orgs: Vec<OrgMembership>,
+    ) -> Result<Vec<OrgMembership>, StoreError> {
+        orgs.retain(|m| !record.blocked_orgs.contains(&m.org_id));
+        if orgs.is_empty() {
+            return Ok(orgs);
+        }
+        let policies = self.policies(store, &orgs).await?;
+        orgs.retain(|m| {
+            policies
+                .get(&m.org_id)
+                .is_some_and(|policy| policy.admits_pat(record))
+        });
+        Ok(orgs)
+    }
+
+    /// The policies of `orgs`: cached, or read in one call for the missing.
+    async fn policies(
+        &self,
+        store: &(impl CredentialLookup + ?Sized),
+        orgs: &[OrgMembership],
+    ) -> Result<HashMap<String, OrgPolicy>, StoreError> {
+        let now = Instant::now();
+        let mut found = HashMap::with_capacity(orgs.len());
+        let mut missing = Vec::new();
+        {
+            let entries = self.lock();
+            for m in orgs {
+                match entries.get(&m.org_id) {
+                    Some((policy, read_at)) if now.duration_since(*read_at) < self.ttl => {
+                        found.insert(m.org_id.clone(), *policy);
+                    }
+                    _ => missing.push(m.org_id.clone()),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let read = store.org_policies(&missing).await?;
+        let mut entries = self.lock();
+        if entries.len() > MAX_CACHED_ORGS {
+            entries.clear();
+        }
+        for org in missing {
+            // No policy item: the default, which allows every PAT.
+            let policy = read.get(&org).copied().unwrap_or_default();
+            entries.insert(org.clone(), (policy, now));
+            found.insert(org, policy);
+        }
+        Ok(found)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (OrgPolicy, Instant)>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::records::{Owner, PatAccess, Timestamp};
+    use crate::store::Principal;
+    use crate::token::TokenId;
+
+    /// Counts policy reads; acme blocks PATs, the other orgs have no policy.
+    #[derive(Default)]
+    struct Counting {
+        reads: AtomicUsize,
+        keys: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl CredentialLookup for Counting {
+        async fn token_and_owner(
+            &self,
+            _: &TokenId,
+            _: Option<&Owner>,
+        ) -> Result<(Option<TokenRecord>, Option<Principal>), StoreError> {
+            Ok((None, None))
+        }
+
+        async fn org_policies(
+            &self,
+            orgs: &[String],
+        ) -> Result<HashMap<String, OrgPolicy>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.keys.fetch_add(orgs.len(), Ordering::SeqCst);
+            let blocked = OrgPolicy {
+                pat_access: PatAccess::Blocked,
+                pat_max_lifetime_days: None,
+            };
+            Ok(orgs
+                .iter()
+                .filter(|org| *org == "acme")
+                .map(|org| (org.clone(), blocked))
+                .collect())
+        }
+    }
+
+    fn pat(blocked: &[&str]) -> TokenRecord {
+        let token = crate::PlainToken::generate().unwrap();
+        let pepper = crate::Pepper::new(crate::PepperVersion(1), &[1; 32]).unwrap();
+        TokenRecord {
+            id: token.id(),
+            owner: Owner::user("u"),
+            name: "t".into(),
+            scopes: vec![],
+            hash: pepper.hash(&token),
+            pepper_version: crate::PepperVersion(1),
+            created_at: Timestamp(0),
+            expires_at: Some(Timestamp(86_400_000)),
+            revoked: None,
+            last_used_at: None,
+            blocked_orgs: blocked.iter().map(|o| (*o).to_owned()).collect(),
+        }
+    }
+
+    fn orgs(names: &[&str]) -> Vec<OrgMembership> {
+        names
+            .iter()
+            .map(|n| OrgMembership {
+                org_id: (*n).to_owned(),
+                role: "member".into(),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn ten_orgs_cost_one_read_per_ttl_and_blocks_and_policies_drop_orgs() {
+        let store = Counting::default();
+        let cache = PolicyCache::new(Duration::from_secs(30));
+        let ten: Vec<String> = (0..9)
+            .map(|i| format!("org{i}"))
+            .chain(["acme".into()])
+            .collect();
+        let names: Vec<&str> = ten.iter().map(String::as_str).collect();
+        let record = pat(&["org3"]);
+        for _ in 0..5 {
+            let kept = cache.pat_orgs(&store, &record, orgs(&names)).await.unwrap();
+            let kept: Vec<&str> = kept.iter().map(|m| m.org_id.as_str()).collect();
+            // org3 blocked on the token, acme by its policy.
+            assert_eq!(
+                kept,
+                ["org0", "org1", "org2", "org4", "org5", "org6", "org7", "org8"]
+            );
+        }
+        // Nine orgs asked (org3 was already out), in one read, once.
+        assert_eq!(store.reads.load(Ordering::SeqCst), 1);
+        assert_eq!(store.keys.load(Ordering::SeqCst), 9);
+
+        let expiring = PolicyCache::new(Duration::ZERO);
+        for _ in 0..3 {
+            expiring
+                .pat_orgs(&store, &record, orgs(&["acme"]))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.reads.load(Ordering::SeqCst),
+            4,
+            "a zero ttl reads every time"
+        );
+    }
+
+    #[test]
+    fn a_max_lifetime_admits_only_pats_that_expire_within_it() {
+        let policy = OrgPolicy {
+            pat_access: PatAccess::Allowed,
+            pat_max_lifetime_days: Some(1),
+        };
+        assert!(policy.admits_pat(&pat(&[])));
+        let mut two_days = pat(&[]);
+        two_days.expires_at = Some(Timestamp(2 * 86_400_000));
+        assert!(!policy.admits_pat(&two_days));
+        let mut forever = pat(&[]);
+        forever.expires_at = None;
+        assert!(!policy.admits_pat(&forever));
+        assert!(OrgPolicy::default().admits_pat(&forever));
+    }
+}
