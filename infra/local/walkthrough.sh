@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The walkthrough `make dev` prints, runnable as is against a running
-# `make dev` (or any local gateway: GATEWAY_URL, DEV_USER, SESSION_FILE).
+# `make dev` (or any local gateway: GATEWAY_URL, DEV_USER, DEV_ORG, SESSION_FILE).
 # The end-to-end test runs this very file. Every call prints its HTTP status.
 set -euo pipefail
 G=${GATEWAY_URL:-http://127.0.0.1:8080}
 ME=${DEV_USER:-u_demo}
+ORG=${DEV_ORG:-demo-org}
 JAR=${SESSION_FILE:-.local/dev-session}
 # --- walkthrough ---
 # 1. Sign in (dev only: the local gateway's stand-in for the web app's login)
@@ -22,3 +23,27 @@ curl -s -b "$JAR" "$G/v1/tokens?status=active" -w '\nHTTP %{http_code}\n'
 curl -s -b "$JAR" -X DELETE "$G/v1/tokens/${TOKEN:4:16}" -w 'HTTP %{http_code}\n'
 # 6. Call again: refused
 curl -s "$G/v1/whoami" -H "Authorization: Bearer $TOKEN" -w '\nHTTP %{http_code}\n'
+# --- as an admin of the org (the demo user is one) ---
+# 7. Create a service user in the org
+SVC=$(curl -s -b "$JAR" -X POST "$G/v1/orgs/$ORG/service-users" -H 'content-type: application/json' \
+  -d '{"name": "ci", "role": "deployer"}' -w '\nHTTP %{http_code}\n')
+echo "$SVC"
+SU=$(echo "$SVC" | grep -o 'svc_[0-9A-Za-z]\{16\}' | head -1)
+# 8. Give it an API key; shown this once
+KEYED=$(curl -s -b "$JAR" -X POST "$G/v1/orgs/$ORG/service-users/$SU/keys" -H 'content-type: application/json' \
+  -d '{"name": "deploy", "scopes": ["tokens:read"], "expires_in_days": 30}' -w '\nHTTP %{http_code}\n')
+echo "$KEYED"
+KEY=$(echo "$KEYED" | grep -o 'cog_[0-9A-Za-z]\{54\}')
+# 9. The key acts as the service user, in exactly its org
+curl -s "$G/v1/whoami" -H "Authorization: Bearer $KEY" -w '\nHTTP %{http_code}\n'
+# 10. A member's PAT blocked in the org: it works, without the org
+PAT=$(curl -s -b "$JAR" -X POST "$G/v1/tokens" -H 'content-type: application/json' \
+  -d '{"name": "desktop", "scopes": ["tokens:read"], "expires_in_days": 7}' | grep -o 'cog_[0-9A-Za-z]\{54\}')
+curl -s -b "$JAR" -X DELETE "$G/v1/orgs/$ORG/credentials/${PAT:4:16}" -w 'HTTP %{http_code}\n'
+curl -s "$G/v1/whoami" -H "Authorization: Bearer $PAT" -w '\nHTTP %{http_code}\n'
+# 11. Disable the service user: its key is refused at the next request
+curl -s -b "$JAR" -X PATCH "$G/v1/orgs/$ORG/service-users/$SU" -H 'content-type: application/json' \
+  -d '{"status": "disabled"}' -w '\nHTTP %{http_code}\n'
+curl -s "$G/v1/whoami" -H "Authorization: Bearer $KEY" -w '\nHTTP %{http_code}\n'
+# 12. The org's audit trail: who did what, from where
+curl -s -b "$JAR" "$G/v1/orgs/$ORG/audit?limit=5" -w '\nHTTP %{http_code}\n'

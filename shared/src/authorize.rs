@@ -197,26 +197,13 @@ where
         if !pepper.verify(&token, &record.hash) {
             return Ok(Unauthorized(DenyReason::WrongSecret));
         }
-        let verdict = match record.status(now) {
-            TokenStatus::Revoked => Err(DenyReason::Revoked),
-            TokenStatus::Expired => Err(DenyReason::Expired),
-            TokenStatus::Active => owner_memberships(&record, principal),
-        };
-        let orgs = match verdict {
+        let orgs = match self.acting_orgs(&record, principal, now).await? {
             Ok(orgs) => orgs,
             Err(reason) => {
                 // A denied token costs what an unknown one does from now on.
                 self.forget(&id);
                 return Ok(Unauthorized(reason));
             }
-        };
-        let orgs = match record.owner.kind {
-            OwnerKind::User => {
-                self.policies
-                    .pat_orgs(self.store.as_ref(), &record, orgs)
-                    .await?
-            }
-            OwnerKind::ServiceUser => orgs,
         };
         if let Some(ring) = &ring {
             self.after_success(&token, &record, ring.current(), now);
@@ -229,6 +216,32 @@ where
             orgs,
         };
         Ok(self.decide_route(identity, route))
+    }
+
+    /// The orgs a live token acts in: its owner's (a PAT's, less those that
+    /// blocked it), or why it may not act at all.
+    async fn acting_orgs(
+        &self,
+        record: &TokenRecord,
+        principal: Option<Principal>,
+        now: Timestamp,
+    ) -> Result<Result<Vec<OrgMembership>, DenyReason>, AuthorizeError> {
+        let orgs = match record.status(now) {
+            TokenStatus::Revoked => return Ok(Err(DenyReason::Revoked)),
+            TokenStatus::Expired => return Ok(Err(DenyReason::Expired)),
+            TokenStatus::Active => match owner_memberships(record, principal) {
+                Ok(orgs) => orgs,
+                Err(reason) => return Ok(Err(reason)),
+            },
+        };
+        Ok(Ok(match record.owner.kind {
+            OwnerKind::User => {
+                self.policies
+                    .pat_orgs(self.store.as_ref(), record, orgs)
+                    .await?
+            }
+            OwnerKind::ServiceUser => orgs,
+        }))
     }
 
     /// Allow, unless a route rule needs a scope the token lacks (403).

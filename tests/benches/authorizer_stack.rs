@@ -6,7 +6,9 @@
 //!
 //! 1. Authorize against DynamoDB Local vs a bare `GetItem` of the same token
 //!    item with the same client, and vs a bare `BatchGetItem` of the token
-//!    and its owner (the two records every decision must read): p50 and p99.
+//!    and its owner (the two records every decision must read): p50 and p99,
+//!    for a PAT of a user in 1 org and in 10 (org policies come from the
+//!    authorizer's cache, so 10 orgs must cost no more reads).
 //! 2. Cold init of the release binary (process start until it asks the
 //!    Runtime API for its first event, pepper decrypt included) vs starting
 //!    and reaping a trivial process.
@@ -14,18 +16,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary reports on stdout
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authorizer::config::HttpResponseFormat;
 use authorizer::handler::{handle_json_event, AuthorizerState};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use cog_integration_tests::runtime_api::{RuntimeApi, RuntimeCall};
-use cog_integration_tests::{new_token, spawn_function, workspace_binary, Stack};
+use cog_integration_tests::{beta_account, new_token, spawn_function, workspace_binary, Stack};
 use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
+use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::KmsPepperSource;
 use cog_tokens::pepper::{PepperKeeper, PepperSource};
-use cog_tokens::records::{AuditAction, AuditEvent, Owner, Timestamp};
+use cog_tokens::records::{Account, AuditAction, AuditEvent, OrgMembership, Owner, Timestamp};
 use cog_tokens::routes::RouteRules;
+use cog_tokens::store::PrincipalStore;
 use cog_tokens::store::TokenStore;
 use serde_json::json;
 
@@ -34,6 +40,8 @@ const SAMPLES: usize = 3_000;
 const WARM_UP: usize = 300;
 const COLD_STARTS: usize = 15;
 const STREAM_EVENTS: usize = 20_000;
+
+type Item = HashMap<String, AttributeValue>;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -68,18 +76,65 @@ fn main() {
     cold_init_and_memory(&table, &event);
 }
 
-/// Returns the table and an allowed event, for the binary runs.
-async fn dynamodb_latency() -> (String, String) {
-    let stack = Stack::connect().await;
-    let (store, _key) = stack.seeded(&["alice"]).await;
-    let source = KmsPepperSource::new(stack.kms.clone(), store.clone());
-    let pepper = source.load_ring().await.unwrap().current().clone();
+/// A PAT of a user in `orgs` orgs, as an authorizer event; the user's id.
+async fn pat_event(
+    store: &DynamoStore,
+    pepper: &cog_tokens::Pepper,
+    user: &str,
+    orgs: usize,
+) -> String {
+    let account = Account {
+        orgs: (0..orgs)
+            .map(|i| OrgMembership {
+                org_id: format!("org{i}"),
+                role: "member".into(),
+            })
+            .collect(),
+        ..beta_account(user)
+    };
     let now = Timestamp::now();
-    let owner = Owner::user("alice");
-    let (token, record) = new_token(&owner, &pepper, now, Some(now.plus_seconds(86_400)));
+    let audit = account.audit_put("bench", now);
+    store.put_account(&account, &audit).await.unwrap();
+    let owner = Owner::user(user);
+    let (token, record) = new_token(&owner, pepper, now, Some(now.plus_seconds(86_400)));
     let audit = AuditEvent::new("bench", AuditAction::TokenCreate, owner, now);
     store.create_token(&record, 50, &audit).await.unwrap();
+    json!({"type": "TOKEN", "authorizationToken": format!("Bearer {}", token.expose_secret()), "methodArn": ARN}).to_string()
+}
 
+/// The item keys of a user's token and account: what every decision reads.
+fn token_and_account_keys(event: &str, user: &str) -> (Item, Item) {
+    let token = event
+        .split("Bearer ")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let id = &token[4..20];
+    let key = |pk: String, sk: &str| {
+        Item::from([
+            ("pk".to_owned(), AttributeValue::S(pk)),
+            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
+    };
+    (
+        key(format!("TOKEN#{id}"), "TOKEN"),
+        key(format!("USER#{user}"), "ACCOUNT"),
+    )
+}
+
+/// P3: authorize against DynamoDB Local, for a PAT of a user in 1 and in 10
+/// orgs, against a bare GetItem of the token and a bare BatchGetItem of the
+/// token and its owner, interleaved. Returns the table and the 1-org event,
+/// for the binary runs.
+async fn dynamodb_latency() -> (String, String) {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&[]).await;
+    let source = KmsPepperSource::new(stack.kms.clone(), store.clone());
+    let pepper = source.load_ring().await.unwrap().current().clone();
+    let one = pat_event(&store, &pepper, "one", 1).await;
+    let ten = pat_event(&store, &pepper, "ten", 10).await;
     let state = AuthorizerState {
         authorizer: Authorizer::new(
             Arc::new(store.clone()),
@@ -94,26 +149,31 @@ async fn dynamodb_latency() -> (String, String) {
         ),
         http_format: HttpResponseFormat::Simple,
     };
-    let event = json!({"type": "TOKEN", "authorizationToken": format!("Bearer {}", token.expose_secret()), "methodArn": ARN}).to_string();
-    let client = store.client().clone();
-    let table = store.table().to_owned();
-    let key = std::collections::HashMap::from([
-        (
-            "pk".to_owned(),
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("TOKEN#{}", token.id())),
-        ),
-        (
-            "sk".to_owned(),
-            aws_sdk_dynamodb::types::AttributeValue::S("TOKEN".into()),
-        ),
-    ]);
+    println!("## Authorize against DynamoDB Local ({SAMPLES} interleaved samples each)\n");
+    println!("| PAT of a user in | measure | bare GetItem (token) | bare BatchGetItem (token + owner) | authorize (event in, JSON out) | × GetItem | × BatchGetItem |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for (label, user, event) in [("1 org", "one", &one), ("10 orgs", "ten", &ten)] {
+        let samples = interleaved(&store, &state, event, user).await;
+        report(label, &samples);
+    }
+    (store.table().to_owned(), one)
+}
 
+/// Sorted samples: bare GetItem, bare BatchGetItem, authorize.
+async fn interleaved(
+    store: &DynamoStore,
+    state: &AuthorizerState<DynamoStore, KmsPepperSource<DynamoStore>>,
+    event: &str,
+    user: &str,
+) -> [Vec<Duration>; 3] {
+    let (client, table) = (store.client(), store.table());
+    let (token_key, account_key) = token_and_account_keys(event, user);
     let bare_get = || async {
         let started = Instant::now();
         let output = client
             .get_item()
-            .table_name(&table)
-            .set_key(Some(key.clone()))
+            .table_name(table)
+            .set_key(Some(token_key.clone()))
             .consistent_read(true)
             .send()
             .await
@@ -121,20 +181,10 @@ async fn dynamodb_latency() -> (String, String) {
         assert!(output.item.is_some());
         started.elapsed()
     };
-    let account_key = std::collections::HashMap::from([
-        (
-            "pk".to_owned(),
-            aws_sdk_dynamodb::types::AttributeValue::S("USER#alice".into()),
-        ),
-        (
-            "sk".to_owned(),
-            aws_sdk_dynamodb::types::AttributeValue::S("ACCOUNT".into()),
-        ),
-    ]);
     // The storage work the authorizer cannot avoid: token and owner, one round trip.
     let bare_batch = || async {
-        let keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-            .keys(key.clone())
+        let keys = KeysAndAttributes::builder()
+            .keys(token_key.clone())
             .keys(account_key.clone())
             .consistent_read(true)
             .build()
@@ -142,16 +192,16 @@ async fn dynamodb_latency() -> (String, String) {
         let started = Instant::now();
         let output = client
             .batch_get_item()
-            .request_items(&table, keys)
+            .request_items(table, keys)
             .send()
             .await
             .unwrap();
-        assert_eq!(output.responses().unwrap()[&table].len(), 2);
+        assert_eq!(output.responses().unwrap()[table].len(), 2);
         started.elapsed()
     };
     let authorize = || async {
         let started = Instant::now();
-        let response = handle_json_event(&state, &event, Timestamp::now())
+        let response = handle_json_event(state, event, Timestamp::now())
             .await
             .unwrap();
         let body = serde_json::to_vec(&response).unwrap();
@@ -165,29 +215,28 @@ async fn dynamodb_latency() -> (String, String) {
         authorize().await;
     }
     state.authorizer.finish_background_writes().await;
-    // Interleaved, so both see the same machine state.
-    let mut gets = Vec::with_capacity(SAMPLES);
-    let mut batches = Vec::with_capacity(SAMPLES);
-    let mut auths = Vec::with_capacity(SAMPLES);
+    // Interleaved, so all three see the same machine state.
+    let mut samples: [Vec<Duration>; 3] = Default::default();
     for _ in 0..SAMPLES {
-        gets.push(bare_get().await);
-        batches.push(bare_batch().await);
-        auths.push(authorize().await);
+        samples[0].push(bare_get().await);
+        samples[1].push(bare_batch().await);
+        samples[2].push(authorize().await);
     }
-    gets.sort();
-    batches.sort();
-    auths.sort();
-    println!("## Authorize against DynamoDB Local ({SAMPLES} interleaved samples each)\n");
-    println!("| measure | bare GetItem (token) | bare BatchGetItem (token + owner) | authorize (event in, JSON out) | × GetItem | × BatchGetItem |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (label, p) in [("p50", 0.50), ("p99", 0.99)] {
+    for sorted in &mut samples {
+        sorted.sort();
+    }
+    samples
+}
+
+fn report(label: &str, [gets, batches, auths]: &[Vec<Duration>; 3]) {
+    for (measure, p) in [("p50", 0.50), ("p99", 0.99)] {
         let (g, b, a) = (
-            percentile(&gets, p),
-            percentile(&batches, p),
-            percentile(&auths, p),
+            percentile(gets, p),
+            percentile(batches, p),
+            percentile(auths, p),
         );
         println!(
-            "| {label} | {:.0} µs | {:.0} µs | {:.0} µs | {:.2} | {:.2} |",
+            "| {label} | {measure} | {:.0} µs | {:.0} µs | {:.0} µs | {:.2} | {:.2} |",
             micros(g),
             micros(b),
             micros(a),
@@ -195,7 +244,6 @@ async fn dynamodb_latency() -> (String, String) {
             a.as_secs_f64() / b.as_secs_f64()
         );
     }
-    (table, event)
 }
 
 fn cold_init_and_memory(table: &str, event: &str) {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use cog_integration_tests::chain::{token_in, Chain, ChainConfig};
+use cog_integration_tests::chain::{Chain, ChainConfig};
 use cog_integration_tests::proxy::{closed_port_url, Fault, FaultProxy};
 use cog_integration_tests::runtime_api::{RuntimeApi, RuntimeCall};
 use cog_integration_tests::same_id_other_secret;
@@ -702,13 +702,19 @@ async fn a_trace_run_of_the_chain_logs_no_token_secret_or_pepper() {
         .arg(cog_integration_tests::repo_root().join("infra/local/walkthrough.sh"))
         .env("GATEWAY_URL", &chain.url)
         .env("DEV_USER", "tracer")
+        .env("DEV_ORG", "acme")
         .env("SESSION_FILE", chain.logs().join("session"))
         .output()
         .unwrap();
-    assert!(walkthrough.status.success());
-    let mut tokens: Vec<String> = Vec::new();
     let printed = String::from_utf8_lossy(&walkthrough.stdout);
-    tokens.extend(token_in(&printed).map(str::to_owned));
+    assert!(walkthrough.status.success(), "{printed}");
+    // The walkthrough's PAT and the service key it makes.
+    let mut tokens: Vec<String> = regex_lite::Regex::new("cog_[0-9A-Za-z]{54}")
+        .unwrap()
+        .find_iter(&printed)
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    assert_eq!(tokens.len(), 2, "{printed}");
 
     let cookie = chain.sign_in("tracer").await;
     let created = chain
@@ -734,7 +740,7 @@ async fn a_trace_run_of_the_chain_logs_no_token_secret_or_pepper() {
         .call("GET", "/v1/tokens?status=all", &headers, "")
         .await;
     chain.call("DELETE", "/v1/tokens", &headers, "").await;
-    assert_eq!(tokens.len(), 3, "the walkthrough's token was not found");
+    assert_eq!(tokens.len(), 4, "the walkthrough's tokens were not found");
 
     let mut secrets = stack.pepper_texts(&store).await;
     for token in &tokens {

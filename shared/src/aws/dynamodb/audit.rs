@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 
 use super::attributes::{get_s, s};
 use super::keys::{audit_partition, decode_audit_cursor, encode_audit_cursor, org_audit_key};
@@ -23,6 +24,65 @@ fn time_range(filter: AuditFilter) -> (String, String) {
     let from = filter.from.map_or(0, |t| t.0.max(0));
     let to = filter.to.map_or(i64::MAX, |t| t.0.max(0));
     (format!("{from:020}"), format!("{to:020}#~"))
+}
+
+/// Where a trail is kept: an owner's partition, or the owner index under an org.
+struct Trail<'a> {
+    partition: String,
+    index: Option<&'static str>,
+    org: Option<&'a str>,
+}
+
+impl<'a> Trail<'a> {
+    fn of(scope: &'a AuditScope) -> Self {
+        match scope {
+            AuditScope::Owner(owner) => Self {
+                partition: audit_partition(Some(owner)),
+                index: None,
+                org: None,
+            },
+            AuditScope::Org(org) => Self {
+                partition: org_audit_key(org),
+                index: Some(OWNER_INDEX),
+                org: Some(org),
+            },
+        }
+    }
+}
+
+impl DynamoStore {
+    /// One page (up to 100 items) of `trail` in `filter`'s time range, newest first.
+    async fn query_trail(
+        &self,
+        trail: &Trail<'_>,
+        filter: AuditFilter,
+        start: Option<Item>,
+    ) -> Result<QueryOutput, StoreError> {
+        let (key_name, sort_name) = match trail.index {
+            Some(_) => (OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY),
+            None => (PARTITION_KEY, SORT_KEY),
+        };
+        let (from, to) = time_range(filter);
+        let values: Item = HashMap::from([
+            (":p".to_owned(), s(&trail.partition)),
+            (":from".into(), s(&from)),
+            (":to".into(), s(&to)),
+        ]);
+        self.client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(trail.index.map(str::to_owned))
+            .key_condition_expression("#p = :p AND #s BETWEEN :from AND :to")
+            .expression_attribute_names("#p", key_name)
+            .expression_attribute_names("#s", sort_name)
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(false)
+            .limit(100)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable)
+    }
 }
 
 #[async_trait]
@@ -55,38 +115,13 @@ impl AuditLog for DynamoStore {
         cursor: Option<&str>,
     ) -> Result<AuditPage, StoreError> {
         let limit = limit.max(1);
-        let (partition, index, org) = match scope {
-            AuditScope::Owner(owner) => (audit_partition(Some(owner)), None, None),
-            AuditScope::Org(org) => (org_audit_key(org), Some(OWNER_INDEX), Some(org.as_str())),
-        };
-        let (key_name, sort_name) = match index {
-            Some(_) => (OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY),
-            None => (PARTITION_KEY, SORT_KEY),
-        };
-        let (from, to) = time_range(filter);
-        let mut start = cursor.map(|c| decode_audit_cursor(c, org)).transpose()?;
+        let trail = Trail::of(scope);
+        let mut start = cursor
+            .map(|c| decode_audit_cursor(c, trail.org))
+            .transpose()?;
         let mut events = Vec::with_capacity(limit);
         loop {
-            let values: Item = HashMap::from([
-                (":p".to_owned(), s(&partition)),
-                (":from".into(), s(&from)),
-                (":to".into(), s(&to)),
-            ]);
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(index.map(str::to_owned))
-                .key_condition_expression("#p = :p AND #s BETWEEN :from AND :to")
-                .expression_attribute_names("#p", key_name)
-                .expression_attribute_names("#s", sort_name)
-                .set_expression_attribute_values(Some(values))
-                .scan_index_forward(false)
-                .limit(100)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
+            let output = self.query_trail(&trail, filter, start.take()).await?;
             for item in output.items() {
                 let event = AuditEvent::try_from(item)?;
                 if !filter.admits(&event) {

@@ -20,7 +20,8 @@
 //! deletes it, and an expired holder's name may be claimed again.
 //!
 //! Files: `keys` (item keys and list cursors), `attributes` (reading and
-//! writing attribute values), `items` (each record to and from its item),
+//! writing attribute values), `items` and `principal_items` (each record to
+//! and from its item),
 //! `transaction` (conditioned writes and their outcomes), then one file per
 //! storage port: `tokens`, `principals`, `lookup`, `audit`, `peppers`.
 
@@ -30,6 +31,7 @@ mod items;
 mod keys;
 mod lookup;
 mod peppers;
+mod principal_items;
 mod principals;
 pub mod schema;
 mod token_writes;

@@ -8,13 +8,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::attributes::{n, s};
-use super::items::{
-    account_values, org_policy_item, service_user_item, service_user_values, ACCOUNT_UPDATE,
-    SERVICE_USER_UPDATE,
-};
 use super::keys::{
     decode_service_user_cursor, encode_service_user_cursor, org_policy_key,
     org_service_user_counter_key, org_service_users_key, principal_key,
+};
+use super::principal_items::{
+    account_values, org_policy_item, service_user_item, service_user_values, ACCOUNT_UPDATE,
+    SERVICE_USER_UPDATE,
 };
 use super::schema::OWNER_INDEX;
 use super::transaction::{unavailable, Check, Transaction, TransactionOutcome};

@@ -1,0 +1,188 @@
+//! Accounts, service users and org policies to their items, and back with
+//! `TryFrom<&Item>`. The flags and statuses that gate access fail closed:
+//! a damaged one reads as the refusing value, or is an error.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::attributes::{get_opt_i64, get_opt_timestamp, get_s, malformed, n, s};
+use super::keys::{created_sort_key_of, org_policy_key, org_service_users_key, principal_key};
+use super::schema::{OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY};
+use super::Item;
+use crate::records::{
+    Account, OrgMembership, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
+};
+use crate::store::StoreError;
+
+/// The update expression that writes [`account_values`].
+pub(super) const ACCOUNT_UPDATE: &str =
+    "SET user_id = :user_id, #status = :status, sso = :sso, pat_beta = :pat_beta, orgs = :orgs";
+
+/// The account fields an operator sets; `tokens_valid_after` is not among
+/// them (only "revoke all" moves it), so a put never undoes a revoke-all.
+pub(super) fn account_values(account: &Account) -> Item {
+    HashMap::from([
+        (":user_id".to_owned(), s(&account.user_id)),
+        (":status".into(), s(account.status.as_str())),
+        (":sso".into(), AttributeValue::Bool(account.sso)),
+        (":pat_beta".into(), AttributeValue::Bool(account.pat_beta)),
+        (
+            ":orgs".into(),
+            AttributeValue::M(
+                account
+                    .orgs
+                    .iter()
+                    .map(|m| (m.org_id.clone(), s(&m.role)))
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
+/// Reads an account. The flags that gate access fail closed: `sso` is
+/// false only when stored as the boolean false, `pat_beta` true only when
+/// stored as true, and a missing or unknown `status` reads as suspended.
+/// Each such repair is logged; other damage is an error (never an Allow).
+impl TryFrom<&Item> for Account {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let user_id = get_s(item, "user_id")?.to_owned();
+        let mut orgs = item
+            .get("orgs")
+            .and_then(|v| v.as_m().ok())
+            .ok_or_else(|| malformed("orgs"))?
+            .iter()
+            .map(|(org_id, role)| {
+                Ok(OrgMembership {
+                    org_id: org_id.clone(),
+                    role: role.as_s().map_err(|_| malformed("orgs"))?.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        orgs.sort();
+        Ok(Account {
+            status: status_failing_closed(item, &user_id),
+            sso: flag_failing_closed(item, &user_id, "sso", true),
+            pat_beta: flag_failing_closed(item, &user_id, "pat_beta", false),
+            user_id,
+            orgs,
+            tokens_valid_after: get_opt_timestamp(item, "tokens_valid_after")?,
+        })
+    }
+}
+
+/// A boolean flag, or `closed` (logged) when it is missing or not a boolean.
+fn flag_failing_closed(item: &Item, principal: &str, field: &str, closed: bool) -> bool {
+    match item.get(field) {
+        Some(AttributeValue::Bool(value)) => *value,
+        _ => {
+            tracing::warn!(principal, field, closed, "unreadable account flag");
+            closed
+        }
+    }
+}
+
+fn status_failing_closed(item: &Item, principal: &str) -> PrincipalStatus {
+    match item
+        .get("status")
+        .and_then(|v| v.as_s().ok())
+        .map(|s| s.parse())
+    {
+        Some(Ok(status)) => status,
+        _ => {
+            tracing::warn!(
+                principal,
+                field = "status",
+                "unreadable status: treated as suspended"
+            );
+            PrincipalStatus::Suspended
+        }
+    }
+}
+
+/// A service user's item, listed on the owner index under its org.
+pub(super) fn service_user_item(user: &ServiceUser) -> Item {
+    let mut item = principal_key(&Owner::service_user(&user.id));
+    item.insert("service_user_id".into(), s(&user.id));
+    item.insert("name".into(), s(&user.name));
+    item.insert("org_id".into(), s(&user.org_id));
+    item.insert("role".into(), s(&user.role));
+    item.insert("status".into(), s(user.status.as_str()));
+    item.insert("created_at".into(), n(user.created_at.0));
+    item.insert(
+        OWNER_INDEX_PARTITION_KEY.into(),
+        s(org_service_users_key(&user.org_id)),
+    );
+    item.insert(
+        OWNER_INDEX_SORT_KEY.into(),
+        s(created_sort_key_of(user.created_at, &user.id)),
+    );
+    if let Some(at) = user.tokens_valid_after {
+        item.insert("tokens_valid_after".into(), n(at.0));
+    }
+    item
+}
+
+/// The update expression that writes [`service_user_values`].
+pub(super) const SERVICE_USER_UPDATE: &str = "SET #name = :name, #role = :role, #status = :status";
+
+/// What an org admin may change: name, role, status (never the org).
+pub(super) fn service_user_values(user: &ServiceUser) -> Item {
+    HashMap::from([
+        (":name".to_owned(), s(&user.name)),
+        (":role".into(), s(&user.role)),
+        (":status".into(), s(user.status.as_str())),
+        (":org".into(), s(&user.org_id)),
+    ])
+}
+
+impl TryFrom<&Item> for ServiceUser {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let id = get_s(item, "service_user_id")?.to_owned();
+        Ok(ServiceUser {
+            name: get_s(item, "name")?.to_owned(),
+            org_id: get_s(item, "org_id")?.to_owned(),
+            role: get_s(item, "role")?.to_owned(),
+            status: status_failing_closed(item, &id),
+            // Items from before creation times were kept sort first.
+            created_at: get_opt_timestamp(item, "created_at")?.unwrap_or(Timestamp(0)),
+            tokens_valid_after: get_opt_timestamp(item, "tokens_valid_after")?,
+            id,
+        })
+    }
+}
+
+/// An org's PAT policy item.
+pub(super) fn org_policy_item(org_id: &str, policy: &OrgPolicy) -> Item {
+    let mut item = org_policy_key(org_id);
+    item.insert("org_id".into(), s(org_id));
+    item.insert("pat_access".into(), s(policy.pat_access.as_str()));
+    if let Some(days) = policy.pat_max_lifetime_days {
+        item.insert("pat_max_lifetime_days".into(), n(days));
+    }
+    item
+}
+
+/// Reads an org policy. A damaged one is an error, never "allowed".
+impl TryFrom<&Item> for OrgPolicy {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let pat_max_lifetime_days = match get_opt_i64(item, "pat_max_lifetime_days")? {
+            None => None,
+            Some(days) => {
+                Some(u32::try_from(days).map_err(|_| malformed("pat_max_lifetime_days"))?)
+            }
+        };
+        Ok(OrgPolicy {
+            pat_access: get_s(item, "pat_access")?
+                .parse()
+                .map_err(|_| malformed("pat_access"))?,
+            pat_max_lifetime_days,
+        })
+    }
+}
