@@ -36,14 +36,16 @@ echo "$KEYED"
 KEY=$(echo "$KEYED" | grep -o 'cog_[0-9A-Za-z]\{54\}')
 # 9. The key acts as the service user, in exactly its org
 curl -s "$G/v1/whoami" -H "Authorization: Bearer $KEY" -w '\nHTTP %{http_code}\n'
-# 10. A member's PAT blocked in the org: it works, without the org
+# 10. Every credential that can act in the org (never a secret)
+curl -s -b "$JAR" "$G/v1/orgs/$ORG/credentials" -w '\nHTTP %{http_code}\n'
+# 11. A member's PAT blocked in the org: it works, without the org
 PAT=$(curl -s -b "$JAR" -X POST "$G/v1/tokens" -H 'content-type: application/json' \
   -d '{"name": "desktop", "scopes": ["tokens:read"], "expires_in_days": 7}' | grep -o 'cog_[0-9A-Za-z]\{54\}')
 curl -s -b "$JAR" -X DELETE "$G/v1/orgs/$ORG/credentials/${PAT:4:16}" -w 'HTTP %{http_code}\n'
 curl -s "$G/v1/whoami" -H "Authorization: Bearer $PAT" -w '\nHTTP %{http_code}\n'
-# 11. Disable the service user: its key is refused at the next request
+# 12. Disable the service user: its key is refused at the next request
 curl -s -b "$JAR" -X PATCH "$G/v1/orgs/$ORG/service-users/$SU" -H 'content-type: application/json' \
   -d '{"status": "disabled"}' -w '\nHTTP %{http_code}\n'
 curl -s "$G/v1/whoami" -H "Authorization: Bearer $KEY" -w '\nHTTP %{http_code}\n'
-# 12. The org's audit trail: who did what, from where
+# 13. The org's audit trail: who did what, from where
 curl -s -b "$JAR" "$G/v1/orgs/$ORG/audit?limit=5" -w '\nHTTP %{http_code}\n'

@@ -64,6 +64,9 @@ impl AccountUpdate {
         if self.version <= 0 {
             return Err(SyncError::Invalid("version"));
         }
+        if self.orgs.len() > Account::MAX_ORGS {
+            return Err(SyncError::Invalid("orgs"));
+        }
         let mut orgs = Vec::with_capacity(self.orgs.len());
         for m in &self.orgs {
             if m.org.is_empty() || m.role.is_empty() {

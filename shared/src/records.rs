@@ -309,7 +309,18 @@ pub struct Account {
     pub tokens_valid_after: Option<Timestamp>,
 }
 
+/// One member of an org, as the org's member list has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgMember {
+    pub user_id: String,
+    pub role: String,
+}
+
 impl Account {
+    /// Most org memberships an account may have: an account and its member
+    /// items are written in one transaction (DynamoDB's limit is 100 items).
+    pub const MAX_ORGS: usize = 90;
+
     /// The audit event for creating or changing this account as `actor`.
     pub fn audit_put(&self, actor: &str, at: Timestamp) -> AuditEvent {
         let orgs: Vec<String> = self

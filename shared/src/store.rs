@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use crate::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
-    Account, AuditEvent, OrgPolicy, Owner, PrincipalStatus, Revocation, ServiceUser, StatusFilter,
-    Timestamp, TokenRecord,
+    Account, AuditEvent, OrgMember, OrgPolicy, Owner, PrincipalStatus, Revocation, ServiceUser,
+    StatusFilter, Timestamp, TokenRecord,
 };
 use crate::token::TokenId;
 
@@ -168,6 +168,8 @@ pub trait PrincipalStore: Send + Sync {
     /// [`revoke_tokens_before`](Self::revoke_tokens_before) moves it).
     async fn put_account(&self, account: &Account, audit: &AuditEvent) -> Result<(), StoreError>;
     async fn get_account(&self, user_id: &str) -> Result<Option<Account>, StoreError>;
+    /// Every member of an org (kept with each account write).
+    async fn org_members(&self, org_id: &str) -> Result<Vec<OrgMember>, StoreError>;
     /// Writes an account from the directory, with `audit`, unless the stored
     /// one carries `version` or a later one; returns whether it wrote. Like
     /// [`put_account`](Self::put_account), never moves `tokens_valid_after`.

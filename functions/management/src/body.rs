@@ -1,8 +1,10 @@
 //! Request bodies and query parameters, each fault with its own answer.
 
 use cog_tokens::audit::AuditFilter;
-use cog_tokens::management::{ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX};
-use cog_tokens::records::{OrgPolicy, PrincipalStatus, StatusFilter, Timestamp};
+use cog_tokens::management::{
+    CredentialFilter, ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX,
+};
+use cog_tokens::records::{OrgPolicy, Owner, OwnerKind, PrincipalStatus, StatusFilter, Timestamp};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
@@ -127,6 +129,43 @@ pub fn org_policy(content_type: Option<&str>, bytes: &[u8]) -> Result<OrgPolicy,
     Ok(OrgPolicy {
         pat_access,
         pat_max_lifetime_days: body.pat_max_lifetime_days,
+    })
+}
+
+/// `?type=`, `?status=` and `?owner=` of an org's credential inventory.
+pub fn credential_filter(request: &Request) -> Result<CredentialFilter, Problem> {
+    let kind = match query(request, "type") {
+        None => None,
+        Some("pat") => Some(OwnerKind::User),
+        Some("service_key") => Some(OwnerKind::ServiceUser),
+        Some(_) => {
+            return Err(Problem::invalid(
+                "type",
+                "invalid_type",
+                "type must be pat or service_key",
+            ))
+        }
+    };
+    let owner = query(request, "owner")
+        .map(|text| {
+            let owner = match text.split_once(':') {
+                Some(("user", id)) if !id.is_empty() => Some(Owner::user(id)),
+                Some(("service_user", id)) if !id.is_empty() => Some(Owner::service_user(id)),
+                _ => None,
+            };
+            owner.ok_or_else(|| {
+                Problem::invalid(
+                    "owner",
+                    "invalid_owner",
+                    "owner must be user:<id> or service_user:<id>",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(CredentialFilter {
+        kind,
+        status: status_filter(query(request, "status"))?,
+        owner,
     })
 }
 

@@ -23,6 +23,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/orgs/{org}/policy"),
     ("PUT", "/v1/orgs/{org}/policy"),
     ("DELETE", "/v1/orgs/{org}/credentials/{id}"),
+    ("GET", "/v1/orgs/{org}/credentials"),
 ];
 
 /// A management endpoint with its path parameter. (The authorizer's
@@ -60,6 +61,8 @@ pub enum OrgEndpoint {
     PutPolicy,
     /// A credential taken out of the org: a key revoked, a PAT blocked.
     RemoveCredential(String),
+    /// Every credential that can act in the org.
+    ListCredentials,
 }
 
 impl OrgEndpoint {
@@ -81,6 +84,7 @@ impl OrgEndpoint {
             ("GET", ["policy"]) => Self::GetPolicy,
             ("PUT", ["policy"]) => Self::PutPolicy,
             ("DELETE", ["credentials", id]) => Self::RemoveCredential(owned(id)),
+            ("GET", ["credentials"]) => Self::ListCredentials,
             _ => return None,
         })
     }

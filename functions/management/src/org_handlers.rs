@@ -10,8 +10,8 @@ use crate::body;
 use crate::endpoints::OrgEndpoint;
 use crate::handlers::{Answer, Call};
 use crate::views::{
-    self, AuditPageView, IssuedView, KeyListView, PolicyView, ServiceUserListView, ServiceUserView,
-    TokenView,
+    self, AuditPageView, CredentialListView, CredentialView, IssuedView, KeyListView, PolicyView,
+    ServiceUserListView, ServiceUserView, TokenView,
 };
 
 impl<S, P> Call<'_, S, P>
@@ -41,7 +41,24 @@ where
             }
             OrgEndpoint::PutPolicy => self.put_policy(at).await,
             OrgEndpoint::RemoveCredential(id) => self.remove_credential(at, &id).await,
+            OrgEndpoint::ListCredentials => self.list_credentials(at).await,
         }
+    }
+
+    async fn list_credentials(&self, at: OrgCall<'_>) -> Answer {
+        let filter = body::credential_filter(self.request)?;
+        let limit = body::page_limit(body::query(self.request, "limit"))?;
+        let cursor = body::query(self.request, "cursor");
+        let page = self.manager.credentials(at, filter, limit, cursor).await?;
+        let view = CredentialListView {
+            credentials: page
+                .credentials
+                .iter()
+                .map(|c| CredentialView::new(c, self.now))
+                .collect(),
+            next_cursor: page.next_cursor.as_deref(),
+        };
+        Ok(views::json(StatusCode::OK, &view))
     }
 
     async fn put_policy(&self, at: OrgCall<'_>) -> Answer {

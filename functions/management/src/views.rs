@@ -1,9 +1,9 @@
 //! What the management routes answer, as typed views of the domain records.
 
 use cog_tokens::audit::AuditPage;
-use cog_tokens::management::IssuedToken;
+use cog_tokens::management::{Credential, IssuedToken};
 use cog_tokens::records::{
-    AuditEvent, OrgPolicy, ServiceUser, Timestamp, TokenRecord, TokenStatus,
+    AuditEvent, OrgPolicy, OwnerKind, ServiceUser, Timestamp, TokenRecord, TokenStatus,
 };
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
@@ -158,6 +158,42 @@ impl<'a> AuditPageView<'a> {
             next_cursor: page.next_cursor.as_deref(),
         }
     }
+}
+
+/// One credential of an org's inventory: its metadata, whose it is, and
+/// whether this org blocked it (PATs).
+#[derive(Debug, Serialize)]
+pub struct CredentialView<'a> {
+    /// `pat` or `service_key`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `user:<id>` or `service_user:<id>`.
+    pub owner: String,
+    pub blocked_here: bool,
+    #[serde(flatten)]
+    pub metadata: TokenView<'a>,
+}
+
+impl<'a> CredentialView<'a> {
+    pub fn new(credential: &'a Credential, now: Timestamp) -> Self {
+        let record = &credential.record;
+        Self {
+            kind: match record.owner.kind {
+                OwnerKind::User => "pat",
+                OwnerKind::ServiceUser => "service_key",
+            },
+            owner: record.owner.to_string(),
+            blocked_here: credential.blocked_here,
+            metadata: TokenView::new(record, now),
+        }
+    }
+}
+
+/// One page of an org's credentials.
+#[derive(Debug, Serialize)]
+pub struct CredentialListView<'a> {
+    pub credentials: Vec<CredentialView<'a>>,
+    pub next_cursor: Option<&'a str>,
 }
 
 /// An org's PAT policy.

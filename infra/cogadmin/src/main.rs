@@ -285,6 +285,9 @@ impl Operator {
     ) -> Result<()> {
         orgs.sort();
         orgs.dedup_by(|a, b| a.org_id == b.org_id);
+        if orgs.len() > Account::MAX_ORGS {
+            bail!("an account may be in at most {} orgs", Account::MAX_ORGS);
+        }
         let account = Account {
             user_id: user_id.as_str().to_owned(),
             status,

@@ -11,7 +11,7 @@ mod service_users;
 mod tokens;
 
 pub use error::{Fault, ManagementError};
-pub use org_credentials::Removal;
+pub use org_credentials::{Credential, CredentialFilter, CredentialPage, Removal};
 pub use policy::{
     IssuancePolicy, NewToken, TokenRequest, DEFAULT_MAX_KEYS_PER_SERVICE_USER,
     DEFAULT_MAX_SERVICE_USERS_PER_ORG, DEFAULT_ROLES, DEFAULT_SCOPES, NAME_MAX_CHARS, PAGE_MAX,

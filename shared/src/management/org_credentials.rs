@@ -1,12 +1,19 @@
-//! An org's say over the credentials that act in it: its PAT policy, and
-//! taking one credential out of the org (a key revoked, a member's PAT
-//! blocked here only).
+//! An org's say over the credentials that act in it: its PAT policy, the
+//! inventory, and taking one credential out of the org (a key revoked, a
+//! member's PAT blocked here only).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 
 use super::error::ManagementError;
+use super::policy::PAGE_MAX;
 use super::service_users::OrgCall;
 use super::tokens::TokenManager;
+use crate::lifecycle::all_tokens;
 use crate::pepper::PepperSource;
-use crate::records::{AuditAction, OrgPolicy, OwnerKind};
+use crate::records::{
+    AuditAction, OrgPolicy, Owner, OwnerKind, StatusFilter, Timestamp, TokenRecord,
+};
 use crate::store::{PrincipalStore, StoreError, TokenStore};
 use crate::token::TokenId;
 
@@ -121,4 +128,126 @@ where
             }
         }
     }
+}
+
+/// Which of an org's credentials to list.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialFilter {
+    /// PATs (`User`) or service keys (`ServiceUser`); both when `None`.
+    pub kind: Option<OwnerKind>,
+    pub status: StatusFilter,
+    /// One owner only.
+    pub owner: Option<Owner>,
+}
+
+/// One credential that can act in an org: never its secret.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub record: TokenRecord,
+    /// A member's PAT blocked in this org.
+    pub blocked_here: bool,
+}
+
+/// One page of an org's credentials, newest first.
+#[derive(Debug, Clone)]
+pub struct CredentialPage {
+    pub credentials: Vec<Credential>,
+    pub next_cursor: Option<String>,
+}
+
+impl<S, P> TokenManager<S, P>
+where
+    S: TokenStore + PrincipalStore,
+    P: PepperSource,
+{
+    /// Every credential that can act in the org: the keys of its service
+    /// users and the PATs of its members, newest first. Each page reads
+    /// every owner's listing (the limits bound them: service users per org,
+    /// keys per service user, PATs per member).
+    pub async fn credentials(
+        &self,
+        call: OrgCall<'_>,
+        filter: CredentialFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<CredentialPage, ManagementError> {
+        self.require_org_admin(call).await?;
+        let after = cursor.map(read_cursor).transpose()?;
+        let mut all = Vec::new();
+        for owner in self.org_owners(call.org, &filter).await? {
+            for record in all_tokens(self.store.as_ref(), &owner, filter.status, call.now).await? {
+                all.push(Credential {
+                    blocked_here: record.blocked_orgs.iter().any(|o| o == call.org),
+                    record,
+                });
+            }
+        }
+        all.sort_by(|a, b| {
+            (b.record.created_at, b.record.id).cmp(&(a.record.created_at, a.record.id))
+        });
+        let limit = limit.clamp(1, PAGE_MAX);
+        let mut credentials: Vec<Credential> = all
+            .into_iter()
+            .filter(|c| after.is_none_or(|a| (c.record.created_at, c.record.id) < a))
+            .take(limit + 1)
+            .collect();
+        let more = credentials.len() > limit;
+        credentials.truncate(limit);
+        let next_cursor = credentials
+            .last()
+            .filter(|_| more)
+            .map(|c| URL_SAFE_NO_PAD.encode(format!("{}#{}", c.record.created_at.0, c.record.id)));
+        Ok(CredentialPage {
+            credentials,
+            next_cursor,
+        })
+    }
+
+    /// The owners whose credentials can act in the org, as `filter` narrows them.
+    async fn org_owners(
+        &self,
+        org: &str,
+        filter: &CredentialFilter,
+    ) -> Result<Vec<Owner>, ManagementError> {
+        let mut owners = Vec::new();
+        if filter.kind != Some(OwnerKind::ServiceUser) {
+            let members = self.store.org_members(org).await?;
+            owners.extend(members.into_iter().map(|m| Owner::user(m.user_id)));
+        }
+        if filter.kind != Some(OwnerKind::User) {
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .store
+                    .list_service_users(org, None, PAGE_MAX, cursor.as_deref())
+                    .await?;
+                owners.extend(
+                    page.service_users
+                        .into_iter()
+                        .map(|u| Owner::service_user(u.id)),
+                );
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        if let Some(only) = &filter.owner {
+            owners.retain(|o| o == only);
+        }
+        Ok(owners)
+    }
+}
+
+/// A credential cursor: the last one's creation time and id.
+fn read_cursor(cursor: &str) -> Result<(Timestamp, TokenId), ManagementError> {
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or(ManagementError::InvalidCursor)?;
+    let (at, id) = text.split_once('#').ok_or(ManagementError::InvalidCursor)?;
+    let at = at.parse().map_err(|_| ManagementError::InvalidCursor)?;
+    let id = id.parse().map_err(|_| ManagementError::InvalidCursor)?;
+    Ok((Timestamp(at), id))
 }

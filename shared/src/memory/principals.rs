@@ -9,7 +9,7 @@ use base64::Engine;
 use super::{decode_timed_cursor, MemoryStore};
 use crate::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{
-    Account, AuditEvent, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
+    Account, AuditEvent, OrgMember, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
 };
 use crate::store::{AuditLog, PrincipalStore, ServiceUserPage, StoreError};
 
@@ -30,6 +30,23 @@ impl PrincipalStore for MemoryStore {
         );
         state.audit.push(audit.clone());
         Ok(())
+    }
+
+    async fn org_members(&self, org_id: &str) -> Result<Vec<OrgMember>, StoreError> {
+        let state = self.state()?;
+        let mut members: Vec<OrgMember> = state
+            .accounts
+            .values()
+            .filter_map(|account| {
+                let membership = account.orgs.iter().find(|m| m.org_id == org_id)?;
+                Some(OrgMember {
+                    user_id: account.user_id.clone(),
+                    role: membership.role.clone(),
+                })
+            })
+            .collect();
+        members.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        Ok(members)
     }
 
     async fn get_account(&self, user_id: &str) -> Result<Option<Account>, StoreError> {

@@ -59,8 +59,8 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
     );
 
     // sign in, create, whoami, list, revoke, whoami again; then as the org's
-    // admin: service user, key, whoami as it, block a PAT, whoami with it,
-    // disable, whoami refused, the org's trail
+    // admin: service user, key, whoami as it, the inventory, block a PAT,
+    // whoami with it, disable, whoami refused, the org's trail
     let statuses: Vec<&str> = stdout
         .lines()
         .filter_map(|line| line.strip_prefix("HTTP "))
@@ -68,8 +68,8 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
     assert_eq!(
         statuses,
         [
-            "201", "201", "200", "200", "204", "401", "201", "201", "200", "204", "200", "200",
-            "401", "200"
+            "201", "201", "200", "200", "204", "401", "201", "201", "200", "200", "204", "200",
+            "200", "401", "200"
         ],
         "{stdout}"
     );
@@ -104,6 +104,18 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
     assert!(
         stdout.lines().nth(6).unwrap().contains(id),
         "the list shows the token: {stdout}"
+    );
+    let inventory = json_lines
+        .iter()
+        .find(|v| v.get("credentials").is_some())
+        .unwrap();
+    let credentials = inventory["credentials"].as_array().unwrap();
+    assert_eq!(credentials.len(), 1, "{inventory}");
+    assert_eq!(credentials[0]["type"], "service_key");
+    assert_eq!(credentials[0]["id"], &key[4..20]);
+    assert!(
+        credentials[0].get("token").is_none(),
+        "no secret in the inventory"
     );
     let trail = json_lines.last().unwrap();
     let actions: Vec<&str> = trail["events"]

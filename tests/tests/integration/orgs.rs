@@ -15,12 +15,12 @@ use cog_tokens::audit::AuditFilter;
 use cog_tokens::authorize::Decision;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::{
-    IssuancePolicy, ManagementError, OrgCall, Removal, ServiceUserChanges, ServiceUserRequest,
-    TokenRequest,
+    CredentialFilter, IssuancePolicy, ManagementError, OrgCall, Removal, ServiceUserChanges,
+    ServiceUserRequest, TokenRequest,
 };
 use cog_tokens::records::{
-    Account, AuditAction, Caller, OrgMembership, OrgPolicy, Owner, PatAccess, PrincipalStatus,
-    StatusFilter, Timestamp,
+    Account, AuditAction, Caller, OrgMembership, OrgPolicy, Owner, OwnerKind, PatAccess,
+    PrincipalStatus, StatusFilter, Timestamp,
 };
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 
@@ -791,4 +791,100 @@ async fn an_orgs_pat_policy_applies_within_the_cache_time() {
         .filter(|e| e.action == AuditAction::OrgPolicyPut)
         .count();
     assert_eq!(changes, 2);
+}
+
+#[tokio::test]
+async fn the_inventory_lists_the_orgs_keys_and_its_members_pats_and_follows_membership() {
+    let (_stack, store, manager) = org(policy(50)).await;
+    member_of_two_orgs(&store).await;
+    let admin = caller("admin");
+    let ci = manager
+        .create_service_user(at(&admin, "acme"), deployer("CI"))
+        .await
+        .unwrap();
+    let key = manager
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .await
+        .unwrap();
+    let pat = manager
+        .create(&caller("multi"), request("laptop"), Timestamp::now())
+        .await
+        .unwrap();
+    manager
+        .remove_credential(at(&admin, "acme"), pat.record.id.as_str())
+        .await
+        .unwrap();
+    // Somebody else's credentials never show: another org's key.
+    manager
+        .create_service_user(at(&caller("outsider"), "globex"), deployer("theirs"))
+        .await
+        .unwrap();
+
+    let all = |filter: CredentialFilter| {
+        let manager = &manager;
+        let admin = &admin;
+        async move {
+            let mut found = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = manager
+                    .credentials(at(admin, "acme"), filter.clone(), 1, cursor.as_deref())
+                    .await
+                    .unwrap();
+                found.extend(page.credentials);
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => return found,
+                }
+            }
+        }
+    };
+    let everything = all(CredentialFilter::default()).await;
+    let ids: Vec<_> = everything.iter().map(|c| c.record.id).collect();
+    assert_eq!(
+        ids,
+        [pat.record.id, key.record.id],
+        "newest first, one per page"
+    );
+    assert!(everything[0].blocked_here && !everything[1].blocked_here);
+    let keys = all(CredentialFilter {
+        kind: Some(OwnerKind::ServiceUser),
+        ..CredentialFilter::default()
+    })
+    .await;
+    assert_eq!(keys.len(), 1);
+    let mine = all(CredentialFilter {
+        owner: Some(Owner::user("multi")),
+        ..CredentialFilter::default()
+    })
+    .await;
+    assert_eq!(mine.len(), 1);
+
+    // multi leaves acme (a directory update): their PAT leaves the inventory.
+    let mut left = store.get_account("multi").await.unwrap().unwrap();
+    left.orgs.retain(|m| m.org_id != "acme");
+    let audit = left.audit_put("test", Timestamp::now());
+    store.put_account(&left, &audit).await.unwrap();
+    let members = store.org_members("acme").await.unwrap();
+    assert!(members.iter().all(|m| m.user_id != "multi"), "{members:?}");
+    assert!(store
+        .org_members("globex")
+        .await
+        .unwrap()
+        .iter()
+        .any(|m| m.user_id == "multi"));
+    let after = all(CredentialFilter::default()).await;
+    assert_eq!(after.len(), 1);
+    // Only admins list it.
+    assert!(matches!(
+        manager
+            .credentials(
+                at(&caller("member"), "acme"),
+                CredentialFilter::default(),
+                10,
+                None
+            )
+            .await,
+        Err(ManagementError::OrgAdminRequired)
+    ));
 }

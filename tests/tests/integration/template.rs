@@ -223,9 +223,15 @@ const CALLS: &[(&str, &[&str])] = &[
     ),
     ("WhoamiFunction", &[]),
     (
-        // put_account_version: the account update and its audit event.
+        // put_account_version: the account read, then its update, its org
+        // member items (put, delete) and its audit event.
         "AccountSyncFunction",
-        &["dynamodb:UpdateItem", "dynamodb:PutItem"],
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+        ],
     ),
 ];
 

@@ -125,6 +125,16 @@ pub(super) fn org_service_users_key(org_id: &str) -> String {
     format!("ORG#{org_id}#SVCUSERS")
 }
 
+pub(super) const MEMBER_PREFIX: &str = "MEMBER#";
+
+/// An org's member item for `user_id` (the org's member list).
+pub(super) fn member_key(org_id: &str, user_id: &str) -> Item {
+    key(
+        format!("ORG#{org_id}"),
+        &format!("{MEMBER_PREFIX}{user_id}"),
+    )
+}
+
 /// An org's PAT policy.
 pub(super) fn org_policy_key(org_id: &str) -> Item {
     key(format!("ORG#{org_id}"), ORG_POLICY_SK)

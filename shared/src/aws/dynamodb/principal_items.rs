@@ -7,11 +7,13 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::attributes::{get_opt_i64, get_opt_timestamp, get_s, malformed, n, s};
-use super::keys::{created_sort_key_of, org_policy_key, org_service_users_key, principal_key};
+use super::keys::{
+    created_sort_key_of, member_key, org_policy_key, org_service_users_key, principal_key,
+};
 use super::schema::{OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY};
 use super::Item;
 use crate::records::{
-    Account, OrgMembership, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
+    Account, OrgMember, OrgMembership, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
 };
 use crate::store::StoreError;
 
@@ -183,6 +185,58 @@ impl TryFrom<&Item> for OrgPolicy {
                 .parse()
                 .map_err(|_| malformed("pat_access"))?,
             pat_max_lifetime_days,
+        })
+    }
+}
+
+/// An org member item: the user and their role in the org.
+pub(super) fn member_item(org_id: &str, user_id: &str, role: &str) -> Item {
+    let mut item = member_key(org_id, user_id);
+    item.insert("user_id".into(), s(user_id));
+    item.insert("role".into(), s(role));
+    item
+}
+
+impl TryFrom<&Item> for OrgMember {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        Ok(OrgMember {
+            user_id: get_s(item, "user_id")?.to_owned(),
+            role: get_s(item, "role")?.to_owned(),
+        })
+    }
+}
+
+/// What a write of an account must know of the stored one: its orgs (whose
+/// member items to delete), its revision and its directory version.
+pub(super) struct StoredAccount {
+    pub(super) orgs: Vec<String>,
+    pub(super) revision: Option<i64>,
+    pub(super) version: Option<i64>,
+}
+
+impl StoredAccount {
+    pub(super) fn read(item: Option<&Item>) -> Result<Self, StoreError> {
+        let Some(item) = item else {
+            return Ok(Self {
+                orgs: Vec::new(),
+                revision: None,
+                version: None,
+            });
+        };
+        let orgs = match item.get("orgs") {
+            None => Vec::new(),
+            Some(_) => Account::try_from(item)?
+                .orgs
+                .into_iter()
+                .map(|m| m.org_id)
+                .collect(),
+        };
+        Ok(Self {
+            orgs,
+            revision: get_opt_i64(item, "revision")?,
+            version: get_opt_i64(item, "directory_version")?,
         })
     }
 }

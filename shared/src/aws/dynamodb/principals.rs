@@ -9,22 +9,96 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::attributes::{n, s};
 use super::keys::{
-    decode_service_user_cursor, encode_service_user_cursor, org_policy_key,
-    org_service_user_counter_key, org_service_users_key, principal_key,
+    decode_service_user_cursor, encode_service_user_cursor, member_key, org_policy_key,
+    org_service_user_counter_key, org_service_users_key, principal_key, MEMBER_PREFIX,
 };
 use super::principal_items::{
-    account_values, org_policy_item, service_user_item, service_user_values, ACCOUNT_UPDATE,
-    SERVICE_USER_UPDATE,
+    account_values, member_item, org_policy_item, service_user_item, service_user_values,
+    StoredAccount, ACCOUNT_UPDATE, SERVICE_USER_UPDATE,
 };
 use super::schema::OWNER_INDEX;
-use super::transaction::{unavailable, Check, Transaction, TransactionOutcome};
+use super::transaction::{
+    backoff, unavailable, Check, Transaction, TransactionOutcome, TRANSACTION_ATTEMPTS,
+};
 use super::{DynamoStore, Item};
 use crate::records::{
-    Account, AuditEvent, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
+    Account, AuditEvent, OrgMember, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
 };
 use crate::store::{PrincipalStore, ServiceUserPage, StoreError};
 
 impl DynamoStore {
+    /// Writes an account and its org member items in one transaction, read
+    /// first and conditioned on its revision (a concurrent write re-reads).
+    /// With `version` (the directory's), a stored version as new or newer
+    /// means nothing is written: `Ok(false)`.
+    async fn write_account(
+        &self,
+        account: &Account,
+        version: Option<i64>,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        if account.orgs.len() > Account::MAX_ORGS {
+            return Err(StoreError::Malformed(
+                "more org memberships than one write can hold".into(),
+            ));
+        }
+        let key = principal_key(&Owner::user(&account.user_id));
+        for attempt in 0..TRANSACTION_ATTEMPTS {
+            let stored = self.get_item(key.clone()).await?;
+            let read = StoredAccount::read(stored.as_ref())?;
+            if version.is_some_and(|v| read.version.is_some_and(|stored| stored >= v)) {
+                return Ok(false);
+            }
+            let mut transaction = Transaction::default().with(
+                Check::Record,
+                self.account_update(key.clone(), account, version, read.revision)?,
+            );
+            for m in &account.orgs {
+                let item = member_item(&m.org_id, &account.user_id, &m.role);
+                transaction =
+                    transaction.with(Check::Unconditioned, self.put(item, None, Item::new())?);
+            }
+            for gone in read
+                .orgs
+                .iter()
+                .filter(|o| !account.orgs.iter().any(|m| m.org_id == **o))
+            {
+                let member = member_key(gone, &account.user_id);
+                transaction = transaction.with(Check::Unconditioned, self.delete_any(member)?);
+            }
+            transaction = transaction.with(Check::Unconditioned, self.put_audit(audit)?);
+            match self.transact(transaction).await? {
+                TransactionOutcome::Done => return Ok(true),
+                _ => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    fn account_update(
+        &self,
+        key: Item,
+        account: &Account,
+        version: Option<i64>,
+        revision: Option<i64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut values = account_values(account);
+        values.insert(":next".into(), n(revision.unwrap_or(0) + 1));
+        let mut expression = format!("{ACCOUNT_UPDATE}, revision = :next");
+        if let Some(version) = version {
+            values.insert(":version".into(), n(version));
+            expression.push_str(", directory_version = :version");
+        }
+        let condition = match revision {
+            None => "attribute_not_exists(revision)",
+            Some(read) => {
+                values.insert(":read".into(), n(read));
+                "revision = :read"
+            }
+        };
+        self.update(key, &expression, Some(condition), values)
+    }
+
     /// Counts one more service user for `org_id`, refusing past `limit`.
     fn count_service_user(
         &self,
@@ -47,16 +121,7 @@ impl DynamoStore {
 #[async_trait]
 impl PrincipalStore for DynamoStore {
     async fn put_account(&self, account: &Account, audit: &AuditEvent) -> Result<(), StoreError> {
-        let update = self.update(
-            principal_key(&Owner::user(&account.user_id)),
-            ACCOUNT_UPDATE,
-            None,
-            account_values(account),
-        )?;
-        match self.write_audited(Check::Record, update, audit).await? {
-            TransactionOutcome::Done => Ok(()),
-            _ => Err(StoreError::Conflict),
-        }
+        self.write_account(account, None, audit).await.map(|_| ())
     }
 
     async fn put_account_version(
@@ -65,18 +130,32 @@ impl PrincipalStore for DynamoStore {
         version: i64,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut values = account_values(account);
-        values.insert(":version".into(), n(version));
-        let update = self.update(
-            principal_key(&Owner::user(&account.user_id)),
-            &format!("{ACCOUNT_UPDATE}, directory_version = :version"),
-            Some("attribute_not_exists(directory_version) OR directory_version < :version"),
-            values,
-        )?;
-        match self.write_audited(Check::Record, update, audit).await? {
-            TransactionOutcome::Done => Ok(true),
-            TransactionOutcome::ConditionFailed(_) => Ok(false),
-            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        self.write_account(account, Some(version), audit).await
+    }
+
+    async fn org_members(&self, org_id: &str) -> Result<Vec<OrgMember>, StoreError> {
+        let mut members = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :member)")
+                .expression_attribute_values(":pk", s(format!("ORG#{org_id}")))
+                .expression_attribute_values(":member", s(MEMBER_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items() {
+                members.push(OrgMember::try_from(item)?);
+            }
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(members),
+            }
         }
     }
 

@@ -257,6 +257,16 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
+    /// Deletes `key` whether or not it exists.
+    pub(super) fn delete_any(&self, key: Item) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
     /// A strongly consistent `GetItem`.
     pub(super) async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let output = self
