@@ -173,6 +173,20 @@ async fn members_are_refused_and_outsiders_never_learn_the_org_exists() {
                 .err(),
             manager.rotate_key(call, &ci.id, &key_id, None).await.err(),
             manager.revoke_key(call, &ci.id, &key_id).await.err(),
+            manager.get_org_policy(call).await.err(),
+            manager
+                .put_org_policy(call, OrgPolicy::default())
+                .await
+                .err(),
+            manager
+                .credentials(call, CredentialFilter::default(), 10, None)
+                .await
+                .err(),
+            manager.remove_credential(call, &key_id).await.err(),
+            manager
+                .org_audit(call, AuditFilter::default(), 10, None)
+                .await
+                .err(),
         ];
         for outcome in outcomes {
             let code = match outcome {
