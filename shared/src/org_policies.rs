@@ -87,7 +87,8 @@ impl PolicyCache {
     }
 
     /// `orgs`, less those that block this PAT. A store fault is an error:
-    /// the caller fails closed.
+    /// the caller fails closed. With every policy cached this allocates
+    /// nothing and reads nothing.
     pub async fn pat_orgs(
         &self,
         store: &(impl CredentialLookup + ?Sized),
@@ -98,50 +99,56 @@ impl PolicyCache {
         if orgs.is_empty() {
             return Ok(orgs);
         }
-        let policies = self.policies(store, &orgs).await?;
+        let missing = self.missing(&orgs);
+        let fresh = if missing.is_empty() {
+            HashMap::new()
+        } else {
+            self.refresh(store, missing).await?
+        };
+        let entries = self.lock();
         orgs.retain(|m| {
-            policies
+            fresh
                 .get(&m.org_id)
+                .or_else(|| entries.get(&m.org_id).map(|(policy, _)| policy))
                 .is_some_and(|policy| policy.admits_pat(record))
         });
         Ok(orgs)
     }
 
-    /// The policies of `orgs`: cached, or read in one call for the missing.
-    async fn policies(
+    /// The orgs with no cached policy, or one older than `ttl`.
+    fn missing(&self, orgs: &[OrgMembership]) -> Vec<String> {
+        let now = Instant::now();
+        let entries = self.lock();
+        orgs.iter()
+            .filter(|m| {
+                entries
+                    .get(&m.org_id)
+                    .is_none_or(|(_, read_at)| now.duration_since(*read_at) >= self.ttl)
+            })
+            .map(|m| m.org_id.clone())
+            .collect()
+    }
+
+    /// Reads `missing` in one call and caches them (no policy item: the
+    /// default, which allows every PAT).
+    async fn refresh(
         &self,
         store: &(impl CredentialLookup + ?Sized),
-        orgs: &[OrgMembership],
+        missing: Vec<String>,
     ) -> Result<HashMap<String, OrgPolicy>, StoreError> {
-        let now = Instant::now();
-        let mut found = HashMap::with_capacity(orgs.len());
-        let mut missing = Vec::new();
-        {
-            let entries = self.lock();
-            for m in orgs {
-                match entries.get(&m.org_id) {
-                    Some((policy, read_at)) if now.duration_since(*read_at) < self.ttl => {
-                        found.insert(m.org_id.clone(), *policy);
-                    }
-                    _ => missing.push(m.org_id.clone()),
-                }
-            }
-        }
-        if missing.is_empty() {
-            return Ok(found);
-        }
         let read = store.org_policies(&missing).await?;
+        let now = Instant::now();
+        let mut fresh = HashMap::with_capacity(missing.len());
         let mut entries = self.lock();
         if entries.len() > MAX_CACHED_ORGS {
             entries.clear();
         }
         for org in missing {
-            // No policy item: the default, which allows every PAT.
             let policy = read.get(&org).copied().unwrap_or_default();
             entries.insert(org.clone(), (policy, now));
-            found.insert(org, policy);
+            fresh.insert(org, policy);
         }
-        Ok(found)
+        Ok(fresh)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (OrgPolicy, Instant)>> {
