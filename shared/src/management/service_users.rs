@@ -223,17 +223,18 @@ where
             .await?)
     }
 
-    /// A key of the org's service user; any other is "not found".
+    /// A key of the org's service user, with the service user; any other
+    /// key is "not found".
     async fn org_key(
         &self,
         call: OrgCall<'_>,
         service_user: &str,
         key_id: &str,
-    ) -> Result<TokenRecord, ManagementError> {
+    ) -> Result<(ServiceUser, TokenRecord), ManagementError> {
         let user = self.org_service_user(call, service_user).await?;
         let id = key_id.parse().map_err(|_| ManagementError::TokenNotFound)?;
         match self.store.get_token(&id).await? {
-            Some(record) if record.owner == Owner::service_user(&user.id) => Ok(record),
+            Some(record) if record.owner == Owner::service_user(&user.id) => Ok((user, record)),
             _ => Err(ManagementError::TokenNotFound),
         }
     }
@@ -245,15 +246,10 @@ where
         key_id: &str,
         grace_seconds: Option<u32>,
     ) -> Result<IssuedToken, ManagementError> {
-        let old = self.org_key(call, service_user, key_id).await?;
+        let (user, old) = self.org_key(call, service_user, key_id).await?;
         let grace = grace_seconds.unwrap_or(0);
         self.policy.check_grace(grace)?;
-        if self
-            .store
-            .get_service_user(service_user)
-            .await?
-            .is_none_or(|user| user.status != PrincipalStatus::Active)
-        {
+        if user.status != PrincipalStatus::Active {
             return Err(ManagementError::ServiceUserDisabled);
         }
         self.check_rotatable(&old, call.now)?;
@@ -269,7 +265,7 @@ where
         service_user: &str,
         key_id: &str,
     ) -> Result<RevokeOutcome, ManagementError> {
-        let record = self.org_key(call, service_user, key_id).await?;
+        let (_, record) = self.org_key(call, service_user, key_id).await?;
         self.end(&record, &call.actor(), "revoked by org admin", call.now)
             .await
     }

@@ -8,9 +8,12 @@
 //! | active-token counter | `OWNER#<kind>#<owner>` | `COUNTER` | |
 //! | token name | `OWNER#<kind>#<owner>` | `NAME#<uniqueness key>` | |
 //! | account | `USER#<user_id>` | `ACCOUNT` | |
-//! | service user | `SVCUSER#<id>` | `SVCUSER` | |
-//! | audit event | `AUDIT#OWNER#<kind>#<owner>`, or `AUDIT#SYSTEM` | `<at ms, 20 digits>#<event id>` | |
+//! | service user | `SVCUSER#<id>` | `SVCUSER` | `ORG#<org>#SVCUSERS` / `<created_at ms, 20 digits>#<id>` |
+//! | audit event | `AUDIT#OWNER#<kind>#<owner>`, `AUDIT#ORG#<org>` (the org's own), or `AUDIT#SYSTEM` | `<at ms, 20 digits>#<event id>` | an org admin's: `AUDIT#ORG#<org>` / its `sk` |
 //! | pepper | `PEPPER` | `V#<version, 10 digits>` | |
+//! | org member | `ORG#<org>` | `MEMBER#<user_id>` | |
+//! | org PAT policy | `ORG#<org>` | `POLICY` | |
+//! | org service-user counter | `ORG#<org>` | `SVCUSERS` | |
 //!
 //! A token holds a slot in its owner's counter (attribute `holds_slot`) from
 //! creation until the write that revokes it or releases its ended slot; that
