@@ -60,7 +60,7 @@ The system runs locally; Ctrl-C stops everything.
 
 Walk through it in another shell, from this folder (or run it all: bash infra/local/walkthrough.sh):
 
-G=http://127.0.0.1:$gateway_port ME=$demo_user JAR=.local/dev-session
+G=http://127.0.0.1:$gateway_port ME=$demo_user ORG=demo-org JAR=.local/dev-session
 MSG
 sed -n '/^# --- walkthrough ---$/,$p' infra/local/walkthrough.sh | tail -n +2
 echo
