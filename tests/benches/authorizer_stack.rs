@@ -168,37 +168,9 @@ async fn interleaved(
 ) -> [Vec<Duration>; 3] {
     let (client, table) = (store.client(), store.table());
     let (token_key, account_key) = token_and_account_keys(event, user);
-    let bare_get = || async {
-        let started = Instant::now();
-        let output = client
-            .get_item()
-            .table_name(table)
-            .set_key(Some(token_key.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
-        assert!(output.item.is_some());
-        started.elapsed()
-    };
+    let bare_get = || timed_get(client, table, &token_key);
     // The storage work the authorizer cannot avoid: token and owner, one round trip.
-    let bare_batch = || async {
-        let keys = KeysAndAttributes::builder()
-            .keys(token_key.clone())
-            .keys(account_key.clone())
-            .consistent_read(true)
-            .build()
-            .unwrap();
-        let started = Instant::now();
-        let output = client
-            .batch_get_item()
-            .request_items(table, keys)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(output.responses().unwrap()[table].len(), 2);
-        started.elapsed()
-    };
+    let bare_batch = || timed_batch(client, table, &token_key, &account_key);
     let authorize = || async {
         let started = Instant::now();
         let response = handle_json_event(state, event, Timestamp::now())
@@ -228,6 +200,45 @@ async fn interleaved(
     samples
 }
 
+/// One strongly consistent `GetItem` of `key`, timed.
+async fn timed_get(client: &aws_sdk_dynamodb::Client, table: &str, key: &Item) -> Duration {
+    let started = Instant::now();
+    let output = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key.clone()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(output.item.is_some());
+    started.elapsed()
+}
+
+/// One strongly consistent `BatchGetItem` of two items, timed.
+async fn timed_batch(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    first: &Item,
+    second: &Item,
+) -> Duration {
+    let keys = KeysAndAttributes::builder()
+        .keys(first.clone())
+        .keys(second.clone())
+        .consistent_read(true)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let output = client
+        .batch_get_item()
+        .request_items(table, keys)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.responses().unwrap()[table].len(), 2);
+    started.elapsed()
+}
+
 fn report(label: &str, [gets, batches, auths]: &[Vec<Duration>; 3]) {
     for (measure, p) in [("p50", 0.50), ("p99", 0.99)] {
         let (g, b, a) = (
@@ -249,7 +260,12 @@ fn report(label: &str, [gets, batches, auths]: &[Vec<Duration>; 3]) {
 fn cold_init_and_memory(table: &str, event: &str) {
     let binary = workspace_binary("authorizer");
     let env = [("TABLE_NAME", table.to_owned())];
+    cold_init(&binary, &env);
+    memory(&binary, &env, event);
+}
 
+/// Spawn until the first `/next`, against starting and reaping `true`.
+fn cold_init(binary: &std::path::Path, env: &[(&str, String)]) {
     let mut baseline = Vec::new();
     let mut inits = Vec::new();
     for _ in 0..COLD_STARTS {
@@ -259,7 +275,7 @@ fn cold_init_and_memory(table: &str, event: &str) {
 
         let api = RuntimeApi::start().unwrap();
         let started = Instant::now();
-        let mut child = spawn_function(&binary, &api, &env);
+        let mut child = spawn_function(binary, &api, env);
         match api.calls.recv_timeout(Duration::from_secs(30)).unwrap() {
             RuntimeCall::Next(at) => inits.push(at - started),
             other => panic!("expected the first /next, got {other:?}"),
@@ -284,9 +300,12 @@ fn cold_init_and_memory(table: &str, event: &str) {
         baseline[baseline.len() - 1].as_secs_f64() * 1e3,
         inits[inits.len() - 1].as_secs_f64() * 1e3
     );
+}
 
+/// RSS after init, and its peak under a steady stream of events.
+fn memory(binary: &std::path::Path, env: &[(&str, String)], event: &str) {
     let api = RuntimeApi::start().unwrap();
-    let mut child = spawn_function(&binary, &api, &env);
+    let mut child = spawn_function(binary, &api, env);
     assert!(matches!(
         api.calls.recv_timeout(Duration::from_secs(30)).unwrap(),
         RuntimeCall::Next(_)

@@ -8,12 +8,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary reports on stdout
 
-use cog_integration_tests::caller;
 use std::time::{Duration, Instant};
 
-use cog_integration_tests::same_id_other_secret;
-use cog_integration_tests::services::{authorizer, manager, policy, request};
-use cog_integration_tests::Stack;
+use cog_integration_tests::services::{authorizer, manager, policy, request, DynamoAuthorizer};
+use cog_integration_tests::{caller, same_id_other_secret, Stack};
 use cog_tokens::authorize::Decision;
 use cog_tokens::management::TokenRequest;
 use cog_tokens::records::Timestamp;
@@ -81,14 +79,24 @@ async fn measure() {
         ("expired", expired.token.expose_secret().to_owned()),
     ];
     let headers: Vec<String> = classes.iter().map(|(_, t)| format!("Bearer {t}")).collect();
-    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(SAMPLES); classes.len()];
+    let samples = sample(&authorizer, &headers, later).await;
+    report(&classes, &samples);
+}
+
+/// Sorted decision times per header, interleaved, each round starting with
+/// a different class; every decision must be a refusal.
+async fn sample(
+    authorizer: &DynamoAuthorizer,
+    headers: &[String],
+    at: Timestamp,
+) -> Vec<Vec<Duration>> {
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(SAMPLES); headers.len()];
     for round in 0..WARM_UP + SAMPLES {
-        // Interleaved, starting with a different class each round.
-        for offset in 0..classes.len() {
-            let class = (round + offset) % classes.len();
+        for offset in 0..headers.len() {
+            let class = (round + offset) % headers.len();
             let started = Instant::now();
             let decision = authorizer
-                .authorize(Some(&headers[class]), None, later)
+                .authorize(Some(&headers[class]), None, at)
                 .await
                 .unwrap();
             let elapsed = started.elapsed();
@@ -104,12 +112,16 @@ async fn measure() {
     for class in &mut samples {
         class.sort();
     }
+    samples
+}
+
+fn report(classes: &[(&str, String)], samples: &[Vec<Duration>]) {
     let base = percentile(&samples[0], 0.5);
     println!("## Refusal timing, DynamoDB Local ({SAMPLES} interleaved samples per class)");
     println!();
     println!("| class | p50 | p90 | p50 × unknown id's | below unknown id's p50 |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for ((name, _), class) in classes.iter().zip(&samples) {
+    for ((name, _), class) in classes.iter().zip(samples) {
         let below = class.iter().filter(|d| **d < base).count() as f64 / class.len() as f64;
         println!(
             "| {name} | {:.0} µs | {:.0} µs | {:.3} | {:.0} % |",

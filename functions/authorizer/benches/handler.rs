@@ -16,7 +16,7 @@ use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
 use cog_tokens::memory::{FixedPeppers, MemoryStore};
 use cog_tokens::pepper::PepperKeeper;
 use cog_tokens::records::{
-    Account, AuditAction, OrgMembership, Owner, PrincipalStatus, Timestamp, TokenRecord,
+    Account, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, Timestamp, TokenRecord,
 };
 use cog_tokens::routes::RouteRules;
 use cog_tokens::store::{PrincipalStore, TokenStore};
@@ -38,21 +38,21 @@ fn event(file: &str, token: &PlainToken) -> String {
         .replace(SAMPLE_TOKEN, token.expose_secret())
 }
 
-fn handler_benches(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+/// The authorizer as a function runs it, over the in-memory store holding
+/// `token` (a PAT of a beta user in one org) and the route rules on.
+fn bench_state(
+    runtime: &tokio::runtime::Runtime,
+    token: &PlainToken,
+) -> AuthorizerState<MemoryStore, FixedPeppers> {
     let store = Arc::new(MemoryStore::new());
     let pepper = FixedPeppers::pepper(1);
-    let token = PlainToken::generate().unwrap();
     let now = Timestamp::now();
     let record = TokenRecord {
         id: token.id(),
         owner: Owner::user("u_bench"),
         name: "bench".into(),
         scopes: vec!["tokens:read".into(), "sessions:read".into()],
-        hash: pepper.hash(&token),
+        hash: pepper.hash(token),
         pepper_version: pepper.version(),
         created_at: now,
         expires_at: Some(now.plus_seconds(86_400)),
@@ -71,13 +71,8 @@ fn handler_benches(c: &mut Criterion) {
         }],
         tokens_valid_after: None,
     };
-    let state = runtime.block_on(async {
-        let audit = cog_tokens::records::AuditEvent::new(
-            "bench",
-            AuditAction::TokenCreate,
-            record.owner.clone(),
-            now,
-        );
+    runtime.block_on(async {
+        let audit = AuditEvent::new("bench", AuditAction::TokenCreate, record.owner.clone(), now);
         store.create_token(&record, 50, &audit).await.unwrap();
         store
             .put_account(&account, &account.audit_put("test", Timestamp::now()))
@@ -100,8 +95,16 @@ fn handler_benches(c: &mut Criterion) {
             authorizer: Authorizer::new(Arc::clone(&store), peppers, settings),
             http_format: HttpResponseFormat::Simple,
         }
-    });
+    })
+}
 
+fn handler_benches(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let token = PlainToken::generate().unwrap();
+    let state = bench_state(&runtime, &token);
     let key = [1u8; 32];
     let keyed = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     let text = token.expose_secret().to_owned();

@@ -4,11 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
-use cog_integration_tests::caller;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cog_integration_tests::Stack;
+use cog_integration_tests::{caller, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::KmsPepperSource;
 use cog_tokens::management::{IssuancePolicy, ManagementError, TokenManager, TokenRequest};

@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
-use cog_integration_tests::caller;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -16,7 +15,9 @@ use cog_integration_tests::proxy::{closed_port_url, Fault, FaultProxy};
 use cog_integration_tests::runtime_api::{RuntimeApi, RuntimeCall};
 use cog_integration_tests::same_id_other_secret;
 use cog_integration_tests::services::{authorizer, decide, manager, policy, request};
-use cog_integration_tests::{audit_actions, new_token, spawn_function, workspace_binary, Stack};
+use cog_integration_tests::{
+    audit_actions, caller, new_token, spawn_function, workspace_binary, Stack,
+};
 use cog_tokens::authorize::{Decision, DenyReason};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::{IssuancePolicy, ManagementError, TokenRequest};
