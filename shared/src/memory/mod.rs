@@ -96,7 +96,7 @@ fn encode_cursor(record: &TokenRecord) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}#{}", record.created_at.0, record.id))
 }
 
-/// A cursor of `<ms>#<id>`: service users and audit events.
+/// A cursor of `<ms>#<id>`: tokens, service users and audit events.
 fn decode_timed_cursor(cursor: &str) -> Result<(Timestamp, String), StoreError> {
     let text = URL_SAFE_NO_PAD
         .decode(cursor)
@@ -109,16 +109,8 @@ fn decode_timed_cursor(cursor: &str) -> Result<(Timestamp, String), StoreError> 
 }
 
 fn decode_cursor(cursor: &str) -> Result<(Timestamp, TokenId), StoreError> {
-    let text = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or(StoreError::InvalidCursor)?;
-    let (at, id) = text.split_once('#').ok_or(StoreError::InvalidCursor)?;
-    Ok((
-        Timestamp(at.parse().map_err(|_| StoreError::InvalidCursor)?),
-        id.parse().map_err(|_| StoreError::InvalidCursor)?,
-    ))
+    let (at, id) = decode_timed_cursor(cursor)?;
+    Ok((at, id.parse().map_err(|_| StoreError::InvalidCursor)?))
 }
 
 /// Ends a token's life at `revocation.at` (bringing a later one forward),

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::operation::query::QueryOutput;
 
 use super::attributes::{get_s, s};
 use super::keys::{audit_partition, decode_audit_cursor, encode_audit_cursor, org_audit_key};
+use super::paging::collect_page;
 use super::schema::{
     OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY,
 };
@@ -114,40 +115,26 @@ impl AuditLog for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<AuditPage, StoreError> {
-        let limit = limit.max(1);
         let trail = Trail::of(scope);
-        let mut start = cursor
+        let start = cursor
             .map(|c| decode_audit_cursor(c, trail.org))
             .transpose()?;
-        let mut events = Vec::with_capacity(limit);
-        loop {
-            let output = self.query_trail(&trail, filter, start.take()).await?;
-            for item in output.items() {
-                let event = AuditEvent::try_from(item)?;
-                if !filter.admits(&event) {
-                    continue;
-                }
-                events.push(event);
-                if events.len() == limit {
-                    let next_cursor = Some(encode_audit_cursor((
-                        get_s(item, PARTITION_KEY)?,
-                        get_s(item, SORT_KEY)?,
-                    )));
-                    return Ok(AuditPage {
-                        events,
-                        next_cursor,
-                    });
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => {
-                    return Ok(AuditPage {
-                        events,
-                        next_cursor: None,
-                    })
-                }
-            }
-        }
+        let (events, next_cursor) = collect_page(
+            start,
+            limit,
+            |start| self.query_trail(&trail, filter, start),
+            |event: &AuditEvent| filter.admits(event),
+            |_, item| {
+                Ok(encode_audit_cursor((
+                    get_s(item, PARTITION_KEY)?,
+                    get_s(item, SORT_KEY)?,
+                )))
+            },
+        )
+        .await?;
+        Ok(AuditPage {
+            events,
+            next_cursor,
+        })
     }
 }

@@ -4,14 +4,12 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::attributes::{get_s, malformed};
 use super::keys::{
     org_policy_key, pepper_key, principal_key, token_key, ACCOUNT_SK, SERVICE_USER_SK, TOKEN_SK,
 };
 use super::schema::SORT_KEY;
-use super::transaction::{build_error, unavailable};
 use super::{DynamoStore, Item};
 use crate::hash::PepperVersion;
 use crate::records::{OrgPolicy, Owner, TokenRecord};
@@ -50,33 +48,15 @@ impl DynamoStore {
         id: &TokenId,
         hint: &Owner,
     ) -> Result<Option<(Option<TokenRecord>, Option<Principal>)>, StoreError> {
-        let keys = KeysAndAttributes::builder()
-            .keys(token_key(id))
-            .keys(principal_key(hint))
-            .consistent_read(true)
-            .build()
-            .map_err(build_error)?;
-        let output = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, keys)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let throttled = output
-            .unprocessed_keys()
-            .is_some_and(|keys| keys.values().any(|k| !k.keys().is_empty()));
-        if throttled {
+        let (items, left) = self
+            .batch_get(vec![token_key(id), principal_key(hint)])
+            .await?;
+        if !left.is_empty() {
             return Ok(None);
         }
-        let items = output
-            .responses()
-            .and_then(|tables| tables.get(&self.table))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
         let mut record = None;
         let mut principal = None;
-        for item in items {
+        for item in &items {
             match get_s(item, SORT_KEY)? {
                 TOKEN_SK => record = Some(TokenRecord::try_from(item)?),
                 ACCOUNT_SK => principal = Some(Principal::User(item.try_into()?)),
@@ -121,34 +101,14 @@ impl CredentialLookup for DynamoStore {
         for chunk in orgs.chunks(100) {
             let mut keys: Vec<Item> = chunk.iter().map(|org| org_policy_key(org)).collect();
             while !keys.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(build_error)?;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in output
-                    .responses()
-                    .and_then(|tables| tables.get(&self.table))
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                {
+                let (items, left) = self.batch_get(keys).await?;
+                for item in &items {
                     found.insert(
                         get_s(item, "org_id")?.to_owned(),
                         OrgPolicy::try_from(item)?,
                     );
                 }
-                keys = output
-                    .unprocessed_keys()
-                    .and_then(|left| left.get(&self.table))
-                    .map(|left| left.keys().to_vec())
-                    .unwrap_or_default();
+                keys = left;
             }
         }
         Ok(found)

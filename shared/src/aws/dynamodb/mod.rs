@@ -25,7 +25,8 @@
 //! Files: `keys` (item keys and list cursors), `attributes` (reading and
 //! writing attribute values), `items` and `principal_items` (each record to
 //! and from its item),
-//! `transaction` (conditioned writes and their outcomes), then one file per
+//! `transaction` (conditioned writes and their outcomes), `paging` (one page
+//! of a listing), then one file per
 //! storage port: `tokens`, `principals`, `lookup`, `audit`, `peppers`.
 
 mod attributes;
@@ -33,6 +34,7 @@ mod audit;
 mod items;
 mod keys;
 mod lookup;
+mod paging;
 mod peppers;
 mod principal_items;
 mod principals;

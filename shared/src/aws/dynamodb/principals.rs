@@ -12,11 +12,11 @@ use super::keys::{
     decode_service_user_cursor, encode_service_user_cursor, member_key, org_policy_key,
     org_service_user_counter_key, org_service_users_key, principal_key, MEMBER_PREFIX,
 };
+use super::paging::collect_page;
 use super::principal_items::{
     account_values, member_item, org_policy_item, service_user_item, service_user_values,
     StoredAccount, ACCOUNT_UPDATE, SERVICE_USER_UPDATE,
 };
-use super::schema::OWNER_INDEX;
 use super::transaction::{
     backoff, unavailable, Check, Transaction, TransactionOutcome, TRANSACTION_ATTEMPTS,
 };
@@ -224,48 +224,22 @@ impl PrincipalStore for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<ServiceUserPage, StoreError> {
-        let limit = limit.max(1);
-        let mut start = cursor
+        let start = cursor
             .map(|c| decode_service_user_cursor(org_id, c))
             .transpose()?;
-        let mut service_users = Vec::with_capacity(limit);
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(OWNER_INDEX)
-                .key_condition_expression("gsi1pk = :org")
-                .expression_attribute_values(":org", s(org_service_users_key(org_id)))
-                .scan_index_forward(false)
-                .limit(100)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items() {
-                let user = ServiceUser::try_from(item)?;
-                if status.is_none_or(|wanted| user.status == wanted) {
-                    service_users.push(user);
-                    if service_users.len() == limit {
-                        let next_cursor = service_users.last().map(encode_service_user_cursor);
-                        return Ok(ServiceUserPage {
-                            service_users,
-                            next_cursor,
-                        });
-                    }
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => {
-                    return Ok(ServiceUserPage {
-                        service_users,
-                        next_cursor: None,
-                    })
-                }
-            }
-        }
+        let partition = org_service_users_key(org_id);
+        let (service_users, next_cursor) = collect_page(
+            start,
+            limit,
+            |start| self.query_owner_index(partition.clone(), None, Some(100), start),
+            |user: &ServiceUser| status.is_none_or(|wanted| user.status == wanted),
+            |last, _| Ok(encode_service_user_cursor(last)),
+        )
+        .await?;
+        Ok(ServiceUserPage {
+            service_users,
+            next_cursor,
+        })
     }
 
     async fn get_org_policy(&self, org_id: &str) -> Result<Option<OrgPolicy>, StoreError> {

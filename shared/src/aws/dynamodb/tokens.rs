@@ -4,17 +4,16 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::attributes::{b, get_bool, get_opt_i64, malformed, n, s};
+use super::attributes::{b, get_bool, get_opt_i64, malformed, n};
 use super::keys::{counter_key, decode_cursor, encode_cursor, owner_key, token_key};
-use super::schema::OWNER_INDEX;
+use super::paging::collect_page;
 use super::transaction::{
     backoff, is_condition_failure, unavailable, Check, Transaction, TransactionOutcome,
     TRANSACTION_ATTEMPTS,
 };
-use super::{DynamoStore, Item};
+use super::DynamoStore;
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenRecord};
 use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
@@ -30,33 +29,6 @@ impl DynamoStore {
             TokenRecord::try_from(&item)?,
             get_bool(&item, "holds_slot"),
         )))
-    }
-
-    /// One page of `owner`'s tokens from the owner index, newest first.
-    async fn query_owner_index(
-        &self,
-        owner: &Owner,
-        filter: Option<(&str, Timestamp)>,
-        limit: Option<i32>,
-        start: Option<Item>,
-    ) -> Result<QueryOutput, StoreError> {
-        let mut values = HashMap::from([(":owner".to_owned(), s(owner_key(owner)))]);
-        if let Some((_, now)) = filter {
-            values.insert(":now".into(), n(now.0));
-        }
-        self.client
-            .query()
-            .table_name(&self.table)
-            .index_name(OWNER_INDEX)
-            .key_condition_expression("gsi1pk = :owner")
-            .set_filter_expression(filter.map(|(expression, _)| expression.to_owned()))
-            .set_expression_attribute_values(Some(values))
-            .scan_index_forward(false)
-            .set_limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(unavailable)
     }
 }
 
@@ -166,37 +138,19 @@ impl TokenStore for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<TokenPage, StoreError> {
-        let limit = limit.max(1);
-        let mut start = cursor.map(|c| decode_cursor(owner, c)).transpose()?;
-        let mut tokens = Vec::with_capacity(limit);
-        loop {
-            let output = self
-                .query_owner_index(owner, None, Some(100), start.take())
-                .await?;
-            for item in output.items() {
-                let record = TokenRecord::try_from(item)?;
-                if filter.admits(record.status(now)) {
-                    tokens.push(record);
-                    if tokens.len() == limit {
-                        // More may follow this item; the cursor resumes after it.
-                        let next_cursor = tokens.last().map(encode_cursor);
-                        return Ok(TokenPage {
-                            tokens,
-                            next_cursor,
-                        });
-                    }
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => {
-                    return Ok(TokenPage {
-                        tokens,
-                        next_cursor: None,
-                    })
-                }
-            }
-        }
+        let start = cursor.map(|c| decode_cursor(owner, c)).transpose()?;
+        let (tokens, next_cursor) = collect_page(
+            start,
+            limit,
+            |start| self.query_owner_index(owner_key(owner), None, Some(100), start),
+            |record: &TokenRecord| filter.admits(record.status(now)),
+            |last, _| Ok(encode_cursor(last)),
+        )
+        .await?;
+        Ok(TokenPage {
+            tokens,
+            next_cursor,
+        })
     }
 
     async fn active_token_count(&self, owner: &Owner) -> Result<u32, StoreError> {
@@ -213,7 +167,7 @@ impl TokenStore for DynamoStore {
         let mut start = None;
         loop {
             let output = self
-                .query_owner_index(owner, Some((ended, now)), None, start.take())
+                .query_owner_index(owner_key(owner), Some((ended, now)), None, start.take())
                 .await?;
             for item in output.items() {
                 let record = TokenRecord::try_from(item)?;

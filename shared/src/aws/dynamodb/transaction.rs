@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
 
 use super::items::audit_item;
 use super::schema::TTL_ATTRIBUTE;
@@ -67,7 +67,7 @@ where
     StoreError::Unavailable(super::super::sdk_error_summary(&error))
 }
 
-pub(super) fn build_error(error: BuildError) -> StoreError {
+fn build_error(error: BuildError) -> StoreError {
     StoreError::Unavailable(format!("request build: {error}"))
 }
 
@@ -279,6 +279,36 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(output.item)
+    }
+
+    /// One strongly consistent `BatchGetItem` of `keys` (at most 100): the
+    /// items found, and the keys DynamoDB left unprocessed (throttling).
+    pub(super) async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+    ) -> Result<(Vec<Item>, Vec<Item>), StoreError> {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(build_error)?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let left = output
+            .unprocessed_keys
+            .and_then(|mut left| left.remove(&self.table))
+            .map(|left| left.keys)
+            .unwrap_or_default();
+        let found = output
+            .responses
+            .and_then(|mut tables| tables.remove(&self.table))
+            .unwrap_or_default();
+        Ok((found, left))
     }
 
     /// A strongly consistent `GetItem`, read as `T`.
