@@ -24,12 +24,14 @@ pub enum AuditAction {
     TokenBlock,
     /// An org admin changed the org's PAT policy.
     OrgPolicyPut,
+    /// A leak report (GitHub secret scanning) revoked the token.
+    TokenLeaked,
     PepperAdd,
     PepperRetire,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::TokenCreate,
         Self::TokenRotate,
         Self::TokenRevoke,
@@ -40,6 +42,7 @@ impl AuditAction {
         Self::ServiceUserUpdate,
         Self::TokenBlock,
         Self::OrgPolicyPut,
+        Self::TokenLeaked,
         Self::PepperAdd,
         Self::PepperRetire,
     ];
@@ -56,6 +59,7 @@ impl AuditAction {
             Self::ServiceUserUpdate => "service_user.update",
             Self::TokenBlock => "token.block",
             Self::OrgPolicyPut => "org.policy_put",
+            Self::TokenLeaked => "token.leaked",
             Self::PepperAdd => "pepper.add",
             Self::PepperRetire => "pepper.retire",
         }

@@ -13,6 +13,7 @@ pub mod bearer;
 pub mod config;
 pub mod context;
 pub mod hash;
+pub mod leaks;
 pub mod lifecycle;
 pub mod logging;
 pub mod management;

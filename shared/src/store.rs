@@ -88,6 +88,9 @@ pub trait TokenStore: Send + Sync {
     /// A strongly consistent read, for the authorize path.
     async fn get_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
 
+    /// Strongly consistent reads of many tokens (batched); the ones found.
+    async fn get_tokens(&self, ids: &[TokenId]) -> Result<Vec<TokenRecord>, StoreError>;
+
     /// Ends the token's life at `revocation.at` and writes `audit` in one
     /// transaction. A token already revoked at or before that time answers
     /// `AlreadyRevoked` and nothing is written; a later revocation (a rotation's
@@ -222,6 +225,20 @@ pub trait PrincipalStore: Send + Sync {
         at: Timestamp,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
+}
+
+/// Fixed-window request counters (the public revoke route's per-IP limit).
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one request of `key` in the window that starts at
+    /// `window_start`; `false` once `limit` requests were counted in it.
+    async fn admit(
+        &self,
+        key: &str,
+        window_start: Timestamp,
+        window_seconds: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The audit trail, newest first.

@@ -19,11 +19,12 @@ use hyper_util::rt::TokioExecutor;
 use crate::{repo_root, unique, workspace_binary};
 
 /// The functions the template deploys, by binary name, with their crate's sources.
-pub const FUNCTIONS: [(&str, &str); 4] = [
+pub const FUNCTIONS: [(&str, &str); 5] = [
     ("authorizer", "functions/authorizer/src"),
     ("issue-token", "functions/management/src"),
     ("revoke-token", "functions/management/src"),
     ("whoami", "functions/whoami/src"),
+    ("leak-response", "functions/leak-response/src"),
 ];
 
 #[derive(Debug, Clone, Default)]
@@ -36,6 +37,8 @@ pub struct ChainConfig {
     /// `RUST_LOG` for the functions and the gateway; `None`: the test
     /// process's `RUST_LOG` if set, else the template's.
     pub log_level: Option<String>,
+    /// More environment for every function (after the template's).
+    pub function_env: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -195,6 +198,7 @@ impl Chain {
             if !config.route_rules.is_empty() {
                 command.env("ROUTE_RULES", &config.route_rules);
             }
+            command.envs(config.function_env.iter().cloned());
             chain.spawn(function, &mut command);
         }
         let gateway_port = free_port();

@@ -212,6 +212,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 }
 
 pub mod chain;
+pub mod github;
 pub mod proxy;
 pub mod runtime_api;
 
@@ -299,6 +300,24 @@ pub mod services {
             .authorize(Some(&header), None, now)
             .await
             .unwrap()
+    }
+
+    /// The leak-response function's service over `store`, with `keys`.
+    pub async fn leak_service(
+        stack: &crate::Stack,
+        store: &DynamoStore,
+        keys: leak_response::github_keys::GitHubKeys,
+        public_requests_per_minute: u32,
+    ) -> leak_response::LeakService<DynamoStore, KmsPepperSource<DynamoStore>> {
+        leak_response::LeakService {
+            responder: cog_tokens::leaks::LeakResponder::new(
+                Arc::new(store.clone()),
+                peppers(stack, store).await,
+            ),
+            limiter: Arc::new(store.clone()),
+            github_keys: keys,
+            public_requests_per_minute,
+        }
     }
 
     pub fn request(name: &str) -> TokenRequest {

@@ -18,7 +18,8 @@ use crate::records::{
     TokenRecord, TokenStatus,
 };
 use crate::store::{
-    read_principal, CredentialLookup, Principal, RevokeOutcome, StoreError, TokenPage, TokenStore,
+    read_principal, CredentialLookup, Principal, RateLimiter, RevokeOutcome, StoreError, TokenPage,
+    TokenStore,
 };
 use crate::token::TokenId;
 
@@ -37,6 +38,8 @@ struct State {
     account_versions: HashMap<String, i64>,
     /// Service users ever created, by org (the per-org limit).
     org_service_users: HashMap<String, u32>,
+    /// Requests counted per (key, window start).
+    rates: HashMap<(String, i64), u32>,
     audit: Vec<AuditEvent>,
 }
 
@@ -189,6 +192,14 @@ impl TokenStore for MemoryStore {
 
     async fn get_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
         Ok(self.state()?.tokens.get(id).map(|(r, _)| r.clone()))
+    }
+
+    async fn get_tokens(&self, ids: &[TokenId]) -> Result<Vec<TokenRecord>, StoreError> {
+        let state = self.state()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.tokens.get(id).map(|(r, _)| r.clone()))
+            .collect())
     }
 
     async fn revoke_token(
@@ -364,6 +375,28 @@ impl TokenStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for MemoryStore {
+    async fn admit(
+        &self,
+        key: &str,
+        window_start: Timestamp,
+        _window_seconds: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let count = state
+            .rates
+            .entry((key.to_owned(), window_start.0))
+            .or_default();
+        if *count >= limit {
+            return Ok(false);
+        }
+        *count += 1;
+        Ok(true)
     }
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod authorizer;
 mod gateway;
+mod leaks;
 mod local_stack;
 mod management;
 mod openapi;

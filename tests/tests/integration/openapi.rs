@@ -28,6 +28,7 @@ fn every_route_in_code_is_in_the_spec_and_the_reverse() {
     }
     let in_code: BTreeSet<_> = ENDPOINTS
         .iter()
+        .chain(leak_response::ROUTES.iter())
         .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
         .collect();
     assert_eq!(in_spec, in_code);
@@ -51,7 +52,11 @@ fn every_error_code_the_code_can_answer_is_in_the_spec() {
         regex_lite::Regex::new(r#"invalid\(\s*(?:"[a-z_]+"|[a-z_]+),\s*"([a-z_]+)""#).unwrap(),
     ];
     let mut used = BTreeSet::new();
-    for folder in ["functions/management/src", "shared/src/management"] {
+    for folder in [
+        "functions/management/src",
+        "shared/src/management",
+        "functions/leak-response/src",
+    ] {
         for entry in std::fs::read_dir(repo_root().join(folder)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "rs") {

@@ -223,6 +223,21 @@ const CALLS: &[(&str, &[&str])] = &[
     ),
     ("WhoamiFunction", &[]),
     (
+        // get_tokens (BatchGetItem), list_peppers (Query), each revocation's
+        // read (GetItem) and transaction (UpdateItem, DeleteItem of the name,
+        // PutItem of the audit event), the per-IP counter (UpdateItem), ring (Decrypt).
+        "LeakResponseFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:PutItem",
+            "kms:Decrypt",
+        ],
+    ),
+    (
         // put_account_version: the account read, then its update, its org
         // member items (put, delete) and its audit event.
         "AccountSyncFunction",

@@ -14,6 +14,7 @@
 //! | org member | `ORG#<org>` | `MEMBER#<user_id>` | |
 //! | org PAT policy | `ORG#<org>` | `POLICY` | |
 //! | org service-user counter | `ORG#<org>` | `SVCUSERS` | |
+//! | rate-limit window | `RATE#<key>` | `<window start ms>` | |
 //!
 //! A token holds a slot in its owner's counter (attribute `holds_slot`) from
 //! creation until the write that revokes it or releases its ended slot; that
@@ -38,6 +39,7 @@ mod paging;
 mod peppers;
 mod principal_items;
 mod principals;
+mod rate_limits;
 pub mod schema;
 mod token_writes;
 mod tokens;
