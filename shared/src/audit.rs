@@ -26,12 +26,16 @@ pub enum AuditAction {
     OrgPolicyPut,
     /// A leak report (GitHub secret scanning) revoked the token.
     TokenLeaked,
+    /// The token's IP allowlist changed.
+    TokenUpdate,
+    /// The authorizer refused the token from an address outside its allowlist.
+    TokenIpRefused,
     PepperAdd,
     PepperRetire,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::TokenCreate,
         Self::TokenRotate,
         Self::TokenRevoke,
@@ -43,6 +47,8 @@ impl AuditAction {
         Self::TokenBlock,
         Self::OrgPolicyPut,
         Self::TokenLeaked,
+        Self::TokenUpdate,
+        Self::TokenIpRefused,
         Self::PepperAdd,
         Self::PepperRetire,
     ];
@@ -60,6 +66,8 @@ impl AuditAction {
             Self::TokenBlock => "token.block",
             Self::OrgPolicyPut => "org.policy_put",
             Self::TokenLeaked => "token.leaked",
+            Self::TokenUpdate => "token.update",
+            Self::TokenIpRefused => "token.ip_refused",
             Self::PepperAdd => "pepper.add",
             Self::PepperRetire => "pepper.retire",
         }

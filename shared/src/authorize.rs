@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ struct KnownToken {
     /// When this process last started a `last_used_at` write for it, so a hot
     /// token costs one write per interval, not one per request in flight.
     touched_at: Option<Timestamp>,
+    /// When this process last started recording a refused source address.
+    refusal_recorded_at: Option<Timestamp>,
 }
 
 /// Settings read once at cold start.
@@ -117,12 +120,24 @@ pub enum DenyReason {
     OwnerNotAllowed,
 }
 
+/// Why a valid token is refused with 403. Logged; the caller sees only 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForbidReason {
+    /// A route rule requires a scope the token lacks.
+    MissingScope,
+    /// The request came from outside the token's IP allowlist.
+    SourceNotAllowed,
+    /// The token has an allowlist and the event tells no source address
+    /// (a REST `TOKEN` authorizer).
+    SourceUnknown,
+}
+
 /// The outcome for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Allow(Identity),
-    /// A valid token without a scope a route rule requires: 403.
-    Forbidden(Identity),
+    /// A valid token that may not make this request: 403.
+    Forbidden(Identity, ForbidReason),
     /// 401, whatever the reason.
     Unauthorized(DenyReason),
 }
@@ -166,11 +181,13 @@ where
         &self.settings.route_rules
     }
 
-    /// Decides one request. `authorization` is the raw `Authorization` header value.
+    /// Decides one request. `authorization` is the raw `Authorization`
+    /// header value; `source` the caller's address, when the event tells it.
     pub async fn authorize(
         &self,
         authorization: Option<&str>,
         route: Option<Route<'_>>,
+        source: Option<IpAddr>,
         now: Timestamp,
     ) -> Result<Decision, AuthorizeError> {
         use Decision::Unauthorized;
@@ -205,17 +222,18 @@ where
                 return Ok(Unauthorized(reason));
             }
         };
+        if !record.allowed_ips.admits(source) {
+            self.record_refusal(&record, source, now);
+            let reason = match source {
+                Some(_) => ForbidReason::SourceNotAllowed,
+                None => ForbidReason::SourceUnknown,
+            };
+            return Ok(Decision::Forbidden(identity(record, orgs), reason));
+        }
         if let Some(ring) = &ring {
             self.after_success(&token, &record, ring.current(), now);
         }
-
-        let identity = Identity {
-            owner: record.owner,
-            token_id: id,
-            scopes: record.scopes,
-            orgs,
-        };
-        Ok(self.decide_route(identity, route))
+        Ok(self.decide_route(identity(record, orgs), route))
     }
 
     /// The orgs a live token acts in: its owner's (a PAT's, less those that
@@ -252,7 +270,7 @@ where
                 .route_rules
                 .required_scopes(route.method, route.path);
             if needed.any(|scope| !identity.scopes.iter().any(|s| s == scope)) {
-                return Decision::Forbidden(identity);
+                return Decision::Forbidden(identity, ForbidReason::MissingScope);
             }
         }
         Decision::Allow(identity)
@@ -286,16 +304,18 @@ where
     }
 
     /// Remembers the token's owner and decides whether this request starts
-    /// the `last_used_at` write (stale in the record and not already started
-    /// by this process within the interval).
-    fn remember_and_claim_touch(
+    /// a throttled write (`last_used_at`, or a refused-address record): due
+    /// (`stale_in_record`) and not already started by this process within
+    /// the interval (the time `slot` keeps).
+    fn remember_and_claim(
         &self,
         record: &TokenRecord,
         now: Timestamp,
         interval_ms: i64,
+        stale_in_record: bool,
+        slot: fn(&mut KnownToken) -> &mut Option<Timestamp>,
     ) -> bool {
         let threshold = now.0.saturating_sub(interval_ms);
-        let stale_in_record = record.last_used_at.is_none_or(|at| at.0 <= threshold);
         let Ok(mut known) = self.known.lock() else {
             return stale_in_record;
         };
@@ -305,12 +325,45 @@ where
         let entry = known.entry(record.id).or_insert_with(|| KnownToken {
             owner: record.owner.clone(),
             touched_at: None,
+            refusal_recorded_at: None,
         });
-        let claim = stale_in_record && entry.touched_at.is_none_or(|at| at.0 <= threshold);
+        let last = slot(entry);
+        let claim = stale_in_record && last.is_none_or(|at| at.0 <= threshold);
         if claim {
-            entry.touched_at = Some(now);
+            *last = Some(now);
         }
         claim
+    }
+
+    fn last_used_interval_ms(&self) -> i64 {
+        i64::try_from(self.settings.last_used_interval.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// A refused source address goes to the audit trail (and from there to
+    /// the event bus), at most once per `last_used_at` interval per token.
+    fn record_refusal(&self, record: &TokenRecord, source: Option<IpAddr>, now: Timestamp) {
+        let interval_ms = self.last_used_interval_ms();
+        if !self.remember_and_claim(record, now, interval_ms, true, |k| {
+            &mut k.refusal_recorded_at
+        }) {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let id = record.id;
+        let source = source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let audit = AuditEvent::new(
+            "authorizer",
+            AuditAction::TokenIpRefused,
+            record.owner.clone(),
+            now,
+        )
+        .for_token(id)
+        .with_detail(format!("source_ip={source}"));
+        self.spawn(async move {
+            if let Err(error) = store.record_refused_ip(&id, now, interval_ms, &audit).await {
+                tracing::warn!(token_id = %id, error = %Causes(&error), "refused address not recorded");
+            }
+        });
     }
 
     /// `last_used_at` and the lazy re-hash: written off the request path,
@@ -322,9 +375,12 @@ where
         current: &crate::hash::Pepper,
         now: Timestamp,
     ) {
-        let interval_ms =
-            i64::try_from(self.settings.last_used_interval.as_millis()).unwrap_or(i64::MAX);
-        if self.remember_and_claim_touch(record, now, interval_ms) {
+        let interval_ms = self.last_used_interval_ms();
+        let threshold = now.0.saturating_sub(interval_ms);
+        let stale_in_record = record.last_used_at.is_none_or(|at| at.0 <= threshold);
+        if self.remember_and_claim(record, now, interval_ms, stale_in_record, |k| {
+            &mut k.touched_at
+        }) {
             let store = Arc::clone(&self.store);
             let id = record.id;
             self.spawn(async move {
@@ -376,6 +432,15 @@ impl<S, P> std::fmt::Debug for Authorizer<S, P> {
         f.debug_struct("Authorizer")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
+    }
+}
+
+fn identity(record: TokenRecord, orgs: Vec<OrgMembership>) -> Identity {
+    Identity {
+        owner: record.owner,
+        token_id: record.id,
+        scopes: record.scopes,
+        orgs,
     }
 }
 

@@ -255,6 +255,7 @@ mod tests {
             revoked: None,
             last_used_at: None,
             blocked_orgs: Vec::new(),
+            allowed_ips: Default::default(),
         };
         let audit =
             Actor::new("t").event(AuditAction::TokenCreate, Owner::user("ann"), Timestamp(0));

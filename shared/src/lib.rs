@@ -5,6 +5,7 @@
 //! storage ports (`store`) know nothing of AWS; `aws` holds the adapters.
 
 pub mod accounts;
+pub mod allowlist;
 pub mod audit;
 pub mod authorize;
 #[cfg(feature = "aws")]

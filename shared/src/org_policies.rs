@@ -219,6 +219,7 @@ mod tests {
             revoked: None,
             last_used_at: None,
             blocked_orgs: blocked.iter().map(|o| (*o).to_owned()).collect(),
+            allowed_ips: Default::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub use crate::allowlist::IpAllowlist;
 pub use crate::audit::{Actor, AuditAction, AuditEvent, Origin};
 use crate::hash::{PepperVersion, TokenHash};
 pub use crate::org_policies::{OrgPolicy, PatAccess};
@@ -233,6 +234,8 @@ pub struct TokenRecord {
     pub last_used_at: Option<Timestamp>,
     /// Orgs whose admins blocked this PAT there: it never carries them.
     pub blocked_orgs: Vec<String>,
+    /// The source networks it may be used from; empty: any.
+    pub allowed_ips: IpAllowlist,
 }
 
 impl TokenRecord {
@@ -418,6 +421,7 @@ mod tests {
             }),
             last_used_at: None,
             blocked_orgs: Vec::new(),
+            allowed_ips: Default::default(),
         }
     }
 

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use crate::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
-    Account, AuditEvent, OrgMember, OrgPolicy, Owner, PrincipalStatus, Revocation, ServiceUser,
-    StatusFilter, Timestamp, TokenRecord,
+    Account, AuditEvent, IpAllowlist, OrgMember, OrgPolicy, Owner, PrincipalStatus, Revocation,
+    ServiceUser, StatusFilter, Timestamp, TokenRecord,
 };
 use crate::token::TokenId;
 
@@ -150,6 +150,26 @@ pub trait TokenStore: Send + Sync {
         org_id: &str,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
+
+    /// Replaces the token's IP allowlist (empty: any address), with `audit`.
+    /// `NotFound` when the token does not exist.
+    async fn set_allowed_ips(
+        &self,
+        id: &TokenId,
+        allowed_ips: &IpAllowlist,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Records a request refused for its source address: writes `audit`
+    /// unless this token's last such record is after `at - min_interval_ms`.
+    /// Returns whether it wrote.
+    async fn record_refused_ip(
+        &self,
+        id: &TokenId,
+        at: Timestamp,
+        min_interval_ms: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
 
     /// Replaces the hash if it is still `old` (lazy re-hash under a newer
     /// pepper), writing `audit` in the same transaction.

@@ -96,7 +96,7 @@ async fn sample(
             let class = (round + offset) % headers.len();
             let started = Instant::now();
             let decision = authorizer
-                .authorize(Some(&headers[class]), None, at)
+                .authorize(Some(&headers[class]), None, None, at)
                 .await
                 .unwrap();
             let elapsed = started.elapsed();

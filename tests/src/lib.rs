@@ -179,6 +179,7 @@ pub fn new_token(
         revoked: None,
         last_used_at: None,
         blocked_orgs: Vec::new(),
+        allowed_ips: Default::default(),
     };
     (token, record)
 }
@@ -297,7 +298,7 @@ pub mod services {
     ) -> Decision {
         let header = format!("Bearer {}", token.expose_secret());
         authorizer
-            .authorize(Some(&header), None, now)
+            .authorize(Some(&header), None, None, now)
             .await
             .unwrap()
     }
@@ -325,6 +326,7 @@ pub mod services {
             name: name.into(),
             scopes: vec!["tokens:read".into()],
             expires_in_days: None,
+            allowed_ips: Vec::new(),
         }
     }
 }

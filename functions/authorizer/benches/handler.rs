@@ -59,6 +59,7 @@ fn bench_state(
         revoked: None,
         last_used_at: None,
         blocked_orgs: Vec::new(),
+        allowed_ips: Default::default(),
     };
     let account = Account {
         user_id: "u_bench".into(),

@@ -46,7 +46,12 @@ where
     let shape = event.shape().map_err(|e| unreadable(&e))?;
     let decision = state
         .authorizer
-        .authorize(event.authorization(shape), event.route(shape), now)
+        .authorize(
+            event.authorization(shape),
+            event.route(shape),
+            event.source_ip(shape),
+            now,
+        )
         .await
         .map_err(|error| {
             tracing::error!(error = %Causes(&error), "authorizer fault: failing closed");
@@ -56,8 +61,8 @@ where
         Decision::Allow(identity) => {
             tracing::debug!(token_id = %identity.token_id, principal = %identity.owner, "allowed")
         }
-        Decision::Forbidden(identity) => {
-            tracing::info!(token_id = %identity.token_id, principal = %identity.owner, "forbidden: missing scope")
+        Decision::Forbidden(identity, reason) => {
+            tracing::info!(token_id = %identity.token_id, principal = %identity.owner, ?reason, "forbidden")
         }
         Decision::Unauthorized(reason) => tracing::info!(?reason, "unauthorized"),
     }

@@ -3,6 +3,7 @@
 //! `Authorization` header, route, resource ARN).
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use cog_tokens::authorize::Route;
 use serde::Deserialize;
@@ -66,11 +67,22 @@ impl std::fmt::Debug for AuthorizerEvent {
 #[derive(Deserialize, Default)]
 struct RequestContext {
     http: Option<HttpDescription>,
+    identity: Option<CallerIdentity>,
 }
 
+/// HTTP API 2.0: `requestContext.http`.
 #[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 struct HttpDescription {
     method: Option<String>,
+    source_ip: Option<String>,
+}
+
+/// REST `REQUEST`: `requestContext.identity`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct CallerIdentity {
+    source_ip: Option<String>,
 }
 
 /// The `Authorization` values of a header map (any letter case), counting
@@ -205,6 +217,19 @@ impl AuthorizerEvent {
         }
     }
 
+    /// The caller's address: `requestContext.identity.sourceIp` (REST
+    /// `REQUEST`) or `requestContext.http.sourceIp` (HTTP API). A `TOKEN`
+    /// event carries none; a value that is no address counts as none.
+    pub fn source_ip(&self, shape: EventShape) -> Option<IpAddr> {
+        let context = self.request_context.as_ref()?;
+        let text = match shape {
+            EventShape::RestToken => None,
+            EventShape::RestRequest => context.identity.as_ref()?.source_ip.as_deref(),
+            EventShape::HttpV2 => context.http.as_ref()?.source_ip.as_deref(),
+        };
+        text?.parse().ok()
+    }
+
     /// `methodArn` (REST) or `routeArn` (HTTP API).
     pub(crate) fn resource_arn(&self, shape: EventShape) -> Option<&str> {
         match shape {
@@ -233,6 +258,22 @@ pub(crate) fn stage_prefix(arn: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_source_ip_comes_from_each_shapes_own_field() {
+        let read = |json: &str| {
+            let event = AuthorizerEvent::from_json(json).unwrap();
+            event.source_ip(event.shape().unwrap())
+        };
+        let rest = r#"{"type":"REQUEST","requestContext":{"identity":{"sourceIp":"203.0.113.9"},"http":{"sourceIp":"198.51.100.1"}}}"#;
+        assert_eq!(read(rest), Some("203.0.113.9".parse().unwrap()));
+        let http = r#"{"version":"2.0","type":"REQUEST","requestContext":{"http":{"method":"GET","sourceIp":"2001:db8::7"}}}"#;
+        assert_eq!(read(http), Some("2001:db8::7".parse().unwrap()));
+        let token = r#"{"type":"TOKEN","authorizationToken":"x","requestContext":{"identity":{"sourceIp":"203.0.113.9"}}}"#;
+        assert_eq!(read(token), None, "a TOKEN event tells no address");
+        let garbage = r#"{"version":"2.0","requestContext":{"http":{"sourceIp":"not an ip"}}}"#;
+        assert_eq!(read(garbage), None);
+    }
 
     #[test]
     fn arns_split_into_stage_method_and_path() {

@@ -102,7 +102,7 @@ pub fn respond(
             return Ok(AuthorizerResponse::HttpSimple(simple_response(false, None)))
         }
         Decision::Unauthorized(_) => return Err(AuthorizerFailure::Unauthorized),
-        Decision::Allow(identity) | Decision::Forbidden(identity) => identity,
+        Decision::Allow(identity) | Decision::Forbidden(identity, _) => identity,
     };
     let context = AuthorizerContext::from(identity);
     if simple {
@@ -115,7 +115,7 @@ pub fn respond(
     // Without the resource ARN no correct policy can be written: fail closed.
     let resource = event.resource_arn(shape).ok_or(AuthorizerFailure::Fault)?;
     let prefix = stage_prefix(resource).ok_or(AuthorizerFailure::Fault)?;
-    let forbidden = matches!(decision, Decision::Forbidden(_)).then_some(resource);
+    let forbidden = matches!(decision, Decision::Forbidden(..)).then_some(resource);
     let policy = policy(prefix, identity, rules, forbidden);
     let principal_id = Some(identity.owner.to_string());
     Ok(match shape {

@@ -148,6 +148,7 @@ impl Fixture {
             revoked: None,
             last_used_at: None,
             blocked_orgs: Vec::new(),
+            allowed_ips: Default::default(),
         };
         edit(&mut record);
         let audit = AuditEvent::new("test", AuditAction::TokenCreate, owner, self.now);

@@ -23,6 +23,8 @@ struct CreateBody {
     scopes: Vec<String>,
     #[serde(default, deserialize_with = "present_or_null")]
     expires_in_days: Option<Option<u32>>,
+    #[serde(default)]
+    allowed_ips: Vec<String>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -46,7 +48,21 @@ pub fn token_request(content_type: Option<&str>, bytes: &[u8]) -> Result<TokenRe
         name: body.name,
         scopes: body.scopes,
         expires_in_days: body.expires_in_days,
+        allowed_ips: body.allowed_ips,
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    allowed_ips: Vec<String>,
+}
+
+/// `PATCH /v1/tokens/{id}` and `PATCH .../keys/{id}`: the new allowlist
+/// (checked by the manager; `[]` lifts it).
+pub fn allowed_ips(content_type: Option<&str>, bytes: &[u8]) -> Result<Vec<String>, Problem> {
+    let body: UpdateBody = read_json(content_type, bytes)?.ok_or_else(body_required)?;
+    Ok(body.allowed_ips)
 }
 
 /// `POST /v1/tokens/{id}/rotate` and `POST .../keys/{id}/rotate`: the

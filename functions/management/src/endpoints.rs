@@ -9,6 +9,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/tokens/{id}"),
     ("POST", "/v1/tokens/{id}/rotate"),
     ("DELETE", "/v1/tokens/{id}"),
+    ("PATCH", "/v1/tokens/{id}"),
     ("DELETE", "/v1/tokens"),
     ("POST", "/v1/orgs/{org}/service-users"),
     ("GET", "/v1/orgs/{org}/service-users"),
@@ -18,6 +19,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/orgs/{org}/service-users/{su}/keys"),
     ("POST", "/v1/orgs/{org}/service-users/{su}/keys/{id}/rotate"),
     ("DELETE", "/v1/orgs/{org}/service-users/{su}/keys/{id}"),
+    ("PATCH", "/v1/orgs/{org}/service-users/{su}/keys/{id}"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/orgs/{org}/audit"),
     ("GET", "/v1/orgs/{org}/policy"),
@@ -35,6 +37,8 @@ pub enum Endpoint {
     Get(String),
     Rotate(String),
     Revoke(String),
+    /// A token's IP allowlist changed.
+    Update(String),
     RevokeAll,
     /// The caller's own audit trail.
     Audit,
@@ -55,6 +59,8 @@ pub enum OrgEndpoint {
     RotateKey(String, String),
     /// Service user, key.
     RevokeKey(String, String),
+    /// Service user, key: its IP allowlist changed.
+    UpdateKey(String, String),
     /// The changes the org's admins made.
     Audit,
     GetPolicy,
@@ -80,6 +86,7 @@ impl OrgEndpoint {
                 Self::RotateKey(owned(su), owned(id))
             }
             ("DELETE", ["service-users", su, "keys", id]) => Self::RevokeKey(owned(su), owned(id)),
+            ("PATCH", ["service-users", su, "keys", id]) => Self::UpdateKey(owned(su), owned(id)),
             ("GET", ["audit"]) => Self::Audit,
             ("GET", ["policy"]) => Self::GetPolicy,
             ("PUT", ["policy"]) => Self::PutPolicy,
@@ -100,6 +107,7 @@ impl Endpoint {
             ("GET", ["", "v1", "audit"]) => Some(Self::Audit),
             ("GET", ["", "v1", "tokens", id]) => Some(Self::Get((*id).to_owned())),
             ("DELETE", ["", "v1", "tokens", id]) => Some(Self::Revoke((*id).to_owned())),
+            ("PATCH", ["", "v1", "tokens", id]) => Some(Self::Update((*id).to_owned())),
             ("POST", ["", "v1", "tokens", id, "rotate"]) => Some(Self::Rotate((*id).to_owned())),
             (method, ["", "v1", "orgs", org, rest @ ..]) if !org.is_empty() => {
                 OrgEndpoint::parse(method, rest).map(|e| Self::Org((*org).to_owned(), e))
@@ -109,9 +117,10 @@ impl Endpoint {
     }
 }
 
-/// Which endpoints a function serves: issuance or revocation. What ends
-/// access (revoking, disabling a service user) is the revocation function's,
-/// which needs no KMS, so it keeps working when KMS does not.
+/// Which endpoints a function serves: issuance or revocation. What ends or
+/// narrows access (revoking, disabling a service user, IP allowlists) is the
+/// revocation function's, which needs no KMS, so it keeps working when KMS
+/// does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     Issuance,
@@ -125,11 +134,13 @@ impl Function {
             Self::Revocation => matches!(
                 endpoint,
                 Endpoint::Revoke(_)
+                    | Endpoint::Update(_)
                     | Endpoint::RevokeAll
                     | Endpoint::Org(
                         _,
                         OrgEndpoint::UpdateServiceUser(_)
                             | OrgEndpoint::RevokeKey(..)
+                            | OrgEndpoint::UpdateKey(..)
                             | OrgEndpoint::PutPolicy
                             | OrgEndpoint::RemoveCredential(_)
                     )

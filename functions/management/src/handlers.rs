@@ -59,6 +59,7 @@ where
         Endpoint::Get(id) => call.get(&id).await,
         Endpoint::Rotate(id) => call.rotate(&id).await,
         Endpoint::Revoke(id) => call.revoke(&id).await,
+        Endpoint::Update(id) => call.update(&id).await,
         Endpoint::RevokeAll => call.revoke_all().await,
         Endpoint::Audit => call.audit().await,
         Endpoint::Org(org, endpoint) => call.org(&org, endpoint).await,
@@ -138,6 +139,20 @@ where
         self.manager.revoke(self.user, id, self.now).await?;
         tracing::info!(token_id = %id, user = %self.user, "token revoked");
         Ok(views::no_content())
+    }
+
+    async fn update(&self, id: &str) -> Answer {
+        let (content_type, bytes) = self.body();
+        let allowed_ips = body::allowed_ips(content_type, bytes)?;
+        let record = self
+            .manager
+            .set_allowed_ips(self.user, id, &allowed_ips, self.now)
+            .await?;
+        tracing::info!(token_id = %id, user = %self.user, "token allowlist changed");
+        Ok(views::json(
+            StatusCode::OK,
+            &TokenView::new(&record, self.now),
+        ))
     }
 
     async fn audit(&self) -> Answer {

@@ -34,6 +34,7 @@ where
             OrgEndpoint::ListKeys(su) => self.list_keys(at, &su).await,
             OrgEndpoint::RotateKey(su, id) => self.rotate_key(at, &su, &id).await,
             OrgEndpoint::RevokeKey(su, id) => self.revoke_key(at, &su, &id).await,
+            OrgEndpoint::UpdateKey(su, id) => self.update_key(at, &su, &id).await,
             OrgEndpoint::Audit => self.org_audit(at).await,
             OrgEndpoint::GetPolicy => {
                 let policy = self.manager.get_org_policy(at).await?;
@@ -164,6 +165,20 @@ where
         Ok(views::json(
             StatusCode::CREATED,
             &IssuedView::new(&issued, self.now),
+        ))
+    }
+
+    async fn update_key(&self, at: OrgCall<'_>, su: &str, id: &str) -> Answer {
+        let (content_type, bytes) = self.body();
+        let allowed_ips = body::allowed_ips(content_type, bytes)?;
+        let record = self
+            .manager
+            .set_key_allowed_ips(at, su, id, &allowed_ips)
+            .await?;
+        tracing::info!(key_id = %id, service_user = su, admin = %at.admin, "key allowlist changed");
+        Ok(views::json(
+            StatusCode::OK,
+            &TokenView::new(&record, self.now),
         ))
     }
 

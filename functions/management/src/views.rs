@@ -27,6 +27,8 @@ pub struct TokenView<'a> {
     #[serde(serialize_with = "optional_rfc3339")]
     pub revoked_at: Option<Timestamp>,
     pub status: TokenStatus,
+    /// CIDRs it may be used from; empty: any address.
+    pub allowed_ips: Vec<String>,
 }
 
 impl<'a> TokenView<'a> {
@@ -41,6 +43,7 @@ impl<'a> TokenView<'a> {
             last_used_at: record.last_used_at,
             revoked_at: record.revoked.as_ref().map(|r| r.at),
             status: record.status(now),
+            allowed_ips: record.allowed_ips.to_strings(),
         }
     }
 }

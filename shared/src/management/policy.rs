@@ -2,6 +2,7 @@
 //! checked against it (`TokenRequest` → `NewToken`).
 
 use super::error::ManagementError;
+use crate::allowlist::{AllowlistError, IpAllowlist};
 use crate::names::TokenName;
 
 /// Issuance rules, from configuration.
@@ -100,8 +101,19 @@ impl IssuancePolicy {
             name,
             scopes,
             lifetime_ms: days.map(|d| i64::from(d) * DAY_MS),
+            allowed_ips: allowlist(&request.allowed_ips)?,
         })
     }
+}
+
+/// A credential's IP allowlist from the request's `allowed_ips`.
+pub fn allowlist(entries: &[String]) -> Result<IpAllowlist, ManagementError> {
+    IpAllowlist::parse(entries).map_err(|error| match error {
+        AllowlistError::TooMany => {
+            ManagementError::invalid("allowed_ips", "too_many_cidrs", error.to_string())
+        }
+        _ => ManagementError::invalid("allowed_ips", "invalid_cidr", error.to_string()),
+    })
 }
 
 /// The scope catalog when `SCOPE_CATALOG` is not set.
@@ -128,6 +140,8 @@ pub struct TokenRequest {
     pub scopes: Vec<String>,
     /// `None`: the default lifetime; `Some(None)`: never expires.
     pub expires_in_days: Option<Option<u32>>,
+    /// CIDRs the token may be used from; empty: any address.
+    pub allowed_ips: Vec<String>,
 }
 
 pub(super) const DAY_MS: i64 = 86_400_000;
@@ -140,4 +154,5 @@ pub struct NewToken {
     pub scopes: Vec<String>,
     /// `None`: never expires.
     pub lifetime_ms: Option<i64>,
+    pub allowed_ips: IpAllowlist,
 }

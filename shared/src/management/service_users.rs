@@ -258,6 +258,20 @@ where
             .await
     }
 
+    /// Replaces the IP allowlist of one of the org's active keys.
+    pub async fn set_key_allowed_ips(
+        &self,
+        call: OrgCall<'_>,
+        service_user: &str,
+        key_id: &str,
+        entries: &[String],
+    ) -> Result<TokenRecord, ManagementError> {
+        let (_, record) = self.org_key(call, service_user, key_id).await?;
+        let list = super::policy::allowlist(entries)?;
+        self.change_allowed_ips(record, list, &call.actor(), call.now)
+            .await
+    }
+
     /// Revokes a key; revoking a revoked key succeeds.
     pub async fn revoke_key(
         &self,

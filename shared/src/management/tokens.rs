@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use super::error::{Fault, ManagementError};
-use super::policy::{IssuancePolicy, NewToken, TokenRequest, DAY_MS, PAGE_MAX};
+use super::policy::{allowlist, IssuancePolicy, NewToken, TokenRequest, DAY_MS, PAGE_MAX};
 use crate::lifecycle::revoke_all;
 use crate::pepper::{PepperKeeper, PepperRing, PepperSource};
 use crate::records::{
-    Actor, AuditAction, Caller, Owner, PrincipalStatus, Revocation, StatusFilter, Timestamp,
-    TokenRecord, TokenStatus,
+    Actor, AuditAction, Caller, IpAllowlist, Owner, PrincipalStatus, Revocation, StatusFilter,
+    Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenPage, TokenStore};
 use crate::token::{PlainToken, TokenId};
@@ -18,6 +18,13 @@ use crate::token::{PlainToken, TokenId};
 pub struct IssuedToken {
     pub token: PlainToken,
     pub record: TokenRecord,
+}
+
+/// What a new credential carries besides its name.
+struct Kept {
+    scopes: Vec<String>,
+    lifetime_ms: Option<i64>,
+    allowed_ips: IpAllowlist,
 }
 
 /// The management service over the storage ports and the pepper ring.
@@ -101,12 +108,13 @@ where
         }
     }
 
+    /// A new credential of `owner` with `name` (checked when it was chosen)
+    /// and `kept`'s scopes, lifetime and allowlist.
     fn new_record(
         &self,
         owner: Owner,
         name: String,
-        scopes: Vec<String>,
-        lifetime_ms: Option<i64>,
+        kept: Kept,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
         let ring = self.ring()?;
@@ -116,14 +124,17 @@ where
             id: token.id(),
             owner,
             name,
-            scopes,
+            scopes: kept.scopes,
             hash: pepper.hash(&token),
             pepper_version: pepper.version(),
             created_at: now,
-            expires_at: lifetime_ms.map(|ms| Timestamp(now.0.saturating_add(ms))),
+            expires_at: kept
+                .lifetime_ms
+                .map(|ms| Timestamp(now.0.saturating_add(ms))),
             revoked: None,
             last_used_at: None,
             blocked_orgs: Vec::new(),
+            allowed_ips: kept.allowed_ips,
         };
         Ok(IssuedToken { token, record })
     }
@@ -173,8 +184,12 @@ where
         by: &Actor,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
-        let name = new.name.into_string();
-        let issued = self.new_record(owner.clone(), name, new.scopes, new.lifetime_ms, now)?;
+        let kept = Kept {
+            scopes: new.scopes,
+            lifetime_ms: new.lifetime_ms,
+            allowed_ips: new.allowed_ips,
+        };
+        let issued = self.new_record(owner.clone(), new.name.into_string(), kept, now)?;
         let audit = by
             .event(AuditAction::TokenCreate, owner.clone(), now)
             .for_token(issued.record.id);
@@ -265,14 +280,13 @@ where
         by: &Actor,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
-        // The name is handed over as it is: it was checked when it was chosen.
-        let issued = self.new_record(
-            old.owner.clone(),
-            old.name.clone(),
-            old.scopes.clone(),
-            self.rotation_lifetime(old),
-            now,
-        )?;
+        // Name, scopes and allowlist are handed over as they are.
+        let same = Kept {
+            scopes: old.scopes.clone(),
+            lifetime_ms: self.rotation_lifetime(old),
+            allowed_ips: old.allowed_ips.clone(),
+        };
+        let issued = self.new_record(old.owner.clone(), old.name.clone(), same, now)?;
         let revocation = Revocation {
             at: now.plus_seconds(i64::from(grace)),
             by: by.name.clone(),
@@ -296,6 +310,45 @@ where
             Ok(()) => Ok(issued),
             // Revoked or rotated by a concurrent request since it was read.
             Err(StoreError::NotFound) => Err(ManagementError::TokenNotActive),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Replaces the IP allowlist of one of the caller's active tokens.
+    pub async fn set_allowed_ips(
+        &self,
+        caller: &Caller,
+        id: &str,
+        entries: &[String],
+        now: Timestamp,
+    ) -> Result<TokenRecord, ManagementError> {
+        let record = self.get(caller, id).await?;
+        let list = allowlist(entries)?;
+        self.change_allowed_ips(record, list, &caller.actor(), now)
+            .await
+    }
+
+    /// Gives an active `record` the allowlist `list`, audited as `by`.
+    pub(super) async fn change_allowed_ips(
+        &self,
+        mut record: TokenRecord,
+        list: IpAllowlist,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<TokenRecord, ManagementError> {
+        if record.status(now) != TokenStatus::Active {
+            return Err(ManagementError::TokenNotActive);
+        }
+        let audit = by
+            .event(AuditAction::TokenUpdate, record.owner.clone(), now)
+            .for_token(record.id)
+            .with_detail(format!("allowed_ips={list}"));
+        match self.store.set_allowed_ips(&record.id, &list, &audit).await {
+            Ok(()) => {
+                record.allowed_ips = list;
+                Ok(record)
+            }
+            Err(StoreError::NotFound) => Err(ManagementError::TokenNotFound),
             Err(other) => Err(other.into()),
         }
     }

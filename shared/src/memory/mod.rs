@@ -14,8 +14,8 @@ use base64::Engine;
 use crate::hash::{Pepper, PepperVersion, TokenHash};
 use crate::pepper::{PepperError, PepperRing, PepperSource};
 use crate::records::{
-    Account, AuditEvent, OrgPolicy, Owner, Revocation, ServiceUser, StatusFilter, Timestamp,
-    TokenRecord, TokenStatus,
+    Account, AuditEvent, IpAllowlist, OrgPolicy, Owner, Revocation, ServiceUser, StatusFilter,
+    Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{
     read_principal, CredentialLookup, Principal, RateLimiter, RevokeOutcome, StoreError, TokenPage,
@@ -38,6 +38,8 @@ struct State {
     account_versions: HashMap<String, i64>,
     /// Service users ever created, by org (the per-org limit).
     org_service_users: HashMap<String, u32>,
+    /// When each token's last refused-IP event was written.
+    ip_refusals: HashMap<TokenId, Timestamp>,
     /// Requests counted per (key, window start).
     rates: HashMap<(String, i64), u32>,
     audit: Vec<AuditEvent>,
@@ -355,6 +357,41 @@ impl TokenStore for MemoryStore {
         }
         state.audit.push(audit.clone());
         Ok(())
+    }
+
+    async fn set_allowed_ips(
+        &self,
+        id: &TokenId,
+        allowed_ips: &IpAllowlist,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        let (record, _) = state.tokens.get_mut(id).ok_or(StoreError::NotFound)?;
+        record.allowed_ips = allowed_ips.clone();
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn record_refused_ip(
+        &self,
+        id: &TokenId,
+        at: Timestamp,
+        min_interval_ms: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        if !state.tokens.contains_key(id) {
+            return Ok(false);
+        }
+        let threshold = at.0.saturating_sub(min_interval_ms);
+        match state.ip_refusals.get(id) {
+            Some(last) if last.0 > threshold => Ok(false),
+            _ => {
+                state.ip_refusals.insert(*id, at);
+                state.audit.push(audit.clone());
+                Ok(true)
+            }
+        }
     }
 
     async fn replace_hash(

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use authorizer::config::HttpResponseFormat;
 use authorizer::request::AuthorizerEvent;
 use authorizer::response::{respond, AuthorizerResponse};
-use cog_tokens::authorize::{Decision, DenyReason, Identity};
+use cog_tokens::authorize::{Decision, DenyReason, ForbidReason, Identity};
 use cog_tokens::records::{OrgMembership, Owner};
 use cog_tokens::routes::RouteRules;
 use cog_tokens::{extract_bearer, PlainToken};
@@ -53,9 +53,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = event.route(shape);
+    let _ = event.source_ip(shape);
     let decisions = [
         Decision::Allow(identity()),
-        Decision::Forbidden(identity()),
+        Decision::Forbidden(identity(), ForbidReason::MissingScope),
         Decision::Unauthorized(DenyReason::UnknownToken),
     ];
     for decision in &decisions {

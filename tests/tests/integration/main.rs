@@ -2,6 +2,7 @@
 //! one per file), a module per area; helpers live in `tests/src/`.
 
 mod accounts;
+mod allowlists;
 mod authorizer;
 mod gateway;
 mod leaks;

@@ -48,6 +48,7 @@ fn request(name: &str) -> TokenRequest {
         name: name.into(),
         scopes: vec!["tokens:read".into()],
         expires_in_days: None,
+        allowed_ips: Vec::new(),
     }
 }
 

@@ -183,7 +183,7 @@ async fn missing_or_mistyped_account_flags_fail_closed() {
         let header = format!("Bearer {}", token.expose_secret());
         let fresh = authorizer(&stack, &store).await;
         for checker in [&pepper, &fresh] {
-            match checker.authorize(Some(&header), None, now).await {
+            match checker.authorize(Some(&header), None, None, now).await {
                 Ok(Decision::Unauthorized(_)) | Err(_) => {}
                 other => panic!("{user}: {other:?}"),
             }
@@ -786,7 +786,7 @@ async fn dynamodb_faults_never_allow_and_change_nothing() {
     ] {
         proxy.set_fault(fault.clone());
         let header = format!("Bearer {}", issued.token.expose_secret());
-        let decision = authorizer.authorize(Some(&header), None, now).await;
+        let decision = authorizer.authorize(Some(&header), None, None, now).await;
         assert!(decision.is_err(), "{fault:?}: {decision:?}");
         for outcome in [
             faulty
@@ -899,7 +899,7 @@ async fn kms_faults_fail_closed() {
         Decision::Allow(_)
     ));
     let header = format!("Bearer {}", new.token.expose_secret());
-    let decision = authorizer.authorize(Some(&header), None, now).await;
+    let decision = authorizer.authorize(Some(&header), None, None, now).await;
     assert!(decision.is_err(), "{decision:?}");
 }
 
@@ -970,7 +970,7 @@ async fn a_revoke_racing_a_thousand_authorizations_lets_none_through_after_it_re
                 for _ in 0..32 {
                     let started = std::time::Instant::now();
                     let decision = authorizer
-                        .authorize(Some(&header), None, Timestamp::now())
+                        .authorize(Some(&header), None, None, Timestamp::now())
                         .await
                         .unwrap();
                     let after_revoke = revoked_at.get().is_some_and(|at| started > *at);

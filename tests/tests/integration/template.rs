@@ -407,3 +407,35 @@ fn the_token_authorizer_answers_in_the_format_the_api_expects() {
         "[workspace.metadata.lambda.watch.env] must set HTTP_RESPONSE_FORMAT = \"{format}\""
     );
 }
+
+/// Tokens may carry IP allowlists, which the authorizer checks: an answer
+/// API Gateway caches must be keyed by the source IP as well, or an Allow
+/// for one address would reach another.
+#[test]
+fn a_cached_token_authorizer_answer_is_keyed_by_the_source_ip() {
+    let template = template();
+    let authorizers = &template["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"];
+    let mut checked = 0;
+    for (name, authorizer) in authorizers.as_mapping().unwrap() {
+        if authorizer["FunctionArn"].is_null() {
+            continue; // a JWT authorizer
+        }
+        let identity = &authorizer["Identity"];
+        let never_cached = identity["ReauthorizeEvery"].as_u64() == Some(0);
+        if never_cached {
+            continue;
+        }
+        let context: Vec<&str> = identity["Context"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(
+            context.contains(&"identity.sourceIp"),
+            "{name:?}: a cache TTL above 0 needs $context.identity.sourceIp in its identity"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "no cached token authorizer found");
+}

@@ -81,6 +81,7 @@ impl RequestView {
                 "routeKey" => Some(route.route_key.clone()),
                 "httpMethod" => Some(self.method.clone()),
                 "stage" => Some(api.stage.clone()),
+                "identity.sourceIp" => Some(self.source_ip.clone()),
                 _ => None,
             },
         };

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_norway::Value;
 
 /// The `$context` identity sources the gateway can fill in.
-pub const CONTEXT_SOURCES: &[&str] = &["routeKey", "httpMethod", "stage"];
+pub const CONTEXT_SOURCES: &[&str] = &["routeKey", "httpMethod", "stage", "identity.sourceIp"];
 
 /// SAM's default `ReauthorizeEvery` when a Lambda authorizer's `Identity` leaves it out.
 const SAM_DEFAULT_TTL_SECONDS: u64 = 300;

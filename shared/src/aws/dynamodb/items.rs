@@ -17,7 +17,9 @@ use super::schema::{
 };
 use super::{Item, AUDIT_RETENTION_DAYS};
 use crate::hash::{PepperVersion, TokenHash};
-use crate::records::{AuditEvent, Origin, Owner, OwnerKind, Revocation, Timestamp, TokenRecord};
+use crate::records::{
+    AuditEvent, IpAllowlist, Origin, Owner, OwnerKind, Revocation, Timestamp, TokenRecord,
+};
 use crate::store::{StoreError, StoredPepper};
 use crate::token::TokenId;
 
@@ -60,7 +62,26 @@ pub(super) fn token_item(record: &TokenRecord) -> Item {
             AttributeValue::Ss(record.blocked_orgs.clone()),
         );
     }
+    if !record.allowed_ips.is_empty() {
+        item.insert(ALLOWED_IPS.into(), allowed_ips_value(&record.allowed_ips));
+    }
     item
+}
+
+/// Where a token's IP allowlist is kept: a string set of CIDRs, absent when empty.
+pub(super) const ALLOWED_IPS: &str = "allowed_ips";
+
+pub(super) fn allowed_ips_value(list: &IpAllowlist) -> AttributeValue {
+    AttributeValue::Ss(list.to_strings())
+}
+
+/// A stored allowlist that does not parse is damage, never "any address".
+fn allowed_ips(item: &Item) -> Result<IpAllowlist, StoreError> {
+    let Some(value) = item.get(ALLOWED_IPS) else {
+        return Ok(IpAllowlist::default());
+    };
+    let entries = value.as_ss().map_err(|_| malformed(ALLOWED_IPS))?;
+    IpAllowlist::parse(entries).map_err(|_| malformed(ALLOWED_IPS))
 }
 
 /// The orgs a PAT is blocked in, sorted: a string set, none when absent;
@@ -117,6 +138,7 @@ impl TryFrom<&Item> for TokenRecord {
             revoked,
             last_used_at: get_opt_timestamp(item, "last_used_at")?,
             blocked_orgs: blocked_orgs(item)?,
+            allowed_ips: allowed_ips(item)?,
         })
     }
 }
@@ -267,6 +289,7 @@ pub(super) mod tests {
             }),
             last_used_at: Some(Timestamp(1_710_000_000_000)),
             blocked_orgs: vec!["acme".into(), "globex".into()],
+            allowed_ips: IpAllowlist::parse(&["10.0.0.0/8", "2001:db8::/32"]).unwrap(),
         }
     }
 

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::attributes::{b, get_bool, get_opt_i64, malformed, n};
+use super::items::{allowed_ips_value, ALLOWED_IPS};
 use super::keys::{counter_key, decode_cursor, encode_cursor, owner_key, token_key};
 use super::paging::collect_page;
 use super::transaction::{
@@ -15,7 +16,9 @@ use super::transaction::{
 };
 use super::DynamoStore;
 use crate::hash::{PepperVersion, TokenHash};
-use crate::records::{AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenRecord};
+use crate::records::{
+    AuditEvent, IpAllowlist, Owner, Revocation, StatusFilter, Timestamp, TokenRecord,
+};
 use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
 use crate::token::TokenId;
 
@@ -260,6 +263,56 @@ impl TokenStore for DynamoStore {
             TransactionOutcome::Done => Ok(()),
             TransactionOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
             TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn set_allowed_ips(
+        &self,
+        id: &TokenId,
+        allowed_ips: &IpAllowlist,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let update = if allowed_ips.is_empty() {
+            self.update(
+                token_key(id),
+                &format!("REMOVE {ALLOWED_IPS}"),
+                Some("attribute_exists(pk)"),
+                HashMap::new(),
+            )?
+        } else {
+            self.update(
+                token_key(id),
+                &format!("SET {ALLOWED_IPS} = :ips"),
+                Some("attribute_exists(pk)"),
+                HashMap::from([(":ips".to_owned(), allowed_ips_value(allowed_ips))]),
+            )?
+        };
+        match self.write_audited(Check::Token, update, audit).await? {
+            TransactionOutcome::Done => Ok(()),
+            TransactionOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn record_refused_ip(
+        &self,
+        id: &TokenId,
+        at: Timestamp,
+        min_interval_ms: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let update = self.update(
+            token_key(id),
+            "SET ip_refused_at = :at",
+            Some("attribute_exists(pk) AND (attribute_not_exists(ip_refused_at) OR ip_refused_at <= :threshold)"),
+            HashMap::from([
+                (":at".to_owned(), n(at.0)),
+                (":threshold".to_owned(), n(at.0.saturating_sub(min_interval_ms))),
+            ]),
+        )?;
+        match self.write_audited(Check::Token, update, audit).await? {
+            TransactionOutcome::Done => Ok(true),
+            TransactionOutcome::ConditionFailed(_) | TransactionOutcome::Conflict => Ok(false),
         }
     }
 
