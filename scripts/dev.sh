@@ -10,10 +10,10 @@ watch_port=${COG_WATCH_PORT:-9000}
 gateway_port=${COG_GATEWAY_PORT:-8080}
 demo_user=u_demo
 
-watch_pid= gateway_pid=
+watch_pid= gateway_pid= poller_pid=
 stop() {
-  # Whole process groups: watch and the functions it runs; the gateway.
-  for pid in $gateway_pid $watch_pid; do kill -- "-$pid" 2>/dev/null || true; done
+  # Whole process groups: watch and the functions it runs; the gateway; the poller.
+  for pid in $poller_pid $gateway_pid $watch_pid; do kill -- "-$pid" 2>/dev/null || true; done
   infra/local/down.sh
 }
 trap stop EXIT
@@ -41,6 +41,9 @@ watch_pid=$!
 setsid "$target_dir/debug/local-gateway" --template template.yaml \
   --listen "127.0.0.1:$gateway_port" --lambda-url "http://127.0.0.1:$watch_port" >.local/gateway.log 2>&1 &
 gateway_pid=$!
+# Plays Lambda's event source mapping: the table's stream to event-publisher.
+setsid python infra/local/events.py poll "$TABLE_NAME" "http://127.0.0.1:$watch_port" >.local/stream-poller.log 2>&1 &
+poller_pid=$!
 for service in "cargo lambda watch:$watch_port:$watch_pid:watch" "local gateway:$gateway_port:$gateway_pid:gateway"; do
   IFS=: read -r name port pid log <<<"$service"
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
@@ -55,12 +58,14 @@ The system runs locally; Ctrl-C stops everything.
   API (local gateway)  http://127.0.0.1:$gateway_port   routes from template.yaml   (log: .local/gateway.log)
   cargo lambda watch   http://127.0.0.1:$watch_port   functions reload on change  (log: .local/watch.log)
   DynamoDB Local       $AWS_ENDPOINT_URL_DYNAMODB   table $TABLE_NAME
-  KMS emulator         $AWS_ENDPOINT_URL_KMS
+  KMS emulator         $AWS_ENDPOINT_URL_KMS   (also EventBridge and SQS)
+  lifecycle events     bus $EVENT_BUS_NAME -> queue $EVENTS_QUEUE_URL
+                       (stream poller log: .local/stream-poller.log)
   demo account         $demo_user (PAT beta on, admin of demo-org)
 
 Walk through it in another shell, from this folder (or run it all: bash infra/local/walkthrough.sh):
 
-G=http://127.0.0.1:$gateway_port ME=$demo_user ORG=demo-org JAR=.local/dev-session
+G=http://127.0.0.1:$gateway_port ME=$demo_user ORG=demo-org JAR=.local/dev-session Q=$EVENTS_QUEUE_URL PY=python
 MSG
 sed -n '/^# --- walkthrough ---$/,$p' infra/local/walkthrough.sh | tail -n +2
 echo

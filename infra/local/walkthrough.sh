@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The walkthrough `make dev` prints, runnable as is against a running
-# `make dev` (or any local gateway: GATEWAY_URL, DEV_USER, DEV_ORG, SESSION_FILE).
+# `make dev` (or any local gateway: GATEWAY_URL, DEV_USER, DEV_ORG, SESSION_FILE,
+# and for the events EVENTS_QUEUE_URL and COG_TOOLS_DIR), from the repository.
 # The end-to-end test runs this very file. Every call prints its HTTP status.
 set -euo pipefail
 G=${GATEWAY_URL:-http://127.0.0.1:8080}
 ME=${DEV_USER:-u_demo}
 ORG=${DEV_ORG:-demo-org}
 JAR=${SESSION_FILE:-.local/dev-session}
+Q=${EVENTS_QUEUE_URL:-}
+PY=${COG_TOOLS_DIR:-.local/tools}/venv/bin/python
 # --- walkthrough ---
 # 1. Sign in (dev only: the local gateway's stand-in for the web app's login)
 curl -s -c "$JAR" -X POST "$G/_dev/session" -d "{\"sub\": \"$ME\"}" -w '\nHTTP %{http_code}\n'
@@ -49,3 +52,13 @@ curl -s -b "$JAR" -X PATCH "$G/v1/orgs/$ORG/service-users/$SU" -H 'content-type:
 curl -s "$G/v1/whoami" -H "Authorization: Bearer $KEY" -w '\nHTTP %{http_code}\n'
 # 13. The org's audit trail: who did what, from where
 curl -s -b "$JAR" "$G/v1/orgs/$ORG/audit?limit=5" -w '\nHTTP %{http_code}\n'
+# --- a leak, and the lifecycle events ---
+# 14. Someone finds a token in public and reports it: the same 202 whatever it was
+LEAK=$(curl -s -b "$JAR" -X POST "$G/v1/tokens" -H 'content-type: application/json' \
+  -d '{"name": "pasted", "scopes": ["tokens:read"], "expires_in_days": 7}' | grep -o 'cog_[0-9A-Za-z]\{54\}')
+curl -s -X POST "$G/v1/credentials/revoke" -H 'content-type: application/json' \
+  -d "{\"credentials\": [\"$LEAK\"]}" -w '\nHTTP %{http_code}\n'
+# 15. It is revoked: refused
+curl -s "$G/v1/whoami" -H "Authorization: Bearer $LEAK" -w '\nHTTP %{http_code}\n'
+# 16. Every change above as a lifecycle event on the bus (its queue), one each
+"$PY" infra/local/events.py summary "$Q" 10

@@ -30,12 +30,16 @@ pub enum AuditAction {
     TokenUpdate,
     /// The authorizer refused the token from an address outside its allowlist.
     TokenIpRefused,
+    /// The token expires within 7 days, or within 1 day (the expiry sweep).
+    TokenExpiring,
+    /// The token has expired (the expiry sweep).
+    TokenExpired,
     PepperAdd,
     PepperRetire,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 17] = [
         Self::TokenCreate,
         Self::TokenRotate,
         Self::TokenRevoke,
@@ -49,6 +53,8 @@ impl AuditAction {
         Self::TokenLeaked,
         Self::TokenUpdate,
         Self::TokenIpRefused,
+        Self::TokenExpiring,
+        Self::TokenExpired,
         Self::PepperAdd,
         Self::PepperRetire,
     ];
@@ -68,6 +74,8 @@ impl AuditAction {
             Self::TokenLeaked => "token.leaked",
             Self::TokenUpdate => "token.update",
             Self::TokenIpRefused => "token.ip_refused",
+            Self::TokenExpiring => "token.expiring",
+            Self::TokenExpired => "token.expired",
             Self::PepperAdd => "pepper.add",
             Self::PepperRetire => "pepper.retire",
         }

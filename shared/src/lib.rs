@@ -13,6 +13,8 @@ pub mod aws;
 pub mod bearer;
 pub mod config;
 pub mod context;
+pub mod events;
+pub mod expiry;
 pub mod hash;
 pub mod leaks;
 pub mod lifecycle;

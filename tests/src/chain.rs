@@ -19,12 +19,13 @@ use hyper_util::rt::TokioExecutor;
 use crate::{repo_root, unique, workspace_binary};
 
 /// The functions the template deploys, by binary name, with their crate's sources.
-pub const FUNCTIONS: [(&str, &str); 5] = [
+pub const FUNCTIONS: [(&str, &str); 6] = [
     ("authorizer", "functions/authorizer/src"),
     ("issue-token", "functions/management/src"),
     ("revoke-token", "functions/management/src"),
     ("whoami", "functions/whoami/src"),
     ("leak-response", "functions/leak-response/src"),
+    ("event-publisher", "functions/lifecycle/src"),
 ];
 
 #[derive(Debug, Clone, Default)]
@@ -39,6 +40,9 @@ pub struct ChainConfig {
     pub log_level: Option<String>,
     /// More environment for every function (after the template's).
     pub function_env: Vec<(String, String)>,
+    /// Run the stream poller (`infra/local/events.py poll`), delivering
+    /// each batch this many times; `None`: no poller.
+    pub stream_deliveries: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -215,6 +219,18 @@ impl Chain {
         }
         chain.spawn("gateway", &mut gateway);
         chain.wait_for_last(gateway_port, "local-gateway");
+        if let Some(deliveries) = config.stream_deliveries {
+            let mut poller = Command::new(crate::events::tools_python());
+            poller
+                .arg(repo_root().join("infra/local/events.py"))
+                .args([
+                    "poll",
+                    &config.table,
+                    &format!("http://127.0.0.1:{watch_port}"),
+                ])
+                .args(["--repeat", &deliveries.to_string()]);
+            chain.spawn("stream-poller", &mut poller);
+        }
         chain.url = format!("http://127.0.0.1:{gateway_port}");
         chain
     }

@@ -213,6 +213,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 }
 
 pub mod chain;
+pub mod events;
 pub mod github;
 pub mod proxy;
 pub mod runtime_api;

@@ -7,6 +7,7 @@
 use std::process::Command;
 
 use cog_integration_tests::chain::{Chain, ChainConfig};
+use cog_integration_tests::events::EventTap;
 use cog_integration_tests::same_id_other_secret;
 use cog_integration_tests::{beta_account, repo_root, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
@@ -37,14 +38,19 @@ async fn create(chain: &Chain, cookie: &str, scopes: &str) -> (u16, Value) {
 async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
     let stack = Stack::connect().await;
     let (store, _key) = stack.seeded(&["walker"]).await;
+    let tap = EventTap::create();
     let chain = Chain::start(&ChainConfig {
         table: store.table().to_owned(),
+        function_env: vec![("EVENT_BUS_NAME".into(), tap.bus.clone())],
+        stream_deliveries: Some(1),
         ..ChainConfig::default()
     });
     let session_file = chain.logs().join("session");
 
     let output = Command::new("bash")
         .arg(repo_root().join("infra/local/walkthrough.sh"))
+        .current_dir(repo_root())
+        .env("EVENTS_QUEUE_URL", tap.queue_url())
         .env("GATEWAY_URL", &chain.url)
         .env("DEV_USER", "walker")
         .env("DEV_ORG", "acme")
@@ -60,7 +66,8 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
 
     // sign in, create, whoami, list, revoke, whoami again; then as the org's
     // admin: service user, key, whoami as it, the inventory, block a PAT,
-    // whoami with it, disable, whoami refused, the org's trail
+    // whoami with it, disable, whoami refused, the org's trail; a leak
+    // reported (202) and the leaked token refused
     let statuses: Vec<&str> = stdout
         .lines()
         .filter_map(|line| line.strip_prefix("HTTP "))
@@ -69,7 +76,7 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
         statuses,
         [
             "201", "201", "200", "200", "204", "401", "201", "201", "200", "200", "204", "200",
-            "200", "401", "200"
+            "200", "401", "200", "202", "401"
         ],
         "{stdout}"
     );
@@ -117,7 +124,10 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
         credentials[0].get("token").is_none(),
         "no secret in the inventory"
     );
-    let trail = json_lines.last().unwrap();
+    let trail = json_lines
+        .iter()
+        .rfind(|v| v.get("events").is_some())
+        .unwrap();
     let actions: Vec<&str> = trail["events"]
         .as_array()
         .unwrap()
@@ -132,6 +142,29 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
             "token.create",
             "service_user.create"
         ],
+        "{stdout}"
+    );
+
+    // Every change reached the bus once, the leak's revocation too.
+    let summary: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("Credential"))
+        .collect();
+    let count = |kind: &str, by: &str| {
+        summary
+            .iter()
+            .filter(|l| l.starts_with(kind) && l.ends_with(by))
+            .count()
+    };
+    assert_eq!(
+        count("Credential Revoked", "by=public-revoke"),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(count("Credential Created", "by=user:walker"), 4, "{stdout}");
+    assert_eq!(
+        count("Credential Blocked In Org", "by=user:walker"),
+        1,
         "{stdout}"
     );
 

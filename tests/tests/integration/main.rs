@@ -4,6 +4,7 @@
 mod accounts;
 mod allowlists;
 mod authorizer;
+mod events;
 mod gateway;
 mod leaks;
 mod local_stack;

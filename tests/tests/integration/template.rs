@@ -6,7 +6,8 @@
 
 use cog_integration_tests::repo_root;
 use cog_tokens::aws::dynamodb::schema::{
-    OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY,
+    EXPIRY_INDEX, EXPIRY_INDEX_PARTITION_KEY, EXPIRY_INDEX_SORT_KEY, OWNER_INDEX,
+    OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY, STREAM_VIEW,
     TTL_ATTRIBUTE,
 };
 use serde_norway::Value;
@@ -53,18 +54,25 @@ fn the_template_table_matches_the_code_schema() {
         vec![pair(PARTITION_KEY, "HASH"), pair(SORT_KEY, "RANGE")]
     );
     let indexes = table["GlobalSecondaryIndexes"].as_sequence().unwrap();
-    assert_eq!(indexes.len(), 1);
-    assert_eq!(indexes[0]["IndexName"].as_str(), Some(OWNER_INDEX));
+    assert_eq!(indexes.len(), 2);
+    for (index, (name, partition, sort)) in indexes.iter().zip([
+        (OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY),
+        (
+            EXPIRY_INDEX,
+            EXPIRY_INDEX_PARTITION_KEY,
+            EXPIRY_INDEX_SORT_KEY,
+        ),
+    ]) {
+        assert_eq!(index["IndexName"].as_str(), Some(name));
+        assert_eq!(
+            key_schema(&index["KeySchema"]),
+            vec![pair(partition, "HASH"), pair(sort, "RANGE")]
+        );
+        assert_eq!(index["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+    }
     assert_eq!(
-        key_schema(&indexes[0]["KeySchema"]),
-        vec![
-            pair(OWNER_INDEX_PARTITION_KEY, "HASH"),
-            pair(OWNER_INDEX_SORT_KEY, "RANGE")
-        ]
-    );
-    assert_eq!(
-        indexes[0]["Projection"]["ProjectionType"].as_str(),
-        Some("ALL")
+        table["StreamSpecification"]["StreamViewType"].as_str(),
+        Some(STREAM_VIEW.as_str())
     );
     let mut attributes: Vec<_> = table["AttributeDefinitions"]
         .as_sequence()
@@ -83,6 +91,8 @@ fn the_template_table_matches_the_code_schema() {
         pair(SORT_KEY, "S"),
         pair(OWNER_INDEX_PARTITION_KEY, "S"),
         pair(OWNER_INDEX_SORT_KEY, "S"),
+        pair(EXPIRY_INDEX_PARTITION_KEY, "S"),
+        pair(EXPIRY_INDEX_SORT_KEY, "S"),
     ];
     expected.sort();
     assert_eq!(attributes, expected);
@@ -223,6 +233,27 @@ const CALLS: &[(&str, &[&str])] = &[
     ),
     ("WhoamiFunction", &[]),
     (
+        // published markers (BatchGetItem, BatchWriteItem), the stream (the
+        // event source mapping's reads), PutEvents, the dead-letter queue.
+        "EventPublisherFunction",
+        &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+            "events:PutEvents",
+            "sqs:SendMessage",
+        ],
+    ),
+    (
+        // tokens_expiring (Query on gsi2), record_expiry_notice (UpdateItem
+        // of the token, PutItem of its audit event).
+        "ExpirySweepFunction",
+        &["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+    ),
+    (
         // get_tokens (BatchGetItem), list_peppers (Query), each revocation's
         // read (GetItem) and transaction (UpdateItem, DeleteItem of the name,
         // PutItem of the audit event), the per-IP counter (UpdateItem), ring (Decrypt).
@@ -266,11 +297,24 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes_on_its_own_keys() {
         expected.sort();
         assert_eq!(granted, expected, "{function}");
     }
+    // Stream reads have no item keys to scope; their resource is the stream.
+    const STREAM_READS: [&str; 4] = [
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    ];
     for (name, statement) in &statements {
-        if actions(statement)
-            .iter()
-            .any(|a| a.starts_with("dynamodb:"))
-        {
+        let actions = actions(statement);
+        if actions.iter().all(|a| STREAM_READS.contains(&a.as_str())) {
+            let resource = serde_norway::to_string(&statement["Resource"]).unwrap();
+            assert!(
+                resource.contains("StreamArn"),
+                "{name}: stream reads beyond the stream"
+            );
+            continue;
+        }
+        if actions.iter().any(|a| a.starts_with("dynamodb:")) {
             let condition = serde_norway::to_string(&statement["Condition"]).unwrap();
             assert!(
                 condition.contains("dynamodb:LeadingKeys"),

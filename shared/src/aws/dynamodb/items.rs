@@ -9,11 +9,12 @@ use super::attributes::{
     ttl_after,
 };
 use super::keys::{
-    audit_partition, audit_sort_key, created_sort_key, key, org_audit_key, owner_key, pepper_key,
-    token_key, TOKEN_PREFIX,
+    audit_partition, audit_sort_key, created_sort_key, expiry_partition, key, org_audit_key,
+    owner_key, pepper_key, token_key, TOKEN_PREFIX,
 };
 use super::schema::{
-    OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, TTL_ATTRIBUTE,
+    EXPIRY_INDEX_PARTITION_KEY, EXPIRY_INDEX_SORT_KEY, OWNER_INDEX_PARTITION_KEY,
+    OWNER_INDEX_SORT_KEY, PARTITION_KEY, TTL_ATTRIBUTE,
 };
 use super::{Item, AUDIT_RETENTION_DAYS};
 use crate::hash::{PepperVersion, TokenHash};
@@ -47,6 +48,16 @@ pub(super) fn token_item(record: &TokenRecord) -> Item {
     );
     if let Some(expires_at) = record.expires_at {
         item.insert("expires_at".into(), n(expires_at.0));
+        if record.revoked.is_none() {
+            item.insert(
+                EXPIRY_INDEX_PARTITION_KEY.into(),
+                s(expiry_partition(expires_at)),
+            );
+            item.insert(
+                EXPIRY_INDEX_SORT_KEY.into(),
+                s(created_sort_key(expires_at, &record.id)),
+            );
+        }
     }
     if let Some(revoked) = &record.revoked {
         item.insert("revoked_at".into(), n(revoked.at.0));

@@ -107,6 +107,20 @@ pub(super) fn created_sort_key(created_at: Timestamp, id: &TokenId) -> String {
     created_sort_key_of(created_at, id.as_str())
 }
 
+/// The expiry index's partition of tokens expiring on `at`'s (UTC) day.
+pub(super) fn expiry_partition(at: Timestamp) -> String {
+    format!("EXPIRES#{}", at.0.div_euclid(86_400_000))
+}
+
+/// The expiry index's bounds for `[from, to]`: sort keys are
+/// `<expires_at ms, 20 digits>#<id>`, and `$` sorts after `#`.
+pub(super) fn expiry_sort_range(from: Timestamp, to: Timestamp) -> (String, String) {
+    (
+        format!("{:020}", from.0.max(0)),
+        format!("{:020}$", to.0.max(0)),
+    )
+}
+
 /// A cursor is the GSI sort key of the last token returned, base64url'd. The
 /// owner is never in it: it always comes from the caller.
 pub(super) fn encode_cursor(record: &TokenRecord) -> String {

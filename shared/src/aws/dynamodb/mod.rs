@@ -4,7 +4,7 @@
 //!
 //! | item | pk | sk | GSI `gsi1` |
 //! | --- | --- | --- | --- |
-//! | token | `TOKEN#<id>` | `TOKEN` | `OWNER#<kind>#<owner>` / `<created_at ms, 20 digits>#<id>` |
+//! | token | `TOKEN#<id>` | `TOKEN` | `OWNER#<kind>#<owner>` / `<created_at ms, 20 digits>#<id>`; `gsi2` while it may get expiry notices: `EXPIRES#<day>` / `<expires_at ms, 20 digits>#<id>` |
 //! | active-token counter | `OWNER#<kind>#<owner>` | `COUNTER` | |
 //! | token name | `OWNER#<kind>#<owner>` | `NAME#<uniqueness key>` | |
 //! | account | `USER#<user_id>` | `ACCOUNT` | |
@@ -15,6 +15,7 @@
 //! | org PAT policy | `ORG#<org>` | `POLICY` | |
 //! | org service-user counter | `ORG#<org>` | `SVCUSERS` | |
 //! | rate-limit window | `RATE#<key>` | `<window start ms>` | |
+//! | published event marker | `PUBLISHED#<audit event id>` | `EVENT` | |
 //!
 //! A token holds a slot in its owner's counter (attribute `holds_slot`) from
 //! creation until the write that revokes it or releases its ended slot; that
@@ -32,6 +33,7 @@
 
 mod attributes;
 mod audit;
+mod expiry;
 mod items;
 mod keys;
 mod lookup;
@@ -41,6 +43,7 @@ mod principal_items;
 mod principals;
 mod rate_limits;
 pub mod schema;
+pub mod stream;
 mod token_writes;
 mod tokens;
 mod transaction;

@@ -3,7 +3,8 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -15,6 +16,13 @@ pub const SORT_KEY: &str = "sk";
 pub const OWNER_INDEX: &str = "gsi1";
 pub const OWNER_INDEX_PARTITION_KEY: &str = "gsi1pk";
 pub const OWNER_INDEX_SORT_KEY: &str = "gsi1sk";
+/// GSI of tokens by expiry day, soonest first, for the expiry sweep. Sparse:
+/// only tokens that expire and have not had their "expired" notice.
+pub const EXPIRY_INDEX: &str = "gsi2";
+pub const EXPIRY_INDEX_PARTITION_KEY: &str = "gsi2pk";
+pub const EXPIRY_INDEX_SORT_KEY: &str = "gsi2sk";
+/// The table's stream: every item as written, read by the event publisher.
+pub const STREAM_VIEW: StreamViewType = StreamViewType::NewImage;
 /// DynamoDB TTL attribute (seconds since the epoch).
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
@@ -38,7 +46,21 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
         .map_err(|e| unavailable("attribute definition", e))
 }
 
-/// Creates the table (on-demand, with the owner GSI and TTL) unless it exists.
+fn index(name: &str, partition: &str, sort: &str) -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(partition, KeyType::Hash)?)
+        .key_schema(key(sort, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| unavailable("index", e))
+}
+
+/// Creates the table (on-demand, with both GSIs, its stream and TTL) unless it exists.
 /// Returns whether it created it. PITR and encryption are set by the template
 /// in AWS; DynamoDB Local supports neither.
 pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreError> {
@@ -50,17 +72,11 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(error) => return Err(unavailable("describe table", error)),
     }
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(OWNER_INDEX)
-        .key_schema(key(OWNER_INDEX_PARTITION_KEY, KeyType::Hash)?)
-        .key_schema(key(OWNER_INDEX_SORT_KEY, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(STREAM_VIEW)
         .build()
-        .map_err(|e| unavailable("index", e))?;
+        .map_err(|e| unavailable("stream", e))?;
     client
         .create_table()
         .table_name(table)
@@ -69,9 +85,21 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
         .attribute_definitions(string_attribute(SORT_KEY)?)
         .attribute_definitions(string_attribute(OWNER_INDEX_PARTITION_KEY)?)
         .attribute_definitions(string_attribute(OWNER_INDEX_SORT_KEY)?)
+        .attribute_definitions(string_attribute(EXPIRY_INDEX_PARTITION_KEY)?)
+        .attribute_definitions(string_attribute(EXPIRY_INDEX_SORT_KEY)?)
         .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
         .key_schema(key(SORT_KEY, KeyType::Range)?)
-        .global_secondary_indexes(index)
+        .global_secondary_indexes(index(
+            OWNER_INDEX,
+            OWNER_INDEX_PARTITION_KEY,
+            OWNER_INDEX_SORT_KEY,
+        )?)
+        .global_secondary_indexes(index(
+            EXPIRY_INDEX,
+            EXPIRY_INDEX_PARTITION_KEY,
+            EXPIRY_INDEX_SORT_KEY,
+        )?)
+        .stream_specification(stream)
         .send()
         .await
         .map_err(|e| unavailable("create table", e))?;

@@ -1,0 +1,7 @@
+//! Lifecycle events. `event-publisher` reads the table's stream (the audit
+//! items are the outbox) and puts each credential event on the EventBridge
+//! bus once; `expiry-sweep` runs hourly and records expiry notices, which
+//! reach the bus the same way.
+
+pub mod bus;
+pub mod publisher;

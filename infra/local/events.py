@@ -1,0 +1,145 @@
+"""The local lifecycle-event plumbing, on moto's EventBridge and SQS, and the
+DynamoDB Streams poller that stands in for Lambda's event source mapping.
+
+    events.py tap BUS                 create BUS, a queue and a rule sending
+                                      every cog.tokens event on BUS to it;
+                                      prints the queue URL (idempotent)
+    events.py read QUEUE_URL [SECS]   print the queue's messages as JSON
+                                      lines, waiting up to SECS for the first
+                                      and until none came for 2 seconds
+    events.py summary QUEUE_URL [SECS]
+                                      the same, one line per event: its
+                                      detail-type, token and actor
+    events.py poll TABLE INVOKE_URL [--repeat N] [--function NAME]
+                                      deliver the table's stream to the
+                                      publisher function through the Lambda
+                                      invoke API (cargo lambda watch), as the
+                                      event source mapping does; --repeat
+                                      delivers each batch N times (tests of
+                                      idempotency)
+Endpoints and credentials come from the standard AWS_* variables (stack.env).
+"""
+import base64
+import datetime
+import json
+import os
+import sys
+import time
+import urllib.request
+
+import boto3
+
+
+def client(service, endpoint_variable):
+    return boto3.client(
+        service,
+        endpoint_url=os.environ.get(endpoint_variable) or os.environ["AWS_ENDPOINT_URL_KMS"],
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+    )
+
+
+def tap(bus):
+    events = client("events", "AWS_ENDPOINT_URL_EVENTBRIDGE")
+    sqs = client("sqs", "AWS_ENDPOINT_URL_SQS")
+    try:
+        events.create_event_bus(Name=bus)
+    except events.exceptions.ResourceAlreadyExistsException:
+        pass
+    queue = sqs.create_queue(QueueName=f"{bus}-tap")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=f"{bus}-tap", EventBusName=bus, EventPattern=json.dumps({"source": ["cog.tokens"]}))
+    events.put_targets(Rule=f"{bus}-tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": arn}])
+    print(queue)
+
+
+def read(queue, wait_seconds=2, show=lambda body: body):
+    sqs = client("sqs", "AWS_ENDPOINT_URL_SQS")
+    wait = int(wait_seconds)
+    while True:
+        answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=wait)
+        messages = answer.get("Messages", [])
+        if not messages:
+            return
+        for message in messages:
+            print(show(message["Body"]), flush=True)
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        wait = 2
+
+
+def summary(body):
+    event = json.loads(body)
+    detail = event["detail"]
+    return f"{event['detail-type']:<32} token={detail.get('token_id') or '-'} by={detail['actor']}"
+
+
+def as_json(value):
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    raise TypeError(type(value))
+
+
+def invoke(url, function, records):
+    event = {"Records": records}
+    body = json.dumps(event, default=as_json).encode()
+    request = urllib.request.Request(
+        f"{url}/2015-03-31/functions/{function}/invocations", data=body, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.loads(response.read() or b"{}")
+    failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
+    return [r for r in records if r["dynamodb"]["SequenceNumber"] in failed]
+
+
+def poll(table, url, repeat=1, function="event-publisher"):
+    dynamodb = client("dynamodb", "AWS_ENDPOINT_URL_DYNAMODB")
+    streams = client("dynamodbstreams", "AWS_ENDPOINT_URL_DYNAMODB")
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    iterators = {}
+    while True:
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            if shard_id not in iterators:
+                iterators[shard_id] = streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+        for shard_id, iterator in list(iterators.items()):
+            if iterator is None:
+                continue
+            answer = streams.get_records(ShardIterator=iterator, Limit=100)
+            iterators[shard_id] = answer.get("NextShardIterator")
+            records = [dict(r, eventSourceARN=arn) for r in answer["Records"]]
+            for _ in range(repeat):
+                pending = records
+                while pending:
+                    pending = invoke(url, function, pending)
+                    if pending:
+                        time.sleep(0.5)
+        time.sleep(0.2)
+
+
+def main(argv):
+    command, args = argv[1], argv[2:]
+    if command == "tap":
+        tap(*args)
+    elif command == "read":
+        read(*args)
+    elif command == "summary":
+        read(*args, show=summary)
+    elif command == "poll":
+        options = {"--repeat": 1, "--function": "event-publisher"}
+        positional = []
+        while args:
+            if args[0] in options:
+                options[args[0]] = args[1]
+                args = args[2:]
+            else:
+                positional.append(args.pop(0))
+        poll(*positional, repeat=int(options["--repeat"]), function=options["--function"])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
