@@ -24,6 +24,7 @@ cargo bench -p cog-integration-tests --bench authorizer_stack | tee "$target/aut
 cargo bench -p cog-integration-tests --bench revocation | tee "$target/revocation.md"
 cargo bench -p cog-integration-tests --bench timing | tee "$target/timing.md"
 cargo bench -p cog-integration-tests --bench load | tee "$target/load.md"
+cargo bench -p cog-integration-tests --bench leak_report | tee "$target/leak_report.md"
 
 echo
 echo "## Token format (median, × bare HMAC-SHA-256 of 58 bytes)"
@@ -42,3 +43,5 @@ echo
 cat "$target/timing.md"
 echo
 cat "$target/load.md"
+echo
+cat "$target/leak_report.md"

@@ -8,7 +8,7 @@ G=${GATEWAY_URL:-http://127.0.0.1:8080}
 ME=${DEV_USER:-u_demo}
 ORG=${DEV_ORG:-demo-org}
 JAR=${SESSION_FILE:-.local/dev-session}
-Q=${EVENTS_QUEUE_URL:-}
+Q=${EVENTS_QUEUE_URL:-$(sed -n "s/^export EVENTS_QUEUE_URL=//p" .local/stack.env 2>/dev/null)}
 PY=${COG_TOOLS_DIR:-.local/tools}/venv/bin/python
 # --- walkthrough ---
 # 1. Sign in (dev only: the local gateway's stand-in for the web app's login)

@@ -694,13 +694,18 @@ async fn trace_logging_never_writes_a_token() {
 async fn a_trace_run_of_the_chain_logs_no_token_secret_or_pepper() {
     let stack = Stack::connect().await;
     let (store, _key) = stack.seeded(&["tracer"]).await;
+    let tap = cog_integration_tests::events::EventTap::create();
     let chain = Chain::start(&ChainConfig {
         table: store.table().to_owned(),
         log_level: Some("trace".into()),
+        function_env: vec![("EVENT_BUS_NAME".into(), tap.bus.clone())],
+        stream_deliveries: Some(1),
         ..ChainConfig::default()
     });
     let walkthrough = Command::new("bash")
         .arg(cog_integration_tests::repo_root().join("infra/local/walkthrough.sh"))
+        .current_dir(cog_integration_tests::repo_root())
+        .env("EVENTS_QUEUE_URL", tap.queue_url())
         .env("GATEWAY_URL", &chain.url)
         .env("DEV_USER", "tracer")
         .env("DEV_ORG", "acme")
