@@ -16,7 +16,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 tools=${COG_TOOLS_DIR:-$repo/.local/tools}
 CARGO_FUZZ_VERSION=0.13.2
-TARGETS=(token_parse bearer authorizer_event management_body route_rules)
+TARGETS=(token_parse bearer authorizer_event management_body route_rules leak_input)
 
 mode=(-max_total_time=20)
 keep=false

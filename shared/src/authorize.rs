@@ -341,6 +341,9 @@ where
 
     /// A refused source address goes to the audit trail (and from there to
     /// the event bus), at most once per `last_used_at` interval per token.
+    /// Cold: kept out of the allowed path's code.
+    #[cold]
+    #[inline(never)]
     fn record_refusal(&self, record: &TokenRecord, source: Option<IpAddr>, now: Timestamp) {
         let interval_ms = self.last_used_interval_ms();
         if !self.remember_and_claim(record, now, interval_ms, true, |k| {

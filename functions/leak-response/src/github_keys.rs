@@ -80,7 +80,8 @@ impl KeySet {
         self.keys.is_empty()
     }
 
-    fn get(&self, id: &str) -> Option<&VerifyingKey> {
+    /// The key published under `id`.
+    pub fn key(&self, id: &str) -> Option<&VerifyingKey> {
         self.keys.get(id)
     }
 }
@@ -179,7 +180,7 @@ impl GitHubKeys {
             return Ok(Err(SignatureError::Missing));
         };
         let set = self.set_with(key_id).await?;
-        Ok(match set.get(key_id) {
+        Ok(match set.key(key_id) {
             Some(key) => verify(key, signature, body),
             None => Err(SignatureError::UnknownKey),
         })
@@ -195,7 +196,7 @@ impl GitHubKeys {
         let fresh = cached
             .fetched_at
             .is_some_and(|at| at.elapsed() < self.policy.ttl);
-        if fresh && cached.set.get(key_id).is_some() {
+        if fresh && cached.set.key(key_id).is_some() {
             return Ok(Arc::clone(&cached.set));
         }
         let may_fetch = cached

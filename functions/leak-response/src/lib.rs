@@ -7,6 +7,7 @@
 //!   has a request budget per minute.
 
 pub mod github_keys;
+#[cfg(feature = "aws")]
 pub mod key_fetch;
 
 use std::sync::Arc;

@@ -138,3 +138,111 @@ async fn each_credential_change_is_published_exactly_once() {
     ids.dedup();
     assert_eq!(ids.len(), events.len(), "event ids are unique");
 }
+
+#[tokio::test]
+async fn the_sweep_finds_tokens_on_the_expiry_index_and_notices_each_once() {
+    use cog_integration_tests::caller;
+    use cog_integration_tests::services::{manager, policy, request};
+    use cog_tokens::expiry::ExpiryIndex;
+    use cog_tokens::management::TokenRequest;
+    use cog_tokens::records::{AuditAction, Owner};
+    use cog_tokens::store::AuditLog;
+
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["ned"]).await;
+    let manager = manager(&stack, &store, policy(50)).await;
+    let now = Timestamp::now();
+    let day = manager
+        .create(
+            &caller("ned"),
+            TokenRequest {
+                expires_in_days: Some(Some(2)),
+                ..request("two-days")
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let revoked = manager
+        .create(
+            &caller("ned"),
+            TokenRequest {
+                expires_in_days: Some(Some(2)),
+                ..request("revoked")
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    manager
+        .revoke(&caller("ned"), revoked.record.id.as_str(), now)
+        .await
+        .unwrap();
+    let at = |days: f64| Timestamp(now.0 + (days * DAY_MS as f64) as i64);
+
+    // 1.5 days in: the 1-day notice (a 2-day token never crossed 7 days).
+    let one_day = SweepReport {
+        one_day: 1,
+        ..SweepReport::default()
+    };
+    assert_eq!(sweep(&store, at(1.5)).await.unwrap(), one_day);
+    assert_eq!(
+        sweep(&store, at(1.6)).await.unwrap(),
+        SweepReport::default()
+    );
+    // Expired: noticed once, then out of the index.
+    let expired = SweepReport {
+        expired: 1,
+        ..SweepReport::default()
+    };
+    assert_eq!(sweep(&store, at(2.5)).await.unwrap(), expired);
+    assert_eq!(
+        sweep(&store, at(2.6)).await.unwrap(),
+        SweepReport::default()
+    );
+    let indexed: Vec<_> = store
+        .tokens_expiring(at(-1.0), at(9.0))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.record.id)
+        .collect();
+    assert!(
+        !indexed.contains(&day.record.id),
+        "an expired token leaves the index"
+    );
+    assert!(
+        indexed.contains(&revoked.record.id),
+        "a revoked one stays, noticed never"
+    );
+
+    let events = store
+        .audit_events(Some(&Owner::user("ned")), 50)
+        .await
+        .unwrap();
+    let notices: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.action,
+                AuditAction::TokenExpiring | AuditAction::TokenExpired
+            )
+        })
+        .map(|e| (e.action, e.token_id, e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            (
+                AuditAction::TokenExpired,
+                Some(day.record.id),
+                "expiry-sweep"
+            ),
+            (
+                AuditAction::TokenExpiring,
+                Some(day.record.id),
+                "expiry-sweep"
+            ),
+        ]
+    );
+}
