@@ -62,3 +62,11 @@ curl -s -X POST "$G/v1/credentials/revoke" -H 'content-type: application/json' \
 curl -s "$G/v1/whoami" -H "Authorization: Bearer $LEAK" -w '\nHTTP %{http_code}\n'
 # 16. Every change above as a lifecycle event on the bus (its queue), one each
 "$PY" infra/local/events.py summary "$Q" 10
+# --- a PAT limited to chosen orgs ---
+# 17. An org you are not a member of is refused
+curl -s -b "$JAR" -X POST "$G/v1/tokens" -H 'content-type: application/json' \
+  -d '{"name": "elsewhere", "scopes": ["tokens:read"], "orgs": ["not-my-org"]}' -w '\nHTTP %{http_code}\n'
+# 18. Limited to this org: it carries this org only, and never one you join later
+LIMITED=$(curl -s -b "$JAR" -X POST "$G/v1/tokens" -H 'content-type: application/json' \
+  -d "{\"name\": \"org-only\", \"scopes\": [\"tokens:read\"], \"expires_in_days\": 7, \"orgs\": [\"$ORG\"]}" | grep -o 'cog_[0-9A-Za-z]\{54\}')
+curl -s "$G/v1/whoami" -H "Authorization: Bearer $LIMITED" -w '\nHTTP %{http_code}\n'

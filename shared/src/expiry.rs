@@ -166,6 +166,7 @@ mod tests {
             last_used_at: None,
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
+            org_limit: None,
         }
     }
 

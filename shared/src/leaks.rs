@@ -256,6 +256,7 @@ mod tests {
             last_used_at: None,
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
+            org_limit: None,
         };
         let audit =
             Actor::new("t").event(AuditAction::TokenCreate, Owner::user("ann"), Timestamp(0));

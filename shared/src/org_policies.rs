@@ -19,6 +19,8 @@ pub enum PatAccess {
     #[default]
     Allowed,
     Blocked,
+    /// Only PATs that name this org in their org limit.
+    LimitedOnly,
 }
 
 impl PatAccess {
@@ -26,6 +28,7 @@ impl PatAccess {
         match self {
             Self::Allowed => "allowed",
             Self::Blocked => "blocked",
+            Self::LimitedOnly => "limited_only",
         }
     }
 }
@@ -36,6 +39,7 @@ impl FromStr for PatAccess {
         match text {
             "allowed" => Ok(Self::Allowed),
             "blocked" => Ok(Self::Blocked),
+            "limited_only" => Ok(Self::LimitedOnly),
             other => Err(UnknownValue(other.to_owned())),
         }
     }
@@ -54,10 +58,13 @@ impl OrgPolicy {
     /// The longest `pat_max_lifetime_days` accepted.
     pub const MAX_LIFETIME_DAYS: u32 = 3650;
 
-    /// Whether a PAT (`record`) may act in the org.
+    /// Whether a PAT (`record`) that may act in the org by its own limit
+    /// may act there under this policy.
     pub fn admits_pat(&self, record: &TokenRecord) -> bool {
-        if self.pat_access == PatAccess::Blocked {
-            return false;
+        match self.pat_access {
+            PatAccess::Blocked => return false,
+            PatAccess::LimitedOnly if record.org_limit.is_none() => return false,
+            PatAccess::Allowed | PatAccess::LimitedOnly => {}
         }
         let Some(days) = self.pat_max_lifetime_days else {
             return true;
@@ -86,16 +93,16 @@ impl PolicyCache {
         }
     }
 
-    /// `orgs`, less those that block this PAT. A store fault is an error:
-    /// the caller fails closed. With every policy cached this allocates
-    /// nothing and reads nothing.
+    /// `orgs`, less those outside the PAT's own org limit and those that
+    /// block it. A store fault is an error: the caller fails closed. With
+    /// every policy cached this allocates nothing and reads nothing.
     pub async fn pat_orgs(
         &self,
         store: &(impl CredentialLookup + ?Sized),
         record: &TokenRecord,
         mut orgs: Vec<OrgMembership>,
     ) -> Result<Vec<OrgMembership>, StoreError> {
-        orgs.retain(|m| !record.blocked_orgs.contains(&m.org_id));
+        orgs.retain(|m| record.may_act_in(&m.org_id) && !record.blocked_orgs.contains(&m.org_id));
         if orgs.is_empty() {
             return Ok(orgs);
         }
@@ -220,6 +227,7 @@ mod tests {
             last_used_at: None,
             blocked_orgs: blocked.iter().map(|o| (*o).to_owned()).collect(),
             allowed_ips: Default::default(),
+            org_limit: None,
         }
     }
 

@@ -236,9 +236,22 @@ pub struct TokenRecord {
     pub blocked_orgs: Vec<String>,
     /// The source networks it may be used from; empty: any.
     pub allowed_ips: IpAllowlist,
+    /// A PAT limited to these orgs (chosen at creation, sorted): it acts in
+    /// those of them its owner still belongs to. `None`: all the owner's orgs.
+    pub org_limit: Option<Vec<String>>,
 }
 
 impl TokenRecord {
+    /// Most orgs a PAT may be limited to.
+    pub const MAX_ORG_LIMIT: usize = 20;
+
+    /// Whether this token may act in `org` as far as its own limit goes.
+    pub fn may_act_in(&self, org: &str) -> bool {
+        self.org_limit
+            .as_ref()
+            .is_none_or(|orgs| orgs.iter().any(|o| o == org))
+    }
+
     /// Whether "revoke all" at `valid_after` covers this token.
     pub fn predates(&self, valid_after: Option<Timestamp>) -> bool {
         valid_after.is_some_and(|at| self.created_at <= at)
@@ -422,6 +435,7 @@ mod tests {
             last_used_at: None,
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
+            org_limit: None,
         }
     }
 

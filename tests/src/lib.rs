@@ -180,6 +180,7 @@ pub fn new_token(
         last_used_at: None,
         blocked_orgs: Vec::new(),
         allowed_ips: Default::default(),
+        org_limit: None,
     };
     (token, record)
 }
@@ -328,6 +329,7 @@ pub mod services {
             scopes: vec!["tokens:read".into()],
             expires_in_days: None,
             allowed_ips: Vec::new(),
+            orgs: None,
         }
     }
 }

@@ -60,6 +60,7 @@ fn bench_state(
         last_used_at: None,
         blocked_orgs: Vec::new(),
         allowed_ips: Default::default(),
+        org_limit: None,
     };
     let account = Account {
         user_id: "u_bench".into(),

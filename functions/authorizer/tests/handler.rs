@@ -149,6 +149,7 @@ impl Fixture {
             last_used_at: None,
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
+            org_limit: None,
         };
         edit(&mut record);
         let audit = AuditEvent::new("test", AuditAction::TokenCreate, owner, self.now);

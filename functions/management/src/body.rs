@@ -25,6 +25,9 @@ struct CreateBody {
     expires_in_days: Option<Option<u32>>,
     #[serde(default)]
     allowed_ips: Vec<String>,
+    /// `null` or absent: all the caller's orgs.
+    #[serde(default)]
+    orgs: Option<Vec<String>>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -49,6 +52,7 @@ pub fn token_request(content_type: Option<&str>, bytes: &[u8]) -> Result<TokenRe
         scopes: body.scopes,
         expires_in_days: body.expires_in_days,
         allowed_ips: body.allowed_ips,
+        orgs: body.orgs,
     })
 }
 
@@ -139,7 +143,7 @@ pub fn org_policy(content_type: Option<&str>, bytes: &[u8]) -> Result<OrgPolicy,
         Problem::invalid(
             "pat_access",
             "invalid_pat_access",
-            "pat_access must be allowed or blocked",
+            "pat_access must be allowed, blocked or limited_only",
         )
     })?;
     Ok(OrgPolicy {

@@ -29,6 +29,8 @@ pub struct TokenView<'a> {
     pub status: TokenStatus,
     /// CIDRs it may be used from; empty: any address.
     pub allowed_ips: Vec<String>,
+    /// The orgs a PAT is limited to; `null`: all its owner's.
+    pub orgs: Option<&'a [String]>,
 }
 
 impl<'a> TokenView<'a> {
@@ -44,6 +46,7 @@ impl<'a> TokenView<'a> {
             revoked_at: record.revoked.as_ref().map(|r| r.at),
             status: record.status(now),
             allowed_ips: record.allowed_ips.to_strings(),
+            orgs: record.org_limit.as_deref(),
         }
     }
 }

@@ -161,7 +161,8 @@ where
     P: PepperSource,
 {
     /// Every credential that can act in the org: the keys of its service
-    /// users and the PATs of its members, newest first. Each page reads
+    /// users and the PATs of its members (less those limited to other
+    /// orgs), newest first. Each page reads
     /// every owner's listing (the limits bound them: service users per org,
     /// keys per service user, PATs per member).
     pub async fn credentials(
@@ -176,6 +177,10 @@ where
         let mut all = Vec::new();
         for owner in self.org_owners(call.org, &filter).await? {
             for record in all_tokens(self.store.as_ref(), &owner, filter.status, call.now).await? {
+                // A PAT limited to other orgs cannot act here.
+                if !record.may_act_in(call.org) {
+                    continue;
+                }
                 all.push(Credential {
                     blocked_here: record.blocked_orgs.iter().any(|o| o == call.org),
                     record,

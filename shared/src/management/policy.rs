@@ -4,6 +4,7 @@
 use super::error::ManagementError;
 use crate::allowlist::{AllowlistError, IpAllowlist};
 use crate::names::TokenName;
+use crate::records::{Account, TokenRecord};
 
 /// Issuance rules, from configuration.
 #[derive(Debug, Clone)]
@@ -102,7 +103,52 @@ impl IssuancePolicy {
             scopes,
             lifetime_ms: days.map(|d| i64::from(d) * DAY_MS),
             allowed_ips: allowlist(&request.allowed_ips)?,
+            org_limit: org_limit(request.orgs)?,
         })
+    }
+}
+
+/// A PAT's org limit, as asked: 1 to 20 org ids, repeats dropped, sorted.
+/// (Whether the caller belongs to each is checked against the account.)
+fn org_limit(orgs: Option<Vec<String>>) -> Result<Option<Vec<String>>, ManagementError> {
+    let Some(mut orgs) = orgs else {
+        return Ok(None);
+    };
+    orgs.sort();
+    orgs.dedup();
+    if orgs.is_empty() {
+        return Err(ManagementError::invalid(
+            "orgs",
+            "invalid_orgs",
+            "name at least one org, or leave `orgs` out for all of yours",
+        ));
+    }
+    if orgs.len() > TokenRecord::MAX_ORG_LIMIT {
+        return Err(ManagementError::invalid(
+            "orgs",
+            "too_many_orgs",
+            format!("at most {} orgs", TokenRecord::MAX_ORG_LIMIT),
+        ));
+    }
+    Ok(Some(orgs))
+}
+
+/// Refuses a limit naming an org `account` is not a member of.
+pub(super) fn check_org_limit(
+    org_limit: Option<&[String]>,
+    account: &Account,
+) -> Result<(), ManagementError> {
+    let unknown = org_limit
+        .into_iter()
+        .flatten()
+        .find(|org| !account.orgs.iter().any(|m| &m.org_id == *org));
+    match unknown {
+        Some(org) => Err(ManagementError::invalid(
+            "orgs",
+            "unknown_org",
+            format!("you are not a member of `{}`", org.escape_debug()),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -142,6 +188,8 @@ pub struct TokenRequest {
     pub expires_in_days: Option<Option<u32>>,
     /// CIDRs the token may be used from; empty: any address.
     pub allowed_ips: Vec<String>,
+    /// The orgs a PAT may act in; `None`: all of its owner's.
+    pub orgs: Option<Vec<String>>,
 }
 
 pub(super) const DAY_MS: i64 = 86_400_000;
@@ -155,4 +203,6 @@ pub struct NewToken {
     /// `None`: never expires.
     pub lifetime_ms: Option<i64>,
     pub allowed_ips: IpAllowlist,
+    /// Sorted, 1 to 20 orgs; `None`: all the owner's.
+    pub org_limit: Option<Vec<String>>,
 }

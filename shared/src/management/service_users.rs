@@ -197,6 +197,13 @@ where
             return Err(ManagementError::ServiceUserDisabled);
         }
         let new = self.policy.validate(request)?;
+        if new.org_limit.is_some() {
+            return Err(ManagementError::invalid(
+                "orgs",
+                "invalid_orgs",
+                "a service key acts in its service user's org only",
+            ));
+        }
         let limit = self.policy.max_keys_per_service_user;
         let owner = Owner::service_user(&user.id);
         self.issue(owner, new, limit, &call.actor(), call.now).await

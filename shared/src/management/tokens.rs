@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use super::error::{Fault, ManagementError};
-use super::policy::{allowlist, IssuancePolicy, NewToken, TokenRequest, DAY_MS, PAGE_MAX};
+use super::policy::{allowlist, check_org_limit, IssuancePolicy, NewToken, TokenRequest, DAY_MS, PAGE_MAX};
 use crate::lifecycle::revoke_all;
 use crate::pepper::{PepperKeeper, PepperRing, PepperSource};
 use crate::records::{
-    Actor, AuditAction, Caller, IpAllowlist, Owner, PrincipalStatus, Revocation, StatusFilter,
+    Account, Actor, AuditAction, Caller, IpAllowlist, Owner, PrincipalStatus, Revocation, StatusFilter,
     Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenPage, TokenStore};
@@ -25,6 +25,7 @@ struct Kept {
     scopes: Vec<String>,
     lifetime_ms: Option<i64>,
     allowed_ips: IpAllowlist,
+    org_limit: Option<Vec<String>>,
 }
 
 /// The management service over the storage ports and the pepper ring.
@@ -79,7 +80,7 @@ where
     }
 
     /// The account may hold PATs: exists, active, not SSO, beta flag on.
-    async fn check_account(&self, caller: &Caller) -> Result<(), ManagementError> {
+    async fn check_account(&self, caller: &Caller) -> Result<Account, ManagementError> {
         let account = self
             .store
             .get_account(caller.user.as_str())
@@ -94,7 +95,7 @@ where
         if !account.pat_beta {
             return Err(ManagementError::PatBetaNotEnabled);
         }
-        Ok(())
+        Ok(account)
     }
 
     /// A rotated token's lifetime under today's policy: the old lifetime,
@@ -135,6 +136,7 @@ where
             last_used_at: None,
             blocked_orgs: Vec::new(),
             allowed_ips: kept.allowed_ips,
+            org_limit: kept.org_limit,
         };
         Ok(IssuedToken { token, record })
     }
@@ -168,8 +170,9 @@ where
         request: TokenRequest,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
-        self.check_account(caller).await?;
+        let account = self.check_account(caller).await?;
         let new = self.policy.validate(request)?;
+        check_org_limit(new.org_limit.as_deref(), &account)?;
         let limit = self.policy.max_active_tokens;
         self.issue(caller.owner(), new, limit, &caller.actor(), now)
             .await
@@ -188,6 +191,7 @@ where
             scopes: new.scopes,
             lifetime_ms: new.lifetime_ms,
             allowed_ips: new.allowed_ips,
+            org_limit: new.org_limit,
         };
         let issued = self.new_record(owner.clone(), new.name.into_string(), kept, now)?;
         let audit = by
@@ -285,6 +289,7 @@ where
             scopes: old.scopes.clone(),
             lifetime_ms: self.rotation_lifetime(old),
             allowed_ips: old.allowed_ips.clone(),
+            org_limit: old.org_limit.clone(),
         };
         let issued = self.new_record(old.owner.clone(), old.name.clone(), same, now)?;
         let revocation = Revocation {

@@ -67,7 +67,8 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
     // sign in, create, whoami, list, revoke, whoami again; then as the org's
     // admin: service user, key, whoami as it, the inventory, block a PAT,
     // whoami with it, disable, whoami refused, the org's trail; a leak
-    // reported (202) and the leaked token refused
+    // reported (202) and the leaked token refused; a PAT limited to an org
+    // the user is not in (400), one limited to the org (whoami)
     let statuses: Vec<&str> = stdout
         .lines()
         .filter_map(|line| line.strip_prefix("HTTP "))
@@ -76,7 +77,7 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
         statuses,
         [
             "201", "201", "200", "200", "204", "401", "201", "201", "200", "200", "204", "200",
-            "200", "401", "200", "202", "401"
+            "200", "401", "200", "202", "401", "400", "200"
         ],
         "{stdout}"
     );
@@ -98,7 +99,8 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
         .iter()
         .filter(|v| v.get("auth_method").is_some())
         .collect();
-    assert_eq!(whoamis.len(), 3, "{stdout}");
+    assert_eq!(whoamis.len(), 4, "{stdout}");
+    assert_eq!(whoamis[3]["orgs"], "acme:admin", "the limited PAT carries its org");
     assert_eq!(whoamis[0]["principal_id"], "walker", "{stdout}");
     assert_eq!(whoamis[0]["auth_method"], "pat");
     assert_eq!(whoamis[0]["token_id"], id);

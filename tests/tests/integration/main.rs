@@ -10,6 +10,7 @@ mod leaks;
 mod local_stack;
 mod management;
 mod openapi;
+mod org_limits;
 mod orgs;
 mod peppers;
 mod security;

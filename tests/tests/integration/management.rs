@@ -49,6 +49,7 @@ fn request(name: &str) -> TokenRequest {
         scopes: vec!["tokens:read".into()],
         expires_in_days: None,
         allowed_ips: Vec::new(),
+        orgs: None,
     }
 }
 

@@ -76,7 +76,22 @@ pub(super) fn token_item(record: &TokenRecord) -> Item {
     if !record.allowed_ips.is_empty() {
         item.insert(ALLOWED_IPS.into(), allowed_ips_value(&record.allowed_ips));
     }
+    if let Some(orgs) = &record.org_limit {
+        item.insert(ORG_LIMIT.into(), AttributeValue::Ss(orgs.clone()));
+    }
     item
+}
+
+/// A PAT's org limit: a non-empty string set; absent, all the owner's orgs.
+const ORG_LIMIT: &str = "org_limit";
+
+fn org_limit(item: &Item) -> Result<Option<Vec<String>>, StoreError> {
+    let Some(value) = item.get(ORG_LIMIT) else {
+        return Ok(None);
+    };
+    let mut orgs = value.as_ss().map_err(|_| malformed(ORG_LIMIT))?.clone();
+    orgs.sort();
+    Ok(Some(orgs))
 }
 
 /// Where a token's IP allowlist is kept: a string set of CIDRs, absent when empty.
@@ -150,6 +165,7 @@ impl TryFrom<&Item> for TokenRecord {
             last_used_at: get_opt_timestamp(item, "last_used_at")?,
             blocked_orgs: blocked_orgs(item)?,
             allowed_ips: allowed_ips(item)?,
+            org_limit: org_limit(item)?,
         })
     }
 }
@@ -301,6 +317,7 @@ pub(super) mod tests {
             last_used_at: Some(Timestamp(1_710_000_000_000)),
             blocked_orgs: vec!["acme".into(), "globex".into()],
             allowed_ips: IpAllowlist::parse(&["10.0.0.0/8", "2001:db8::/32"]).unwrap(),
+            org_limit: Some(vec!["acme".into(), "globex".into()]),
         }
     }
 
