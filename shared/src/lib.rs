@@ -11,6 +11,7 @@ pub mod authorize;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod bearer;
+pub mod caller;
 pub mod config;
 pub mod context;
 pub mod events;

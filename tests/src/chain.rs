@@ -187,52 +187,79 @@ impl Chain {
             .or_else(|| std::env::var("RUST_LOG").ok());
         let watch_port = chain.start_watch();
         for (function, binary) in functions {
-            let mut command = Command::new(binary);
-            command
-                .env(
-                    "AWS_LAMBDA_RUNTIME_API",
-                    format!("http://127.0.0.1:{watch_port}/.rt/{function}"),
-                )
-                .env("AWS_LAMBDA_FUNCTION_NAME", function)
-                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-                .envs(template_environment(function))
-                .envs(log_level.iter().map(|level| ("RUST_LOG", level)))
-                .env("TABLE_NAME", &config.table);
-            if !config.route_rules.is_empty() {
-                command.env("ROUTE_RULES", &config.route_rules);
-            }
-            command.envs(config.function_env.iter().cloned());
-            chain.spawn(function, &mut command);
+            chain.start_function(function, binary, config, watch_port, log_level.as_deref());
         }
-        let gateway_port = free_port();
-        let mut gateway = Command::new(gateway_binary);
+        let gateway_port =
+            chain.start_gateway(gateway_binary, config, watch_port, log_level.as_deref());
+        if let Some(deliveries) = config.stream_deliveries {
+            chain.start_stream_poller(&config.table, watch_port, deliveries);
+        }
+        chain.url = format!("http://127.0.0.1:{gateway_port}");
+        chain
+    }
+
+    /// Starts one function binary against watch's Runtime API.
+    fn start_function(
+        &mut self,
+        function: &str,
+        binary: PathBuf,
+        config: &ChainConfig,
+        watch_port: u16,
+        log_level: Option<&str>,
+    ) {
+        let mut command = Command::new(binary);
+        command
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{watch_port}/.rt/{function}"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .envs(template_environment(function))
+            .envs(log_level.map(|level| ("RUST_LOG", level)))
+            .env("TABLE_NAME", &config.table);
+        if !config.route_rules.is_empty() {
+            command.env("ROUTE_RULES", &config.route_rules);
+        }
+        command.envs(config.function_env.iter().cloned());
+        self.spawn(function, &mut command);
+    }
+
+    /// Starts the local gateway in front of watch; its port, once it listens.
+    fn start_gateway(
+        &mut self,
+        binary: PathBuf,
+        config: &ChainConfig,
+        watch_port: u16,
+        log_level: Option<&str>,
+    ) -> u16 {
+        let port = free_port();
+        let mut gateway = Command::new(binary);
         gateway
-            .envs(log_level.iter().map(|level| ("RUST_LOG", level)))
+            .envs(log_level.map(|level| ("RUST_LOG", level)))
             .arg("--template")
             .arg(repo_root().join("template.yaml"))
-            .args(["--listen", &format!("127.0.0.1:{gateway_port}")])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--lambda-url", &format!("http://127.0.0.1:{watch_port}")])
             .args(["--invoke-timeout-seconds", "30"]);
         for (name, value) in &config.parameters {
             gateway.args(["--parameter", &format!("{name}={value}")]);
         }
-        chain.spawn("gateway", &mut gateway);
-        chain.wait_for_last(gateway_port, "local-gateway");
-        if let Some(deliveries) = config.stream_deliveries {
-            let mut poller = Command::new(crate::events::tools_python());
-            poller
-                .arg(repo_root().join("infra/local/events.py"))
-                .args([
-                    "poll",
-                    &config.table,
-                    &format!("http://127.0.0.1:{watch_port}"),
-                ])
-                .args(["--repeat", &deliveries.to_string()]);
-            chain.spawn("stream-poller", &mut poller);
-        }
-        chain.url = format!("http://127.0.0.1:{gateway_port}");
-        chain
+        self.spawn("gateway", &mut gateway);
+        self.wait_for_last(port, "local-gateway");
+        port
+    }
+
+    /// Plays the stream's event source mapping: `table`'s stream to
+    /// `event-publisher`, each batch `deliveries` times.
+    fn start_stream_poller(&mut self, table: &str, watch_port: u16, deliveries: u32) {
+        let mut poller = Command::new(crate::events::tools_python());
+        poller
+            .arg(repo_root().join("infra/local/events.py"))
+            .args(["poll", table, &format!("http://127.0.0.1:{watch_port}")])
+            .args(["--repeat", &deliveries.to_string()]);
+        self.spawn("stream-poller", &mut poller);
     }
 
     /// Starts `cargo lambda watch` (the functions' Runtime API); its port.

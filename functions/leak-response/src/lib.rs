@@ -115,29 +115,8 @@ where
     S: TokenStore + RateLimiter,
     P: PepperSource,
 {
-    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    let body: &[u8] = request.body();
-    let verified = service
-        .github_keys
-        .verify_report(
-            header("github-public-key-identifier"),
-            header("github-public-key-signature"),
-            body,
-        )
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "GitHub report: key set unavailable");
-            unavailable()
-        })?;
-    if let Err(reason) = verified {
-        tracing::warn!(%reason, "GitHub report refused: not signed by GitHub");
-        return Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_signature",
-            "the report is not signed by a published GitHub key",
-        ));
-    }
-    let matches: Vec<GitHubMatch> = serde_json::from_slice(body).map_err(|_| {
+    verify_github_signature(service, request).await?;
+    let matches: Vec<GitHubMatch> = serde_json::from_slice(request.body()).map_err(|_| {
         Problem::invalid(
             "body",
             "invalid_body",
@@ -166,9 +145,42 @@ where
         .await
         .map_err(fault)?;
     log_findings("GitHub report", &findings);
-    let feedback: Vec<Feedback> = matches
+    Ok(json(StatusCode::OK, &feedback(&matches, &findings)))
+}
+
+/// 401 unless the raw body carries a published GitHub key's signature.
+async fn verify_github_signature<S, P>(
+    service: &LeakService<S, P>,
+    request: &Request,
+) -> Result<(), Problem> {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let verified = service
+        .github_keys
+        .verify_report(
+            header("github-public-key-identifier"),
+            header("github-public-key-signature"),
+            request.body(),
+        )
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "GitHub report: key set unavailable");
+            unavailable()
+        })?;
+    verified.map_err(|reason| {
+        tracing::warn!(%reason, "GitHub report refused: not signed by GitHub");
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            "the report is not signed by a published GitHub key",
+        )
+    })
+}
+
+/// The partner program's feedback, one item per match, in order.
+fn feedback<'a>(matches: &'a [GitHubMatch], findings: &[Finding]) -> Vec<Feedback<'a>> {
+    matches
         .iter()
-        .zip(&findings)
+        .zip(findings)
         .map(|(m, finding)| Feedback {
             token_hash: hex::encode(Sha256::digest(m.token.as_bytes())),
             token_type: &m.kind,
@@ -178,8 +190,7 @@ where
                 "false_positive"
             },
         })
-        .collect();
-    Ok(json(StatusCode::OK, &feedback))
+        .collect()
 }
 
 #[derive(Deserialize)]

@@ -100,7 +100,10 @@ async fn the_make_dev_walkthrough_runs_as_printed_through_the_gateway() {
         .filter(|v| v.get("auth_method").is_some())
         .collect();
     assert_eq!(whoamis.len(), 4, "{stdout}");
-    assert_eq!(whoamis[3]["orgs"], "acme:admin", "the limited PAT carries its org");
+    assert_eq!(
+        whoamis[3]["orgs"], "acme:admin",
+        "the limited PAT carries its org"
+    );
     assert_eq!(whoamis[0]["principal_id"], "walker", "{stdout}");
     assert_eq!(whoamis[0]["auth_method"], "pat");
     assert_eq!(whoamis[0]["token_id"], id);

@@ -9,7 +9,9 @@ use cog_integration_tests::services::{authorizer, decide, manager, policy, reque
 use cog_integration_tests::{beta_account, caller, Stack};
 use cog_tokens::authorize::Decision;
 use cog_tokens::aws::dynamodb::DynamoStore;
-use cog_tokens::management::{ManagementError, OrgCall, ServiceUserRequest, TokenRequest};
+use cog_tokens::management::{
+    CredentialFilter, ManagementError, OrgCall, ServiceUserRequest, TokenRequest,
+};
 use cog_tokens::records::{Account, OrgMembership, OrgPolicy, PatAccess, Timestamp};
 use cog_tokens::store::PrincipalStore;
 use cog_tokens::PlainToken;
@@ -61,13 +63,20 @@ fn carried(decision: Decision) -> Vec<String> {
 async fn a_limited_pat_carries_its_orgs_among_its_owners_live_memberships_only() {
     let stack = Stack::connect().await;
     let (store, _key) = stack.seeded(&[]).await;
-    put(&store, &member_of("lia", &[("acme", "admin"), ("globex", "viewer")])).await;
+    put(
+        &store,
+        &member_of("lia", &[("acme", "admin"), ("globex", "viewer")]),
+    )
+    .await;
     let manager = manager(&stack, &store, policy(50)).await;
     let limited = pat(&manager, "lia", "acme-only", Some(&["acme"])).await;
     let unlimited = pat(&manager, "lia", "everywhere", None).await;
     let authorizer = authorizer(&stack, &store).await;
     let now = Timestamp::now();
-    assert_eq!(carried(decide(&authorizer, &limited, now).await), ["acme:admin"]);
+    assert_eq!(
+        carried(decide(&authorizer, &limited, now).await),
+        ["acme:admin"]
+    );
     assert_eq!(
         carried(decide(&authorizer, &unlimited, now).await),
         ["acme:admin", "globex:viewer"]
@@ -87,7 +96,11 @@ async fn a_limited_pat_carries_its_orgs_among_its_owners_live_memberships_only()
 
     // Leaving acme leaves the limited PAT with no org (still a valid
     // identity); joining initech adds nothing to it.
-    put(&store, &member_of("lia", &[("globex", "viewer"), ("initech", "admin")])).await;
+    put(
+        &store,
+        &member_of("lia", &[("globex", "viewer"), ("initech", "admin")]),
+    )
+    .await;
     let later = Timestamp::now();
     assert!(carried(decide(&authorizer, &limited, later).await).is_empty());
     assert!(carried(decide(&authorizer, &rotated.token, later).await).is_empty());
@@ -101,7 +114,11 @@ async fn a_limited_pat_carries_its_orgs_among_its_owners_live_memberships_only()
 async fn an_orgs_limited_only_policy_drops_unlimited_pats_from_it() {
     let stack = Stack::connect().await;
     let (store, _key) = stack.seeded(&[]).await;
-    put(&store, &member_of("leo", &[("acme", "admin"), ("globex", "viewer")])).await;
+    put(
+        &store,
+        &member_of("leo", &[("acme", "admin"), ("globex", "viewer")]),
+    )
+    .await;
     let manager = manager(&stack, &store, policy(50)).await;
     let limited = pat(&manager, "leo", "named", Some(&["acme", "globex"])).await;
     let unlimited = pat(&manager, "leo", "unnamed", None).await;
@@ -131,6 +148,25 @@ async fn an_orgs_limited_only_policy_drops_unlimited_pats_from_it() {
         ["globex:viewer"],
         "an unlimited PAT does not name acme"
     );
+
+    // acme's inventory lists the PATs that can act in acme, not one limited elsewhere.
+    let elsewhere = pat(&manager, "leo", "globex-only", Some(&["globex"])).await;
+    let page = manager
+        .credentials(
+            OrgCall {
+                admin: &caller("leo"),
+                org: "acme",
+                now: Timestamp::now(),
+            },
+            CredentialFilter::default(),
+            100,
+            None,
+        )
+        .await
+        .unwrap();
+    let listed: Vec<_> = page.credentials.iter().map(|c| c.record.id).collect();
+    assert!(listed.contains(&limited.id()) && listed.contains(&unlimited.id()));
+    assert!(!listed.contains(&elsewhere.id()), "{listed:?}");
 }
 
 #[tokio::test]
@@ -141,7 +177,10 @@ async fn org_lists_that_are_not_the_callers_orgs_are_refused() {
     let cases: [(Vec<String>, &str); 3] = [
         (vec!["acme".into(), "globex".into()], "unknown_org"),
         (vec![], "invalid_orgs"),
-        ((0..21).map(|i| format!("org-{i}")).collect(), "too_many_orgs"),
+        (
+            (0..21).map(|i| format!("org-{i}")).collect(),
+            "too_many_orgs",
+        ),
     ];
     for (orgs, code) in cases {
         let created = manager
@@ -198,5 +237,11 @@ async fn org_lists_that_are_not_the_callers_orgs_are_refused() {
             },
         )
         .await;
-    assert!(matches!(key, Err(ManagementError::Invalid { code: "invalid_orgs", .. })));
+    assert!(matches!(
+        key,
+        Err(ManagementError::Invalid {
+            code: "invalid_orgs",
+            ..
+        })
+    ));
 }
