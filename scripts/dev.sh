@@ -14,6 +14,11 @@ watch_pid= gateway_pid= poller_pid=
 stop() {
   # Whole process groups: watch and the functions it runs; the gateway; the poller.
   for pid in $poller_pid $gateway_pid $watch_pid; do kill -- "-$pid" 2>/dev/null || true; done
+  # cargo lambda watch may linger in its graceful shutdown: 3 s, then KILL.
+  if [ -n "$watch_pid" ]; then
+    for _ in 1 2 3 4 5 6; do kill -0 -- "-$watch_pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$watch_pid" 2>/dev/null || true
+  fi
   infra/local/down.sh
 }
 trap stop EXIT
