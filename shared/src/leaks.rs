@@ -11,9 +11,7 @@ use std::sync::Arc;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::pepper::{PepperError, PepperKeeper, PepperSource};
-use crate::records::{
-    Actor, AuditAction, Origin, Owner, Revocation, Timestamp, TokenRecord, TokenStatus,
-};
+use crate::records::{Actor, AuditAction, Origin, Revocation, Timestamp, TokenRecord, TokenStatus};
 use crate::store::{RevokeOutcome, StoreError, TokenStore};
 use crate::token::{PlainToken, TokenId};
 
@@ -149,7 +147,7 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
             .collect();
 
         let mut findings = Vec::with_capacity(sightings.len());
-        let mut to_revoke: HashMap<TokenId, (Owner, String)> = HashMap::new();
+        let mut to_revoke: HashMap<TokenId, (TokenRecord, String)> = HashMap::new();
         for (sighting, token) in sightings.iter().zip(&tokens) {
             let record = token.as_ref().and_then(|t| records.get(&t.id()));
             let finding = match (token, record) {
@@ -157,7 +155,7 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
                     if record.status(now) == TokenStatus::Active {
                         to_revoke
                             .entry(record.id)
-                            .or_insert_with(|| (record.owner.clone(), sighting.context()));
+                            .or_insert_with(|| (record.clone(), sighting.context()));
                         Finding::Revoked
                     } else {
                         Finding::AlreadyEnded
@@ -192,7 +190,7 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
     /// Revokes each token now, at most [`REVOCATIONS_IN_FLIGHT`] at a time.
     async fn revoke_all(
         &self,
-        tokens: HashMap<TokenId, (Owner, String)>,
+        tokens: HashMap<TokenId, (TokenRecord, String)>,
         reporter: Reporter,
         origin: Option<Origin>,
         now: Timestamp,
@@ -207,13 +205,17 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
         };
         let revocation = &revocation;
         // Owned items: the futures must not borrow from the stream's input.
+        // Each record was read by the batch: revoked without a second read.
         let outcomes = stream::iter(tokens)
-            .map(|(id, (owner, context))| async move {
+            .map(|(id, (record, context))| async move {
                 let audit = actor
-                    .event(reporter.action(), owner, now)
+                    .event(reporter.action(), record.owner.clone(), now)
                     .for_token(id)
                     .with_detail(format!("{}: {context}", reporter.reason()));
-                let outcome = self.store.revoke_token(&id, revocation, &audit).await?;
+                let outcome = self
+                    .store
+                    .revoke_active_token(&record, revocation, &audit)
+                    .await?;
                 Ok::<_, StoreError>((id, outcome))
             })
             .buffer_unordered(REVOCATIONS_IN_FLIGHT)
@@ -227,6 +229,7 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
 mod tests {
     use super::*;
     use crate::memory::{FixedPeppers, MemoryStore};
+    use crate::records::Owner;
     use crate::store::AuditLog;
     use crate::Pepper;
     use std::time::Duration;

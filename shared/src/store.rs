@@ -102,6 +102,16 @@ pub trait TokenStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<RevokeOutcome, StoreError>;
 
+    /// [`revoke_token`](Self::revoke_token) for a `record` just read and
+    /// active: one write, no second read, unless the token changed since
+    /// (then as `revoke_token`). For batches (leak reports).
+    async fn revoke_active_token(
+        &self,
+        record: &TokenRecord,
+        revocation: &Revocation,
+        audit: &AuditEvent,
+    ) -> Result<RevokeOutcome, StoreError>;
+
     /// Revokes `old_id` at `revocation.at` and creates `new_record` (which takes
     /// over the name) in one transaction: either both happen or neither. With
     /// a grace period (`revocation.at` after the new token's creation) the old

@@ -221,6 +221,15 @@ impl TokenStore for MemoryStore {
         }
     }
 
+    async fn revoke_active_token(
+        &self,
+        record: &TokenRecord,
+        revocation: &Revocation,
+        audit: &AuditEvent,
+    ) -> Result<RevokeOutcome, StoreError> {
+        self.revoke_token(&record.id, revocation, audit).await
+    }
+
     async fn rotate_token(
         &self,
         old_id: &TokenId,

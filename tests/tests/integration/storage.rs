@@ -627,3 +627,53 @@ async fn token_and_owner_reads_both_with_or_without_a_hint() {
         .unwrap();
     assert_eq!((found, principal), (Some(orphan), None));
 }
+
+#[tokio::test]
+async fn revoking_a_token_as_read_writes_once_and_falls_back_when_it_changed() {
+    let stack = Stack::connect().await;
+    let store = stack.fresh_store().await;
+    let owner = Owner::user("rita");
+    let now = Timestamp::now();
+    let revoked = |record: &TokenRecord| {
+        AuditEvent::new("test", AuditAction::TokenRevoke, owner.clone(), now).for_token(record.id)
+    };
+
+    // As read and unchanged: revoked, its slot and name given back.
+    let (_, first) = new_token(&owner, &pepper(), now, Some(now.plus_seconds(3600)));
+    save(&store, &first).await;
+    let read = store.get_tokens(&[first.id]).await.unwrap().remove(0);
+    let outcome = store
+        .revoke_active_token(&read, &revocation(now, "leaked"), &revoked(&read))
+        .await
+        .unwrap();
+    assert_eq!(outcome, RevokeOutcome::Revoked);
+    assert_eq!(store.active_token_count(&owner).await.unwrap(), 0);
+    let stored = store.get_token(&first.id).await.unwrap().unwrap();
+    assert_eq!(stored.revoked.unwrap().reason, "leaked");
+
+    // Revoked by someone else after it was read: the stale record writes
+    // nothing and reads as already revoked.
+    let (_, second) = new_token(&owner, &pepper(), now, Some(now.plus_seconds(3600)));
+    save(&store, &second).await;
+    let stale = store.get_tokens(&[second.id]).await.unwrap().remove(0);
+    store
+        .revoke_token(&second.id, &revocation(now, "owner"), &revoked(&second))
+        .await
+        .unwrap();
+    let outcome = store
+        .revoke_active_token(&stale, &revocation(now, "leaked"), &revoked(&stale))
+        .await
+        .unwrap();
+    assert_eq!(outcome, RevokeOutcome::AlreadyRevoked);
+    let stored = store.get_token(&second.id).await.unwrap().unwrap();
+    assert_eq!(stored.revoked.unwrap().reason, "owner");
+    assert_eq!(store.active_token_count(&owner).await.unwrap(), 0);
+    let revocations = store
+        .audit_events(Some(&owner), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == AuditAction::TokenRevoke)
+        .count();
+    assert_eq!(revocations, 2, "one event per revocation that happened");
+}

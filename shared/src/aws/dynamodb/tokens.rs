@@ -17,7 +17,7 @@ use super::transaction::{
 use super::DynamoStore;
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
-    AuditEvent, IpAllowlist, Owner, Revocation, StatusFilter, Timestamp, TokenRecord,
+    AuditEvent, IpAllowlist, Owner, Revocation, StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
 use crate::token::TokenId;
@@ -118,6 +118,24 @@ impl TokenStore for DynamoStore {
             }
         }
         Err(StoreError::Conflict)
+    }
+
+    async fn revoke_active_token(
+        &self,
+        record: &TokenRecord,
+        revocation: &Revocation,
+        audit: &AuditEvent,
+    ) -> Result<RevokeOutcome, StoreError> {
+        // An active token holds its slot (only ended ones give it back), and
+        // the transaction is conditioned on the state as read: if the token
+        // changed meanwhile, nothing is written and the re-reading path runs.
+        if record.status(revocation.at) == TokenStatus::Active {
+            let transaction = self.revocation(record, true, revocation, audit)?;
+            if let TransactionOutcome::Done = self.transact(transaction).await? {
+                return Ok(RevokeOutcome::Revoked);
+            }
+        }
+        self.revoke_token(&record.id, revocation, audit).await
     }
 
     async fn rotate_token(
