@@ -213,7 +213,7 @@ async fn an_org_admin_limits_a_key_to_the_orgs_network() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn through_the_gateway_a_token_works_only_from_its_list_and_the_owner_changes_it() {
+async fn through_the_gateway_tokens_and_keys_work_only_from_their_lists() {
     let stack = Stack::connect().await;
     let (store, _key) = stack.seeded(&["gil"]).await;
     let chain = Chain::start(&ChainConfig {
@@ -258,6 +258,37 @@ async fn through_the_gateway_a_token_works_only_from_its_list_and_the_owner_chan
     );
     let allowed = chain.with_token("GET", "/v1/whoami", &token).await;
     assert_eq!(allowed.status, 200, "{}", allowed.body);
+
+    // An org admin limits a service key the same way (gil is admin of acme).
+    let su = chain
+        .call(
+            "POST",
+            "/v1/orgs/acme/service-users",
+            &json,
+            r#"{"name": "ci", "role": "deployer"}"#,
+        )
+        .await;
+    assert_eq!(su.status, 201, "{}", su.body);
+    let su_id = su.json()["id"].as_str().unwrap().to_owned();
+    let keys = format!("/v1/orgs/acme/service-users/{su_id}/keys");
+    let key = chain
+        .call(
+            "POST",
+            &keys,
+            &json,
+            r#"{"name": "deploy", "scopes": ["tokens:read"], "expires_in_days": 7}"#,
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    let key_token = key.json()["token"].as_str().unwrap().to_owned();
+    let key_path = format!("{keys}/{}", key.json()["id"].as_str().unwrap());
+    for (list, whoami_status) in [(r#"["10.0.0.0/8"]"#, 403), (r#"["127.0.0.0/8"]"#, 200)] {
+        let body = format!(r#"{{"allowed_ips": {list}}}"#);
+        let patched = chain.call("PATCH", &key_path, &json, &body).await;
+        assert_eq!(patched.status, 200, "{}", patched.body);
+        let answer = chain.with_token("GET", "/v1/whoami", &key_token).await;
+        assert_eq!(answer.status, whoami_status, "{list}: {}", answer.body);
+    }
 
     // The authorizer's refusal reached the trail (a background write).
     let mut refused_events = 0;
