@@ -276,7 +276,10 @@ impl Chain {
             ])
             .args(["--invoke-port", &port.to_string()])
             .arg("--manifest-path")
-            .arg(repo_root().join("Cargo.toml"));
+            .arg(repo_root().join("Cargo.toml"))
+            // A dev tool, not under test: at the suite's `trace` its log
+            // grew past 1 GB per chain.
+            .env("RUST_LOG", "info");
         self.spawn("watch", &mut watch);
         self.wait_for_last(port, "cargo lambda watch");
         port
