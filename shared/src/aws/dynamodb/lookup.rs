@@ -96,21 +96,16 @@ impl CredentialLookup for DynamoStore {
         &self,
         orgs: &[String],
     ) -> Result<HashMap<String, OrgPolicy>, StoreError> {
-        let mut found = HashMap::new();
-        // BatchGetItem takes 100 keys; unprocessed ones are asked again.
-        for chunk in orgs.chunks(100) {
-            let mut keys: Vec<Item> = chunk.iter().map(|org| org_policy_key(org)).collect();
-            while !keys.is_empty() {
-                let (items, left) = self.batch_get(keys).await?;
-                for item in &items {
-                    found.insert(
-                        get_s(item, "org_id")?.to_owned(),
-                        OrgPolicy::try_from(item)?,
-                    );
-                }
-                keys = left;
-            }
-        }
-        Ok(found)
+        let keys = orgs.iter().map(|org| org_policy_key(org)).collect();
+        self.batch_get_all(keys)
+            .await?
+            .iter()
+            .map(|item| {
+                Ok((
+                    get_s(item, "org_id")?.to_owned(),
+                    OrgPolicy::try_from(item)?,
+                ))
+            })
+            .collect()
     }
 }

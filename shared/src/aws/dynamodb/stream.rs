@@ -84,27 +84,15 @@ fn marker_key(event_id: &str) -> Item {
 impl DynamoStore {
     /// Which of `event_ids` were published already.
     pub async fn published(&self, event_ids: &[String]) -> Result<HashSet<String>, StoreError> {
-        let mut found = HashSet::new();
-        for chunk in event_ids.chunks(100) {
-            let mut keys: Vec<Item> = chunk.iter().map(|id| marker_key(id)).collect();
-            let mut attempt = 0;
-            while !keys.is_empty() {
-                if attempt > 0 {
-                    backoff(attempt).await;
-                }
-                let (items, left) = self.batch_get(keys).await?;
-                for item in &items {
-                    let pk = get_s(item, PARTITION_KEY)?;
-                    found.insert(pk.trim_start_matches(MARKER_PREFIX).to_owned());
-                }
-                keys = left;
-                attempt += 1;
-                if attempt > TRANSACTION_ATTEMPTS && !keys.is_empty() {
-                    return Err(StoreError::Unavailable("batch read throttled".into()));
-                }
-            }
-        }
-        Ok(found)
+        let keys = event_ids.iter().map(|id| marker_key(id)).collect();
+        self.batch_get_all(keys)
+            .await?
+            .iter()
+            .map(|item| {
+                let pk = get_s(item, PARTITION_KEY)?;
+                Ok(pk.trim_start_matches(MARKER_PREFIX).to_owned())
+            })
+            .collect()
     }
 
     /// Marks `event_ids` published (25 a `BatchWriteItem`, retried).

@@ -68,27 +68,10 @@ impl TokenStore for DynamoStore {
     }
 
     async fn get_tokens(&self, ids: &[TokenId]) -> Result<Vec<TokenRecord>, StoreError> {
-        let mut found = Vec::with_capacity(ids.len());
-        // BatchGetItem takes 100 keys; unprocessed ones are asked again.
-        for chunk in ids.chunks(100) {
-            let mut keys: Vec<_> = chunk.iter().map(token_key).collect();
-            let mut attempt = 0;
-            while !keys.is_empty() {
-                if attempt > 0 {
-                    backoff(attempt).await;
-                }
-                let (items, left) = self.batch_get(keys).await?;
-                for item in &items {
-                    found.push(TokenRecord::try_from(item)?);
-                }
-                keys = left;
-                attempt += 1;
-                if attempt > TRANSACTION_ATTEMPTS && !keys.is_empty() {
-                    return Err(StoreError::Unavailable("batch read throttled".into()));
-                }
-            }
-        }
-        Ok(found)
+        let items = self
+            .batch_get_all(ids.iter().map(token_key).collect())
+            .await?;
+        items.iter().map(TokenRecord::try_from).collect()
     }
 
     async fn revoke_token(

@@ -311,6 +311,32 @@ impl DynamoStore {
         Ok((found, left))
     }
 
+    /// Every item of `keys` that exists: strongly consistent `BatchGetItem`s
+    /// of 100 keys, the unprocessed ones asked again after a backoff, at
+    /// most [`TRANSACTION_ATTEMPTS`] times (then `Unavailable`).
+    pub(super) async fn batch_get_all(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
+            let mut chunk: Vec<Item> = keys.by_ref().take(100).collect();
+            for attempt in 0.. {
+                if attempt > TRANSACTION_ATTEMPTS {
+                    return Err(StoreError::Unavailable("batch read throttled".into()));
+                }
+                if attempt > 0 {
+                    backoff(attempt).await;
+                }
+                let (items, left) = self.batch_get(chunk).await?;
+                found.extend(items);
+                if left.is_empty() {
+                    break;
+                }
+                chunk = left;
+            }
+        }
+        Ok(found)
+    }
+
     /// A strongly consistent `GetItem`, read as `T`.
     pub(super) async fn get_record<T>(&self, key: Item) -> Result<Option<T>, StoreError>
     where
