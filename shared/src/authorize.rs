@@ -182,12 +182,14 @@ where
     }
 
     /// Decides one request. `authorization` is the raw `Authorization`
-    /// header value; `source` the caller's address, when the event tells it.
+    /// header value; `source` the caller's address as the event gives it
+    /// (parsed only for a token with an IP allowlist; text that is no
+    /// address counts as none).
     pub async fn authorize(
         &self,
         authorization: Option<&str>,
         route: Option<Route<'_>>,
-        source: Option<IpAddr>,
+        source: Option<&str>,
         now: Timestamp,
     ) -> Result<Decision, AuthorizeError> {
         use Decision::Unauthorized;
@@ -222,13 +224,16 @@ where
                 return Ok(Unauthorized(reason));
             }
         };
-        if !record.allowed_ips.admits(source) {
-            self.record_refusal(&record, source, now);
-            let reason = match source {
-                Some(_) => ForbidReason::SourceNotAllowed,
-                None => ForbidReason::SourceUnknown,
-            };
-            return Ok(Decision::Forbidden(identity(record, orgs), reason));
+        if !record.allowed_ips.is_empty() {
+            let source = source.and_then(|text| text.parse::<IpAddr>().ok());
+            if !record.allowed_ips.admits(source) {
+                self.record_refusal(&record, source, now);
+                let reason = match source {
+                    Some(_) => ForbidReason::SourceNotAllowed,
+                    None => ForbidReason::SourceUnknown,
+                };
+                return Ok(Decision::Forbidden(identity(record, orgs), reason));
+            }
         }
         if let Some(ring) = &ring {
             self.after_success(&token, &record, ring.current(), now);
