@@ -4,11 +4,10 @@
 
 use async_trait::async_trait;
 
-use crate::records::{AuditAction, AuditEvent, Timestamp, TokenRecord};
+use crate::records::{AuditAction, AuditEvent, Timestamp, TokenRecord, DAY_MS};
 use crate::store::StoreError;
 use crate::token::TokenId;
 
-const DAY_MS: i64 = 86_400_000;
 /// How far back the sweep looks for expired tokens it has not noticed yet:
 /// missed runs (a day of outage) still get their notices.
 pub const EXPIRED_LOOKBACK_MS: i64 = 3 * DAY_MS;

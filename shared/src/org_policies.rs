@@ -70,7 +70,7 @@ impl OrgPolicy {
             return true;
         };
         record.expires_at.is_some_and(|expiry| {
-            expiry.0.saturating_sub(record.created_at.0) <= i64::from(days) * 86_400_000
+            expiry.0.saturating_sub(record.created_at.0) <= i64::from(days) * crate::records::DAY_MS
         })
     }
 }

@@ -11,6 +11,9 @@ use crate::hash::{PepperVersion, TokenHash};
 pub use crate::org_policies::{OrgPolicy, PatAccess};
 use crate::token::TokenId;
 
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
 /// Milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Timestamp(pub i64);

@@ -17,11 +17,11 @@ use cog_tokens::leaks::{
 };
 use cog_tokens::logging::Causes;
 use cog_tokens::pepper::PepperSource;
-use cog_tokens::records::{Origin, Timestamp};
+use cog_tokens::records::Timestamp;
 use cog_tokens::store::{RateLimiter, StoreError, TokenStore};
 use lambda_http::http::{header, Method, StatusCode};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
+use management::caller::origin;
 use management::views::json;
 use management::Problem;
 use serde::{Deserialize, Serialize};
@@ -271,17 +271,6 @@ fn log_findings(what: &str, findings: &[Finding]) {
         not_ours = count(Finding::NotOurs),
         "{what} handled"
     );
-}
-
-fn origin(request: &Request) -> Option<Origin> {
-    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
-        return None;
-    };
-    let http = &context.http;
-    Some(Origin::new(
-        http.source_ip.as_deref().unwrap_or_default(),
-        http.user_agent.as_deref().unwrap_or_default(),
-    ))
 }
 
 fn fault(error: LeakError) -> Problem {

@@ -33,12 +33,23 @@ pub fn caller(request: &Request) -> Result<Caller, Problem> {
         .and_then(|jwt| jwt.claims.get("sub"))
         .and_then(|sub| UserId::parse(sub).ok())
         .ok_or_else(unauthenticated)?;
+    Ok(Caller {
+        user,
+        origin: origin(request).unwrap_or_default(),
+    })
+}
+
+/// Where an HTTP API request came from (source IP and user agent), for
+/// the audit trail; `None` outside API Gateway's HTTP API.
+pub fn origin(request: &Request) -> Option<Origin> {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        return None;
+    };
     let http = &context.http;
-    let origin = Origin::new(
+    Some(Origin::new(
         http.source_ip.as_deref().unwrap_or_default(),
         http.user_agent.as_deref().unwrap_or_default(),
-    );
-    Ok(Caller { user, origin })
+    ))
 }
 
 fn unauthenticated() -> Problem {

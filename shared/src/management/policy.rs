@@ -192,7 +192,7 @@ pub struct TokenRequest {
     pub orgs: Option<Vec<String>>,
 }
 
-pub(super) const DAY_MS: i64 = 86_400_000;
+pub(super) use crate::records::DAY_MS;
 
 /// A new token's name, scopes and lifetime, valid under the policy that built it.
 #[derive(Debug, Clone, PartialEq, Eq)]

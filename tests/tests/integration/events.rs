@@ -12,10 +12,8 @@ use cog_integration_tests::chain::{Chain, ChainConfig};
 use cog_integration_tests::events::EventTap;
 use cog_integration_tests::Stack;
 use cog_tokens::expiry::{sweep, SweepReport};
-use cog_tokens::records::Timestamp;
+use cog_tokens::records::{Timestamp, DAY_MS};
 use serde_json::Value;
-
-const DAY_MS: i64 = 86_400_000;
 
 /// (detail-type, token id) of each event, counted.
 fn tally(events: &[Value]) -> BTreeMap<(String, String), usize> {

@@ -12,11 +12,10 @@ use super::schema::{EXPIRY_INDEX, EXPIRY_INDEX_PARTITION_KEY, EXPIRY_INDEX_SORT_
 use super::transaction::{unavailable, Check, TransactionOutcome};
 use super::{DynamoStore, Item};
 use crate::expiry::{ExpiringToken, ExpiryIndex, ExpiryNotice};
-use crate::records::{AuditEvent, Timestamp, TokenRecord};
+use crate::records::{AuditEvent, Timestamp, TokenRecord, DAY_MS};
 use crate::store::StoreError;
 use crate::token::TokenId;
 
-const DAY_MS: i64 = 86_400_000;
 const NOTICES: &str = "expiry_notices";
 
 fn notices(item: &Item) -> Result<Vec<ExpiryNotice>, StoreError> {

@@ -109,7 +109,7 @@ pub(super) fn created_sort_key(created_at: Timestamp, id: &TokenId) -> String {
 
 /// The expiry index's partition of tokens expiring on `at`'s (UTC) day.
 pub(super) fn expiry_partition(at: Timestamp) -> String {
-    format!("EXPIRES#{}", at.0.div_euclid(86_400_000))
+    format!("EXPIRES#{}", at.0.div_euclid(crate::records::DAY_MS))
 }
 
 /// The expiry index's bounds for `[from, to]`: sort keys are
