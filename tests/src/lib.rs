@@ -213,6 +213,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+pub mod browser;
 pub mod chain;
 pub mod events;
 pub mod github;

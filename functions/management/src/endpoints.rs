@@ -11,6 +11,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", "/v1/tokens/{id}"),
     ("PATCH", "/v1/tokens/{id}"),
     ("DELETE", "/v1/tokens"),
+    ("GET", "/v1/account"),
     ("POST", "/v1/orgs/{org}/service-users"),
     ("GET", "/v1/orgs/{org}/service-users"),
     ("GET", "/v1/orgs/{org}/service-users/{su}"),
@@ -42,6 +43,8 @@ pub enum Endpoint {
     RevokeAll,
     /// The caller's own audit trail.
     Audit,
+    /// The caller's account and the issuance rules (the settings page's start).
+    Account,
     /// An org admin's call about the org's service users and their keys.
     Org(String, OrgEndpoint),
 }
@@ -105,6 +108,7 @@ impl Endpoint {
             ("GET", ["", "v1", "tokens"]) => Some(Self::List),
             ("DELETE", ["", "v1", "tokens"]) => Some(Self::RevokeAll),
             ("GET", ["", "v1", "audit"]) => Some(Self::Audit),
+            ("GET", ["", "v1", "account"]) => Some(Self::Account),
             ("GET", ["", "v1", "tokens", id]) => Some(Self::Get((*id).to_owned())),
             ("DELETE", ["", "v1", "tokens", id]) => Some(Self::Revoke((*id).to_owned())),
             ("PATCH", ["", "v1", "tokens", id]) => Some(Self::Update((*id).to_owned())),

@@ -12,7 +12,9 @@ use crate::body;
 use crate::caller::caller;
 use crate::endpoints::{Endpoint, Function};
 use crate::problem::Problem;
-use crate::views::{self, AuditPageView, IssuedView, RevokedCountView, TokenListView, TokenView};
+use crate::views::{
+    self, AccountView, AuditPageView, IssuedView, RevokedCountView, TokenListView, TokenView,
+};
 
 pub(crate) type Answer = Result<Response<Body>, Problem>;
 
@@ -62,6 +64,7 @@ where
         Endpoint::Update(id) => call.update(&id).await,
         Endpoint::RevokeAll => call.revoke_all().await,
         Endpoint::Audit => call.audit().await,
+        Endpoint::Account => call.account().await,
         Endpoint::Org(org, endpoint) => call.org(&org, endpoint).await,
     }
 }
@@ -164,6 +167,12 @@ where
             .own_audit(self.user, filter, limit, cursor)
             .await?;
         Ok(views::json(StatusCode::OK, &AuditPageView::new(&page)))
+    }
+
+    async fn account(&self) -> Answer {
+        let account = self.manager.account(self.user).await?;
+        let view = AccountView::new(&account, self.manager.policy());
+        Ok(views::json(StatusCode::OK, &view))
     }
 
     async fn revoke_all(&self) -> Answer {

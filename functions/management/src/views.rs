@@ -1,9 +1,10 @@
 //! What the management routes answer, as typed views of the domain records.
 
 use cog_tokens::audit::AuditPage;
-use cog_tokens::management::{Credential, IssuedToken};
+use cog_tokens::management::{pat_refusal, Credential, IssuancePolicy, IssuedToken, ADMIN_ROLE};
 use cog_tokens::records::{
-    AuditEvent, OrgPolicy, OwnerKind, ServiceUser, Timestamp, TokenRecord, TokenStatus,
+    Account, AuditEvent, IpAllowlist, OrgPolicy, OwnerKind, ServiceUser, Timestamp, TokenRecord,
+    TokenStatus,
 };
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
@@ -214,6 +215,84 @@ impl PolicyView {
         Self {
             pat_access: policy.pat_access.as_str(),
             pat_max_lifetime_days: policy.pat_max_lifetime_days,
+        }
+    }
+}
+
+/// The caller's account and what the settings page may offer it.
+#[derive(Debug, Serialize)]
+pub struct AccountView<'a> {
+    pub user_id: &'a str,
+    /// `active` or `suspended`.
+    pub status: &'static str,
+    pub sso: bool,
+    pub pat_beta: bool,
+    /// Whether this account may create PATs, and if not, why (`code`, `detail`).
+    pub pats: PatAvailability,
+    pub orgs: Vec<MembershipView<'a>>,
+    pub issuance: IssuanceView<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PatAvailability {
+    pub available: bool,
+    pub code: Option<&'static str>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MembershipView<'a> {
+    pub org: &'a str,
+    pub role: &'a str,
+    /// May manage the org's service users, keys, policy and inventory.
+    pub admin: bool,
+}
+
+/// The issuance rules a create form needs to offer only what is accepted.
+#[derive(Debug, Serialize)]
+pub struct IssuanceView<'a> {
+    pub scopes: &'a [String],
+    pub roles: &'a [String],
+    pub default_expiry_days: u32,
+    pub max_expiry_days: u32,
+    pub allow_non_expiring: bool,
+    pub max_rotation_grace_seconds: u32,
+    pub max_allowed_ips: usize,
+    pub max_orgs: usize,
+}
+
+impl<'a> AccountView<'a> {
+    pub fn new(account: &'a Account, policy: &'a IssuancePolicy) -> Self {
+        let refusal = pat_refusal(account).map(crate::problem::Problem::from);
+        Self {
+            user_id: &account.user_id,
+            status: account.status.as_str(),
+            sso: account.sso,
+            pat_beta: account.pat_beta,
+            pats: PatAvailability {
+                available: refusal.is_none(),
+                code: refusal.as_ref().map(|p| p.code),
+                detail: refusal.map(|p| p.detail),
+            },
+            orgs: account
+                .orgs
+                .iter()
+                .map(|m| MembershipView {
+                    org: &m.org_id,
+                    role: &m.role,
+                    admin: m.role == ADMIN_ROLE,
+                })
+                .collect(),
+            issuance: IssuanceView {
+                scopes: &policy.scope_catalog,
+                roles: &policy.role_catalog,
+                default_expiry_days: policy.default_expiry_days,
+                max_expiry_days: policy.max_expiry_days,
+                allow_non_expiring: policy.allow_non_expiring,
+                max_rotation_grace_seconds: policy.max_rotation_grace_seconds,
+                max_allowed_ips: IpAllowlist::MAX_ENTRIES,
+                max_orgs: TokenRecord::MAX_ORG_LIMIT,
+            },
         }
     }
 }

@@ -265,6 +265,55 @@ async fn create_enforces_account_rules() {
 }
 
 #[tokio::test]
+async fn the_account_says_what_the_settings_page_may_offer() {
+    let api = api().await;
+    let (status, alice) = api.send("GET", "/v1/account", Some("alice"), None).await;
+    assert_eq!(status, 200, "{alice}");
+    assert_eq!(alice["user_id"], "alice");
+    assert_eq!(
+        alice["pats"],
+        json!({"available": true, "code": null, "detail": null})
+    );
+    assert_eq!(
+        alice["orgs"],
+        json!([{"org": "acme", "role": "member", "admin": false}])
+    );
+    assert_eq!(
+        alice["issuance"]["scopes"],
+        json!(["tokens:read", "sessions:read", "sessions:write"])
+    );
+    assert_eq!(alice["issuance"]["max_rotation_grace_seconds"], 600);
+    assert_eq!(alice["issuance"]["max_allowed_ips"], 20);
+
+    // Each refusal carries the code a create would answer.
+    for (user, code) in [
+        ("sso-user", "pat_unavailable_for_sso"),
+        ("no-beta", "pat_beta_not_enabled"),
+    ] {
+        let (status, account) = api.send("GET", "/v1/account", Some(user), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(account["pats"]["available"], false);
+        assert_eq!(account["pats"]["code"], code);
+        let create = api
+            .send(
+                "POST",
+                "/v1/tokens",
+                Some(user),
+                Some(json!({"name": "n", "scopes": []})),
+            )
+            .await;
+        assert_problem(&create, 403, code);
+        assert_eq!(account["pats"]["detail"], create.1["detail"]);
+    }
+    assert_problem(
+        &api.send("GET", "/v1/account", Some("ghost"), None).await,
+        403,
+        "account_not_found",
+    );
+    assert_eq!(api.send("GET", "/v1/account", None, None).await.0, 401);
+}
+
+#[tokio::test]
 async fn create_validates_each_field() {
     let api = api().await;
     let long = "x".repeat(101);

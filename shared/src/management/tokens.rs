@@ -22,6 +22,20 @@ pub struct IssuedToken {
     pub record: TokenRecord,
 }
 
+/// Why `account` may not hold PATs, if it may not: inactive, SSO, or not
+/// in the beta.
+pub fn pat_refusal(account: &Account) -> Option<ManagementError> {
+    if account.status != PrincipalStatus::Active {
+        Some(ManagementError::AccountInactive)
+    } else if account.sso {
+        Some(ManagementError::PatUnavailableForSso)
+    } else if !account.pat_beta {
+        Some(ManagementError::PatBetaNotEnabled)
+    } else {
+        None
+    }
+}
+
 /// What a new credential carries besides its name.
 struct Kept {
     scopes: Vec<String>,
@@ -81,23 +95,21 @@ where
         &self.policy
     }
 
-    /// The account may hold PATs: exists, active, not SSO, beta flag on.
-    async fn check_account(&self, caller: &Caller) -> Result<Account, ManagementError> {
-        let account = self
-            .store
+    /// The caller's account, as the settings page shows it.
+    pub async fn account(&self, caller: &Caller) -> Result<Account, ManagementError> {
+        self.store
             .get_account(caller.user.as_str())
             .await?
-            .ok_or(ManagementError::AccountNotFound)?;
-        if account.status != PrincipalStatus::Active {
-            return Err(ManagementError::AccountInactive);
+            .ok_or(ManagementError::AccountNotFound)
+    }
+
+    /// The account may hold PATs: exists, active, not SSO, beta flag on.
+    async fn check_account(&self, caller: &Caller) -> Result<Account, ManagementError> {
+        let account = self.account(caller).await?;
+        match pat_refusal(&account) {
+            Some(refusal) => Err(refusal),
+            None => Ok(account),
         }
-        if account.sso {
-            return Err(ManagementError::PatUnavailableForSso);
-        }
-        if !account.pat_beta {
-            return Err(ManagementError::PatBetaNotEnabled);
-        }
-        Ok(account)
     }
 
     /// A rotated token's lifetime under today's policy: the old lifetime,

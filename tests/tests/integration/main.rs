@@ -14,5 +14,6 @@ mod org_limits;
 mod orgs;
 mod peppers;
 mod security;
+mod settings_page;
 mod storage;
 mod template;

@@ -27,6 +27,13 @@ pub struct RequestView {
     pub time: OffsetDateTime,
 }
 
+impl RequestView {
+    /// The request's cookies as one `Cookie` header, if it sent any.
+    pub fn cookie_header(&self) -> Option<String> {
+        (!self.cookies.is_empty()).then(|| self.cookies.join("; "))
+    }
+}
+
 /// The route a request matched, with its path parameters.
 #[derive(Debug, Clone)]
 pub struct MatchedRoute {

@@ -3,6 +3,7 @@
 //! Dev only: it hands out dev sessions to anyone who asks (see `sessions`).
 
 mod authorizer;
+mod dev;
 mod events;
 mod lambda;
 mod responses;

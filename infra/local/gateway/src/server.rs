@@ -11,14 +11,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::authorizer::{Answer, AnswerCache, Verdict};
+use crate::dev;
 use crate::events::{ApiIdentity, HttpAnswer, MatchedRoute, RequestView};
 use crate::lambda::{Invocation, LambdaClient};
-use crate::responses::{empty, http_response, json_response, message, problem, set_header};
-use crate::sessions::{self, Sessions};
+use crate::responses::{http_response, message};
+use crate::sessions::Sessions;
 use crate::template::{Api, LambdaAuthorizer, RouteAuth, RouteConfig};
 
 /// API Gateway's payload limit.
@@ -168,7 +169,11 @@ impl Gateway {
 
     async fn serve(&self, view: RequestView) -> (Response<Full<Bytes>>, Option<String>, AuthNote) {
         if view.path.starts_with(DEV_PREFIX) {
-            return (self.dev_endpoint(&view), None, AuthNote::None);
+            return (
+                dev::endpoint(&self.sessions, self.session_lifetime, &view),
+                None,
+                AuthNote::None,
+            );
         }
         let Some((config, matched)) = self.match_route(&view) else {
             return (
@@ -182,7 +187,7 @@ impl Gateway {
             RouteAuth::None => (None, AuthNote::None),
             RouteAuth::Jwt => match self
                 .sessions
-                .find(self.cookie_header(&view).as_deref(), view.time)
+                .find(view.cookie_header().as_deref(), view.time)
             {
                 Some(session) => (
                     Some(json!({"jwt": {"claims": session.claims(), "scopes": null}})),
@@ -309,56 +314,6 @@ impl Gateway {
             }
         }
         best.map(|(config, route, _)| (config, route))
-    }
-
-    fn cookie_header(&self, view: &RequestView) -> Option<String> {
-        (!view.cookies.is_empty()).then(|| view.cookies.join("; "))
-    }
-
-    /// `POST /_dev/session {"sub": "u_demo"}` starts a dev session (cookie);
-    /// `DELETE /_dev/session` ends it. Dev only: see `sessions`.
-    fn dev_endpoint(&self, view: &RequestView) -> Response<Full<Bytes>> {
-        let cookie = self.cookie_header(view);
-        match (view.method.as_str(), view.path.as_str()) {
-            ("POST", "/_dev/session") => {
-                let sub = serde_json::from_slice::<Value>(&view.body)
-                    .ok()
-                    .and_then(|body| body["sub"].as_str().map(str::to_owned));
-                let Some(sub) = sub else {
-                    return problem(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_body",
-                        "send {\"sub\": \"<user id>\"}",
-                    );
-                };
-                match self.sessions.start(&sub, view.time) {
-                    Ok((value, session)) => {
-                        let body = json!({
-                            "sub": session.sub,
-                            "expires_at": session.expires_at.unix_timestamp(),
-                            "claims": session.claims(),
-                        });
-                        let mut response = json_response(StatusCode::CREATED, &body);
-                        set_header(
-                            &mut response,
-                            "set-cookie",
-                            &sessions::set_cookie(&value, self.session_lifetime),
-                        );
-                        response
-                    }
-                    Err(error) => {
-                        problem(StatusCode::BAD_REQUEST, "invalid_sub", &error.to_string())
-                    }
-                }
-            }
-            ("DELETE", "/_dev/session") => {
-                self.sessions.end(cookie.as_deref());
-                let mut response = empty(StatusCode::NO_CONTENT);
-                set_header(&mut response, "set-cookie", &sessions::clear_cookie());
-                response
-            }
-            _ => message(StatusCode::NOT_FOUND, "Not Found"),
-        }
     }
 }
 

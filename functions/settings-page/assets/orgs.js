@@ -1,0 +1,182 @@
+// Org administration, for each org where the caller is an admin: service
+// users and their keys, the credentials inventory, the PAT policy, the trail.
+import { api, enc } from "./api.js";
+import { credentialActions, credentialCells, credentialColumns, credentialForm } from "./tokens.js";
+import {
+  announce, confirmStep, date, el, field, formError, pagedTable, showAlert, showSecret, statusCell,
+  submitting, uid,
+} from "./ui.js";
+
+const page = (list, key) => ({ items: list[key], next: list.next_cursor });
+const more = (cursor) => (cursor ? `&cursor=${enc(cursor)}` : "");
+
+function serviceUserForm(org, issuance, created) {
+  const form = el("form", { class: "card", novalidate: true });
+  const name = el("input", { name: "name", maxlength: "100", autocomplete: "off" });
+  const role = el("select", { name: "role" }, issuance.roles.map((r) => el("option", { value: r, text: r })));
+  form.append(field("Name", name, { field: "name" }), field("Role", role, { field: "role" }), formError(),
+    el("button", { type: "submit", text: "Create service user" }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitting(form, async () => {
+      const user = await api("POST", `/v1/orgs/${enc(org)}/service-users`, { name: name.value.trim(), role: role.value });
+      form.reset();
+      await created();
+      announce(`Service user “${user.name}” created.`);
+    });
+  });
+  return form;
+}
+
+// One service user's keys: list, create (shown once), rotate, revoke.
+function keysPanel(org, user, issuance) {
+  const base = `/v1/orgs/${enc(org)}/service-users/${enc(user.id)}/keys`;
+  const heading = el("h4", { tabindex: "-1", text: `Keys of ${user.name}` });
+  const table = pagedTable({
+    caption: `API keys of ${user.name}, newest first`,
+    columns: credentialColumns,
+    empty: "No keys yet.",
+    load: async (cursor) => page(await api("GET", `${base}?status=all&limit=20${more(cursor)}`), "keys"),
+    row: (key) => credentialCells(key, credentialActions(key, {
+      base: `${base}/${enc(key.id)}`, issuance, kind: "key", after: () => heading, changed: () => table.reload(),
+    })),
+  });
+  const form = credentialForm({
+    issuance,
+    submitLabel: "Create key",
+    create: async (body) => {
+      const issued = await api("POST", base, body);
+      await table.reload();
+      showSecret(issued.token, `The new key “${issued.name}” of ${user.name}`, form.querySelector('input[name="name"]'));
+    },
+  });
+  const panel = el("div", { class: "keys" }, heading, table.node,
+    user.status === "active" ? [el("h4", { text: `New key for ${user.name}` }), form] : el("p", { class: "muted", text: "Disabled: no new keys." }));
+  return { panel, load: () => table.reload() };
+}
+
+function serviceUsers(org, issuance) {
+  const keysSlot = el("div");
+  const table = pagedTable({
+    caption: `Service users of ${org}, newest first`,
+    columns: ["Name", "Role", "Status", "Created", "Actions"],
+    empty: "No service users yet.",
+    load: async (cursor) => page(await api("GET", `/v1/orgs/${enc(org)}/service-users?status=all&limit=20${more(cursor)}`), "service_users"),
+    row: (user) => {
+      const keys = el("button", { type: "button", text: "Keys", "aria-label": `Keys of ${user.name}` });
+      keys.addEventListener("click", async () => {
+        const { panel, load } = keysPanel(org, user, issuance);
+        keysSlot.replaceChildren(panel);
+        await load().catch((e) => showAlert(e.message));
+        panel.querySelector("h4").focus();
+      });
+      const next = user.status === "active" ? "disabled" : "active";
+      const toggle = el("button", { type: "button", class: next === "disabled" ? "danger" : "", text: next === "disabled" ? "Disable" : "Enable" });
+      toggle.addEventListener("click", async () => {
+        const data = await confirmStep({
+          title: `${toggle.textContent} “${user.name}”?`,
+          text: next === "disabled" ? "Its keys stop working at once, until it is enabled again." : "Its active keys work again.",
+          action: toggle.textContent,
+        });
+        if (!data) return;
+        try {
+          await api("PATCH", `/v1/orgs/${enc(org)}/service-users/${enc(user.id)}`, { status: next });
+          await table.reload();
+          announce(`“${user.name}” is ${next}.`);
+        } catch (error) {
+          showAlert(error.message);
+        }
+      });
+      return [user.name, user.role, el("span", { class: `badge ${user.status}`, text: user.status }), date(user.created_at), el("div", { class: "actions" }, keys, toggle)];
+    },
+  });
+  const node = el("section", {}, el("h3", { text: "Service users" }), table.node,
+    el("h4", { text: "New service user" }), serviceUserForm(org, issuance, () => table.reload()), keysSlot);
+  return { node, load: () => table.reload() };
+}
+
+function inventory(org) {
+  const table = pagedTable({
+    caption: `Credentials that can act in ${org}, newest first`,
+    columns: ["Type", "Owner", "Name", "Token", "Status", "Actions"],
+    empty: "No credentials act in this org.",
+    load: async (cursor) => page(await api("GET", `/v1/orgs/${enc(org)}/credentials?limit=20${more(cursor)}`), "credentials"),
+    row: (c) => {
+      const pat = c.type === "pat";
+      const status = [statusCell(c), c.blocked_here ? [" ", el("span", { class: "badge revoked", text: "Blocked here" })] : null];
+      const actions = [];
+      if (c.status === "active" && !c.blocked_here) {
+        const label = pat ? "Block" : "Revoke";
+        const button = el("button", { type: "button", class: "danger", text: label, "aria-label": `${label} ${c.name}` });
+        button.addEventListener("click", async () => {
+          const data = await confirmStep({
+            title: `${label} “${c.name}”?`,
+            text: pat ? `This PAT of ${c.owner} stops working in ${org}; elsewhere it is untouched.` : "This key stops working at once.",
+            action: label,
+          });
+          if (!data) return;
+          try {
+            await api("DELETE", `/v1/orgs/${enc(org)}/credentials/${enc(c.id)}`);
+            await table.reload();
+            announce(`“${c.name}” ${pat ? "blocked" : "revoked"}.`);
+          } catch (error) {
+            showAlert(error.message);
+          }
+        });
+        actions.push(button);
+      }
+      return [pat ? "PAT" : "Service key", c.owner, c.name, el("code", { text: c.hint }), status, actions];
+    },
+  });
+  return { node: el("section", {}, el("h3", { text: "Credentials in this org" }), table.node), load: () => table.reload() };
+}
+
+function policy(org) {
+  const form = el("form", { class: "card", novalidate: true });
+  const access = el("select", { name: "pat_access" },
+    [["allowed", "Allowed: members' PATs act here"], ["limited_only", "Only PATs limited to this org"], ["blocked", "Blocked: no PAT acts here"]]
+      .map(([value, text]) => el("option", { value, text })));
+  const lifetime = el("input", { name: "pat_max_lifetime_days", type: "number", min: "1", max: "3650", inputmode: "numeric" });
+  form.append(field("Personal access tokens", access, { field: "pat_access" }),
+    field("Longest PAT lifetime, in days (optional)", lifetime, { field: "pat_max_lifetime_days", hint: "Older PATs stop acting here." }),
+    formError(), el("button", { type: "submit", text: "Save policy" }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitting(form, async () => {
+      const days = lifetime.value.trim();
+      await api("PUT", `/v1/orgs/${enc(org)}/policy`, { pat_access: access.value, pat_max_lifetime_days: days ? Number(days) : null });
+      announce(`The PAT policy of ${org} is saved.`);
+    });
+  });
+  const load = async () => {
+    const current = await api("GET", `/v1/orgs/${enc(org)}/policy`);
+    access.value = current.pat_access;
+    lifetime.value = current.pat_max_lifetime_days ?? "";
+  };
+  return { node: el("section", {}, el("h3", { text: "PAT policy" }), form), load };
+}
+
+function trail(org) {
+  const table = pagedTable({
+    caption: `What happened in ${org}, newest first`,
+    columns: ["When", "Actor", "Action", "Target", "Detail"],
+    empty: "Nothing yet.",
+    load: async (cursor) => page(await api("GET", `/v1/orgs/${enc(org)}/audit?limit=20${more(cursor)}`), "events"),
+    row: (e) => [new Date(e.at).toLocaleString(), e.actor, el("code", { text: e.action }), e.target || "—", e.detail || ""],
+  });
+  return { node: el("section", {}, el("h3", { text: "Audit trail" }), table.node), load: () => table.reload() };
+}
+
+// One section per org the caller administers.
+export function renderOrgs(account) {
+  const parts = [];
+  const sections = account.orgs.filter((m) => m.admin).map(({ org }) => {
+    const pieces = [serviceUsers(org, account.issuance), inventory(org), policy(org), trail(org)];
+    parts.push(...pieces);
+    const id = uid("org");
+    return el("section", { class: "org", "aria-labelledby": id },
+      el("h2", { id, text: `Org ${org}` }), el("p", { class: "muted", text: "You are an admin of this org." }), pieces.map((p) => p.node));
+  });
+  document.querySelector("#orgs").replaceChildren(...sections);
+  return Promise.all(parts.map((p) => p.load()));
+}

@@ -1,0 +1,311 @@
+//! The settings page in a real headless Chromium, against the whole chain
+//! (gateway, functions under watch, DynamoDB Local, moto KMS): what a person
+//! does with it, and what must never happen to a token shown once.
+//! Screenshots of each main state: `<target>/tmp/settings-page/<test>/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
+
+use std::path::PathBuf;
+
+use cog_integration_tests::browser::{skipped, Browser, ENTER, TAB};
+use cog_integration_tests::chain::{Chain, ChainConfig};
+use cog_integration_tests::{beta_account, Stack};
+use cog_tokens::aws::dynamodb::DynamoStore;
+use cog_tokens::records::{Account, Timestamp};
+use cog_tokens::store::PrincipalStore;
+
+fn shots(test: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("settings-page")
+        .join(test)
+}
+
+async fn put(store: &DynamoStore, account: &Account) {
+    let audit = account.audit_put("test", Timestamp::now());
+    store.put_account(account, &audit).await.unwrap();
+}
+
+/// A chain on a fresh table with `accounts`, and a browser of `width` px.
+async fn start(test: &str, accounts: &[Account], width: u32) -> (Chain, Browser) {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&[]).await;
+    for account in accounts {
+        put(&store, account).await;
+    }
+    let chain = Chain::start(&ChainConfig {
+        table: store.table().to_owned(),
+        ..ChainConfig::default()
+    });
+    let browser = Browser::start(shots(test), width, 1000).await;
+    (chain, browser)
+}
+
+/// Fills the PAT form's name, checks the first scope, and submits.
+async fn create_in_page(browser: &Browser, name: &str) -> String {
+    let form = "#pats-body form";
+    browser
+        .type_into(&format!("{form} input[name=name]"), name)
+        .await;
+    browser.click(&format!("{form} input[name=scopes]")).await;
+    browser.click(&format!("{form} button[type=submit]")).await;
+    let token = browser.value("#new-secret-value").await;
+    assert!(token.starts_with("cog_"), "copy field holds {token:?}");
+    token
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_is_shown_once_works_and_is_revoked_from_the_page() {
+    if skipped("settings page: create, use, revoke") {
+        return;
+    }
+    let (chain, browser) = start("create-use-revoke", &[beta_account("pia")], 1280).await;
+    browser.sign_in(&chain.url, "pia").await;
+    assert_eq!(browser.text("#whoami").await, "Signed in as pia");
+    browser.screenshot("signed-in").await;
+    // What the first load transferred, compressed: the page, its assets and
+    // its API calls, as the browser counted them (headers included).
+    let transferred = browser
+        .run(
+            "return performance.getEntries().filter(e => 'transferSize' in e)\
+             .reduce((n, e) => n + e.transferSize, 0);",
+        )
+        .await
+        .as_u64()
+        .unwrap();
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("settings page, first load: {transferred} bytes transferred");
+    }
+    assert!(
+        transferred > 10_000 && transferred < 60 * 1024,
+        "{transferred} bytes"
+    );
+
+    let token = create_in_page(&browser, "ci deploys").await;
+    // The field has focus and the notice says it once.
+    assert_eq!(browser.focused().await, "new-secret-value");
+    let notice = browser.text("#new-secret .warning").await;
+    assert!(notice.contains("won't see it again"), "{notice}");
+    browser.screenshot("new-token").await;
+
+    // The token works outside the browser.
+    let whoami = chain.with_token("GET", "/v1/whoami", &token).await;
+    assert_eq!(whoami.status, 200, "{}", whoami.body);
+    assert_eq!(whoami.json()["principal_id"], "pia");
+
+    // Dismissed: gone from the page, focus back on the form.
+    browser.click("#dismiss-secret").await;
+    assert_eq!(browser.focused().await, "name");
+    assert!(!browser.source().await.contains(&token));
+
+    // Reloaded: nowhere in the DOM, storage, cookies or the address.
+    browser.reload().await;
+    browser.find("#pats-body tbody tr").await;
+    let html = browser.source().await;
+    assert!(!html.contains(&token) && !html.contains(&token[4..20]));
+    let kept = browser
+        .run(
+            "return [location.href, document.cookie, JSON.stringify({...localStorage}), \
+             JSON.stringify({...sessionStorage}), document.documentElement.outerHTML].join('\\n');",
+        )
+        .await;
+    assert!(!kept.as_str().unwrap().contains(&token[4..20]));
+    browser.screenshot("tokens").await;
+
+    // Revoked in the page, behind a confirm step.
+    browser
+        .click("button[aria-label='Revoke token ci deploys']")
+        .await;
+    browser.find("#confirm[open]").await;
+    browser.screenshot("confirm-revoke").await;
+    browser.click("#confirm-ok").await;
+    browser
+        .until("document.querySelector('#status').textContent.includes('is revoked')")
+        .await;
+    let whoami = chain.with_token("GET", "/v1/whoami", &token).await;
+    assert_eq!(whoami.status, 401);
+    // Listing active tokens: none left.
+    browser
+        .until("!document.querySelector('#pats-body tbody tr')")
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_show_by_their_field_and_a_lost_network_loses_no_input() {
+    if skipped("settings page: errors") {
+        return;
+    }
+    let (chain, browser) = start("errors", &[beta_account("eva")], 1280).await;
+    browser.sign_in(&chain.url, "eva").await;
+    let form = "#pats-body form";
+    browser
+        .type_into(&format!("{form} input[name=name]"), "office only")
+        .await;
+    browser.click(&format!("{form} input[name=scopes]")).await;
+    browser
+        .type_into(&format!("{form} textarea[name=allowed_ips]"), "10.0.0.0/33")
+        .await;
+    browser.click(&format!("{form} button[type=submit]")).await;
+    // The API's detail, next to its control, which is marked and focused.
+    let error = browser
+        .text(&format!("{form} [data-field=allowed_ips] .field-error"))
+        .await;
+    assert!(error.contains("10.0.0.0/33"), "{error}");
+    let invalid = browser
+        .run("return document.querySelector('textarea[name=allowed_ips]').getAttribute('aria-invalid');")
+        .await;
+    assert_eq!(invalid, "true");
+    assert_eq!(browser.focused().await, "allowed_ips");
+    browser.screenshot("field-error").await;
+
+    // The gateway goes away: the page says so and keeps every input.
+    let gateway = chain.pid("gateway").unwrap();
+    std::process::Command::new("kill")
+        .arg(gateway.to_string())
+        .status()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    browser.click(&format!("{form} button[type=submit]")).await;
+    let error = browser
+        .text(&format!("{form} [data-field=_form] .field-error"))
+        .await;
+    assert!(error.contains("Could not reach the server"), "{error}");
+    let kept = browser
+        .run("const f = document.querySelector('#pats-body form'); return [f.name.value, f.allowed_ips.value, f.querySelector('input[name=scopes]').checked];")
+        .await;
+    assert_eq!(
+        kept,
+        serde_json::json!(["office only", "10.0.0.0/33", true])
+    );
+    browser.screenshot("network-error").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keyboard_only_creation_works_at_360_px_and_sso_accounts_get_no_form() {
+    if skipped("settings page: keyboard, 360 px, SSO") {
+        return;
+    }
+    let sso = Account {
+        sso: true,
+        ..beta_account("sam")
+    };
+    let (chain, browser) = start("keyboard-narrow-sso", &[beta_account("kim"), sso], 360).await;
+    browser.sign_in(&chain.url, "kim").await;
+    // Nothing wider than the screen.
+    let overflow = browser
+        .run("return document.documentElement.scrollWidth - window.innerWidth;")
+        .await;
+    assert!(overflow.as_i64().unwrap() <= 0, "{overflow} px too wide");
+    assert_eq!(browser.run("return window.innerWidth;").await, 360);
+    browser.screenshot("narrow").await;
+
+    // From the top of the page with Tab only, to the name field.
+    browser
+        .run("document.activeElement.blur(); window.scrollTo(0, 0);")
+        .await;
+    let mut presses = 0;
+    while browser.focused().await != "name" {
+        browser.press(TAB).await;
+        presses += 1;
+        assert!(
+            presses < 10,
+            "the name field is not among the first controls"
+        );
+    }
+    browser.press("by keyboard").await;
+    browser.press(TAB).await; // the first scope
+    browser.press(" ").await;
+    // On to the submit button, whatever lies between.
+    for _ in 0..20 {
+        let kind = browser
+            .run("return document.activeElement.type || '';")
+            .await;
+        if kind == "submit" {
+            break;
+        }
+        browser.press(TAB).await;
+    }
+    browser.press(ENTER).await;
+    browser.find("#new-secret").await;
+    assert_eq!(browser.focused().await, "new-secret-value");
+    browser.screenshot("narrow-new-token").await;
+    // Tab to the dismiss button, Enter: focus comes back to the form.
+    browser.press(TAB).await;
+    browser.press(TAB).await;
+    assert_eq!(browser.focused().await, "dismiss-secret");
+    browser.press(ENTER).await;
+    assert_eq!(browser.focused().await, "name");
+    assert_eq!(
+        browser
+            .run("return document.querySelector('#new-secret-value').value;")
+            .await,
+        ""
+    );
+
+    // An SSO account: a one-line reason, no form.
+    browser.sign_in(&chain.url, "sam").await;
+    let reason = browser.text("#pats-unavailable").await;
+    assert!(reason.contains("SSO"), "{reason}");
+    assert!(browser.all("#pats form, #pats input").await.is_empty());
+    browser.screenshot("sso").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_org_admin_creates_a_service_user_and_a_key_and_revokes_it() {
+    if skipped("settings page: org administration") {
+        return;
+    }
+    let (chain, browser) = start("org-admin", &[beta_account("ada")], 1280).await;
+    browser.sign_in(&chain.url, "ada").await;
+    let org = ".org";
+    browser
+        .type_into(&format!("{org} form input[name=name]"), "deploy bot")
+        .await;
+    browser
+        .click(&format!("{org} form button[type=submit]"))
+        .await;
+    browser
+        .click("button[aria-label='Keys of deploy bot']")
+        .await;
+    let key_form = ".keys form";
+    browser
+        .type_into(&format!("{key_form} input[name=name]"), "deploys")
+        .await;
+    browser
+        .click(&format!("{key_form} input[name=scopes]"))
+        .await;
+    browser
+        .click(&format!("{key_form} button[type=submit]"))
+        .await;
+    let key = browser.value("#new-secret-value").await;
+    assert!(key.starts_with("cog_"));
+    let whoami = chain.with_token("GET", "/v1/whoami", &key).await;
+    assert_eq!(whoami.status, 200, "{}", whoami.body);
+    assert_eq!(whoami.json()["principal_type"], "service_user");
+    browser.click("#dismiss-secret").await;
+    browser.screenshot("org-admin").await;
+
+    browser
+        .click("button[aria-label='Revoke key deploys']")
+        .await;
+    browser.click("#confirm-ok").await;
+    browser
+        .until("document.querySelector('#status').textContent.includes('is revoked')")
+        .await;
+    assert_eq!(
+        chain.with_token("GET", "/v1/whoami", &key).await.status,
+        401
+    );
+    // The org's trail shows both changes.
+    browser.reload().await;
+    let trail = browser
+        .run("return [...document.querySelectorAll('.org table')].at(-1).textContent;")
+        .await;
+    let trail = trail.as_str().unwrap();
+    assert!(trail.contains("service_user.create"), "{trail}");
+    assert!(trail.contains("token.revoke"), "{trail}");
+    browser.close().await;
+}
