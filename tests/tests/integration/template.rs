@@ -232,6 +232,8 @@ const CALLS: &[(&str, &[&str])] = &[
         ],
     ),
     ("WhoamiFunction", &[]),
+    // Static assets: no AWS call at all.
+    ("SettingsPageFunction", &[]),
     (
         // published markers (BatchGetItem, BatchWriteItem), the stream (the
         // event source mapping's reads), PutEvents, the dead-letter queue.
