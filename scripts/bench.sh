@@ -21,6 +21,7 @@ cargo bench -p authorizer --bench handler
 python3 functions/authorizer/benches/python_baseline.py | tee "$target/python_baseline.md"
 cargo build --release --workspace --bins
 cargo bench -p cog-integration-tests --bench authorizer_stack | tee "$target/authorizer_stack.md"
+cargo bench -p cog-integration-tests --bench cold_start | tee "$target/cold_start.md"
 cargo bench -p cog-integration-tests --bench revocation | tee "$target/revocation.md"
 cargo bench -p cog-integration-tests --bench timing | tee "$target/timing.md"
 cargo bench -p cog-integration-tests --bench load | tee "$target/load.md"
@@ -37,6 +38,8 @@ echo "## The same checks in straightforward Python, same events, same run"
 cat "$target/python_baseline.md"
 echo
 cat "$target/authorizer_stack.md"
+echo
+cat "$target/cold_start.md"
 echo
 cat "$target/revocation.md"
 echo

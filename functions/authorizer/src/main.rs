@@ -20,14 +20,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    let started = std::time::Instant::now();
     cog_tokens::logging::init();
-
     let config = Config::from_env()?;
+    let settings = started.elapsed();
     let sdk = sdk_config().await;
     let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table.clone(),
     ));
+    let clients = started.elapsed();
     // The ring is decrypted here, once; failing to load it fails the cold start.
     let peppers = PepperKeeper::load(
         KmsPepperSource::new(aws_sdk_kms::Client::new(&sdk), (*store).clone()),
@@ -38,7 +40,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         authorizer: Authorizer::new(store, peppers, config.settings),
         http_format: config.http_format,
     };
-    tracing::info!("authorizer ready");
+    // The cold start's phases, for `make bench` (`tests/benches/cold_start.rs`).
+    tracing::info!(
+        settings_us = settings.as_micros() as u64,
+        sdk_us = (clients - settings).as_micros() as u64,
+        ring_us = (started.elapsed() - clients).as_micros() as u64,
+        "authorizer ready"
+    );
 
     // The runtime reads each invocation straight into `AuthorizerEvent`: one pass over the JSON.
     lambda_runtime::run(service_fn(|event: LambdaEvent<AuthorizerEvent>| {

@@ -71,12 +71,21 @@ impl<S: PepperStore> KmsPepperSource<S> {
 #[async_trait]
 impl<S: PepperStore> PepperSource for KmsPepperSource<S> {
     async fn load_ring(&self) -> Result<PepperRing, PepperError> {
-        let mut peppers = Vec::new();
-        for stored in self.store.list_peppers().await? {
-            if !stored.retired {
-                peppers.push(self.decrypt(&stored).await?);
-            }
-        }
+        let started = std::time::Instant::now();
+        let stored = self.store.list_peppers().await?;
+        let read = started.elapsed();
+        // The versions in use, decrypted at once: one KMS round trip, however many.
+        let in_use = stored
+            .iter()
+            .filter(|s| !s.retired)
+            .map(|s| self.decrypt(s));
+        let peppers = futures::future::try_join_all(in_use).await?;
+        tracing::info!(
+            versions = peppers.len(),
+            ring_read_us = read.as_micros() as u64,
+            decrypt_us = (started.elapsed() - read).as_micros() as u64,
+            "pepper ring loaded"
+        );
         PepperRing::new(peppers)
     }
 }

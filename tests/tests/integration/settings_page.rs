@@ -132,11 +132,24 @@ async fn a_token_is_shown_once_works_and_is_revoked_from_the_page() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn errors_show_by_their_field_and_a_lost_network_loses_no_input() {
+async fn signed_out_then_errors_by_their_field_and_a_lost_network_loses_no_input() {
     if skipped("settings page: errors") {
         return;
     }
     let (chain, browser) = start("errors", &[beta_account("eva")], 1280).await;
+    // No session yet: the page says so and links to the sign-in.
+    browser.goto(&format!("{}/settings", chain.url)).await;
+    browser
+        .until("document.body.dataset.ready === 'true'")
+        .await;
+    browser.find("#signed-out").await;
+    let link = browser
+        .run("return document.querySelector('#sign-in-link').href;")
+        .await;
+    assert_eq!(link, format!("{}/_dev/sign-in", chain.url));
+    assert!(browser.all("#pats-body form").await.is_empty());
+    browser.screenshot("signed-out").await;
+
     browser.sign_in(&chain.url, "eva").await;
     let form = "#pats-body form";
     browser
