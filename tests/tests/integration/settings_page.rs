@@ -40,9 +40,9 @@ async fn start(test: &str, accounts: &[Account], width: u32) -> (Chain, Browser)
     (chain, browser)
 }
 
-/// Fills the PAT form's name, checks the first scope, and submits.
-async fn create_in_page(browser: &Browser, name: &str) -> String {
-    let form = "#pats-body form";
+/// Creates a credential in the create form `form` (its name, the first
+/// scope, submit) and reads the new token from the copy field.
+async fn create_in(browser: &Browser, form: &str, name: &str) -> String {
     browser
         .type_into(&format!("{form} input[name=name]"), name)
         .await;
@@ -81,7 +81,7 @@ async fn a_token_is_shown_once_works_and_is_revoked_from_the_page() {
         "{transferred} bytes"
     );
 
-    let token = create_in_page(&browser, "ci deploys").await;
+    let token = create_in(&browser, "#pats-body form", "ci deploys").await;
     // The field has focus and the notice says it once.
     assert_eq!(browser.focused().await, "new-secret-value");
     let notice = browser.text("#new-secret .warning").await;
@@ -283,18 +283,7 @@ async fn an_org_admin_creates_a_service_user_and_a_key_and_revokes_it() {
     browser
         .click("button[aria-label='Keys of deploy bot']")
         .await;
-    let key_form = ".keys form";
-    browser
-        .type_into(&format!("{key_form} input[name=name]"), "deploys")
-        .await;
-    browser
-        .click(&format!("{key_form} input[name=scopes]"))
-        .await;
-    browser
-        .click(&format!("{key_form} button[type=submit]"))
-        .await;
-    let key = browser.value("#new-secret-value").await;
-    assert!(key.starts_with("cog_"));
+    let key = create_in(&browser, ".keys form", "deploys").await;
     let whoami = chain.with_token("GET", "/v1/whoami", &key).await;
     assert_eq!(whoami.status, 200, "{}", whoami.body);
     assert_eq!(whoami.json()["principal_type"], "service_user");

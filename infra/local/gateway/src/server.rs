@@ -34,7 +34,6 @@ pub struct Gateway {
     lambda: LambdaClient,
     cache: AnswerCache,
     sessions: Sessions,
-    session_lifetime: Duration,
     requests: AtomicU64,
 }
 
@@ -69,7 +68,6 @@ impl Gateway {
             lambda,
             cache: AnswerCache::new(ttl),
             sessions: Sessions::new(session_lifetime),
-            session_lifetime,
             requests: AtomicU64::new(0),
         }
     }
@@ -169,11 +167,7 @@ impl Gateway {
 
     async fn serve(&self, view: RequestView) -> (Response<Full<Bytes>>, Option<String>, AuthNote) {
         if view.path.starts_with(DEV_PREFIX) {
-            return (
-                dev::endpoint(&self.sessions, self.session_lifetime, &view),
-                None,
-                AuthNote::None,
-            );
+            return (dev::endpoint(&self.sessions, &view), None, AuthNote::None);
         }
         let Some((config, matched)) = self.match_route(&view) else {
             return (

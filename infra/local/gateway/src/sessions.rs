@@ -98,6 +98,11 @@ impl Sessions {
             .cloned()
     }
 
+    /// How long a new session lasts.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
     pub fn end(&self, cookie_header: Option<&str>) {
         if let Some(value) = cookie_header.and_then(cookie_value) {
             self.lock().remove(&digest(value));
