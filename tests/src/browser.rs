@@ -155,6 +155,12 @@ impl Browser {
         answered(css, element.send_keys(text)).await;
     }
 
+    /// Chooses the option `value` of the select `css` names.
+    pub async fn select(&self, css: &str, value: &str) {
+        let element = self.find(css).await;
+        answered(css, element.select_by_value(value)).await;
+    }
+
     /// The `value` of the element `css` names.
     pub async fn value(&self, css: &str) -> String {
         let element = self.find(css).await;

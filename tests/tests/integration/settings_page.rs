@@ -54,7 +54,7 @@ async fn create_in(browser: &Browser, form: &str, name: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_token_is_shown_once_works_and_is_revoked_from_the_page() {
+async fn a_token_is_shown_once_works_is_rotated_and_is_revoked_from_the_page() {
     if skipped("settings page: create, use, revoke") {
         return;
     }
@@ -111,6 +111,28 @@ async fn a_token_is_shown_once_works_and_is_revoked_from_the_page() {
         .await;
     assert!(!kept.as_str().unwrap().contains(&token[4..20]));
     browser.screenshot("tokens").await;
+
+    // Rotated in the page with no grace: the old token stops, the new one
+    // is shown once and works.
+    browser
+        .click("button[aria-label='Rotate token ci deploys']")
+        .await;
+    browser
+        .find("#confirm[open] select[name=grace_seconds]")
+        .await;
+    browser.click("#confirm-ok").await;
+    let rotated = browser.value("#new-secret-value").await;
+    assert!(rotated.starts_with("cog_") && rotated != token);
+    assert_eq!(
+        chain.with_token("GET", "/v1/whoami", &token).await.status,
+        401
+    );
+    assert_eq!(
+        chain.with_token("GET", "/v1/whoami", &rotated).await.status,
+        200
+    );
+    browser.click("#dismiss-secret").await;
+    let token = rotated;
 
     // Revoked in the page, behind a confirm step.
     browser
@@ -267,7 +289,7 @@ async fn keyboard_only_creation_works_at_360_px_and_sso_accounts_get_no_form() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_org_admin_creates_a_service_user_and_a_key_and_revokes_it() {
+async fn an_org_admin_manages_a_service_user_its_key_and_the_pat_policy() {
     if skipped("settings page: org administration") {
         return;
     }
@@ -301,13 +323,29 @@ async fn an_org_admin_creates_a_service_user_and_a_key_and_revokes_it() {
         chain.with_token("GET", "/v1/whoami", &key).await.status,
         401
     );
-    // The org's trail shows both changes.
+    // The org's PAT policy, changed in the page.
+    let policy = ".org form:has(select[name=pat_access])";
+    browser
+        .select(&format!("{policy} select[name=pat_access]"), "limited_only")
+        .await;
+    browser
+        .click(&format!("{policy} button[type=submit]"))
+        .await;
+    browser
+        .until("document.querySelector('#status').textContent.includes('policy of acme is saved')")
+        .await;
+
+    // After a reload: the policy as saved, and the trail shows every change.
     browser.reload().await;
+    browser
+        .until("document.querySelector('select[name=pat_access]').value === 'limited_only'")
+        .await;
     let trail = browser
         .run("return [...document.querySelectorAll('.org table')].at(-1).textContent;")
         .await;
     let trail = trail.as_str().unwrap();
     assert!(trail.contains("service_user.create"), "{trail}");
     assert!(trail.contains("token.revoke"), "{trail}");
+    assert!(trail.contains("org.policy_put"), "{trail}");
     browser.close().await;
 }
