@@ -40,10 +40,12 @@ fi
 
 # The settings page tests drive a real headless Chromium through chromedriver.
 if [ "${COG_SKIP_BROWSER:-}" != 1 ] && ! command -v chromedriver >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  as_root=
+  [ "$(id -u)" = 0 ] || { sudo -n true 2>/dev/null && as_root=sudo; }
+  if { [ "$(id -u)" = 0 ] || [ -n "$as_root" ]; } && command -v apt-get >/dev/null 2>&1; then
     echo "tools.sh: installing chromium and chromium-driver (apt-get)" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >&2
+    $as_root apt-get update -qq >&2
+    $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >&2
   else
     echo "tools.sh: no chromedriver: run 'sudo apt-get install chromium chromium-driver' (the browser tests fail without it; COG_SKIP_BROWSER=1 skips them)" >&2
   fi
