@@ -23,6 +23,8 @@ export const uid = (prefix) => `${prefix}-${++unique}`;
 
 // A status change, read out by screen readers (aria-live) and shown.
 export function announce(text) {
+  // A newer outcome replaces an older failure's alert.
+  showAlert("");
   const status = $("#status");
   status.textContent = "";
   // A new text node in the next frame is announced even if the text repeats.
