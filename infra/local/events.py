@@ -11,12 +11,18 @@ DynamoDB Streams poller that stands in for Lambda's event source mapping.
                                       the same, one line per event: its
                                       detail-type, token and actor
     events.py poll TABLE INVOKE_URL [--repeat N] [--function NAME]
+                                    [--retries N] [--dead-letter QUEUE_URL]
                                       deliver the table's stream to the
                                       publisher function through the Lambda
                                       invoke API (cargo lambda watch), as the
                                       event source mapping does; --repeat
                                       delivers each batch N times (tests of
-                                      idempotency)
+                                      idempotency). Records the function
+                                      reports failed are retried, N times
+                                      (default 20, as template.yaml), then
+                                      their batch's description goes to the
+                                      dead-letter queue (default: the queue
+                                      TABLE-event-publisher-dlq, created)
 Endpoints and credentials come from the standard AWS_* variables (stack.env).
 """
 import base64
@@ -92,7 +98,52 @@ def invoke(url, function, records):
     return [r for r in records if r["dynamodb"]["SequenceNumber"] in failed]
 
 
-def poll(table, url, repeat=1, function="event-publisher"):
+def dead_letter_queue(table):
+    sqs = client("sqs", "AWS_ENDPOINT_URL_SQS")
+    return sqs.create_queue(QueueName=f"{table}-event-publisher-dlq")["QueueUrl"]
+
+
+def give_up(queue, arn, shard_id, function, records, attempts):
+    """What Lambda's on-failure destination gets for a stream batch: where
+    the records are, not the records (their keys are in the function's log)."""
+    arrivals = [r["dynamodb"].get("ApproximateCreationDateTime") for r in records]
+    sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
+    body = {
+        "version": "1.0",
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "requestContext": {
+            "functionArn": function,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": sequences[0],
+            "endSequenceNumber": sequences[-1],
+            "approximateArrivalOfFirstRecord": arrivals[0],
+            "approximateArrivalOfLastRecord": arrivals[-1],
+            "batchSize": len(records),
+            "streamArn": arn,
+        },
+    }
+    client("sqs", "AWS_ENDPOINT_URL_SQS").send_message(QueueUrl=queue, MessageBody=json.dumps(body, default=as_json))
+    print(f"gave up after {attempts} attempts: {sequences} to {queue}", file=sys.stderr, flush=True)
+
+
+def deliver(url, function, records, retries):
+    """Invokes until no record fails or the attempts run out; the records left."""
+    pending, attempts = records, 0
+    while pending and attempts <= retries:
+        if attempts:
+            time.sleep(0.5)
+        pending = invoke(url, function, pending)
+        attempts += 1
+    return pending, attempts
+
+
+def poll(table, url, repeat=1, function="event-publisher", retries=20, dead_letter=None):
+    dead_letter = dead_letter or dead_letter_queue(table)
+    print(f"dead-letter queue: {dead_letter}", file=sys.stderr, flush=True)
     dynamodb = client("dynamodb", "AWS_ENDPOINT_URL_DYNAMODB")
     streams = client("dynamodbstreams", "AWS_ENDPOINT_URL_DYNAMODB")
     arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
@@ -111,11 +162,9 @@ def poll(table, url, repeat=1, function="event-publisher"):
             iterators[shard_id] = answer.get("NextShardIterator")
             records = [dict(r, eventSourceARN=arn) for r in answer["Records"]]
             for _ in range(repeat):
-                pending = records
-                while pending:
-                    pending = invoke(url, function, pending)
-                    if pending:
-                        time.sleep(0.5)
+                failed, attempts = deliver(url, function, records, retries)
+                if failed:
+                    give_up(dead_letter, arn, shard_id, function, failed, attempts)
         time.sleep(0.2)
 
 
@@ -128,7 +177,7 @@ def main(argv):
     elif command == "summary":
         read(*args, show=summary)
     elif command == "poll":
-        options = {"--repeat": 1, "--function": "event-publisher"}
+        options = {"--repeat": 1, "--function": "event-publisher", "--retries": 20, "--dead-letter": None}
         positional = []
         while args:
             if args[0] in options:
@@ -136,7 +185,13 @@ def main(argv):
                 args = args[2:]
             else:
                 positional.append(args.pop(0))
-        poll(*positional, repeat=int(options["--repeat"]), function=options["--function"])
+        poll(
+            *positional,
+            repeat=int(options["--repeat"]),
+            function=options["--function"],
+            retries=int(options["--retries"]),
+            dead_letter=options["--dead-letter"],
+        )
     else:
         sys.exit(__doc__)
 

@@ -1,7 +1,10 @@
 //! Accounts come from the platform's user directory. The directory sends
-//! each change as an [`AccountUpdate`] with a version (for example its
-//! `updated_at` in milliseconds); an update older than the stored one, or the
-//! same one again, changes nothing, so delivery may repeat and reorder.
+//! each change as an [`AccountUpdate`] with a version (its `updated_at` in
+//! milliseconds); an update older than the stored one changes nothing, and
+//! the same one again only finishes what a failed delivery of it left
+//! undone, so delivery may repeat and reorder. A version far ahead
+//! of now, or an org named twice, is refused: it would freeze the account,
+//! or leave which role was meant to chance.
 
 use serde::Deserialize;
 
@@ -13,6 +16,10 @@ use crate::store::{PrincipalStore, StoreError};
 /// How the directory's writes are audited.
 pub const DIRECTORY_ACTOR: &str = "directory";
 
+/// How far ahead of this clock a version (milliseconds) may be: the
+/// directory's clock and ours may differ a little.
+pub const MAX_VERSION_SKEW_MS: i64 = 5 * 60 * 1000;
+
 /// One account as the directory knows it now.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +30,8 @@ pub struct AccountUpdate {
     pub sso: bool,
     pub pat_beta: bool,
     pub orgs: Vec<Membership>,
-    /// Increases with every change of this account (e.g. `updated_at` in ms).
+    /// Increases with every change of this account: its `updated_at` in
+    /// milliseconds, so never more than [`MAX_VERSION_SKEW_MS`] ahead of now.
     pub version: i64,
 }
 
@@ -61,9 +69,6 @@ impl AccountUpdate {
         if status == PrincipalStatus::Disabled {
             return Err(SyncError::Invalid("status"));
         }
-        if self.version <= 0 {
-            return Err(SyncError::Invalid("version"));
-        }
         if self.orgs.len() > Account::MAX_ORGS {
             return Err(SyncError::Invalid("orgs"));
         }
@@ -78,7 +83,10 @@ impl AccountUpdate {
             });
         }
         orgs.sort();
-        orgs.dedup_by(|a, b| a.org_id == b.org_id);
+        // Two roles in one org: which one the directory meant is unknown.
+        if orgs.windows(2).any(|pair| pair[0].org_id == pair[1].org_id) {
+            return Err(SyncError::Invalid("orgs: an org is named twice"));
+        }
         Ok(Account {
             user_id: user_id.as_str().to_owned(),
             status,
@@ -88,6 +96,21 @@ impl AccountUpdate {
             tokens_valid_after: None,
         })
     }
+
+    /// The version, if it is positive and at most [`MAX_VERSION_SKEW_MS`]
+    /// ahead of `now`: versions are the directory's `updated_at` in
+    /// milliseconds, and one far ahead would make every later update stale.
+    pub fn checked_version(&self, now: Timestamp) -> Result<i64, SyncError> {
+        if self.version <= 0 {
+            return Err(SyncError::Invalid("version: not positive"));
+        }
+        if self.version > now.0.saturating_add(MAX_VERSION_SKEW_MS) {
+            return Err(SyncError::Invalid(
+                "version: more than 5 minutes ahead of this clock",
+            ));
+        }
+        Ok(self.version)
+    }
 }
 
 /// Writes `update` unless the stored account is as new or newer.
@@ -96,6 +119,7 @@ pub async fn apply(
     update: &AccountUpdate,
     now: Timestamp,
 ) -> Result<SyncOutcome, SyncError> {
+    let version = update.checked_version(now)?;
     let account = update.account()?;
     let audit = Actor::new(DIRECTORY_ACTOR)
         .event(
@@ -103,10 +127,8 @@ pub async fn apply(
             crate::records::Owner::user(&account.user_id),
             now,
         )
-        .with_detail(format!("version {}", update.version));
-    let written = store
-        .put_account_version(&account, update.version, &audit)
-        .await?;
+        .with_detail(format!("version {version}"));
+    let written = store.put_account_version(&account, version, &audit).await?;
     Ok(if written {
         SyncOutcome::Applied
     } else {
@@ -145,7 +167,16 @@ mod tests {
                 ..update(5)
             },
             AccountUpdate {
-                version: 0,
+                orgs: vec![
+                    Membership {
+                        org: "a".into(),
+                        role: "member".into(),
+                    },
+                    Membership {
+                        org: "a".into(),
+                        role: "admin".into(),
+                    },
+                ],
                 ..update(5)
             },
             AccountUpdate {
@@ -161,10 +192,55 @@ mod tests {
                 "{bad:?}"
             );
         }
+        for bad in [0, -1] {
+            assert!(update(bad).checked_version(Timestamp(1)).is_err());
+        }
         let unknown_field = serde_json::json!({
             "user_id": "u", "status": "active", "sso": false, "pat_beta": true, "orgs": [],
             "version": 1, "admin": true
         });
         assert!(serde_json::from_value::<AccountUpdate>(unknown_field).is_err());
+    }
+
+    fn named(orgs: serde_json::Value, version: i64) -> AccountUpdate {
+        serde_json::from_value(serde_json::json!({
+            "user_id": "u_1", "status": "active", "sso": false, "pat_beta": true,
+            "orgs": orgs, "version": version
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_update_naming_an_org_twice_is_refused_and_changes_nothing() {
+        let store = crate::memory::MemoryStore::new();
+        let now = Timestamp(10_000);
+        let first = named(serde_json::json!([{"org": "a", "role": "member"}]), 1);
+        assert_eq!(
+            apply(&store, &first, now).await.unwrap(),
+            SyncOutcome::Applied
+        );
+        let twice = named(
+            serde_json::json!([{"org": "a", "role": "member"}, {"org": "a", "role": "admin"}]),
+            2,
+        );
+        let refused = apply(&store, &twice, now).await;
+        assert!(matches!(refused, Err(SyncError::Invalid(_))), "{refused:?}");
+        let account = store.get_account("u_1").await.unwrap().unwrap();
+        assert_eq!(account.orgs, first.account().unwrap().orgs);
+    }
+
+    #[tokio::test]
+    async fn a_version_more_than_five_minutes_ahead_is_refused_and_changes_nothing() {
+        let store = crate::memory::MemoryStore::new();
+        let now = Timestamp(1_795_860_000_000);
+        let skew = 5 * 60 * 1000;
+        for version in [i64::MAX, now.0 + skew + 1] {
+            let refused = apply(&store, &update(version), now).await;
+            assert!(matches!(refused, Err(SyncError::Invalid(_))), "{refused:?}");
+        }
+        assert!(store.get_account("u_1").await.unwrap().is_none());
+        // A clock a little behind the directory's is no reason to refuse.
+        let ahead = apply(&store, &update(now.0 + skew), now).await.unwrap();
+        assert_eq!(ahead, SyncOutcome::Applied);
     }
 }

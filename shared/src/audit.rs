@@ -254,6 +254,21 @@ impl AuditEvent {
         self.detail = Some(detail.into());
         self
     }
+
+    /// This change, applied also to `successor`, which a rotation made of
+    /// `from` while the change was on its way: an event of its own.
+    pub fn carried_to(&self, successor: TokenId, from: &TokenId) -> Self {
+        let carried = format!("carried over the rotation of {from}");
+        Self {
+            id: random_event_id(),
+            token_id: Some(successor),
+            detail: Some(match &self.detail {
+                Some(detail) => format!("{detail}; {carried}"),
+                None => carried,
+            }),
+            ..self.clone()
+        }
+    }
 }
 
 fn random_event_id() -> String {

@@ -132,6 +132,19 @@ pub enum ForbidReason {
     SourceUnknown,
 }
 
+impl ForbidReason {
+    /// Whether the refusal is about this route alone (a scope the route
+    /// needs), so the token's other routes may stay allowed in a cached
+    /// policy. Every other refusal is about the caller and must deny the
+    /// whole stage: a cache key need not separate what it depends on.
+    pub fn is_route_only(self) -> bool {
+        match self {
+            ForbidReason::MissingScope => true,
+            ForbidReason::SourceNotAllowed | ForbidReason::SourceUnknown => false,
+        }
+    }
+}
+
 /// The outcome for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

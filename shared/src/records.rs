@@ -184,6 +184,15 @@ impl TokenRecord {
     /// Most orgs a PAT may be limited to.
     pub const MAX_ORG_LIMIT: usize = 20;
 
+    /// `new`, this token's successor in a rotation, with the fields that can
+    /// change after creation (org blocks, the allowlist) as this record holds
+    /// them; name, scopes, org limit and lifetime the rotation chose.
+    pub fn carry_to(&self, mut new: TokenRecord) -> TokenRecord {
+        new.blocked_orgs.clone_from(&self.blocked_orgs);
+        new.allowed_ips.clone_from(&self.allowed_ips);
+        new
+    }
+
     /// Whether this token may act in `org` as far as its own limit goes.
     pub fn may_act_in(&self, org: &str) -> bool {
         self.org_limit
@@ -272,8 +281,8 @@ pub struct OrgMember {
 }
 
 impl Account {
-    /// Most org memberships an account may have: an account and its member
-    /// items are written in one transaction (DynamoDB's limit is 100 items).
+    /// Most org memberships an account may have: they are kept on the
+    /// account item too, and this bounds its size.
     pub const MAX_ORGS: usize = 90;
 
     /// The audit event for creating or changing this account as `actor`.

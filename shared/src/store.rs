@@ -116,7 +116,10 @@ pub trait TokenStore: Send + Sync {
     /// over the name) in one transaction: either both happen or neither. With
     /// a grace period (`revocation.at` after the new token's creation) the old
     /// token keeps its slot until then and the new one takes another, within
-    /// `limit`. `audits` are written in the same transaction.
+    /// `limit`. `audits` are written in the same transaction. The new token
+    /// gets the old one's org blocks and allowlist as stored when the write
+    /// commits (never older), and is returned as stored; a block or an
+    /// allowlist change made later through the old id reaches it too.
     async fn rotate_token(
         &self,
         old_id: &TokenId,
@@ -124,7 +127,7 @@ pub trait TokenStore: Send + Sync {
         new_record: &TokenRecord,
         limit: u32,
         audits: &[AuditEvent],
-    ) -> Result<(), StoreError>;
+    ) -> Result<TokenRecord, StoreError>;
 
     /// The owner's tokens, newest first, filtered by status at `now`.
     async fn list_tokens(
@@ -153,7 +156,8 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Blocks a PAT in `org_id` (idempotent), with `audit`: it no longer
-    /// carries that org. `NotFound` when the token does not exist.
+    /// carries that org; nor does any token a rotation replaced it with.
+    /// `NotFound` when the token does not exist.
     async fn block_in_org(
         &self,
         id: &TokenId,
@@ -161,7 +165,8 @@ pub trait TokenStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
-    /// Replaces the token's IP allowlist (empty: any address), with `audit`.
+    /// Replaces the token's IP allowlist (empty: any address), with `audit`,
+    /// on it and on any token a rotation replaced it with.
     /// `NotFound` when the token does not exist.
     async fn set_allowed_ips(
         &self,
@@ -204,7 +209,8 @@ pub trait PrincipalStore: Send + Sync {
     /// Every member of an org (kept with each account write).
     async fn org_members(&self, org_id: &str) -> Result<Vec<OrgMember>, StoreError>;
     /// Writes an account from the directory, with `audit`, unless the stored
-    /// one carries `version` or a later one; returns whether it wrote. Like
+    /// one carries a later version; the same version only finishes the member
+    /// items a failed write of it left. Returns whether it wrote. Like
     /// [`put_account`](Self::put_account), never moves `tokens_valid_after`.
     async fn put_account_version(
         &self,
@@ -222,11 +228,16 @@ pub trait PrincipalStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
     async fn get_service_user(&self, id: &str) -> Result<Option<ServiceUser>, StoreError>;
-    /// Writes a service user's name, role and status (never its org, creation
-    /// time or watermark) with `audit`. `NotFound` when it does not exist.
+    /// Changes a service user from `read` (as read before) to `changed`, with
+    /// `audit`: writes only the fields in which they differ (name, role,
+    /// status; never its org, creation time or watermark), and only while the
+    /// others are still as read, so a stale read undoes no concurrent change.
+    /// `Conflict` when they are not (read again); `NotFound` when it does not
+    /// exist in `read`'s org.
     async fn update_service_user(
         &self,
-        user: &ServiceUser,
+        read: &ServiceUser,
+        changed: &ServiceUser,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// An org's service users, newest first, optionally of one status.

@@ -42,6 +42,8 @@ pub struct ChainConfig {
     pub log_level: Option<String>,
     /// More environment for every function (after the template's).
     pub function_env: Vec<(String, String)>,
+    /// More environment for one function: (function, name, value), last.
+    pub one_function_env: Vec<(String, String, String)>,
     /// Run the stream poller (`infra/local/events.py poll`), delivering
     /// each batch this many times; `None`: no poller.
     pub stream_deliveries: Option<u32>,
@@ -227,6 +229,13 @@ impl Chain {
             command.env("ROUTE_RULES", &config.route_rules);
         }
         command.envs(config.function_env.iter().cloned());
+        command.envs(
+            config
+                .one_function_env
+                .iter()
+                .filter(|(name, ..)| name == function)
+                .map(|(_, key, value)| (key, value)),
+        );
         self.spawn(function, &mut command);
     }
 

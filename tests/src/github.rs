@@ -1,15 +1,16 @@
 //! A stand-in for GitHub's secret scanning: a P-256 key made for the test,
-//! its key set served on 127.0.0.1 (counting fetches), and signed reports.
+//! its key set served on 127.0.0.1 (counting fetches, or failing while
+//! switched off), and signed reports.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::Response;
+use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey};
@@ -24,6 +25,8 @@ pub struct FakeGitHub {
     pub key_id: String,
     key: SigningKey,
     fetches: Arc<AtomicUsize>,
+    /// Off: the key set URL answers 503, as GitHub in an outage.
+    serving: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -51,15 +54,21 @@ impl FakeGitHub {
             listener.local_addr().unwrap()
         );
         let fetches = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&fetches);
+        let serving = Arc::new(AtomicBool::new(true));
+        let (counter, switch) = (Arc::clone(&fetches), Arc::clone(&serving));
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (counter, key_set) = (Arc::clone(&counter), key_set.clone());
+                let switch = Arc::clone(&switch);
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |_request| {
                         counter.fetch_add(1, Ordering::SeqCst);
-                        let body = Full::new(Bytes::from(key_set.clone()));
-                        async move { Ok::<_, Infallible>(Response::new(body)) }
+                        let mut response = Response::new(Full::new(Bytes::from(key_set.clone())));
+                        if !switch.load(Ordering::SeqCst) {
+                            *response.body_mut() = Full::new(Bytes::from("down"));
+                            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                        }
+                        async move { Ok::<_, Infallible>(response) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -72,8 +81,14 @@ impl FakeGitHub {
             key_id,
             key,
             fetches,
+            serving,
             task,
         }
+    }
+
+    /// Serves the key set (`true`) or answers 503 (`false`) from now on.
+    pub fn serve_keys(&self, serving: bool) {
+        self.serving.store(serving, Ordering::SeqCst);
     }
 
     /// The `Github-Public-Key-Signature` of `body`.

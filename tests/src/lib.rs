@@ -217,6 +217,7 @@ pub mod browser;
 pub mod chain;
 pub mod events;
 pub mod github;
+pub mod iam;
 pub mod proxy;
 pub mod runtime_api;
 

@@ -35,6 +35,8 @@ pub enum Fault {
 struct Shared {
     fault: Mutex<Fault>,
     operations: Mutex<Vec<String>>,
+    /// Each request's `X-Amz-Target` and body, in order.
+    requests: Mutex<Vec<(String, Bytes)>>,
 }
 
 /// The running proxy; dropping it stops it.
@@ -70,6 +72,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             fault: Mutex::new(Fault::None),
             operations: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
         });
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
@@ -106,6 +109,11 @@ impl FaultProxy {
     /// The operations seen since the last call (`GetItem`, `BatchGetItem`, …), in order.
     pub fn take_operations(&self) -> Vec<String> {
         std::mem::take(&mut *self.shared.operations.lock().unwrap())
+    }
+
+    /// The requests seen since the last call: `X-Amz-Target` and body.
+    pub fn take_requests(&self) -> Vec<(String, Bytes)> {
+        std::mem::take(&mut *self.shared.requests.lock().unwrap())
     }
 
     /// A KMS client that goes through this proxy.
@@ -146,13 +154,13 @@ async fn forward(
     upstream: String,
     request: Request<Incoming>,
 ) -> ProxyResult {
-    let operation = request
+    let target = request
         .headers()
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit('.').next())
         .unwrap_or("?")
         .to_owned();
+    let operation = target.rsplit('.').next().unwrap_or("?").to_owned();
     state.operations.lock().unwrap().push(operation);
     let fault = state.fault.lock().unwrap().clone();
     match fault {
@@ -173,6 +181,7 @@ async fn forward(
         .await
         .map_err(std::io::Error::other)?
         .to_bytes();
+    state.requests.lock().unwrap().push((target, body.clone()));
     let mut outgoing = Request::builder().method(parts.method).uri(format!(
         "{upstream}{}",
         parts.uri.path_and_query().map_or("/", |p| p.as_str())

@@ -1,7 +1,7 @@
-//! Cold start: settings and the DynamoDB client once; then one directory
-//! event per invocation.
+//! Cold start: settings (the table, the directory's AWS account) and the
+//! DynamoDB client once; then one directory event per invocation.
 
-use account_sync::{handle, DirectoryEvent};
+use account_sync::{handle, Directory, DirectoryEvent};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::sdk_config;
 use cog_tokens::config::required;
@@ -12,12 +12,13 @@ use lambda_runtime::{service_fn, LambdaEvent};
 async fn main() -> Result<(), lambda_runtime::Error> {
     cog_tokens::logging::init();
     let table = required("TABLE_NAME")?;
+    let directory = Directory::from_env()?;
     let sdk = sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     lambda_runtime::run(service_fn(|event: LambdaEvent<DirectoryEvent>| {
-        let store = &store;
+        let (store, directory) = (&store, &directory);
         async move {
-            handle(store, event.payload, Timestamp::now())
+            handle(store, directory, event.payload, Timestamp::now())
                 .await
                 .map(|outcome| format!("{outcome:?}"))
         }

@@ -59,29 +59,54 @@ fn statement(effect: IamPolicyEffect, resource: Vec<String>) -> IamPolicyStateme
     statement
 }
 
-/// One policy for every route of the stage, so API Gateway may cache it:
-/// Allow all, then an explicit Deny (which wins) for each rule whose scope
-/// the token lacks, and for `forbidden`, the request refused now (so a 403
-/// never depends on the rules' resources covering its exact path).
+/// Why a policy refuses: this route only, or the caller everywhere.
+#[derive(Debug, Clone, Copy)]
+enum Refusal<'a> {
+    /// A scope this route needs; `resource` is the request refused now.
+    Route { resource: &'a str },
+    /// The caller itself (its source address): every route of the stage.
+    Caller,
+}
+
+/// One policy for every route of the stage, so API Gateway may cache it.
+/// Allowed: Allow all, then an explicit Deny (which wins) for each rule
+/// whose scope the token lacks, and for a route refusal the request refused
+/// now (so a 403 never depends on the rules' resources covering its exact
+/// path). A refusal about the caller denies the whole stage: a REST `TOKEN`
+/// cache is keyed by the token alone, so any Allow would reach every route
+/// from any address.
 fn policy(
     prefix: &str,
     identity: &Identity,
     rules: &RouteRules,
-    forbidden: Option<&str>,
+    refusal: Option<Refusal<'_>>,
 ) -> ApiGatewayCustomAuthorizerPolicy {
-    let mut statements = vec![statement(
-        IamPolicyEffect::Allow,
-        vec![format!("{prefix}/*")],
-    )];
-    let denied: Vec<String> = rules
-        .unmet(&identity.scopes)
-        .flat_map(|rule| rule.arn_resources())
-        .map(|resource| format!("{prefix}/{resource}"))
-        .chain(forbidden.map(str::to_owned))
-        .collect();
-    if !denied.is_empty() {
-        statements.push(statement(IamPolicyEffect::Deny, denied));
-    }
+    let statements = match refusal {
+        Some(Refusal::Caller) => vec![statement(
+            IamPolicyEffect::Deny,
+            vec![format!("{prefix}/*")],
+        )],
+        route => {
+            let mut statements = vec![statement(
+                IamPolicyEffect::Allow,
+                vec![format!("{prefix}/*")],
+            )];
+            let refused_now = match route {
+                Some(Refusal::Route { resource }) => Some(resource.to_owned()),
+                _ => None,
+            };
+            let denied: Vec<String> = rules
+                .unmet(&identity.scopes)
+                .flat_map(|rule| rule.arn_resources())
+                .map(|resource| format!("{prefix}/{resource}"))
+                .chain(refused_now)
+                .collect();
+            if !denied.is_empty() {
+                statements.push(statement(IamPolicyEffect::Deny, denied));
+            }
+            statements
+        }
+    };
     let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
     policy.version = Some("2012-10-17".to_owned());
     policy.statement = statements;
@@ -115,8 +140,14 @@ pub fn respond(
     // Without the resource ARN no correct policy can be written: fail closed.
     let resource = event.resource_arn(shape).ok_or(AuthorizerFailure::Fault)?;
     let prefix = stage_prefix(resource).ok_or(AuthorizerFailure::Fault)?;
-    let forbidden = matches!(decision, Decision::Forbidden(..)).then_some(resource);
-    let policy = policy(prefix, identity, rules, forbidden);
+    let refusal = match decision {
+        Decision::Forbidden(_, reason) if reason.is_route_only() => {
+            Some(Refusal::Route { resource })
+        }
+        Decision::Forbidden(..) => Some(Refusal::Caller),
+        _ => None,
+    };
+    let policy = policy(prefix, identity, rules, refusal);
     let principal_id = Some(identity.owner.to_string());
     Ok(match shape {
         EventShape::HttpV2 => {

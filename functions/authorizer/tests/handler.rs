@@ -615,3 +615,52 @@ async fn responses_serialize_without_the_token() {
         assert!(!text.contains(&token.expose_secret()[20..52]));
     }
 }
+
+/// A refusal about the caller (its source address) must not be cached as
+/// an Allow for the stage's other routes: the whole stage is denied.
+#[tokio::test]
+async fn given_an_ip_refusal_then_every_iam_answer_denies_the_whole_stage() {
+    let f = fixture(HttpResponseFormat::Iam, RULES, FixedPeppers::new(&[1])).await;
+    f.user("alice", |_| {}).await;
+    let token = f
+        .token(Owner::user("alice"), 1, |r| {
+            r.allowed_ips = cog_tokens::records::IpAllowlist::parse(&["198.51.100.0/24"]).unwrap();
+        })
+        .await;
+    let header = bearer(&token);
+    let mut rest_request = serde_json::from_str::<Value>(&rest_request(Some(&header))).unwrap();
+    rest_request["requestContext"]["identity"] = json!({"sourceIp": "203.0.113.7"});
+    let http_prefix = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/$default";
+    let cases = [
+        // REST TOKEN: no source at all (its cache key is the token alone).
+        ("REST TOKEN", rest_token(&header), PREFIX),
+        ("REST REQUEST", rest_request.to_string(), PREFIX),
+        (
+            "HTTP v2 IAM",
+            http_v2(Some(&header), "GET", "/v1/whoami"),
+            http_prefix,
+        ),
+    ];
+    for (shape, event, prefix) in cases {
+        let response = f.call(&event).await.unwrap();
+        assert_eq!(
+            statements(&response),
+            vec![("Deny".into(), vec![format!("{prefix}/*")])],
+            "{shape}"
+        );
+    }
+    // From an allowed address the same token is allowed on the whole stage.
+    rest_request["requestContext"]["identity"] = json!({"sourceIp": "198.51.100.20"});
+    // Its policy keeps only the route Deny of the scope it lacks.
+    let allowed = f.call(&rest_request.to_string()).await.unwrap();
+    assert_eq!(
+        statements(&allowed),
+        vec![
+            ("Allow".into(), vec![format!("{PREFIX}/*")]),
+            (
+                "Deny".into(),
+                vec![format!("{PREFIX}/POST/v1/orgs/*/sessions")]
+            )
+        ]
+    );
+}

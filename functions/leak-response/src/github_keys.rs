@@ -31,7 +31,7 @@ pub enum SignatureError {
 }
 
 /// The key set could not be fetched or read: a fault (503, GitHub retries).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("GitHub's key set is unavailable: {0}")]
 pub struct KeySetError(pub String);
 
@@ -128,6 +128,18 @@ struct Cached {
     set: Arc<KeySet>,
     fetched_at: Option<Instant>,
     last_attempt: Option<Instant>,
+    /// Why the last fetch failed; `None` once one succeeds.
+    failure: Option<KeySetError>,
+}
+
+/// No key set current enough to call a key id unknown: a fault of ours
+/// (503, GitHub retries), never a 401.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason} (next fetch in {}s)", retry_after.as_secs())]
+pub struct KeysUnavailable {
+    pub reason: KeySetError,
+    /// Until the next fetch is allowed: retrying sooner cannot help.
+    pub retry_after: Duration,
 }
 
 /// GitHub's keys: a fixed set, or fetched and cached with a TTL, fetched
@@ -169,41 +181,51 @@ impl GitHubKeys {
         }
     }
 
-    /// Verifies a report: `key_id` and `signature` are the two headers.
+    /// Verifies a report: `key_id` and `signature` are the two headers. An
+    /// id missing from a set we could not fetch or refresh may be a key
+    /// GitHub rotated in: unavailable, not `UnknownKey`.
     pub async fn verify_report(
         &self,
         key_id: Option<&str>,
         signature: Option<&str>,
         body: &[u8],
-    ) -> Result<Result<(), SignatureError>, KeySetError> {
+    ) -> Result<Result<(), SignatureError>, KeysUnavailable> {
         let (Some(key_id), Some(signature)) = (key_id, signature) else {
             return Ok(Err(SignatureError::Missing));
         };
-        let set = self.set_with(key_id).await?;
-        Ok(match set.key(key_id) {
-            Some(key) => verify(key, signature, body),
-            None => Err(SignatureError::UnknownKey),
-        })
+        let (set, unavailable) = {
+            let mut cached = self.cached.lock().await;
+            self.refresh_for(&mut cached, key_id).await;
+            let unavailable = cached.failure.clone().map(|reason| KeysUnavailable {
+                reason,
+                retry_after: self.next_fetch_in(&cached),
+            });
+            (Arc::clone(&cached.set), unavailable)
+        };
+        match (set.key(key_id), unavailable) {
+            (Some(key), _) => Ok(verify(key, signature, body)),
+            (None, None) => Ok(Err(SignatureError::UnknownKey)),
+            (None, Some(unavailable)) => Err(unavailable),
+        }
     }
 
-    /// The set, fetched first if it is stale or lacks `key_id` and the
-    /// last fetch is old enough. A failed fetch keeps the last good set.
-    async fn set_with(&self, key_id: &str) -> Result<Arc<KeySet>, KeySetError> {
-        let mut cached = self.cached.lock().await;
+    /// Fetches the set if it is stale or lacks `key_id` and the last fetch
+    /// is old enough. A failed fetch keeps the last good set.
+    async fn refresh_for(&self, cached: &mut Cached, key_id: &str) {
         let Some(source) = &self.source else {
-            return Ok(Arc::clone(&cached.set));
+            return;
         };
         let fresh = cached
             .fetched_at
             .is_some_and(|at| at.elapsed() < self.policy.ttl);
         if fresh && cached.set.key(key_id).is_some() {
-            return Ok(Arc::clone(&cached.set));
+            return;
         }
         let may_fetch = cached
             .last_attempt
             .is_none_or(|at| at.elapsed() >= self.policy.min_fetch_interval);
         if !may_fetch {
-            return Ok(Arc::clone(&cached.set));
+            return;
         }
         cached.last_attempt = Some(Instant::now());
         match source
@@ -214,11 +236,21 @@ impl GitHubKeys {
             Ok(set) => {
                 cached.set = Arc::new(set);
                 cached.fetched_at = Some(Instant::now());
+                cached.failure = None;
             }
-            Err(error) if cached.fetched_at.is_none() => return Err(error),
-            Err(error) => tracing::warn!(%error, "key set refetch failed: using the last good set"),
+            Err(error) => {
+                tracing::warn!(%error, "key set fetch failed: keeping the last good set, if any");
+                cached.failure = Some(error);
+            }
         }
-        Ok(Arc::clone(&cached.set))
+    }
+
+    /// Whole seconds until a fetch is allowed again, at least one.
+    fn next_fetch_in(&self, cached: &Cached) -> Duration {
+        let waited = cached.last_attempt.map_or(Duration::MAX, |at| at.elapsed());
+        let left = self.policy.min_fetch_interval.saturating_sub(waited);
+        Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+            .max(Duration::from_secs(1))
     }
 }
 
@@ -324,6 +356,73 @@ mod tests {
             fetches.load(Ordering::SeqCst),
             1,
             "refetches are rate-limited"
+        );
+    }
+
+    /// Serves `DOC_KEY_SET` while `up` holds, else fails as GitHub being down.
+    struct Flaky {
+        up: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    #[async_trait]
+    impl KeySource for Flaky {
+        async fn fetch(&self) -> Result<String, KeySetError> {
+            if self.up.load(Ordering::SeqCst) {
+                Ok(DOC_KEY_SET.into())
+            } else {
+                Err(KeySetError("connection refused".into()))
+            }
+        }
+    }
+
+    fn flaky(
+        up: bool,
+        min_fetch_interval: Duration,
+    ) -> (GitHubKeys, Arc<std::sync::atomic::AtomicBool>) {
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(up));
+        let policy = KeyCachePolicy {
+            ttl: Duration::from_secs(3600),
+            min_fetch_interval,
+        };
+        (GitHubKeys::fetched(Flaky { up: up.clone() }, policy), up)
+    }
+
+    #[tokio::test]
+    async fn no_key_set_yet_is_unavailable_on_every_report_not_unknown_key() {
+        let (keys, _up) = flaky(false, Duration::from_secs(60));
+        let body = DOC_BODY.as_bytes();
+        for attempt in 0..3 {
+            let answer = keys.verify_report(Some(DOC_KEY_ID), Some(DOC_SIGNATURE), body);
+            let unavailable = answer.await.expect_err("our fault, not a 401");
+            assert!(
+                (1..=60).contains(&unavailable.retry_after.as_secs()),
+                "attempt {attempt}: retry when a fetch is allowed again"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_key_while_the_refresh_fails_is_unavailable_then_refused_once_it_works() {
+        let (keys, up) = flaky(true, Duration::ZERO);
+        let body = DOC_BODY.as_bytes();
+        let check = |id| keys.verify_report(Some(id), Some(DOC_SIGNATURE), body);
+        assert_eq!(check(DOC_KEY_ID).await.unwrap(), Ok(()));
+        up.store(false, Ordering::SeqCst);
+        assert!(
+            check("rotated-in").await.is_err(),
+            "maybe a new key we cannot see"
+        );
+        assert_eq!(
+            check(DOC_KEY_ID).await.unwrap(),
+            Ok(()),
+            "the last good set still verifies"
+        );
+        assert!(check("rotated-in").await.is_err());
+        up.store(true, Ordering::SeqCst);
+        assert_eq!(
+            check("rotated-in").await.unwrap(),
+            Err(SignatureError::UnknownKey),
+            "a fresh set without the id: 401"
         );
     }
 

@@ -9,6 +9,8 @@
 pub mod github_keys;
 #[cfg(feature = "aws")]
 pub mod key_fetch;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -75,7 +77,12 @@ where
         return too_large(format!("the body is over {MAX_BODY_BYTES} bytes"));
     }
     let result = match (route.0, route.1.as_str()) {
-        (Method::POST, GITHUB_ROUTE) => github_report(service, &request, now).await,
+        (Method::POST, GITHUB_ROUTE) => {
+            if let Err(refused) = verify_github_signature(service, &request).await {
+                return refused;
+            }
+            github_report(service, &request, now).await
+        }
         (Method::POST, PUBLIC_REVOKE_ROUTE) => public_revoke(service, &request, now).await,
         _ => Err(Problem::new(
             StatusCode::NOT_FOUND,
@@ -106,6 +113,7 @@ struct Feedback<'a> {
     label: &'static str,
 }
 
+/// A report [`verify_github_signature`] let through.
 async fn github_report<S, P>(
     service: &LeakService<S, P>,
     request: &Request,
@@ -115,7 +123,6 @@ where
     S: TokenStore + RateLimiter,
     P: PepperSource,
 {
-    verify_github_signature(service, request).await?;
     let matches: Vec<GitHubMatch> = serde_json::from_slice(request.body()).map_err(|_| {
         Problem::invalid(
             "body",
@@ -148,11 +155,12 @@ where
     Ok(json(StatusCode::OK, &feedback(&matches, &findings)))
 }
 
-/// 401 unless the raw body carries a published GitHub key's signature.
+/// 401 unless the raw body carries a published GitHub key's signature; 503
+/// when the key set that would decide cannot be had.
 async fn verify_github_signature<S, P>(
     service: &LeakService<S, P>,
     request: &Request,
-) -> Result<(), Problem> {
+) -> Result<(), Response<Body>> {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     let verified = service
         .github_keys
@@ -163,8 +171,14 @@ async fn verify_github_signature<S, P>(
         )
         .await
         .map_err(|error| {
-            tracing::error!(%error, "GitHub report: key set unavailable");
-            unavailable()
+            tracing::error!(%error, "GitHub report: key set unavailable, nothing read");
+            let mut response = unavailable().into_response();
+            if let Ok(value) =
+                header::HeaderValue::from_str(&error.retry_after.as_secs().to_string())
+            {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
         })?;
     verified.map_err(|reason| {
         tracing::warn!(%reason, "GitHub report refused: not signed by GitHub");
@@ -173,6 +187,7 @@ async fn verify_github_signature<S, P>(
             "invalid_signature",
             "the report is not signed by a published GitHub key",
         )
+        .into_response()
     })
 }
 

@@ -1,14 +1,16 @@
 //! One batch of the table's stream: each audit item that is a credential
 //! event goes to the bus once. Idempotent: an event already marked
 //! published (by its audit event id) is not put again, so a redelivered
-//! batch sends nothing twice. Failed entries are reported as partial batch
-//! failures, so only they are retried.
+//! batch sends nothing twice. Failed entries, and records the publisher
+//! cannot read, are reported as partial batch failures, so only they are
+//! retried; after its attempts the event source mapping dead-letters them.
 
 use cog_tokens::aws::dynamodb::stream::audit_event_from_image;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::events::LifecycleEvent;
 use cog_tokens::logging::Causes;
 use cog_tokens::records::Timestamp;
+use cog_tokens::store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -30,10 +32,22 @@ pub struct StreamRecord {
 
 #[derive(Debug, Deserialize)]
 pub struct StreamChange {
+    #[serde(rename = "Keys")]
+    pub keys: Option<Value>,
     #[serde(rename = "NewImage")]
     pub new_image: Option<Value>,
     #[serde(rename = "SequenceNumber")]
     pub sequence_number: Option<String>,
+}
+
+impl StreamChange {
+    /// Key attribute `name` as text, from the record's keys or else its image.
+    fn key(&self, name: &str) -> Option<&str> {
+        [&self.keys, &self.new_image]
+            .into_iter()
+            .flatten()
+            .find_map(|map| map.get(name)?.get("S")?.as_str())
+    }
 }
 
 /// The partial batch response: the records to retry.
@@ -49,9 +63,29 @@ pub struct ItemFailure {
     pub item_identifier: String,
 }
 
-/// The credential events of a batch, each with its record's sequence number.
-fn credential_events(batch: &StreamBatch) -> Vec<(String, LifecycleEvent)> {
-    let mut events = Vec::new();
+impl ItemFailure {
+    fn of(sequence: &str) -> Self {
+        Self {
+            item_identifier: sequence.to_owned(),
+        }
+    }
+}
+
+/// What a batch holds for the bus: its credential events, each with its
+/// record's sequence number, and the sequence numbers of the records that
+/// could not be read.
+#[derive(Debug, Default)]
+struct Read {
+    events: Vec<(String, LifecycleEvent)>,
+    unreadable: Vec<String>,
+}
+
+/// Reads a batch. An unreadable audit item is retried, not dropped: one a
+/// newer version wrote reads once this one is deployed, and one that never
+/// reads reaches the dead-letter queue. Logged by key only: audit items
+/// hold no token text, and the image is not logged at all.
+fn read_batch(batch: &StreamBatch) -> Read {
+    let mut read = Read::default();
     for record in &batch.records {
         if record.event_name.as_deref() != Some("INSERT") {
             continue; // audit items are only ever inserted
@@ -59,23 +93,35 @@ fn credential_events(batch: &StreamBatch) -> Vec<(String, LifecycleEvent)> {
         let Some(change) = &record.dynamodb else {
             continue;
         };
-        let (Some(image), Some(sequence)) = (&change.new_image, &change.sequence_number) else {
+        let (pk, sk) = (change.key("pk"), change.key("sk"));
+        // The mapping's filter passes audit items only; locally every record comes.
+        if pk.is_some_and(|pk| !pk.starts_with("AUDIT#")) {
             continue;
+        }
+        let audit = match &change.new_image {
+            Some(image) => audit_event_from_image(image),
+            None => Err(StoreError::Malformed("no new image".into())),
         };
-        match audit_event_from_image(image) {
-            Ok(Some(audit)) => {
+        let sequence = change.sequence_number.as_deref().unwrap_or_default();
+        match audit {
+            Ok(Some(audit)) if !sequence.is_empty() => {
                 if let Some(event) = LifecycleEvent::from_audit(&audit) {
-                    events.push((sequence.clone(), event));
+                    read.events.push((sequence.to_owned(), event));
                 }
             }
-            Ok(None) => {}
-            // Retrying cannot mend a damaged item: logged, not retried forever.
+            Ok(_) => {}
             Err(error) => {
-                tracing::error!(sequence, error = %Causes(&error), "unreadable audit item in the stream")
+                tracing::error!(
+                    pk, sk, sequence, error = %Causes(&error),
+                    "unreadable audit item in the stream: reported for retry, then the dead-letter queue"
+                );
+                if !sequence.is_empty() {
+                    read.unreadable.push(sequence.to_owned());
+                }
             }
         }
     }
-    events
+    read
 }
 
 /// Publishes one stream batch.
@@ -85,14 +131,9 @@ pub async fn publish(
     batch: &StreamBatch,
     now: Timestamp,
 ) -> BatchResponse {
-    let events = credential_events(batch);
-    let fail_all = |events: &[(String, LifecycleEvent)]| BatchResponse {
-        failures: events
-            .iter()
-            .map(|(sequence, _)| ItemFailure {
-                item_identifier: sequence.clone(),
-            })
-            .collect(),
+    let Read { events, unreadable } = read_batch(batch);
+    let mut response = BatchResponse {
+        failures: unreadable.iter().map(|s| ItemFailure::of(s)).collect(),
     };
     let ids: Vec<String> = events
         .iter()
@@ -102,7 +143,9 @@ pub async fn publish(
         Ok(published) => published,
         Err(error) => {
             tracing::warn!(error = %Causes(&error), "published markers unreadable: batch retried");
-            return fail_all(&events);
+            let sequences = events.iter().map(|(sequence, _)| ItemFailure::of(sequence));
+            response.failures.extend(sequences);
+            return response;
         }
     };
     let (sequences, to_send): (Vec<String>, Vec<LifecycleEvent>) = events
@@ -110,15 +153,12 @@ pub async fn publish(
         .filter(|(_, e)| !published.contains(&e.detail.event_id))
         .unzip();
     let accepted = bus.put(&to_send).await;
-    let mut response = BatchResponse::default();
     let mut sent = Vec::new();
     for ((sequence, event), ok) in sequences.into_iter().zip(&to_send).zip(accepted) {
         if ok {
             sent.push(event.detail.event_id.clone());
         } else {
-            response.failures.push(ItemFailure {
-                item_identifier: sequence,
-            });
+            response.failures.push(ItemFailure::of(&sequence));
         }
     }
     // A failure here only risks a duplicate on redelivery; consumers
@@ -129,8 +169,13 @@ pub async fn publish(
     tracing::info!(
         published = sent.len(),
         skipped = published.len(),
-        failed = response.failures.len(),
+        failed = response.failures.len() - unreadable.len(),
+        unreadable = unreadable.len(),
         "stream batch handled"
     );
     response
 }
+
+#[cfg(test)]
+#[path = "publisher_tests.rs"]
+mod tests;

@@ -3,7 +3,7 @@
 import { api, enc } from "./api.js";
 import { credentialActions, credentialCells, credentialColumns, credentialForm } from "./tokens.js";
 import {
-  announce, confirmStep, date, el, field, formError, pagedTable, showAlert, showSecret, statusCell,
+  announce, confirmStep, date, el, field, formError, pagedTable, showAlert, showIssued, statusCell,
   submitting, uid,
 } from "./ui.js";
 
@@ -46,8 +46,7 @@ function keysPanel(org, user, issuance) {
     submitLabel: "Create key",
     create: async (body) => {
       const issued = await api("POST", base, body);
-      await table.reload();
-      showSecret(issued.token, `The new key “${issued.name}” of ${user.name}`, form.querySelector('input[name="name"]'));
+      await showIssued(issued.token, `The new key “${issued.name}” of ${user.name}`, form.querySelector('input[name="name"]'), table.reload);
     },
   });
   const panel = el("div", { class: "keys" }, heading, table.node,

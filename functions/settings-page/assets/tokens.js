@@ -2,7 +2,7 @@
 // `credentialForm` and `credentialActions` serve service-user keys too.
 import { api, enc } from "./api.js";
 import {
-  $, announce, checkboxes, confirmStep, date, el, field, formError, pagedTable, showAlert, showSecret,
+  $, announce, checkboxes, confirmStep, date, el, field, formError, pagedTable, showAlert, showIssued,
   statusCell, submitting, uid,
 } from "./ui.js";
 
@@ -101,8 +101,7 @@ export function credentialActions(item, { base, issuance, kind, after, changed }
     if (!data) return;
     try {
       const issued = await api("POST", `${base}/rotate`, { grace_seconds: Number(data.get("grace_seconds")) });
-      await changed();
-      showSecret(issued.token, `Your rotated ${kind} “${issued.name}”`, after());
+      await showIssued(issued.token, `Your rotated ${kind} “${issued.name}”`, after(), changed);
     } catch (error) {
       showAlert(error.message);
     }
@@ -176,8 +175,7 @@ export function renderPats(account) {
     submitLabel: "Create token",
     create: async (body) => {
       const issued = await api("POST", "/v1/tokens", body);
-      await table.reload();
-      showSecret(issued.token, `Your new token “${issued.name}”`, form.querySelector('input[name="name"]'));
+      await showIssued(issued.token, `Your new token “${issued.name}”`, form.querySelector('input[name="name"]'), table.reload);
     },
   });
   $("#pats-body").replaceChildren(

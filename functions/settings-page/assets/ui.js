@@ -158,6 +158,18 @@ export function showSecret(token, title, after) {
   announce(`${title}. Copy it now: you won't see it again.`);
 }
 
+// A credential just issued: the panel first, then `reload` of its list. A
+// failed reload is said in the alert; the panel and its token stay.
+export async function showIssued(token, title, after, reload) {
+  showSecret(token, title, after);
+  try {
+    await reload();
+  } catch (error) {
+    const reason = error?.status ? error.message : "the server could not be reached";
+    showAlert(`The list could not be refreshed (${reason}). Your new token is still shown: copy it, then reload the page.`);
+  }
+}
+
 function hideSecret() {
   $("#new-secret-value").value = "";
   $("#new-secret").hidden = true;

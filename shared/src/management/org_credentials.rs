@@ -148,6 +148,22 @@ pub struct Credential {
     pub blocked_here: bool,
 }
 
+impl Credential {
+    /// `record` as `org`'s admins may see it: of its org limit and its
+    /// blocks, `org`'s own part only; the other orgs are not theirs to know.
+    fn seen_from(org: &str, mut record: TokenRecord) -> Self {
+        let blocked_here = record.blocked_orgs.iter().any(|o| o == org);
+        record.blocked_orgs.retain(|o| o == org);
+        if let Some(orgs) = &mut record.org_limit {
+            orgs.retain(|o| o == org);
+        }
+        Self {
+            record,
+            blocked_here,
+        }
+    }
+}
+
 /// One page of an org's credentials, newest first.
 #[derive(Debug, Clone)]
 pub struct CredentialPage {
@@ -181,10 +197,7 @@ where
                 if !record.may_act_in(call.org) {
                     continue;
                 }
-                all.push(Credential {
-                    blocked_here: record.blocked_orgs.iter().any(|o| o == call.org),
-                    record,
-                });
+                all.push(Credential::seen_from(call.org, record));
             }
         }
         all.sort_by(|a, b| {

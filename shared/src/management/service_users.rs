@@ -19,6 +19,10 @@ use crate::store::{
 /// The role every org admin holds in their membership.
 pub const ADMIN_ROLE: &str = "admin";
 
+/// Reads and writes of one service-user update before a concurrent change
+/// is answered as "unavailable, try again".
+const UPDATE_ATTEMPTS: u32 = 3;
+
 /// A new service user, as an admin asks for it.
 #[derive(Debug, Clone)]
 pub struct ServiceUserRequest {
@@ -147,20 +151,47 @@ where
 
     /// Renames, re-roles, disables or enables a service user. Disabling ends
     /// every key of it at the next authorization; the authorizer reads the
-    /// role live, so a new role applies to the next request.
+    /// role live, so a new role applies to the next request. Only the fields
+    /// named are written; if another change lands between the read and the
+    /// write, it is read again (a few times), so that change stands.
     pub async fn update_service_user(
         &self,
         call: OrgCall<'_>,
         id: &str,
         changes: ServiceUserChanges,
     ) -> Result<ServiceUser, ManagementError> {
-        let mut user = self.org_service_user(call, id).await?;
+        let mut attempt = 1;
+        loop {
+            let read = self.org_service_user(call, id).await?;
+            let user = self.changed_service_user(read.clone(), &changes)?;
+            let audit =
+                org_audit(call, AuditAction::ServiceUserUpdate, &user).with_detail(format!(
+                    "name={} role={} status={}",
+                    user.name,
+                    user.role,
+                    user.status.as_str()
+                ));
+            match self.store.update_service_user(&read, &user, &audit).await {
+                Ok(()) => return Ok(user),
+                Err(StoreError::NotFound) => return Err(ManagementError::ServiceUserNotFound),
+                Err(StoreError::Conflict) if attempt < UPDATE_ATTEMPTS => attempt += 1,
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+
+    /// `user` with `changes` applied, each checked.
+    fn changed_service_user(
+        &self,
+        mut user: ServiceUser,
+        changes: &ServiceUserChanges,
+    ) -> Result<ServiceUser, ManagementError> {
         if let Some(name) = &changes.name {
             user.name = service_user_name(name)?;
         }
-        if let Some(role) = changes.role {
-            self.policy.check_role(&role)?;
-            user.role = role;
+        if let Some(role) = &changes.role {
+            self.policy.check_role(role)?;
+            user.role.clone_from(role);
         }
         if let Some(status) = changes.status {
             if !matches!(status, PrincipalStatus::Active | PrincipalStatus::Disabled) {
@@ -172,17 +203,7 @@ where
             }
             user.status = status;
         }
-        let audit = org_audit(call, AuditAction::ServiceUserUpdate, &user).with_detail(format!(
-            "name={} role={} status={}",
-            user.name,
-            user.role,
-            user.status.as_str()
-        ));
-        match self.store.update_service_user(&user, &audit).await {
-            Ok(()) => Ok(user),
-            Err(StoreError::NotFound) => Err(ManagementError::ServiceUserNotFound),
-            Err(other) => Err(other.into()),
-        }
+        Ok(user)
     }
 
     /// Issues an API key to an active service user of the org.

@@ -326,7 +326,8 @@ where
             })
             .await;
         match rotated {
-            Ok(()) => Ok(issued),
+            // As stored: with the blocks and allowlist the old one had then.
+            Ok(record) => Ok(IssuedToken { record, ..issued }),
             // Revoked or rotated by a concurrent request since it was read.
             Err(StoreError::NotFound) => Err(ManagementError::TokenNotActive),
             Err(other) => Err(other.into()),

@@ -42,6 +42,8 @@ struct State {
     org_service_users: HashMap<String, u32>,
     /// When each token's last refused-IP event was written.
     ip_refusals: HashMap<TokenId, Timestamp>,
+    /// A rotated token's successor: later per-token changes follow it.
+    replaced_by: HashMap<TokenId, TokenId>,
     /// Requests counted per (key, window start).
     rates: HashMap<(String, i64), u32>,
     audit: Vec<AuditEvent>,
@@ -92,6 +94,32 @@ impl MemoryStore {
             .lock()
             .map(|s| s.audit.clone())
             .unwrap_or_default()
+    }
+}
+
+/// `change` with `audit` on token `id` and on every successor rotations gave it.
+fn change_following_rotations(
+    state: &mut State,
+    id: &TokenId,
+    audit: &AuditEvent,
+    change: impl Fn(&mut TokenRecord),
+) -> Result<(), StoreError> {
+    if !state.tokens.contains_key(id) {
+        return Err(StoreError::NotFound);
+    }
+    let (mut id, mut audit) = (*id, audit.clone());
+    loop {
+        if let Some((record, _)) = state.tokens.get_mut(&id) {
+            change(record);
+        }
+        state.audit.push(audit.clone());
+        match state.replaced_by.get(&id) {
+            Some(&successor) => {
+                audit = audit.carried_to(successor, &id);
+                id = successor;
+            }
+            None => return Ok(()),
+        }
     }
 }
 
@@ -237,12 +265,13 @@ impl TokenStore for MemoryStore {
         new_record: &TokenRecord,
         limit: u32,
         audits: &[AuditEvent],
-    ) -> Result<(), StoreError> {
+    ) -> Result<TokenRecord, StoreError> {
         let mut state = self.state()?;
-        let held_slot = match state.tokens.get(old_id) {
-            Some((old, held)) if old.revoked.is_none() => *held,
+        let (held_slot, new_record) = match state.tokens.get(old_id) {
+            Some((old, held)) if old.revoked.is_none() => (*held, old.carry_to(new_record.clone())),
             _ => return Err(StoreError::NotFound),
         };
+        let new_record = &new_record;
         if state.tokens.contains_key(&new_record.id) {
             return Err(StoreError::AlreadyExists);
         }
@@ -269,8 +298,9 @@ impl TokenStore for MemoryStore {
         state
             .tokens
             .insert(new_record.id, (new_record.clone(), true));
+        state.replaced_by.insert(*old_id, new_record.id);
         state.audit.extend(audits.iter().cloned());
-        Ok(())
+        Ok(new_record.clone())
     }
 
     async fn list_tokens(
@@ -361,13 +391,12 @@ impl TokenStore for MemoryStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        let (record, _) = state.tokens.get_mut(id).ok_or(StoreError::NotFound)?;
-        if !record.blocked_orgs.iter().any(|o| o == org_id) {
-            record.blocked_orgs.push(org_id.to_owned());
-            record.blocked_orgs.sort();
-        }
-        state.audit.push(audit.clone());
-        Ok(())
+        change_following_rotations(&mut state, id, audit, |record| {
+            if !record.blocked_orgs.iter().any(|o| o == org_id) {
+                record.blocked_orgs.push(org_id.to_owned());
+                record.blocked_orgs.sort();
+            }
+        })
     }
 
     async fn set_allowed_ips(
@@ -377,10 +406,9 @@ impl TokenStore for MemoryStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        let (record, _) = state.tokens.get_mut(id).ok_or(StoreError::NotFound)?;
-        record.allowed_ips = allowed_ips.clone();
-        state.audit.push(audit.clone());
-        Ok(())
+        change_following_rotations(&mut state, id, audit, |record| {
+            record.allowed_ips = allowed_ips.clone();
+        })
     }
 
     async fn record_refused_ip(

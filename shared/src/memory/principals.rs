@@ -103,17 +103,26 @@ impl PrincipalStore for MemoryStore {
 
     async fn update_service_user(
         &self,
-        user: &ServiceUser,
+        read: &ServiceUser,
+        changed: &ServiceUser,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
         let stored = state
             .service_users
-            .get_mut(&user.id)
+            .get_mut(&read.id)
+            .filter(|stored| stored.org_id == read.org_id)
             .ok_or(StoreError::NotFound)?;
-        stored.name.clone_from(&user.name);
-        stored.role.clone_from(&user.role);
-        stored.status = user.status;
+        // As DynamoDB: the fields not changed must still be as read.
+        let held = (read.name != changed.name || stored.name == read.name)
+            && (read.role != changed.role || stored.role == read.role)
+            && (read.status != changed.status || stored.status == read.status);
+        if !held {
+            return Err(StoreError::Conflict);
+        }
+        stored.name.clone_from(&changed.name);
+        stored.role.clone_from(&changed.role);
+        stored.status = changed.status;
         state.audit.push(audit.clone());
         Ok(())
     }
@@ -257,5 +266,72 @@ impl AuditLog for MemoryStore {
             events,
             next_cursor,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::AuditAction;
+
+    #[tokio::test]
+    async fn a_rename_read_before_a_concurrent_disable_does_not_re_enable() {
+        let store = MemoryStore::new();
+        let user = ServiceUser {
+            id: ServiceUser::new_id(),
+            name: "CI".into(),
+            org_id: "acme".into(),
+            role: "deployer".into(),
+            status: PrincipalStatus::Active,
+            created_at: Timestamp(1),
+            tokens_valid_after: None,
+        };
+        let owner = Owner::service_user(&user.id);
+        let audit = AuditEvent::new(
+            "user:admin",
+            AuditAction::ServiceUserUpdate,
+            owner,
+            Timestamp(2),
+        );
+        store.create_service_user(&user, 10, &audit).await.unwrap();
+        let read = store.get_service_user(&user.id).await.unwrap().unwrap();
+        let disabled = ServiceUser {
+            status: PrincipalStatus::Disabled,
+            ..read.clone()
+        };
+        store
+            .update_service_user(&read, &disabled, &audit)
+            .await
+            .unwrap();
+        let renamed = ServiceUser {
+            name: "CI 2".into(),
+            ..read.clone()
+        };
+        let outcome = store.update_service_user(&read, &renamed, &audit).await;
+        assert!(matches!(outcome, Err(StoreError::Conflict)), "{outcome:?}");
+        let stored = store.get_service_user(&user.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, PrincipalStatus::Disabled, "re-enabled");
+        assert_eq!(stored.name, "CI");
+        // Read again, the rename applies and the disable stands.
+        let renamed = ServiceUser {
+            name: "CI 2".into(),
+            ..stored.clone()
+        };
+        store
+            .update_service_user(&stored, &renamed, &audit)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_service_user(&user.id).await.unwrap(),
+            Some(renamed)
+        );
+        let elsewhere = ServiceUser {
+            org_id: "globex".into(),
+            ..stored
+        };
+        let outcome = store
+            .update_service_user(&elsewhere, &elsewhere, &audit)
+            .await;
+        assert!(matches!(outcome, Err(StoreError::NotFound)), "{outcome:?}");
     }
 }

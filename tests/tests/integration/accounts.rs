@@ -69,6 +69,34 @@ async fn reordered_and_repeated_updates_leave_the_newest_and_keep_revoke_all() {
     assert_eq!(directory, ["version 3", "version 5"]);
 }
 
+const DIRECTORY_ACCOUNT: &str = "123456789012";
+
+fn envelope(account: &str, detail: serde_json::Value) -> String {
+    json!({"version": "0", "id": "1", "detail-type": "AccountUpdated",
+           "source": "platform.directory", "account": account,
+           "time": "2026-11-28T10:00:00Z", "region": "eu-west-1", "resources": [],
+           "detail": detail})
+    .to_string()
+}
+
+fn erin(version: i64, orgs: serde_json::Value) -> serde_json::Value {
+    json!({"user_id": "erin", "status": "active", "sso": true,
+           "pat_beta": false, "orgs": orgs, "version": version})
+}
+
+/// The function's answers to the events pushed, in order.
+fn answers(api: &RuntimeApi, count: usize) -> Vec<RuntimeCall> {
+    let mut answers = Vec::new();
+    while answers.len() < count {
+        match api.calls.recv_timeout(Duration::from_secs(60)).unwrap() {
+            RuntimeCall::Next(_) => {}
+            RuntimeCall::InitError { body } => panic!("init failed: {body}"),
+            other => answers.push(other),
+        }
+    }
+    answers
+}
+
 #[tokio::test]
 async fn the_account_sync_binary_applies_an_eventbridge_event_and_refuses_a_bad_one() {
     let stack = Stack::connect().await;
@@ -77,42 +105,69 @@ async fn the_account_sync_binary_applies_an_eventbridge_event_and_refuses_a_bad_
     let mut child = spawn_function(
         &workspace_binary("account-sync"),
         &api,
-        &[("TABLE_NAME", store.table().to_owned())],
+        &[
+            ("TABLE_NAME", store.table().to_owned()),
+            ("DIRECTORY_ACCOUNT_ID", DIRECTORY_ACCOUNT.to_owned()),
+        ],
     );
-    let envelope = |detail: serde_json::Value| {
-        json!({"version": "0", "id": "1", "detail-type": "AccountUpdated",
-               "source": "platform.directory", "account": "123456789012",
-               "time": "2026-11-28T10:00:00Z", "region": "eu-west-1", "resources": [],
-               "detail": detail})
-        .to_string()
-    };
-    api.push(envelope(
-        json!({"user_id": "erin", "status": "active", "sso": true,
-        "pat_beta": false, "orgs": [{"org": "acme", "role": "admin"}], "version": 7}),
-    ));
-    api.push(envelope(
-        json!({"user_id": "erin", "status": "active", "sso": true,
-        "pat_beta": false, "orgs": [], "version": 8, "is_admin": true}),
-    ));
-    let mut answers = Vec::new();
-    while answers.len() < 2 {
-        match api.calls.recv_timeout(Duration::from_secs(60)).unwrap() {
-            RuntimeCall::Next(_) => {}
-            RuntimeCall::InitError { body } => panic!("init failed: {body}"),
-            other => answers.push(other),
-        }
-    }
+    let acme = json!([{"org": "acme", "role": "admin"}]);
+    let far_ahead = Timestamp::now().plus_seconds(301).0;
+    api.push(envelope(DIRECTORY_ACCOUNT, erin(7, acme)));
+    let mut unknown_field = erin(8, json!([]));
+    unknown_field["is_admin"] = json!(true);
+    api.push(envelope(DIRECTORY_ACCOUNT, unknown_field));
+    // Put on the bus by another AWS account: not the directory.
+    api.push(envelope("999999999999", erin(9, json!([]))));
+    // A version that would freeze the account against every later update.
+    api.push(envelope(DIRECTORY_ACCOUNT, erin(far_ahead, json!([]))));
+    api.push(envelope(DIRECTORY_ACCOUNT, erin(i64::MAX, json!([]))));
+    let answers = answers(&api, 5);
     child.kill().unwrap();
     let _ = child.wait();
     assert!(
         matches!(&answers[0], RuntimeCall::Response { body, .. } if body.contains("Applied")),
         "{answers:?}"
     );
-    assert!(
-        matches!(&answers[1], RuntimeCall::InvocationError { body, .. } if body.contains("InvalidAccountUpdate")),
-        "{answers:?}"
-    );
+    for (i, kind) in [
+        (1, "InvalidAccountUpdate"),
+        (2, "ForeignEvent"),
+        (3, "InvalidAccountUpdate"),
+        (4, "InvalidAccountUpdate"),
+    ] {
+        assert!(
+            matches!(&answers[i], RuntimeCall::InvocationError { body, .. } if body.contains(kind)),
+            "answer {i}: {answers:?}"
+        );
+    }
     let account = store.get_account("erin").await.unwrap().unwrap();
     assert!(account.sso);
-    assert_eq!(account.orgs.len(), 1, "the refused update changed nothing");
+    assert_eq!(account.orgs.len(), 1, "the refused updates changed nothing");
+}
+
+#[tokio::test]
+async fn the_account_sync_binary_does_not_start_without_the_directory_account() {
+    let stack = Stack::connect().await;
+    let store = stack.fresh_store().await;
+    for account in [None, Some("12345"), Some("not-an-account")] {
+        let api = RuntimeApi::start().unwrap();
+        let mut env = vec![("TABLE_NAME", store.table().to_owned())];
+        if let Some(account) = account {
+            env.push(("DIRECTORY_ACCOUNT_ID", account.to_owned()));
+        }
+        let mut child = spawn_function(&workspace_binary("account-sync"), &api, &env);
+        api.push(envelope(DIRECTORY_ACCOUNT, erin(7, json!([]))));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{account:?}: it started");
+        assert!(
+            stderr.contains("DIRECTORY_ACCOUNT_ID"),
+            "{account:?}: {stderr}"
+        );
+    }
+    assert!(store.get_account("erin").await.unwrap().is_none());
 }

@@ -179,6 +179,57 @@ async fn a_signed_github_report_revokes_live_tokens_and_nothing_unsigned_does() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn while_githubs_key_set_cannot_be_fetched_reports_get_503_and_nothing_is_revoked() {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["kai"]).await;
+    let github = FakeGitHub::start().await;
+    github.serve_keys(false);
+    let chain = Chain::start(&ChainConfig {
+        table: store.table().to_owned(),
+        function_env: vec![
+            ("GITHUB_KEYS_URL".into(), github.keys_url.clone()),
+            ("GITHUB_KEYS_MIN_FETCH_SECONDS".into(), "1".into()),
+        ],
+        ..ChainConfig::default()
+    });
+    let (live, _ended) = live_and_revoked(&stack, &store, "kai").await;
+    let body = FakeGitHub::report(&[live.as_str()]);
+    let post = |key_id: &str| {
+        let (chain, body, key_id) = (&chain, &body, key_id.to_owned());
+        let signature = github.sign(body);
+        async move {
+            let headers = [
+                ("content-type", "application/json"),
+                ("github-public-key-identifier", key_id.as_str()),
+                ("github-public-key-signature", signature.as_str()),
+            ];
+            chain
+                .call("POST", "/v1/secret-scanning/github", &headers, body)
+                .await
+        }
+    };
+
+    // Never fetched: our fault, whatever the report; GitHub retries later.
+    for _ in 0..3 {
+        let answer = post(&github.key_id).await;
+        assert_eq!(answer.status, 503, "{}", answer.body);
+        assert_eq!(answer.json()["code"], "service_unavailable");
+        let retry = answer.headers["retry-after"].to_str().unwrap();
+        assert!(retry.parse::<u64>().unwrap() >= 1, "{retry}");
+    }
+    assert_eq!(status_of(&store, &live).await.0, TokenStatus::Active);
+
+    github.serve_keys(true);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let answer = post(&github.key_id).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(status_of(&store, &live).await.0, TokenStatus::Revoked);
+    // A good, fresh set that lacks the id: not signed by GitHub.
+    let unknown = post("unpublished").await;
+    assert_eq!(unknown.status, 401, "{}", unknown.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_public_revoke_route_answers_the_same_whatever_it_gets() {
     let stack = Stack::connect().await;
     let (store, _key) = stack.seeded(&["rex"]).await;

@@ -1,11 +1,15 @@
 //! Every integration test in one binary (one link of the AWS SDK instead of
 //! one per file), a module per area; helpers live in `tests/src/`.
 
+mod account_sync;
 mod accounts;
 mod allowlists;
+mod audit_trail;
 mod authorizer;
+mod bounded_listings;
 mod events;
 mod gateway;
+mod iam;
 mod leaks;
 mod local_stack;
 mod management;
@@ -13,6 +17,7 @@ mod openapi;
 mod org_limits;
 mod orgs;
 mod peppers;
+mod rotation;
 mod security;
 mod settings_page;
 mod storage;

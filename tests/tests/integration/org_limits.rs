@@ -167,6 +167,19 @@ async fn an_orgs_limited_only_policy_drops_unlimited_pats_from_it() {
     let listed: Vec<_> = page.credentials.iter().map(|c| c.record.id).collect();
     assert!(listed.contains(&limited.id()) && listed.contains(&unlimited.id()));
     assert!(!listed.contains(&elsewhere.id()), "{listed:?}");
+    // Of a PAT limited to acme and globex, acme's admins see acme only.
+    let shown = page
+        .credentials
+        .iter()
+        .find(|c| c.record.id == limited.id())
+        .unwrap();
+    assert_eq!(shown.record.org_limit, Some(vec!["acme".to_owned()]));
+    let unlimited_shown = page
+        .credentials
+        .iter()
+        .find(|c| c.record.id == unlimited.id())
+        .unwrap();
+    assert_eq!(unlimited_shown.record.org_limit, None);
 }
 
 #[tokio::test]

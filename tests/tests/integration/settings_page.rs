@@ -349,3 +349,103 @@ async fn an_org_admin_manages_a_service_user_its_key_and_the_pat_policy() {
     assert!(trail.contains("org.policy_put"), "{trail}");
     browser.close().await;
 }
+
+/// While `window.failReloads` holds, the first `GET` after each successful
+/// `POST` fails as a dropped connection would: the list reload after a
+/// create or a rotate.
+const FAIL_THE_RELOAD_AFTER_EACH_POST: &str = r"
+    const real = window.fetch;
+    let failNext = false;
+    window.failReloads = true;
+    window.fetch = async (url, init = {}) => {
+        const method = (init.method || 'GET').toUpperCase();
+        if (method === 'GET' && failNext) {
+            failNext = false;
+            throw new TypeError('Failed to fetch');
+        }
+        const response = await real(url, init);
+        if (method === 'POST' && response.ok && window.failReloads) failNext = true;
+        return response;
+    };";
+
+/// The token in the copy field once the failed reload has been reported.
+async fn shown_despite_the_failed_reload(browser: &Browser) -> String {
+    browser
+        .until("document.querySelector('#alert').textContent.includes('could not be refreshed')")
+        .await;
+    let token = browser.value("#new-secret-value").await;
+    assert!(token.starts_with("cog_"), "copy field holds {token:?}");
+    token
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_token_stays_in_the_copy_panel_when_the_list_reload_after_it_fails() {
+    if skipped("settings page: failed reload after create") {
+        return;
+    }
+    let (chain, browser) = start("failed-reload", &[beta_account("ivy")], 1280).await;
+    browser.sign_in(&chain.url, "ivy").await;
+    let first = create_in(&browser, "#pats-body form", "first").await;
+    browser.click("#dismiss-secret").await;
+    browser
+        .find("button[aria-label='Rotate token first']")
+        .await;
+    browser.run(FAIL_THE_RELOAD_AFTER_EACH_POST).await;
+
+    // A PAT: created, the reload fails, the panel and its token stay.
+    browser
+        .type_into("#pats-body form input[name=name]", "second")
+        .await;
+    browser.click("#pats-body form input[name=scopes]").await;
+    browser.click("#pats-body form button[type=submit]").await;
+    let pat = shown_despite_the_failed_reload(&browser).await;
+    let form_error = browser
+        .run("return document.querySelector('#pats-body form [data-field=_form] .field-error').hidden;")
+        .await;
+    assert_eq!(form_error, true, "the create itself did not fail");
+    browser.screenshot("pat-kept").await;
+    let whoami = chain.with_token("GET", "/v1/whoami", &pat).await;
+    assert_eq!(whoami.status, 200, "{}", whoami.body);
+    browser.click("#dismiss-secret").await;
+
+    // A rotation with no grace: the old token ends, so losing the new one
+    // would leave nothing that works.
+    browser
+        .click("button[aria-label='Rotate token first']")
+        .await;
+    browser
+        .find("#confirm[open] select[name=grace_seconds]")
+        .await;
+    browser.click("#confirm-ok").await;
+    let rotated = shown_despite_the_failed_reload(&browser).await;
+    assert_ne!(rotated, first);
+    assert_eq!(
+        chain.with_token("GET", "/v1/whoami", &rotated).await.status,
+        200
+    );
+    browser.click("#dismiss-secret").await;
+
+    a_new_key_stays_too(&chain, &browser).await;
+    browser.close().await;
+}
+
+/// A service user's key, created while its list reload fails (the service
+/// user itself made and listed first).
+async fn a_new_key_stays_too(chain: &Chain, browser: &Browser) {
+    browser.run("window.failReloads = false;").await;
+    browser.type_into(".org form input[name=name]", "bot").await;
+    browser.click(".org form button[type=submit]").await;
+    browser.click("button[aria-label='Keys of bot']").await;
+    browser.find(".keys form input[name=name]").await;
+    browser.run("window.failReloads = true;").await;
+    browser
+        .type_into(".keys form input[name=name]", "deploys")
+        .await;
+    browser.click(".keys form input[name=scopes]").await;
+    browser.click(".keys form button[type=submit]").await;
+    let key = shown_despite_the_failed_reload(browser).await;
+    let whoami = chain.with_token("GET", "/v1/whoami", &key).await;
+    assert_eq!(whoami.status, 200, "{}", whoami.body);
+    assert_eq!(whoami.json()["principal_type"], "service_user");
+    browser.screenshot("key-kept").await;
+}

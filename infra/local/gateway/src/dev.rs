@@ -23,6 +23,8 @@ const SIGN_IN_CSP: &str =
 /// - `DELETE /_dev/session` ends it;
 /// - `GET /_dev/sign-in` is a form that `POST`s `sub` to the same path,
 ///   which starts a session and sends the browser to the settings page.
+///
+/// Neither `POST` may come from another site (login CSRF): see [`provenance`].
 pub fn endpoint(sessions: &Sessions, view: &RequestView) -> Response<Full<Bytes>> {
     match (view.method.as_str(), view.path.as_str()) {
         ("POST", "/_dev/session") => start_for_curl(sessions, view),
@@ -33,13 +35,78 @@ pub fn endpoint(sessions: &Sessions, view: &RequestView) -> Response<Full<Bytes>
             response
         }
         ("GET", "/_dev/sign-in") => sign_in_page(StatusCode::OK, ""),
-        ("POST", "/_dev/sign-in") => start_for_browser(sessions, view),
+        ("POST", "/_dev/sign-in") if provenance(view) == Provenance::SameOrigin => {
+            start_for_browser(sessions, view)
+        }
+        ("POST", "/_dev/sign-in") => sign_in_page(
+            StatusCode::FORBIDDEN,
+            "This sign-in was not sent from this gateway's own form: sign in here instead.",
+        ),
         _ => message(StatusCode::NOT_FOUND, "Not Found"),
     }
 }
 
-/// `{"sub": ...}` in, the session's claims out, with its cookie.
+/// Where a browser says a request comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Provenance {
+    /// `Origin` is this gateway's, or `Sec-Fetch-Site: same-origin`.
+    SameOrigin,
+    /// Either header names anywhere else (`null`, another port, `same-site`).
+    Elsewhere,
+    /// Neither header: not a current browser (curl, the tests).
+    Unstated,
+}
+
+/// A browser sends `Origin` on every cross-origin `POST` and, today,
+/// `Sec-Fetch-Site`; when either is present, both must say this origin. The
+/// `Host` is a loopback name (the server refuses others), so `http://{host}`
+/// is the gateway's own origin.
+fn provenance(view: &RequestView) -> Provenance {
+    let site = view.header("sec-fetch-site");
+    if site.is_some_and(|site| !site.eq_ignore_ascii_case("same-origin")) {
+        return Provenance::Elsewhere;
+    }
+    let own = view.header("host").map(|host| format!("http://{host}"));
+    match view.header("origin") {
+        Some(origin) if own.is_some_and(|own| own.eq_ignore_ascii_case(origin)) => {
+            Provenance::SameOrigin
+        }
+        Some(_) => Provenance::Elsewhere,
+        None if site.is_some() => Provenance::SameOrigin,
+        None => Provenance::Unstated,
+    }
+}
+
+/// A cross-site form can spell the JSON object only as `text/plain` (the
+/// urlencoded and multipart encodings cannot), so the route takes JSON, no
+/// type, or `curl -d`'s default (urlencoded) and nothing else.
+fn readable_as_json(view: &RequestView) -> bool {
+    let Some(value) = view.header("content-type") else {
+        return true;
+    };
+    let media_type = value.split(';').next().unwrap_or_default().trim();
+    ["application/json", "application/x-www-form-urlencoded"]
+        .iter()
+        .any(|allowed| media_type.eq_ignore_ascii_case(allowed))
+}
+
+/// `{"sub": ...}` in, the session's claims out, with its cookie. Refused
+/// from another site's page, and in a body type a form can fake it in.
 fn start_for_curl(sessions: &Sessions, view: &RequestView) -> Response<Full<Bytes>> {
+    if provenance(view) == Provenance::Elsewhere {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "dev sessions start only from this gateway's own pages or from curl",
+        );
+    }
+    if !readable_as_json(view) {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send {\"sub\": \"<user id>\"} as application/json",
+        );
+    }
     let sub = serde_json::from_slice::<Value>(&view.body)
         .ok()
         .and_then(|body| body["sub"].as_str().map(str::to_owned));
@@ -127,6 +194,21 @@ mod tests {
         response.headers()[name].to_str().unwrap()
     }
 
+    /// `request` as sent to `127.0.0.1:8080`, with `headers` added.
+    fn sent(method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> RequestView {
+        let mut view = request(method, path, body);
+        view.headers.insert("host".into(), "127.0.0.1:8080".into());
+        for (name, value) in headers {
+            view.headers.insert((*name).into(), (*value).into());
+        }
+        view
+    }
+
+    const OWN_FORM: [(&str, &str); 2] = [
+        ("origin", "http://127.0.0.1:8080"),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+
     #[test]
     fn the_form_signs_in_and_sends_the_browser_to_the_settings_page() {
         let sessions = Sessions::new(Duration::from_secs(60));
@@ -134,7 +216,12 @@ mod tests {
         assert_eq!(form.status(), StatusCode::OK);
         assert!(header(&form, "content-security-policy").contains("default-src 'none'"));
 
-        let view = request("POST", "/_dev/sign-in", "sub=u_demo%40example.com");
+        let view = sent(
+            "POST",
+            "/_dev/sign-in",
+            "sub=u_demo%40example.com",
+            &OWN_FORM,
+        );
         let answer = endpoint(&sessions, &view);
         assert_eq!(answer.status(), StatusCode::SEE_OTHER);
         assert_eq!(header(&answer, "location"), "/settings");
@@ -146,9 +233,98 @@ mod tests {
     #[test]
     fn a_bad_user_id_shows_the_form_again_with_the_reason() {
         let sessions = Sessions::new(Duration::from_secs(60));
-        let view = request("POST", "/_dev/sign-in", "sub=a+b");
+        let view = sent("POST", "/_dev/sign-in", "sub=a+b", &OWN_FORM);
         let answer = endpoint(&sessions, &view);
         assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
         assert!(answer.headers().get("set-cookie").is_none());
+    }
+
+    fn body_of(response: Response<Full<Bytes>>) -> String {
+        use http_body_util::BodyExt;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let body = runtime.block_on(response.into_body().collect()).unwrap();
+        String::from_utf8(body.to_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_sign_in_form_starts_a_session_only_when_posted_from_the_gateways_own_page() {
+        let sessions = Sessions::new(Duration::from_secs(60));
+        let form = "sub=u_victim";
+        let refused: [&[(&str, &str)]; 6] = [
+            &[("origin", "https://evil.example")],
+            &[("origin", "http://localhost:8080")],
+            &[("origin", "null")],
+            &[("sec-fetch-site", "cross-site")],
+            &[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "http://127.0.0.1:8080"),
+            ],
+            &[],
+        ];
+        for headers in refused {
+            let answer = endpoint(&sessions, &sent("POST", "/_dev/sign-in", form, headers));
+            assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{headers:?}");
+            assert!(answer.headers().get("set-cookie").is_none(), "{headers:?}");
+            assert!(body_of(answer).contains("sign-in-error"), "{headers:?}");
+        }
+        let allowed: [&[(&str, &str)]; 3] = [
+            &[("origin", "http://127.0.0.1:8080")],
+            &[("sec-fetch-site", "same-origin")],
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://127.0.0.1:8080"),
+            ],
+        ];
+        for headers in allowed {
+            let answer = endpoint(&sessions, &sent("POST", "/_dev/sign-in", form, headers));
+            assert_eq!(answer.status(), StatusCode::SEE_OTHER, "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn the_curl_session_route_refuses_browsers_from_elsewhere_and_json_smuggled_as_text() {
+        let sessions = Sessions::new(Duration::from_secs(60));
+        let body = r#"{"sub": "u_victim"}"#;
+        let refused: [(&[(&str, &str)], StatusCode); 5] = [
+            (&[("origin", "https://evil.example")], StatusCode::FORBIDDEN),
+            (&[("sec-fetch-site", "cross-site")], StatusCode::FORBIDDEN),
+            (
+                &[
+                    ("sec-fetch-site", "same-site"),
+                    ("content-type", "application/json"),
+                ],
+                StatusCode::FORBIDDEN,
+            ),
+            // A form's `enctype="text/plain"` can spell this JSON body.
+            (
+                &[("content-type", "text/plain")],
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            (
+                &[("content-type", "multipart/form-data; boundary=x")],
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+        ];
+        for (headers, status) in refused {
+            let answer = endpoint(&sessions, &sent("POST", "/_dev/session", body, headers));
+            assert_eq!(answer.status(), status, "{headers:?}");
+            assert!(answer.headers().get("set-cookie").is_none(), "{headers:?}");
+        }
+        let allowed: [&[(&str, &str)]; 4] = [
+            &[],
+            // `curl -d` sends this type; its encoding cannot spell a JSON object.
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &[("content-type", "Application/JSON; charset=utf-8")],
+            &[
+                ("origin", "http://127.0.0.1:8080"),
+                ("content-type", "application/json"),
+            ],
+        ];
+        for headers in allowed {
+            let answer = endpoint(&sessions, &sent("POST", "/_dev/session", body, headers));
+            assert_eq!(answer.status(), StatusCode::CREATED, "{headers:?}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::operation::query::QueryOutput;
 
 use super::attributes::{get_s, s};
 use super::keys::{audit_partition, decode_audit_cursor, encode_audit_cursor, org_audit_key};
-use super::paging::collect_page;
+use super::paging::{collect_page, Lenient};
 use super::schema::{
     OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY,
 };
@@ -105,7 +105,10 @@ impl AuditLog for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        output.items().iter().map(AuditEvent::try_from).collect()
+        let events = output.items().iter().map(Lenient::<AuditEvent>::try_from);
+        events
+            .filter_map(|event| event.map(|e| e.0).transpose())
+            .collect()
     }
 
     async fn audit_page(
@@ -119,11 +122,13 @@ impl AuditLog for DynamoStore {
         let start = cursor
             .map(|c| decode_audit_cursor(c, trail.org))
             .transpose()?;
+        // An item this version cannot read is skipped (and logged), so one
+        // damaged or newer item never fails the whole trail.
         let (events, next_cursor) = collect_page(
             start,
             limit,
             |start| self.query_trail(&trail, filter, start),
-            |event: &AuditEvent| filter.admits(event),
+            |event: &Lenient<AuditEvent>| event.0.as_ref().is_some_and(|e| filter.admits(e)),
             |_, item| {
                 Ok(encode_audit_cursor((
                     get_s(item, PARTITION_KEY)?,
@@ -133,7 +138,7 @@ impl AuditLog for DynamoStore {
         )
         .await?;
         Ok(AuditPage {
-            events,
+            events: events.into_iter().filter_map(|event| event.0).collect(),
             next_cursor,
         })
     }

@@ -127,17 +127,36 @@ pub(super) fn service_user_item(user: &ServiceUser) -> Item {
     item
 }
 
-/// The update expression that writes [`service_user_values`].
-pub(super) const SERVICE_USER_UPDATE: &str = "SET #name = :name, #role = :role, #status = :status";
-
-/// What an org admin may change: name, role, status (never the org).
-pub(super) fn service_user_values(user: &ServiceUser) -> Item {
-    HashMap::from([
-        (":name".to_owned(), s(&user.name)),
-        (":role".into(), s(&user.role)),
-        (":status".into(), s(user.status.as_str())),
-        (":org".into(), s(&user.org_id)),
-    ])
+/// The update from `read` to `changed` (update expression, condition,
+/// values): it sets only the fields that differ (name, role, status; never
+/// the org) and holds the others to their read values, so a write from a
+/// stale read cannot undo a concurrent change (a rename re-enabling).
+pub(super) fn service_user_change(
+    read: &ServiceUser,
+    changed: &ServiceUser,
+) -> (String, String, Item) {
+    let mut values = HashMap::from([(":org".to_owned(), s(&read.org_id))]);
+    // The org set to itself: an expression when no field differs.
+    let mut sets = vec!["org_id = :org".to_owned()];
+    let mut condition = "attribute_exists(pk) AND org_id = :org".to_owned();
+    for (field, placeholder, before, after) in [
+        ("#name", ":name", read.name.as_str(), changed.name.as_str()),
+        ("#role", ":role", read.role.as_str(), changed.role.as_str()),
+        (
+            "#status",
+            ":status",
+            read.status.as_str(),
+            changed.status.as_str(),
+        ),
+    ] {
+        values.insert(placeholder.to_owned(), s(after));
+        if before == after {
+            condition.push_str(&format!(" AND {field} = {placeholder}"));
+        } else {
+            sets.push(format!("{field} = {placeholder}"));
+        }
+    }
+    (format!("SET {}", sets.join(", ")), condition, values)
 }
 
 impl TryFrom<&Item> for ServiceUser {
@@ -208,12 +227,30 @@ impl TryFrom<&Item> for OrgMember {
     }
 }
 
+/// The account attribute that says its org member items are not yet in
+/// step with it: there (maybe empty) from a write of the account until all
+/// its member items are written, it maps each org whose member item is still
+/// to delete (to `true`). A replay or the next write finishes them.
+pub(super) const MEMBER_SYNC: &str = "member_sync";
+
+/// `orgs` as the value of [`MEMBER_SYNC`].
+pub(super) fn member_sync_value(orgs: &[String]) -> AttributeValue {
+    AttributeValue::M(
+        orgs.iter()
+            .map(|org| (org.clone(), AttributeValue::Bool(true)))
+            .collect(),
+    )
+}
+
 /// What a write of an account must know of the stored one: its orgs (whose
-/// member items to delete), its revision and its directory version.
+/// member items to delete or finish), its revision, its directory version,
+/// and the member item deletes a write left undone.
 pub(super) struct StoredAccount {
-    pub(super) orgs: Vec<String>,
+    pub(super) orgs: Vec<OrgMembership>,
     pub(super) revision: Option<i64>,
     pub(super) version: Option<i64>,
+    /// `Some` while the member items are not all written (see [`MEMBER_SYNC`]).
+    pub(super) member_sync: Option<Vec<String>>,
 }
 
 impl StoredAccount {
@@ -223,20 +260,39 @@ impl StoredAccount {
                 orgs: Vec::new(),
                 revision: None,
                 version: None,
+                member_sync: None,
             });
         };
         let orgs = match item.get("orgs") {
             None => Vec::new(),
-            Some(_) => Account::try_from(item)?
-                .orgs
-                .into_iter()
-                .map(|m| m.org_id)
-                .collect(),
+            Some(_) => Account::try_from(item)?.orgs,
+        };
+        let member_sync = match item.get(MEMBER_SYNC) {
+            None => None,
+            Some(AttributeValue::M(orgs)) => Some(orgs.keys().cloned().collect()),
+            Some(_) => return Err(malformed(MEMBER_SYNC)),
         };
         Ok(Self {
             orgs,
             revision: get_opt_i64(item, "revision")?,
             version: get_opt_i64(item, "directory_version")?,
+            member_sync,
         })
+    }
+
+    /// The orgs whose member items a write of `account` must delete: those
+    /// stored (or left to delete by an earlier write) it no longer has.
+    pub(super) fn retired_by(&self, account: &Account) -> Vec<String> {
+        let mut retired: Vec<String> = self
+            .orgs
+            .iter()
+            .map(|m| &m.org_id)
+            .chain(self.member_sync.iter().flatten())
+            .filter(|org| !account.orgs.iter().any(|m| &m.org_id == *org))
+            .cloned()
+            .collect();
+        retired.sort();
+        retired.dedup();
+        retired
     }
 }

@@ -1,7 +1,7 @@
 //! `PrincipalStore`: accounts, service users (listed by org, counted against
 //! the org's limit), and their revoke-all watermark.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 
@@ -14,23 +14,32 @@ use super::keys::{
 };
 use super::paging::collect_page;
 use super::principal_items::{
-    account_values, member_item, org_policy_item, service_user_item, service_user_values,
-    StoredAccount, ACCOUNT_UPDATE, SERVICE_USER_UPDATE,
+    account_values, member_item, member_sync_value, org_policy_item, service_user_change,
+    service_user_item, StoredAccount, ACCOUNT_UPDATE, MEMBER_SYNC,
 };
 use super::transaction::{
     backoff, unavailable, Check, Transaction, TransactionOutcome, TRANSACTION_ATTEMPTS,
 };
 use super::{DynamoStore, Item};
 use crate::records::{
-    Account, AuditEvent, OrgMember, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
+    Account, AuditEvent, OrgMember, OrgMembership, OrgPolicy, Owner, PrincipalStatus, ServiceUser,
+    Timestamp,
 };
 use crate::store::{PrincipalStore, ServiceUserPage, StoreError};
 
+/// Member item writes per transaction, beside the account's own item
+/// (DynamoDB takes at most 100 items in one).
+const MEMBER_WRITES_PER_TRANSACTION: usize = 99;
+
 impl DynamoStore {
-    /// Writes an account and its org member items in one transaction, read
-    /// first and conditioned on its revision (a concurrent write re-reads).
-    /// With `version` (the directory's), a stored version as new or newer
-    /// means nothing is written: `Ok(false)`.
+    /// Writes an account (with `audit`), then its org member items. The
+    /// account goes first and alone, read first and conditioned on its
+    /// revision (a concurrent write re-reads), so its status lands however
+    /// many memberships change; it is marked [`MEMBER_SYNC`] until they are
+    /// all written. With `version` (the directory's), a stored version newer
+    /// than it means nothing is written (`Ok(false)`); the same version
+    /// finishes the member items a failed write of it left, if any (the
+    /// version alone cannot tell a half-applied update from a whole one).
     async fn write_account(
         &self,
         account: &Account,
@@ -39,52 +48,114 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         if account.orgs.len() > Account::MAX_ORGS {
             return Err(StoreError::Malformed(
-                "more org memberships than one write can hold".into(),
+                "more org memberships than an account may have".into(),
             ));
         }
         let key = principal_key(&Owner::user(&account.user_id));
         for attempt in 0..TRANSACTION_ATTEMPTS {
             let stored = self.get_item(key.clone()).await?;
             let read = StoredAccount::read(stored.as_ref())?;
-            if version.is_some_and(|v| read.version.is_some_and(|stored| stored >= v)) {
-                return Ok(false);
+            match version.zip(read.version) {
+                Some((version, stored)) if stored > version => return Ok(false),
+                Some((version, stored)) if stored == version => {
+                    let (Some(retired), Some(revision)) = (&read.member_sync, read.revision) else {
+                        return Ok(false);
+                    };
+                    self.write_members(&account.user_id, &read.orgs, retired, revision)
+                        .await?;
+                    return Ok(true);
+                }
+                _ => {}
             }
-            let mut transaction = Transaction::default().with(
-                Check::Record,
-                self.account_update(key.clone(), account, version, read.revision)?,
-            );
-            for m in &account.orgs {
-                let item = member_item(&m.org_id, &account.user_id, &m.role);
-                transaction =
-                    transaction.with(Check::Unconditioned, self.put(item, None, Item::new())?);
+            let retired = read.retired_by(account);
+            let update =
+                self.account_update(key.clone(), account, version, read.revision, &retired)?;
+            let transaction = Transaction::default()
+                .with(Check::Record, update)
+                .with(Check::Unconditioned, self.put_audit(audit)?);
+            if let TransactionOutcome::Done = self.transact(transaction).await? {
+                let revision = read.revision.unwrap_or(0) + 1;
+                self.write_members(&account.user_id, &account.orgs, &retired, revision)
+                    .await?;
+                return Ok(true);
             }
-            for gone in read
-                .orgs
-                .iter()
-                .filter(|o| !account.orgs.iter().any(|m| m.org_id == **o))
-            {
-                let member = member_key(gone, &account.user_id);
-                transaction = transaction.with(Check::Unconditioned, self.delete_any(member)?);
-            }
-            transaction = transaction.with(Check::Unconditioned, self.put_audit(audit)?);
-            match self.transact(transaction).await? {
-                TransactionOutcome::Done => return Ok(true),
-                _ => backoff(attempt).await,
-            }
+            backoff(attempt).await;
         }
         Err(StoreError::Conflict)
     }
 
+    /// Puts the member items of `orgs` and deletes those of `retired`, in
+    /// transactions of at most 100 items, each held to the account still
+    /// being at `revision`; the last one clears [`MEMBER_SYNC`]. A later
+    /// write of the account stops it: that write deletes what is left of
+    /// `retired` (it carries them) and puts its own orgs.
+    async fn write_members(
+        &self,
+        user_id: &str,
+        orgs: &[OrgMembership],
+        retired: &[String],
+        revision: i64,
+    ) -> Result<(), StoreError> {
+        let mut writes = Vec::with_capacity(orgs.len() + retired.len());
+        let mut seen = HashSet::new();
+        for m in orgs.iter().filter(|m| seen.insert(m.org_id.as_str())) {
+            let item = member_item(&m.org_id, user_id, &m.role);
+            writes.push(self.put(item, None, Item::new())?);
+        }
+        for org in retired.iter().filter(|o| seen.insert(o.as_str())) {
+            writes.push(self.delete_any(member_key(org, user_id))?);
+        }
+        let key = principal_key(&Owner::user(user_id));
+        let batches = writes.len().div_ceil(MEMBER_WRITES_PER_TRANSACTION).max(1);
+        for batch in 0..batches {
+            let expression = if batch + 1 == batches {
+                format!("REMOVE {MEMBER_SYNC}")
+            } else {
+                "SET revision = :revision".to_owned()
+            };
+            let hold = self.update(
+                key.clone(),
+                &expression,
+                Some("revision = :revision"),
+                HashMap::from([(":revision".to_owned(), n(revision))]),
+            )?;
+            let chunk = writes
+                .iter()
+                .skip(batch * MEMBER_WRITES_PER_TRANSACTION)
+                .take(MEMBER_WRITES_PER_TRANSACTION);
+            let outcome = self
+                .transact_retrying(|| {
+                    Ok(chunk.clone().fold(
+                        Transaction::default().with(Check::Record, hold.clone()),
+                        |t, write| t.with(Check::Unconditioned, write.clone()),
+                    ))
+                })
+                .await?;
+            match outcome {
+                TransactionOutcome::Done => {}
+                // A later write of the account: its member items are its own.
+                TransactionOutcome::ConditionFailed(_) => return Ok(()),
+                TransactionOutcome::Conflict => return Err(StoreError::Conflict),
+            }
+        }
+        Ok(())
+    }
+
+    /// The account's fields, revision, version and [`MEMBER_SYNC`] (the
+    /// member item deletes still due), conditioned on the revision read.
     fn account_update(
         &self,
         key: Item,
         account: &Account,
         version: Option<i64>,
         revision: Option<i64>,
+        retired: &[String],
     ) -> Result<TransactWriteItem, StoreError> {
         let mut values = account_values(account);
         values.insert(":next".into(), n(revision.unwrap_or(0) + 1));
-        let mut expression = format!("{ACCOUNT_UPDATE}, revision = :next");
+        values.insert(":member_sync".into(), member_sync_value(retired));
+        let mut expression =
+            format!("{ACCOUNT_UPDATE}, revision = :next, {MEMBER_SYNC} = :member_sync");
         if let Some(version) = version {
             values.insert(":version".into(), n(version));
             expression.push_str(", directory_version = :version");
@@ -201,18 +272,22 @@ impl PrincipalStore for DynamoStore {
 
     async fn update_service_user(
         &self,
-        user: &ServiceUser,
+        read: &ServiceUser,
+        changed: &ServiceUser,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let update = self.update(
-            principal_key(&Owner::service_user(&user.id)),
-            SERVICE_USER_UPDATE,
-            Some("attribute_exists(pk) AND org_id = :org"),
-            service_user_values(user),
-        )?;
+        let key = principal_key(&Owner::service_user(&read.id));
+        let (expression, condition, values) = service_user_change(read, changed);
+        let update = self.update(key.clone(), &expression, Some(&condition), values)?;
         match self.write_audited(Check::Record, update, audit).await? {
             TransactionOutcome::Done => Ok(()),
-            TransactionOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
+            TransactionOutcome::ConditionFailed(_) => {
+                match self.get_record::<ServiceUser>(key).await? {
+                    // Changed since `read`: the caller reads it again.
+                    Some(stored) if stored.org_id == read.org_id => Err(StoreError::Conflict),
+                    _ => Err(StoreError::NotFound),
+                }
+            }
             TransactionOutcome::Conflict => Err(StoreError::Conflict),
         }
     }

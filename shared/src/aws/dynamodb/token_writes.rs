@@ -16,6 +16,35 @@ use crate::records::{AuditEvent, Owner, Revocation, Timestamp, TokenRecord, Toke
 use crate::store::StoreError;
 use crate::token::TokenId;
 
+/// Counts the changes of a token's per-token fields after creation (org
+/// blocks, allowlist): a rotation is conditioned on it, so it never hands on
+/// fields older than the ones stored.
+pub(super) const REV: &str = "rev";
+/// On a rotated token: its successor, which a later per-token change follows.
+pub(super) const REPLACED_BY: &str = "replaced_by";
+
+/// What a rotation adds to the old token's write: its successor, and the
+/// condition that no per-token field changed since it was read (`rev`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Succession<'a> {
+    pub new: &'a TokenId,
+    pub rev: i64,
+}
+
+impl Succession<'_> {
+    /// `SET` clauses, a condition, and their values.
+    fn parts(&self, values: &mut Item) -> (&'static str, &'static str) {
+        values.insert(":successor".into(), s(self.new.as_str()));
+        let condition = if self.rev == 0 {
+            " AND attribute_not_exists(rev)"
+        } else {
+            values.insert(":rev".into(), n(self.rev));
+            " AND rev = :rev"
+        };
+        (", replaced_by = :successor", condition)
+    }
+}
+
 impl DynamoStore {
     /// Creates `record`'s item if its id is free.
     pub(super) fn put_new_token(
@@ -98,6 +127,7 @@ impl DynamoStore {
         record: &TokenRecord,
         held_slot: bool,
         revocation: &Revocation,
+        succession: Option<Succession<'_>>,
     ) -> Result<TransactWriteItem, StoreError> {
         let kept_from = record
             .expires_at
@@ -120,11 +150,12 @@ impl DynamoStore {
         } else {
             "attribute_not_exists(holds_slot)"
         };
+        let (successor, unchanged) = succession.map_or(("", ""), |s| s.parts(&mut values));
         self.update(
             token_key(&record.id),
-            "SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason, #ttl = :ttl REMOVE holds_slot",
+            &format!("SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason, #ttl = :ttl{successor} REMOVE holds_slot"),
             Some(&format!(
-                "attribute_exists(pk) AND {revoked_condition} AND {slot_condition}"
+                "attribute_exists(pk) AND {revoked_condition} AND {slot_condition}{unchanged}"
             )),
             values,
         )
@@ -136,16 +167,19 @@ impl DynamoStore {
         &self,
         record: &TokenRecord,
         revocation: &Revocation,
+        succession: Succession<'_>,
     ) -> Result<TransactWriteItem, StoreError> {
+        let mut values = HashMap::from([
+            (":at".to_owned(), n(revocation.at.0)),
+            (":by".into(), s(&revocation.by)),
+            (":reason".into(), s(&revocation.reason)),
+        ]);
+        let (successor, unchanged) = succession.parts(&mut values);
         self.update(
             token_key(&record.id),
-            "SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason",
-            Some("attribute_exists(pk) AND attribute_not_exists(revoked_at) AND attribute_exists(holds_slot)"),
-            HashMap::from([
-                (":at".to_owned(), n(revocation.at.0)),
-                (":by".into(), s(&revocation.by)),
-                (":reason".into(), s(&revocation.reason)),
-            ]),
+            &format!("SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason{successor}"),
+            Some(&format!("attribute_exists(pk) AND attribute_not_exists(revoked_at) AND attribute_exists(holds_slot){unchanged}")),
+            values,
         )
     }
 
@@ -177,7 +211,7 @@ impl DynamoStore {
     ) -> Result<Transaction, StoreError> {
         let mut transaction = Transaction::default().with(
             Check::Token,
-            self.revoke_update(record, held_slot, revocation)?,
+            self.revoke_update(record, held_slot, revocation, None)?,
         );
         if held_slot {
             transaction = transaction.with(Check::Slot, self.give_back_slot(&record.owner)?);
@@ -190,23 +224,26 @@ impl DynamoStore {
         Ok(transaction.with(Check::Unconditioned, self.put_audit(audit)?))
     }
 
-    /// Replaces `old` as read (`held_slot` is its `holds_slot` flag) with
-    /// `new`, which takes over the name. With a grace the old token stays
-    /// live, and counted, until `revocation.at`.
+    /// Replaces `old` as read (`held_slot` is its `holds_slot` flag, `rev`
+    /// its change count) with `new`, which takes over the name. With a grace
+    /// the old token stays live, and counted, until `revocation.at`.
+    #[allow(clippy::too_many_arguments)] // the state as read, and the change
     pub(super) fn rotation(
         &self,
         old: &TokenRecord,
         held_slot: bool,
+        rev: i64,
         revocation: &Revocation,
         new: &TokenRecord,
         limit: u32,
         audits: &[AuditEvent],
     ) -> Result<Transaction, StoreError> {
         let grace = revocation.at > new.created_at;
+        let succession = Succession { new: &new.id, rev };
         let old_update = if grace && held_slot {
-            self.schedule_revocation(old, revocation)?
+            self.schedule_revocation(old, revocation, succession)?
         } else {
-            self.revoke_update(old, held_slot, revocation)?
+            self.revoke_update(old, held_slot, revocation, Some(succession))?
         };
         let mut transaction = Transaction::default()
             .with(Check::Token, old_update)

@@ -6,15 +6,16 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::attributes::{b, get_bool, get_opt_i64, malformed, n};
+use super::attributes::{b, get_bool, get_opt_i64, get_opt_s, malformed, n};
 use super::items::{allowed_ips_value, ALLOWED_IPS};
 use super::keys::{counter_key, decode_cursor, encode_cursor, owner_key, token_key};
 use super::paging::collect_page;
+use super::token_writes::{REPLACED_BY, REV};
 use super::transaction::{
     backoff, is_condition_failure, unavailable, Check, Transaction, TransactionOutcome,
     TRANSACTION_ATTEMPTS,
 };
-use super::DynamoStore;
+use super::{DynamoStore, Item};
 use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
     AuditEvent, IpAllowlist, Owner, Revocation, StatusFilter, Timestamp, TokenRecord, TokenStatus,
@@ -22,16 +23,90 @@ use crate::records::{
 use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
 use crate::token::TokenId;
 
+/// A token's item as read: its record, its `holds_slot` flag, and its
+/// change count and successor (see [`REV`], [`REPLACED_BY`]).
+struct StoredToken {
+    record: TokenRecord,
+    held_slot: bool,
+    rev: i64,
+    replaced_by: Option<TokenId>,
+}
+
+/// How many rotations a per-token change follows before giving up: each
+/// needs its own request, and a chain only grows by one per rotation.
+const MAX_SUCCESSIONS: usize = 16;
+
 impl DynamoStore {
-    /// A token's item as read, and its record.
-    async fn read_token(&self, id: &TokenId) -> Result<Option<(TokenRecord, bool)>, StoreError> {
+    async fn read_token(&self, id: &TokenId) -> Result<Option<StoredToken>, StoreError> {
         let Some(item) = self.get_item(token_key(id)).await? else {
             return Ok(None);
         };
-        Ok(Some((
-            TokenRecord::try_from(&item)?,
-            get_bool(&item, "holds_slot"),
-        )))
+        let replaced_by = get_opt_s(&item, REPLACED_BY)
+            .map(|id| id.parse().map_err(|_| malformed(REPLACED_BY)))
+            .transpose()?;
+        Ok(Some(StoredToken {
+            record: TokenRecord::try_from(&item)?,
+            held_slot: get_bool(&item, "holds_slot"),
+            rev: get_opt_i64(&item, REV)?.unwrap_or(0),
+            replaced_by,
+        }))
+    }
+
+    /// Applies a per-token change (`update` of `SET`/`ADD` clauses, with
+    /// `values`) to token `id` with `audit`, counting it in `rev`; and, if
+    /// rotations replaced the token, to each successor as well: the old
+    /// token may still be live in its grace, and the new one must not shed
+    /// a block or a narrowed allowlist that raced the rotation.
+    async fn change_following_rotations(
+        &self,
+        id: &TokenId,
+        update: &str,
+        values: &Item,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        // One clause per action: an `ADD` change takes the count in its own.
+        let expression = match update.strip_prefix("ADD ") {
+            Some(added) => format!("ADD {added}, {REV} :one"),
+            None => format!("{update} ADD {REV} :one"),
+        };
+        let mut values = values.clone();
+        values.insert(":one".into(), n(1));
+        let (mut id, mut audit) = (*id, audit.clone());
+        for _ in 0..MAX_SUCCESSIONS {
+            let last = self.update(
+                token_key(&id),
+                &expression,
+                Some(&format!(
+                    "attribute_exists(pk) AND attribute_not_exists({REPLACED_BY})"
+                )),
+                values.clone(),
+            )?;
+            match self.write_audited(Check::Token, last, &audit).await? {
+                TransactionOutcome::Done => return Ok(()),
+                TransactionOutcome::Conflict => return Err(StoreError::Conflict),
+                TransactionOutcome::ConditionFailed(_) => {}
+            }
+            let Some(successor) = self.read_token(&id).await?.map(|s| s.replaced_by) else {
+                return Err(StoreError::NotFound);
+            };
+            let Some(successor) = successor else {
+                continue; // it existed without a successor: the item changed, try again
+            };
+            let replaced = self.update(
+                token_key(&id),
+                &expression,
+                Some("attribute_exists(pk)"),
+                values.clone(),
+            )?;
+            if let TransactionOutcome::Conflict =
+                self.write_audited(Check::Token, replaced, &audit).await?
+            {
+                return Err(StoreError::Conflict);
+            }
+            audit = audit.carried_to(successor, &id);
+            id = successor;
+        }
+        Err(StoreError::Conflict)
     }
 }
 
@@ -82,7 +157,10 @@ impl TokenStore for DynamoStore {
     ) -> Result<RevokeOutcome, StoreError> {
         // Read, then write conditioned on what was read; a lost race re-reads.
         for attempt in 0..TRANSACTION_ATTEMPTS {
-            let Some((record, held_slot)) = self.read_token(id).await? else {
+            let Some(StoredToken {
+                record, held_slot, ..
+            }) = self.read_token(id).await?
+            else {
                 return Err(StoreError::NotFound);
             };
             if record
@@ -128,18 +206,27 @@ impl TokenStore for DynamoStore {
         new_record: &TokenRecord,
         limit: u32,
         audits: &[AuditEvent],
-    ) -> Result<(), StoreError> {
+    ) -> Result<TokenRecord, StoreError> {
         for attempt in 0..TRANSACTION_ATTEMPTS {
-            let Some((old, held_slot)) = self.read_token(old_id).await? else {
+            let Some(StoredToken {
+                record: old,
+                held_slot,
+                rev,
+                ..
+            }) = self.read_token(old_id).await?
+            else {
                 return Err(StoreError::NotFound);
             };
             if old.revoked.is_some() {
                 return Err(StoreError::NotFound);
             }
+            // The fields as stored now, not as the caller read them; the
+            // write is conditioned on `rev`, so none can change in between.
+            let new = old.carry_to(new_record.clone());
             let transaction =
-                self.rotation(&old, held_slot, revocation, new_record, limit, audits)?;
+                self.rotation(&old, held_slot, rev, revocation, &new, limit, audits)?;
             match self.transact(transaction).await? {
-                TransactionOutcome::Done => return Ok(()),
+                TransactionOutcome::Done => return Ok(new),
                 TransactionOutcome::ConditionFailed(Check::NewToken) => {
                     return Err(StoreError::AlreadyExists)
                 }
@@ -251,20 +338,12 @@ impl TokenStore for DynamoStore {
         org_id: &str,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let update = self.update(
-            token_key(id),
-            "ADD blocked_orgs :org",
-            Some("attribute_exists(pk)"),
-            HashMap::from([(
-                ":org".to_owned(),
-                AttributeValue::Ss(vec![org_id.to_owned()]),
-            )]),
-        )?;
-        match self.write_audited(Check::Token, update, audit).await? {
-            TransactionOutcome::Done => Ok(()),
-            TransactionOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
-            TransactionOutcome::Conflict => Err(StoreError::Conflict),
-        }
+        let values = HashMap::from([(
+            ":org".to_owned(),
+            AttributeValue::Ss(vec![org_id.to_owned()]),
+        )]);
+        self.change_following_rotations(id, "ADD blocked_orgs :org", &values, audit)
+            .await
     }
 
     async fn set_allowed_ips(
@@ -273,26 +352,16 @@ impl TokenStore for DynamoStore {
         allowed_ips: &IpAllowlist,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let update = if allowed_ips.is_empty() {
-            self.update(
-                token_key(id),
-                &format!("REMOVE {ALLOWED_IPS}"),
-                Some("attribute_exists(pk)"),
-                HashMap::new(),
-            )?
-        } else {
-            self.update(
-                token_key(id),
-                &format!("SET {ALLOWED_IPS} = :ips"),
-                Some("attribute_exists(pk)"),
-                HashMap::from([(":ips".to_owned(), allowed_ips_value(allowed_ips))]),
-            )?
-        };
-        match self.write_audited(Check::Token, update, audit).await? {
-            TransactionOutcome::Done => Ok(()),
-            TransactionOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
-            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        if allowed_ips.is_empty() {
+            let update = format!("REMOVE {ALLOWED_IPS}");
+            return self
+                .change_following_rotations(id, &update, &HashMap::new(), audit)
+                .await;
         }
+        let values = HashMap::from([(":ips".to_owned(), allowed_ips_value(allowed_ips))]);
+        let update = format!("SET {ALLOWED_IPS} = :ips");
+        self.change_following_rotations(id, &update, &values, audit)
+            .await
     }
 
     async fn record_refused_ip(
