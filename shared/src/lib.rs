@@ -1,36 +1,45 @@
-//! The library every cog_ Lambda shares: the token format, peppered hashing,
-//! the KMS-backed pepper ring, DynamoDB storage and the authorization policy.
+//! The library every cog_ Lambda shares: the token format, the stored
+//! records and the ports their adapters implement, the authorization
+//! decision, the management use cases and the event side.
 //!
-//! Layout: the domain (`token`, `bearer`, `hash`, `pepper`, `records`) and the
-//! storage ports (`store`) know nothing of AWS; `aws` holds the adapters.
+//! # Layers
+//!
+//! Each folder is one concern; a module imports only from layers below its
+//! own (and from its own folder). `shared/tests/layers.rs` fails when an
+//! import runs upward or two files import each other in a circle.
+//!
+//! | layer | module | holds |
+//! | --- | --- | --- |
+//! | 0 | [`config`], [`logging`] | environment helpers, log set-up and error chains: used by every layer, import none |
+//! | 1 | [`token`] | the token format, bearer parsing, peppered hashing |
+//! | 2 | [`records`] | the stored records and value types: tokens, principals, audit events, allowlists, names, callers, org policies |
+//! | 3 | [`store`] | the ports the adapters implement (storage, the pepper source and ring, the expiry index) and their errors |
+//! | 4 | [`authorize`] | the authorization decision: rules, routes, org policies as applied, the context handed on |
+//! | 4 | [`management`] | the use cases behind the management routes, leak response, account sync, revoke-all |
+//! | 4 | [`events`] | lifecycle events from the audit outbox, the expiry sweep |
+//! | 5 | `aws`, `memory` | the adapters: DynamoDB and KMS (feature `aws`), in-memory fakes (feature `test-util`) |
+//!
+//! Layer-4 modules do not import one another; functions (the Lambda crates)
+//! sit above all of it.
 
-pub mod accounts;
-pub mod allowlist;
-pub mod audit;
-pub mod authorize;
-#[cfg(feature = "aws")]
-pub mod aws;
-pub mod bearer;
-pub mod caller;
 pub mod config;
-pub mod context;
-pub mod events;
-pub mod expiry;
-pub mod hash;
-pub mod leaks;
-pub mod lifecycle;
 pub mod logging;
-pub mod management;
-#[cfg(any(test, feature = "test-util"))]
-pub mod memory;
-pub mod names;
-pub mod org_policies;
-pub mod pepper;
-pub mod records;
-pub mod routes;
-pub mod store;
+
 pub mod token;
 
-pub use bearer::{extract_bearer, BearerError};
-pub use hash::{Pepper, PepperVersion, TokenHash};
+pub mod records;
+
+pub mod store;
+
+pub mod authorize;
+pub mod events;
+pub mod management;
+
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(any(test, feature = "test-util"))]
+pub mod memory;
+
+pub use token::bearer::{extract_bearer, BearerError};
+pub use token::hash::{Pepper, PepperVersion, TokenHash};
 pub use token::{PlainToken, TokenFormatError, TokenId};

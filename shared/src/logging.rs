@@ -68,7 +68,7 @@ mod tests {
 
     use super::*;
     use crate::management::ManagementError;
-    use crate::pepper::PepperError;
+    use crate::store::pepper::PepperError;
     use crate::store::StoreError;
 
     #[test]

@@ -227,13 +227,13 @@ pub mod services {
     use std::sync::Arc;
     use std::time::Duration;
 
+    use cog_tokens::authorize::routes::RouteRules;
     use cog_tokens::authorize::{Authorizer, AuthorizerSettings, Decision};
     use cog_tokens::aws::dynamodb::DynamoStore;
     use cog_tokens::aws::kms::KmsPepperSource;
     use cog_tokens::management::{IssuancePolicy, TokenManager, TokenRequest};
-    use cog_tokens::pepper::PepperKeeper;
     use cog_tokens::records::Timestamp;
-    use cog_tokens::routes::RouteRules;
+    use cog_tokens::store::pepper::PepperKeeper;
     use cog_tokens::PlainToken;
 
     pub type Manager = TokenManager<DynamoStore, KmsPepperSource<DynamoStore>>;
@@ -315,7 +315,7 @@ pub mod services {
         public_requests_per_minute: u32,
     ) -> leak_response::LeakService<DynamoStore, KmsPepperSource<DynamoStore>> {
         leak_response::LeakService {
-            responder: cog_tokens::leaks::LeakResponder::new(
+            responder: cog_tokens::management::leaks::LeakResponder::new(
                 Arc::new(store.clone()),
                 peppers(stack, store).await,
             ),

@@ -1,14 +1,14 @@
 //! The platform directory's account updates, delivered by EventBridge
 //! (source `platform.directory`, detail-type `AccountUpdated`, put by the
 //! directory's AWS account), applied newest-wins: see
-//! [`cog_tokens::accounts`]. Any other event, or an invalid update, is an
+//! [`cog_tokens::management::accounts`]. Any other event, or an invalid update, is an
 //! error (logged), so EventBridge retries it and then leaves it in the
 //! dead-letter queue for a person to look at; a stale one is a success that
 //! writes nothing.
 
-use cog_tokens::accounts::{apply, AccountUpdate, SyncError, SyncOutcome};
 use cog_tokens::config::{required, ConfigError};
 use cog_tokens::logging::Causes;
+use cog_tokens::management::accounts::{apply, AccountUpdate, SyncError, SyncOutcome};
 use cog_tokens::records::Timestamp;
 use cog_tokens::store::PrincipalStore;
 use serde::Deserialize;

@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use authorizer::config::HttpResponseFormat;
 use authorizer::handler::{handle_json_event, AuthorizerState};
+use cog_tokens::authorize::routes::RouteRules;
 use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
 use cog_tokens::memory::{FixedPeppers, MemoryStore};
-use cog_tokens::pepper::PepperKeeper;
 use cog_tokens::records::{
     Account, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, Timestamp, TokenRecord,
 };
-use cog_tokens::routes::RouteRules;
+use cog_tokens::store::pepper::PepperKeeper;
 use cog_tokens::store::{PrincipalStore, TokenStore};
 use cog_tokens::PlainToken;
 use criterion::{criterion_group, criterion_main, Criterion};

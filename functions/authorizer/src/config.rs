@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use cog_tokens::authorize::routes::RouteRules;
 use cog_tokens::authorize::AuthorizerSettings;
 use cog_tokens::config::{parsed_or, required, ConfigError};
-use cog_tokens::routes::RouteRules;
 
 #[derive(Debug, Clone)]
 pub struct Config {

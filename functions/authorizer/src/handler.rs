@@ -2,8 +2,8 @@
 
 use cog_tokens::authorize::{Authorizer, Decision};
 use cog_tokens::logging::Causes;
-use cog_tokens::pepper::PepperSource;
 use cog_tokens::records::Timestamp;
+use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{CredentialLookup, TokenStore};
 
 use crate::config::HttpResponseFormat;

@@ -10,8 +10,8 @@ use cog_tokens::authorize::Authorizer;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::KmsPepperSource;
 use cog_tokens::aws::sdk_config;
-use cog_tokens::pepper::PepperKeeper;
 use cog_tokens::records::Timestamp;
+use cog_tokens::store::pepper::PepperKeeper;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 // Allocation is a fair share of a request's few microseconds; mimalloc halves it.

@@ -12,9 +12,9 @@ use aws_lambda_events::apigw::{
     ApiGatewayV2CustomAuthorizerIamPolicyResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use cog_tokens::authorize::context::AuthorizerContext;
+use cog_tokens::authorize::routes::RouteRules;
 use cog_tokens::authorize::{Decision, Identity};
-use cog_tokens::context::AuthorizerContext;
-use cog_tokens::routes::RouteRules;
 use serde::Serialize;
 
 use crate::config::HttpResponseFormat;

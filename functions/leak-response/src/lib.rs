@@ -14,17 +14,17 @@ mod tests;
 
 use std::sync::Arc;
 
-use cog_tokens::leaks::{
+use cog_tokens::logging::Causes;
+use cog_tokens::management::leaks::{
     Finding, LeakError, LeakResponder, Reporter, Sighting, MAX_REPORTED_TOKENS,
 };
-use cog_tokens::logging::Causes;
-use cog_tokens::pepper::PepperSource;
 use cog_tokens::records::Timestamp;
+use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{RateLimiter, StoreError, TokenStore};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use management::caller::origin;
-use management::views::json;
+use management::response::json;
 use management::Problem;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

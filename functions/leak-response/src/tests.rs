@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cog_tokens::leaks::LeakResponder;
+use cog_tokens::management::leaks::LeakResponder;
 use cog_tokens::memory::{FixedPeppers, MemoryStore};
-use cog_tokens::pepper::PepperKeeper;
 use cog_tokens::records::Timestamp;
+use cog_tokens::store::pepper::PepperKeeper;
 use lambda_http::Body;
 
 use crate::github_keys::{GitHubKeys, KeyCachePolicy, KeySetError, KeySource};

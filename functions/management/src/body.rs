@@ -1,9 +1,9 @@
 //! Request bodies and query parameters, each fault with its own answer.
 
-use cog_tokens::audit::AuditFilter;
 use cog_tokens::management::{
     CredentialFilter, ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX,
 };
+use cog_tokens::records::audit::AuditFilter;
 use cog_tokens::records::{OrgPolicy, Owner, OwnerKind, PrincipalStatus, StatusFilter, Timestamp};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Request, RequestExt};

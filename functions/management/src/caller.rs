@@ -1,7 +1,7 @@
 //! Who is calling: the JWT authorizer's `sub`, never a token bearer, and
 //! from where (source IP and user agent, for the audit trail).
 
-use cog_tokens::context::AuthorizerContext;
+use cog_tokens::authorize::context::AuthorizerContext;
 use cog_tokens::records::{Caller, Origin, UserId};
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;

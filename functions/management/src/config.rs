@@ -12,8 +12,8 @@ use cog_tokens::management::{
     IssuancePolicy, TokenManager, DEFAULT_MAX_KEYS_PER_SERVICE_USER,
     DEFAULT_MAX_SERVICE_USERS_PER_ORG, DEFAULT_ROLES, DEFAULT_SCOPES,
 };
-use cog_tokens::pepper::PepperKeeper;
 use cog_tokens::records::Timestamp;
+use cog_tokens::store::pepper::PepperKeeper;
 use lambda_http::Request;
 
 use crate::{handle_request, Function};

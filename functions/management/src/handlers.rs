@@ -2,8 +2,8 @@
 //! The org-administration handlers are in `org_handlers.rs`.
 
 use cog_tokens::management::TokenManager;
-use cog_tokens::pepper::PepperSource;
 use cog_tokens::records::{Caller, Timestamp};
+use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -12,8 +12,9 @@ use crate::body;
 use crate::caller::caller;
 use crate::endpoints::{Endpoint, Function};
 use crate::problem::Problem;
+use crate::response;
 use crate::views::{
-    self, AccountView, AuditPageView, IssuedView, RevokedCountView, TokenListView, TokenView,
+    AccountView, AuditPageView, IssuedView, RevokedCountView, TokenListView, TokenView,
 };
 
 pub(crate) type Answer = Result<Response<Body>, Problem>;
@@ -94,7 +95,7 @@ where
         let request = body::token_request(content_type, bytes)?;
         let issued = self.manager.create(self.user, request, self.now).await?;
         tracing::info!(token_id = %issued.record.id, user = %self.user, "token created");
-        Ok(views::json(
+        Ok(response::json(
             StatusCode::CREATED,
             &IssuedView::new(&issued, self.now),
         ))
@@ -116,12 +117,12 @@ where
                 .collect(),
             next_cursor: page.next_cursor.as_deref(),
         };
-        Ok(views::json(StatusCode::OK, &view))
+        Ok(response::json(StatusCode::OK, &view))
     }
 
     async fn get(&self, id: &str) -> Answer {
         let record = self.manager.get(self.user, id).await?;
-        Ok(views::json(
+        Ok(response::json(
             StatusCode::OK,
             &TokenView::new(&record, self.now),
         ))
@@ -132,7 +133,7 @@ where
         let grace = body::rotation_grace(content_type, bytes)?;
         let issued = self.manager.rotate(self.user, id, grace, self.now).await?;
         tracing::info!(token_id = %issued.record.id, rotated = %id, user = %self.user, "token rotated");
-        Ok(views::json(
+        Ok(response::json(
             StatusCode::CREATED,
             &IssuedView::new(&issued, self.now),
         ))
@@ -141,7 +142,7 @@ where
     async fn revoke(&self, id: &str) -> Answer {
         self.manager.revoke(self.user, id, self.now).await?;
         tracing::info!(token_id = %id, user = %self.user, "token revoked");
-        Ok(views::no_content())
+        Ok(response::no_content())
     }
 
     async fn update(&self, id: &str) -> Answer {
@@ -152,7 +153,7 @@ where
             .set_allowed_ips(self.user, id, &allowed_ips, self.now)
             .await?;
         tracing::info!(token_id = %id, user = %self.user, "token allowlist changed");
-        Ok(views::json(
+        Ok(response::json(
             StatusCode::OK,
             &TokenView::new(&record, self.now),
         ))
@@ -166,18 +167,21 @@ where
             .manager
             .own_audit(self.user, filter, limit, cursor)
             .await?;
-        Ok(views::json(StatusCode::OK, &AuditPageView::new(&page)))
+        Ok(response::json(StatusCode::OK, &AuditPageView::new(&page)))
     }
 
     async fn account(&self) -> Answer {
         let account = self.manager.account(self.user).await?;
         let view = AccountView::new(&account, self.manager.policy());
-        Ok(views::json(StatusCode::OK, &view))
+        Ok(response::json(StatusCode::OK, &view))
     }
 
     async fn revoke_all(&self) -> Answer {
         let revoked = self.manager.revoke_all(self.user, self.now).await?;
         tracing::info!(user = %self.user, revoked, "all tokens revoked");
-        Ok(views::json(StatusCode::OK, &RevokedCountView { revoked }))
+        Ok(response::json(
+            StatusCode::OK,
+            &RevokedCountView { revoked },
+        ))
     }
 }

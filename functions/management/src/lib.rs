@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod handlers;
 mod org_handlers;
 pub mod problem;
+pub mod response;
 pub mod views;
 
 pub use endpoints::{Endpoint, Function, ENDPOINTS};

@@ -2,15 +2,16 @@
 //! keys, and the org's audit trail.
 
 use cog_tokens::management::OrgCall;
-use cog_tokens::pepper::PepperSource;
+use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
 
 use crate::body;
 use crate::endpoints::OrgEndpoint;
 use crate::handlers::{Answer, Call};
+use crate::response;
 use crate::views::{
-    self, AuditPageView, CredentialListView, CredentialView, IssuedView, KeyListView, PolicyView,
+    AuditPageView, CredentialListView, CredentialView, IssuedView, KeyListView, PolicyView,
     ServiceUserListView, ServiceUserView, TokenView,
 };
 
@@ -38,7 +39,7 @@ where
             OrgEndpoint::Audit => self.org_audit(at).await,
             OrgEndpoint::GetPolicy => {
                 let policy = self.manager.get_org_policy(at).await?;
-                Ok(views::json(StatusCode::OK, &PolicyView::new(&policy)))
+                Ok(response::json(StatusCode::OK, &PolicyView::new(&policy)))
             }
             OrgEndpoint::PutPolicy => self.put_policy(at).await,
             OrgEndpoint::RemoveCredential(id) => self.remove_credential(at, &id).await,
@@ -59,7 +60,7 @@ where
                 .collect(),
             next_cursor: page.next_cursor.as_deref(),
         };
-        Ok(views::json(StatusCode::OK, &view))
+        Ok(response::json(StatusCode::OK, &view))
     }
 
     async fn put_policy(&self, at: OrgCall<'_>) -> Answer {
@@ -67,13 +68,13 @@ where
         let policy = body::org_policy(content_type, bytes)?;
         let policy = self.manager.put_org_policy(at, policy).await?;
         tracing::info!(org = at.org, pat_access = policy.pat_access.as_str(), admin = %at.admin, "org policy changed");
-        Ok(views::json(StatusCode::OK, &PolicyView::new(&policy)))
+        Ok(response::json(StatusCode::OK, &PolicyView::new(&policy)))
     }
 
     async fn remove_credential(&self, at: OrgCall<'_>, id: &str) -> Answer {
         let removal = self.manager.remove_credential(at, id).await?;
         tracing::info!(token_id = %id, org = at.org, ?removal, admin = %at.admin, "credential removed from org");
-        Ok(views::no_content())
+        Ok(response::no_content())
     }
 
     async fn org_audit(&self, at: OrgCall<'_>) -> Answer {
@@ -81,7 +82,7 @@ where
         let limit = body::page_limit(body::query(self.request, "limit"))?;
         let cursor = body::query(self.request, "cursor");
         let page = self.manager.org_audit(at, filter, limit, cursor).await?;
-        Ok(views::json(StatusCode::OK, &AuditPageView::new(&page)))
+        Ok(response::json(StatusCode::OK, &AuditPageView::new(&page)))
     }
 
     async fn create_service_user(&self, at: OrgCall<'_>) -> Answer {
@@ -89,7 +90,7 @@ where
         let request = body::service_user_request(content_type, bytes)?;
         let user = self.manager.create_service_user(at, request).await?;
         tracing::info!(service_user = %user.id, org = at.org, admin = %at.admin, "service user created");
-        Ok(views::json(
+        Ok(response::json(
             StatusCode::CREATED,
             &ServiceUserView::new(&user),
         ))
@@ -111,12 +112,12 @@ where
                 .collect(),
             next_cursor: page.next_cursor.as_deref(),
         };
-        Ok(views::json(StatusCode::OK, &view))
+        Ok(response::json(StatusCode::OK, &view))
     }
 
     async fn get_service_user(&self, at: OrgCall<'_>, su: &str) -> Answer {
         let user = self.manager.get_service_user(at, su).await?;
-        Ok(views::json(StatusCode::OK, &ServiceUserView::new(&user)))
+        Ok(response::json(StatusCode::OK, &ServiceUserView::new(&user)))
     }
 
     async fn update_service_user(&self, at: OrgCall<'_>, su: &str) -> Answer {
@@ -124,7 +125,7 @@ where
         let changes = body::service_user_changes(content_type, bytes)?;
         let user = self.manager.update_service_user(at, su, changes).await?;
         tracing::info!(service_user = %user.id, status = user.status.as_str(), admin = %at.admin, "service user changed");
-        Ok(views::json(StatusCode::OK, &ServiceUserView::new(&user)))
+        Ok(response::json(StatusCode::OK, &ServiceUserView::new(&user)))
     }
 
     async fn create_key(&self, at: OrgCall<'_>, su: &str) -> Answer {
@@ -132,7 +133,7 @@ where
         let request = body::token_request(content_type, bytes)?;
         let issued = self.manager.create_key(at, su, request).await?;
         tracing::info!(key_id = %issued.record.id, service_user = su, admin = %at.admin, "key created");
-        Ok(views::json(
+        Ok(response::json(
             StatusCode::CREATED,
             &IssuedView::new(&issued, self.now),
         ))
@@ -154,7 +155,7 @@ where
                 .collect(),
             next_cursor: page.next_cursor.as_deref(),
         };
-        Ok(views::json(StatusCode::OK, &view))
+        Ok(response::json(StatusCode::OK, &view))
     }
 
     async fn rotate_key(&self, at: OrgCall<'_>, su: &str, id: &str) -> Answer {
@@ -162,7 +163,7 @@ where
         let grace = body::rotation_grace(content_type, bytes)?;
         let issued = self.manager.rotate_key(at, su, id, grace).await?;
         tracing::info!(key_id = %issued.record.id, rotated = %id, service_user = su, admin = %at.admin, "key rotated");
-        Ok(views::json(
+        Ok(response::json(
             StatusCode::CREATED,
             &IssuedView::new(&issued, self.now),
         ))
@@ -176,7 +177,7 @@ where
             .set_key_allowed_ips(at, su, id, &allowed_ips)
             .await?;
         tracing::info!(key_id = %id, service_user = su, admin = %at.admin, "key allowlist changed");
-        Ok(views::json(
+        Ok(response::json(
             StatusCode::OK,
             &TokenView::new(&record, self.now),
         ))
@@ -185,6 +186,6 @@ where
     async fn revoke_key(&self, at: OrgCall<'_>, su: &str, id: &str) -> Answer {
         self.manager.revoke_key(at, su, id).await?;
         tracing::info!(key_id = %id, service_user = su, admin = %at.admin, "key revoked");
-        Ok(views::no_content())
+        Ok(response::no_content())
     }
 }

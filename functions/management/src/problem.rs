@@ -66,7 +66,7 @@ impl Problem {
             code: self.code,
             field: self.field,
         };
-        let mut response = crate::views::respond(self.status, "application/problem+json", &body);
+        let mut response = crate::response::respond(self.status, "application/problem+json", &body);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -1,13 +1,11 @@
 //! What the management routes answer, as typed views of the domain records.
 
-use cog_tokens::audit::AuditPage;
 use cog_tokens::management::{pat_refusal, Credential, IssuancePolicy, IssuedToken, ADMIN_ROLE};
+use cog_tokens::records::audit::AuditPage;
 use cog_tokens::records::{
     Account, AuditEvent, IpAllowlist, OrgPolicy, OwnerKind, ServiceUser, Timestamp, TokenRecord,
     TokenStatus,
 };
-use lambda_http::http::{header, StatusCode};
-use lambda_http::{Body, Response};
 use serde::{Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -319,27 +317,4 @@ fn optional_rfc3339<S: Serializer>(
         Some(at) => rfc3339(at, serializer),
         None => serializer.serialize_none(),
     }
-}
-
-/// A response with a JSON body; management answers are never cached.
-pub fn respond(status: StatusCode, content_type: &str, body: &impl Serialize) -> Response<Body> {
-    let text = serde_json::to_string(body).unwrap_or_default();
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::Text(text))
-        .unwrap_or_default()
-}
-
-pub fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
-    respond(status, "application/json", body)
-}
-
-pub fn no_content() -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::Empty)
-        .unwrap_or_default()
 }

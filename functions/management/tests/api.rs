@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use cog_tokens::management::{IssuancePolicy, TokenManager};
 use cog_tokens::memory::{FixedPeppers, MemoryStore};
-use cog_tokens::pepper::PepperKeeper;
 use cog_tokens::records::{Account, AuditAction, OrgMembership, PrincipalStatus, Timestamp};
+use cog_tokens::store::pepper::PepperKeeper;
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use cog_tokens::PlainToken;
 use management::body::MAX_BODY_BYTES;

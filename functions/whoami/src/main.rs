@@ -1,7 +1,7 @@
 //! `GET /v1/whoami`: answers with the identity the token authorizer put in
 //! the request context, so any deployment can be smoke-tested with a token.
 
-use cog_tokens::context::AuthorizerContext;
+use cog_tokens::authorize::context::AuthorizerContext;
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};

@@ -7,13 +7,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use cog_tokens::audit::{AuditFilter, AuditScope};
 use cog_tokens::aws::dynamodb::schema;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::add_pepper_version;
 use cog_tokens::aws::sdk_config;
-use cog_tokens::lifecycle::revoke_all;
+use cog_tokens::management::lifecycle::revoke_all;
 use cog_tokens::management::DEFAULT_MAX_SERVICE_USERS_PER_ORG;
+use cog_tokens::records::audit::{AuditFilter, AuditScope};
 use cog_tokens::records::{
     Account, Actor, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, ServiceUser,
     Timestamp, UserId,

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use aws_sdk_kms::types::DataKeySpec;
 use zeroize::Zeroizing;
 
-use crate::hash::{Pepper, PepperVersion};
-use crate::pepper::{PepperError, PepperRing, PepperSource};
 use crate::records::{AuditAction, AuditEvent, Timestamp};
+use crate::store::pepper::{PepperError, PepperRing, PepperSource};
 use crate::store::{PepperStore, StoreError, StoredPepper};
+use crate::token::hash::{Pepper, PepperVersion};
 
 /// The `purpose` every pepper's encryption context names.
 pub const PEPPER_PURPOSE: &str = "cog-token-pepper";

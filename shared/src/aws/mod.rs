@@ -2,6 +2,9 @@
 //!
 //! Clients find local emulators only through the standard SDK variables
 //! (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_KMS`): no special code path.
+//!
+//! Layer 5: implements the ports of `store`; may import `store`, `records`,
+//! `token`, never a use case (`authorize`, `management`, `events`).
 
 pub mod dynamodb;
 pub mod kms;

@@ -1,6 +1,6 @@
 //! Why a management request is refused, and the cause kept for the log.
 
-use crate::pepper::PepperError;
+use crate::store::pepper::PepperError;
 use crate::store::StoreError;
 use crate::token::RandomnessError;
 

@@ -3,8 +3,16 @@
 //! rotates and revokes PATs, `service_users` is org administration (service
 //! users and their keys), `org_credentials` an org's PAT policy and blocks,
 //! `error` says why a request is refused.
+//! `accounts` applies the platform directory's updates, `leaks` revokes
+//! reported tokens, `lifecycle` holds revoke-all and complete listings.
+//!
+//! Layer 4: may import `store`, `records`, `token`; never `authorize` or
+//! `events`.
 
+pub mod accounts;
 mod error;
+pub mod leaks;
+pub mod lifecycle;
 mod org_credentials;
 mod policy;
 mod service_users;

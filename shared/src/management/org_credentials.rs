@@ -9,11 +9,11 @@ use super::error::ManagementError;
 use super::policy::PAGE_MAX;
 use super::service_users::OrgCall;
 use super::tokens::TokenManager;
-use crate::lifecycle::all_tokens;
-use crate::pepper::PepperSource;
+use crate::management::lifecycle::all_tokens;
 use crate::records::{
     AuditAction, OrgPolicy, Owner, OwnerKind, StatusFilter, Timestamp, TokenRecord,
 };
+use crate::store::pepper::PepperSource;
 use crate::store::{PrincipalStore, StoreError, TokenStore};
 use crate::token::TokenId;
 

@@ -2,8 +2,8 @@
 //! checked against it (`TokenRequest` → `NewToken`).
 
 use super::error::ManagementError;
-use crate::allowlist::{AllowlistError, IpAllowlist};
-use crate::names::TokenName;
+use crate::records::allowlist::{AllowlistError, IpAllowlist};
+use crate::records::names::TokenName;
 use crate::records::{Account, TokenRecord};
 
 /// Issuance rules, from configuration.
@@ -176,7 +176,7 @@ pub const DEFAULT_ROLES: &[&str] = &["admin", "developer", "deployer", "viewer"]
 pub const DEFAULT_MAX_SERVICE_USERS_PER_ORG: u32 = 100;
 pub const DEFAULT_MAX_KEYS_PER_SERVICE_USER: u32 = 10;
 
-pub use crate::names::NAME_MAX_CHARS;
+pub use crate::records::names::NAME_MAX_CHARS;
 pub const PAGE_MAX: usize = 100;
 
 /// What a caller asks for: checked by [`IssuancePolicy::validate`].

@@ -5,13 +5,13 @@
 use super::error::ManagementError;
 use super::policy::{TokenRequest, PAGE_MAX};
 use super::tokens::{IssuedToken, TokenManager};
-use crate::audit::{AuditFilter, AuditPage, AuditScope};
-use crate::names::TokenName;
-use crate::pepper::PepperSource;
+use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
+use crate::records::names::TokenName;
 use crate::records::{
     Actor, AuditAction, AuditEvent, Caller, Owner, PrincipalStatus, ServiceUser, StatusFilter,
     Timestamp, TokenRecord,
 };
+use crate::store::pepper::PepperSource;
 use crate::store::{
     AuditLog, PrincipalStore, RevokeOutcome, ServiceUserPage, StoreError, TokenPage, TokenStore,
 };

@@ -6,12 +6,12 @@ use super::error::{Fault, ManagementError};
 use super::policy::{
     allowlist, check_org_limit, IssuancePolicy, NewToken, TokenRequest, DAY_MS, PAGE_MAX,
 };
-use crate::lifecycle::revoke_all;
-use crate::pepper::{PepperKeeper, PepperRing, PepperSource};
+use crate::management::lifecycle::revoke_all;
 use crate::records::{
     Account, Actor, AuditAction, Caller, IpAllowlist, Owner, PrincipalStatus, Revocation,
     StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
+use crate::store::pepper::{PepperKeeper, PepperRing, PepperSource};
 use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenPage, TokenStore};
 use crate::token::{PlainToken, TokenId};
 

@@ -2,6 +2,8 @@
 //! tests and benchmarks of handlers (feature `test-util`). They keep the same
 //! rules as the DynamoDB adapter: conditional creates, the active-token limit,
 //! idempotent revocation, all-or-nothing rotation, audit with every change.
+//!
+//! Layer 5, like `aws`: may import `store`, `records`, `token` only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,17 +13,15 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
     Account, AuditEvent, IpAllowlist, OrgPolicy, Owner, Revocation, ServiceUser, StatusFilter,
     Timestamp, TokenRecord, TokenStatus,
 };
-use crate::store::{
-    read_principal, CredentialLookup, Principal, RateLimiter, RevokeOutcome, StoreError, TokenPage,
-    TokenStore,
-};
+use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
+use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
+mod lookup;
 mod peppers;
 mod principals;
 
@@ -176,7 +176,7 @@ fn revoke_in(state: &mut State, id: &TokenId, revocation: &Revocation) -> Result
 fn name_slot(record: &TokenRecord) -> (Owner, String) {
     (
         record.owner.clone(),
-        crate::names::uniqueness_key(&record.name),
+        crate::records::names::uniqueness_key(&record.name),
     )
 }
 
@@ -451,53 +451,5 @@ impl TokenStore for MemoryStore {
             }
             _ => Ok(false),
         }
-    }
-}
-
-#[async_trait]
-impl RateLimiter for MemoryStore {
-    async fn admit(
-        &self,
-        key: &str,
-        window_start: Timestamp,
-        _window_seconds: i64,
-        limit: u32,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.state()?;
-        let count = state
-            .rates
-            .entry((key.to_owned(), window_start.0))
-            .or_default();
-        if *count >= limit {
-            return Ok(false);
-        }
-        *count += 1;
-        Ok(true)
-    }
-}
-
-#[async_trait]
-impl CredentialLookup for MemoryStore {
-    async fn token_and_owner(
-        &self,
-        id: &TokenId,
-        _owner_hint: Option<&Owner>,
-    ) -> Result<(Option<TokenRecord>, Option<Principal>), StoreError> {
-        let Some(record) = self.get_token(id).await? else {
-            return Ok((None, None));
-        };
-        let principal = read_principal(self, &record.owner).await?;
-        Ok((Some(record), principal))
-    }
-
-    async fn org_policies(
-        &self,
-        orgs: &[String],
-    ) -> Result<HashMap<String, OrgPolicy>, StoreError> {
-        let state = self.state()?;
-        Ok(orgs
-            .iter()
-            .filter_map(|org| Some((org.clone(), *state.org_policies.get(org)?)))
-            .collect())
     }
 }

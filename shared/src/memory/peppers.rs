@@ -4,8 +4,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::hash::{Pepper, PepperVersion};
-use crate::pepper::{PepperError, PepperRing, PepperSource};
+use crate::store::pepper::{PepperError, PepperRing, PepperSource};
+use crate::token::hash::{Pepper, PepperVersion};
 
 /// A pepper source of fixed keys: version `v` is 32 bytes of `v`. Clones
 /// share their versions, so a test can "rotate" after handing one over.

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::{decode_timed_cursor, MemoryStore};
-use crate::audit::{AuditFilter, AuditPage, AuditScope};
+use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{
     Account, AuditEvent, OrgMember, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
 };

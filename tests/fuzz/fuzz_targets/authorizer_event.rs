@@ -10,7 +10,7 @@ use authorizer::request::AuthorizerEvent;
 use authorizer::response::{respond, AuthorizerResponse};
 use cog_tokens::authorize::{Decision, DenyReason, ForbidReason, Identity};
 use cog_tokens::records::{OrgMembership, Owner};
-use cog_tokens::routes::RouteRules;
+use cog_tokens::authorize::routes::RouteRules;
 use cog_tokens::{extract_bearer, PlainToken};
 use libfuzzer_sys::fuzz_target;
 

@@ -4,7 +4,7 @@
 //! verifies; an accepted allowlist reads back from its own text unchanged.
 #![no_main]
 
-use cog_tokens::allowlist::IpAllowlist;
+use cog_tokens::records::allowlist::IpAllowlist;
 use leak_response::github_keys::{verify, KeySet};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use cog_tokens::management::{IssuancePolicy, DEFAULT_SCOPES};
-use cog_tokens::names::TokenName;
+use cog_tokens::records::names::TokenName;
 use libfuzzer_sys::fuzz_target;
 use management::body::{page_limit, rotation_grace, status_filter, token_request};
 use management::Endpoint;

@@ -3,7 +3,7 @@
 //! Input: rules JSON, NUL, method, NUL, path.
 #![no_main]
 
-use cog_tokens::routes::RouteRules;
+use cog_tokens::authorize::routes::RouteRules;
 use libfuzzer_sys::fuzz_target;
 
 /// IAM's resource glob: `*` is any run of characters (`/` included), `?`

@@ -7,8 +7,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use cog_integration_tests::Stack;
-use cog_tokens::accounts::{apply, AccountUpdate, SyncOutcome};
 use cog_tokens::aws::dynamodb::DynamoStore;
+use cog_tokens::management::accounts::{apply, AccountUpdate, SyncOutcome};
 use cog_tokens::records::{
     AuditAction, AuditEvent, Owner, PrincipalStatus, ServiceUser, Timestamp,
 };

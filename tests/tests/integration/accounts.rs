@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use cog_integration_tests::runtime_api::{RuntimeApi, RuntimeCall};
 use cog_integration_tests::{spawn_function, workspace_binary, Stack};
-use cog_tokens::accounts::{apply, AccountUpdate, SyncOutcome, DIRECTORY_ACTOR};
-use cog_tokens::lifecycle::revoke_all;
+use cog_tokens::management::accounts::{apply, AccountUpdate, SyncOutcome, DIRECTORY_ACTOR};
+use cog_tokens::management::lifecycle::revoke_all;
 use cog_tokens::records::{Actor, AuditAction, Owner, PrincipalStatus, Timestamp};
 use cog_tokens::store::{AuditLog, PrincipalStore};
 use serde_json::json;

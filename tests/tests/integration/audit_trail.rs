@@ -6,9 +6,9 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use cog_integration_tests::{new_token, Stack};
-use cog_tokens::audit::{AuditFilter, AuditScope};
 use cog_tokens::aws::dynamodb::schema::{PARTITION_KEY, SORT_KEY};
 use cog_tokens::aws::dynamodb::DynamoStore;
+use cog_tokens::records::audit::{AuditFilter, AuditScope};
 use cog_tokens::records::{AuditAction, AuditEvent, Owner, Timestamp};
 use cog_tokens::store::{AuditLog, TokenStore};
 use cog_tokens::{Pepper, PepperVersion};

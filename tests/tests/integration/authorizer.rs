@@ -10,14 +10,14 @@ use authorizer::config::HttpResponseFormat;
 use authorizer::handler::{handle_json_event, AuthorizerState};
 use authorizer::response::AuthorizerFailure;
 use cog_integration_tests::{new_token, Stack};
+use cog_tokens::authorize::routes::RouteRules;
 use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::{add_pepper_version, KmsPepperSource};
-use cog_tokens::pepper::{PepperKeeper, PepperSource};
 use cog_tokens::records::{
     Account, AuditAction, AuditEvent, OrgMembership, Owner, Revocation, Timestamp,
 };
-use cog_tokens::routes::RouteRules;
+use cog_tokens::store::pepper::{PepperKeeper, PepperSource};
 use cog_tokens::store::{PrincipalStore, TokenStore};
 use cog_tokens::{PepperVersion, PlainToken};
 use serde_json::{json, Value};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use cog_integration_tests::chain::{Chain, ChainConfig};
 use cog_integration_tests::events::EventTap;
 use cog_integration_tests::Stack;
-use cog_tokens::expiry::{sweep, SweepReport};
+use cog_tokens::events::expiry::{sweep, SweepReport};
 use cog_tokens::records::{Timestamp, DAY_MS};
 use serde_json::Value;
 
@@ -141,7 +141,7 @@ async fn each_credential_change_is_published_exactly_once() {
 async fn the_sweep_finds_tokens_on_the_expiry_index_and_notices_each_once() {
     use cog_integration_tests::caller;
     use cog_integration_tests::services::{manager, policy, request};
-    use cog_tokens::expiry::ExpiryIndex;
+    use cog_tokens::events::expiry::ExpiryIndex;
     use cog_tokens::management::TokenRequest;
     use cog_tokens::records::{AuditAction, Owner};
     use cog_tokens::store::AuditLog;

@@ -11,10 +11,10 @@ use cog_integration_tests::{caller, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::KmsPepperSource;
 use cog_tokens::management::{IssuancePolicy, ManagementError, TokenManager, TokenRequest};
-use cog_tokens::pepper::PepperKeeper;
 use cog_tokens::records::{
     AuditAction, AuditEvent, Owner, Revocation, StatusFilter, Timestamp, TokenStatus,
 };
+use cog_tokens::store::pepper::PepperKeeper;
 use cog_tokens::store::{AuditLog, TokenStore};
 
 type Manager = TokenManager<DynamoStore, KmsPepperSource<DynamoStore>>;

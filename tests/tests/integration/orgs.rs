@@ -11,13 +11,13 @@ use cog_integration_tests::services::{
     authorizer, authorizer_with_policy_ttl, decide, manager, policy, request, Manager,
 };
 use cog_integration_tests::{beta_account, caller, Stack};
-use cog_tokens::audit::AuditFilter;
 use cog_tokens::authorize::Decision;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::{
     CredentialFilter, IssuancePolicy, ManagementError, OrgCall, Removal, ServiceUserChanges,
     ServiceUserRequest, TokenRequest,
 };
+use cog_tokens::records::audit::AuditFilter;
 use cog_tokens::records::{
     Account, AuditAction, Caller, OrgMembership, OrgPolicy, Owner, OwnerKind, PatAccess,
     PrincipalStatus, StatusFilter, Timestamp,

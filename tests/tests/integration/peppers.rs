@@ -7,8 +7,8 @@ use std::time::Duration;
 use aws_sdk_kms::primitives::Blob;
 use cog_integration_tests::{new_token, Stack};
 use cog_tokens::aws::kms::{add_pepper_version, encryption_context, KmsPepperSource};
-use cog_tokens::pepper::{PepperError, PepperKeeper, PepperSource};
 use cog_tokens::records::{AuditAction, AuditEvent, Owner, Timestamp};
+use cog_tokens::store::pepper::{PepperError, PepperKeeper, PepperSource};
 use cog_tokens::store::{PepperStore, StoredPepper};
 use cog_tokens::PepperVersion;
 

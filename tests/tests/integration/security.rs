@@ -108,7 +108,7 @@ async fn missing_or_mistyped_account_flags_fail_closed() {
     let pepper = cog_integration_tests::services::authorizer(&stack, &store).await;
     let manager = manager(&stack, &store, policy(50)).await;
     let ring_pepper = {
-        use cog_tokens::pepper::PepperSource;
+        use cog_tokens::store::pepper::PepperSource;
         cog_tokens::aws::kms::KmsPepperSource::new(stack.kms.clone(), store.clone())
             .load_ring()
             .await
@@ -856,7 +856,7 @@ async fn table_snapshot(store: &DynamoStore) -> Vec<String> {
 #[tokio::test]
 async fn kms_faults_fail_closed() {
     use cog_tokens::aws::kms::KmsPepperSource;
-    use cog_tokens::pepper::PepperKeeper;
+    use cog_tokens::store::pepper::PepperKeeper;
     let stack = Stack::connect().await;
     let (store, key) = stack.seeded(&["kms"]).await;
     let now = Timestamp::now();

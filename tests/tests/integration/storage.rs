@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cog_integration_tests::{new_token, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
-use cog_tokens::lifecycle::revoke_all;
+use cog_tokens::management::lifecycle::revoke_all;
 use cog_tokens::records::{
     Account, Actor, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, Revocation,
     ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,

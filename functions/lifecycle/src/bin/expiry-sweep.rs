@@ -4,7 +4,7 @@
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::sdk_config;
 use cog_tokens::config::required;
-use cog_tokens::expiry::sweep;
+use cog_tokens::events::expiry::sweep;
 use cog_tokens::records::Timestamp;
 use lambda_runtime::{service_fn, LambdaEvent};
 

@@ -15,7 +15,7 @@ use super::schema::{
 };
 use super::transaction::unavailable;
 use super::{DynamoStore, Item};
-use crate::audit::{AuditFilter, AuditPage, AuditScope};
+use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{AuditEvent, Owner};
 use crate::store::{AuditLog, StoreError};
 

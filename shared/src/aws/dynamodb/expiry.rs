@@ -11,8 +11,8 @@ use super::keys::{expiry_partition, expiry_sort_range, token_key};
 use super::schema::{EXPIRY_INDEX, EXPIRY_INDEX_PARTITION_KEY, EXPIRY_INDEX_SORT_KEY};
 use super::transaction::{unavailable, Check, TransactionOutcome};
 use super::{DynamoStore, Item};
-use crate::expiry::{ExpiringToken, ExpiryIndex, ExpiryNotice};
 use crate::records::{AuditEvent, Timestamp, TokenRecord, DAY_MS};
+use crate::store::expiry::{ExpiringToken, ExpiryIndex, ExpiryNotice};
 use crate::store::StoreError;
 use crate::token::TokenId;
 

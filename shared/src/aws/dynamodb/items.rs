@@ -17,11 +17,11 @@ use super::schema::{
     OWNER_INDEX_SORT_KEY, PARTITION_KEY, TTL_ATTRIBUTE,
 };
 use super::{Item, AUDIT_RETENTION_DAYS};
-use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
     AuditEvent, IpAllowlist, Origin, Owner, OwnerKind, Revocation, Timestamp, TokenRecord,
 };
 use crate::store::{StoreError, StoredPepper};
+use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
 /// A new token's item: it holds a slot, so it has no TTL (see the module doc).

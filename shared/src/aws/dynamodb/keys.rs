@@ -8,9 +8,9 @@ use base64::Engine;
 use super::attributes::s;
 use super::schema::{OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY};
 use super::Item;
-use crate::hash::PepperVersion;
 use crate::records::{Owner, OwnerKind, ServiceUser, Timestamp, TokenRecord};
 use crate::store::StoreError;
+use crate::token::hash::PepperVersion;
 use crate::token::TokenId;
 
 pub(super) const TOKEN_PREFIX: &str = "TOKEN#";
@@ -50,7 +50,7 @@ pub(super) fn counter_key(owner: &Owner) -> Item {
 pub(super) fn name_key(owner: &Owner, name: &str) -> Item {
     key(
         owner_key(owner),
-        &format!("NAME#{}", crate::names::uniqueness_key(name)),
+        &format!("NAME#{}", crate::records::names::uniqueness_key(name)),
     )
 }
 

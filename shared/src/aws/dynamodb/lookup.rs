@@ -11,9 +11,9 @@ use super::keys::{
 };
 use super::schema::SORT_KEY;
 use super::{DynamoStore, Item};
-use crate::hash::PepperVersion;
 use crate::records::{OrgPolicy, Owner, TokenRecord};
 use crate::store::{read_principal, CredentialLookup, Principal, StoreError, StoredPepper};
+use crate::token::hash::PepperVersion;
 use crate::token::TokenId;
 
 /// What the authorize path reads in place of an owner for an unknown token

@@ -11,9 +11,9 @@ use super::items::pepper_item;
 use super::keys::{pepper_key, PEPPER_PK, TOKEN_SK};
 use super::transaction::{unavailable, Check, TransactionOutcome};
 use super::DynamoStore;
-use crate::hash::PepperVersion;
 use crate::records::{AuditEvent, Timestamp};
 use crate::store::{PepperStore, StoreError, StoredPepper};
+use crate::token::hash::PepperVersion;
 
 #[async_trait]
 impl PepperStore for DynamoStore {

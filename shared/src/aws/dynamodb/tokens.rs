@@ -16,11 +16,11 @@ use super::transaction::{
     TRANSACTION_ATTEMPTS,
 };
 use super::{DynamoStore, Item};
-use crate::hash::{PepperVersion, TokenHash};
 use crate::records::{
     AuditEvent, IpAllowlist, Owner, Revocation, StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
+use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
 /// A token's item as read: its record, its `holds_slot` flag, and its

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::records::{Actor, AuditAction, Origin, Revocation, Timestamp, TokenRecord, TokenStatus};
+use crate::store::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::store::{RevokeOutcome, StoreError, TokenStore};
 use crate::token::{PlainToken, TokenId};
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::hash::{Pepper, PepperVersion};
 use crate::store::StoreError;
+use crate::token::hash::{Pepper, PepperVersion};
 
 /// Why the pepper ring could not be had. Every case fails closed.
 #[derive(Debug, thiserror::Error)]

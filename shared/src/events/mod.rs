@@ -3,6 +3,11 @@
 //! one audit event (the outbox), so it exists exactly when its change
 //! committed; its `event_id` is the audit event's, for de-duplication.
 //! The schemas are in docs/events.md.
+//!
+//! Layer 4, with the expiry sweep (`expiry`). May import `store`, `records`,
+//! `token`; never `authorize` or `management`.
+
+pub mod expiry;
 
 use serde::Serialize;
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::records::{Owner, Timestamp, UnknownValue};
+use super::primitives::{Owner, Timestamp, UnknownValue};
 use crate::token::TokenId;
 
 /// What an audit event records. The text form is what is stored.

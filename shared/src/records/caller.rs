@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use crate::audit::{Actor, Origin};
-use crate::records::Owner;
+use super::audit::{Actor, Origin};
+use super::primitives::Owner;
 
 /// A signed-in user's id: the session's `sub`. Built only valid: 1 to 255
 /// bytes (OpenID Connect's bound for `sub`), not blank, no control characters.

@@ -1,17 +1,24 @@
 //! The storage ports: small traits the handlers depend on. The DynamoDB
 //! adapter lives in [`crate::aws::dynamodb`]; an in-memory one for unit tests
 //! in [`crate::memory`] (feature `test-util`).
+//!
+//! Layer 3: the ports (`TokenStore`, `PrincipalStore`, `CredentialLookup`,
+//! `AuditLog`, `RateLimiter`, `expiry::ExpiryIndex`, `pepper::PepperSource`
+//! with the ring it feeds) and `StoreError`. May import `records`, `token`.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use crate::audit::{AuditFilter, AuditPage, AuditScope};
-use crate::hash::{PepperVersion, TokenHash};
+pub mod expiry;
+pub mod pepper;
+
+use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{
     Account, AuditEvent, IpAllowlist, OrgMember, OrgPolicy, Owner, PrincipalStatus, Revocation,
     ServiceUser, StatusFilter, Timestamp, TokenRecord,
 };
+use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
 /// A storage fault or a refused conditional write.
@@ -21,7 +28,7 @@ pub enum StoreError {
     #[error("record already exists")]
     AlreadyExists,
     /// The owner has a live token of this name (compared as
-    /// [`crate::names::uniqueness_key`]).
+    /// [`crate::records::names::uniqueness_key`]).
     #[error("name taken")]
     NameTaken,
     /// The owner holds as many active tokens as allowed.

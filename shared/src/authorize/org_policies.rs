@@ -6,74 +6,11 @@
 //! request reads only the token and its owner whatever the number of orgs.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::records::{OrgMembership, TokenRecord, UnknownValue};
+use crate::records::{OrgMembership, OrgPolicy, TokenRecord};
 use crate::store::{CredentialLookup, StoreError};
-
-/// Whether members' PATs may act in an org.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PatAccess {
-    #[default]
-    Allowed,
-    Blocked,
-    /// Only PATs that name this org in their org limit.
-    LimitedOnly,
-}
-
-impl PatAccess {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Allowed => "allowed",
-            Self::Blocked => "blocked",
-            Self::LimitedOnly => "limited_only",
-        }
-    }
-}
-
-impl FromStr for PatAccess {
-    type Err = UnknownValue;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "allowed" => Ok(Self::Allowed),
-            "blocked" => Ok(Self::Blocked),
-            "limited_only" => Ok(Self::LimitedOnly),
-            other => Err(UnknownValue(other.to_owned())),
-        }
-    }
-}
-
-/// What an org's admins decide about their members' PATs; the default
-/// allows every PAT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct OrgPolicy {
-    pub pat_access: PatAccess,
-    /// A PAT whose lifetime is longer (or unbounded) does not carry the org.
-    pub pat_max_lifetime_days: Option<u32>,
-}
-
-impl OrgPolicy {
-    /// The longest `pat_max_lifetime_days` accepted.
-    pub const MAX_LIFETIME_DAYS: u32 = 3650;
-
-    /// Whether a PAT (`record`) that may act in the org by its own limit
-    /// may act there under this policy.
-    pub fn admits_pat(&self, record: &TokenRecord) -> bool {
-        match self.pat_access {
-            PatAccess::Blocked => return false,
-            PatAccess::LimitedOnly if record.org_limit.is_none() => return false,
-            PatAccess::Allowed | PatAccess::LimitedOnly => {}
-        }
-        let Some(days) = self.pat_max_lifetime_days else {
-            return true;
-        };
-        record.expires_at.is_some_and(|expiry| {
-            expiry.0.saturating_sub(record.created_at.0) <= i64::from(days) * crate::records::DAY_MS
-        })
-    }
-}
 
 /// Orgs remembered before the cache starts over (memory stays bounded).
 const MAX_CACHED_ORGS: usize = 10_000;
@@ -170,6 +107,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use async_trait::async_trait;
+
+    use crate::records::PatAccess;
 
     use super::*;
     use crate::records::{Owner, Timestamp};

@@ -4,6 +4,14 @@
 //! bearer → format and checksum (no I/O) → token and owner records (one
 //! strongly consistent read) → constant-time HMAC → revoked? expired? →
 //! owner still allowed → route scope → Allow.
+//!
+//! Layer 4, with its rules (`routes`), orgs' PAT policies as applied
+//! (`org_policies`) and the context it hands on (`context`). May import
+//! `store`, `records`, `token`; never `management` or `events`.
+
+pub mod context;
+pub mod org_policies;
+pub mod routes;
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -13,16 +21,16 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::bearer::extract_bearer;
+use crate::authorize::org_policies::PolicyCache;
+use crate::authorize::routes::RouteRules;
 use crate::logging::Causes;
-use crate::org_policies::PolicyCache;
-use crate::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::records::{
     AuditAction, AuditEvent, OrgMembership, Owner, OwnerKind, PrincipalStatus, Timestamp,
     TokenRecord, TokenStatus,
 };
-use crate::routes::RouteRules;
+use crate::store::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::store::{CredentialLookup, Principal, StoreError, TokenStore};
+use crate::token::bearer::extract_bearer;
 use crate::token::{PlainToken, TokenId};
 
 /// Tokens remembered per process (owner, last `last_used_at` write).
@@ -393,7 +401,7 @@ where
         &self,
         token: &PlainToken,
         record: &TokenRecord,
-        current: &crate::hash::Pepper,
+        current: &crate::token::hash::Pepper,
         now: Timestamp,
     ) {
         let interval_ms = self.last_used_interval_ms();

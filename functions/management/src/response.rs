@@ -1,0 +1,29 @@
+//! HTTP answers with a body: the one place a management response is built,
+//! so views and problems share it without importing each other.
+
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+/// A response with a JSON body; management answers are never cached.
+pub fn respond(status: StatusCode, content_type: &str, body: &impl Serialize) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(text))
+        .unwrap_or_default()
+}
+
+pub fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    respond(status, "application/json", body)
+}
+
+pub fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Empty)
+        .unwrap_or_default()
+}

@@ -1,0 +1,162 @@
+//! A credential's stored record: its owner, name, scopes, hash, lifetime,
+//! revocation, allowlist, org limit and blocks.
+
+use std::str::FromStr;
+
+use super::allowlist::IpAllowlist;
+use super::primitives::{Owner, Timestamp, UnknownValue};
+use crate::token::hash::{PepperVersion, TokenHash};
+use crate::token::TokenId;
+
+/// Why and by whom a token was revoked. `at` may lie in the future: a rotated
+/// token keeps working through its grace period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub at: Timestamp,
+    pub by: String,
+    pub reason: String,
+}
+
+/// A token's state at a given moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// Which tokens a listing returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    #[default]
+    Active,
+    Expired,
+    Revoked,
+    All,
+}
+
+impl StatusFilter {
+    pub fn admits(self, status: TokenStatus) -> bool {
+        matches!(
+            (self, status),
+            (Self::All, _)
+                | (Self::Active, TokenStatus::Active)
+                | (Self::Expired, TokenStatus::Expired)
+                | (Self::Revoked, TokenStatus::Revoked)
+        )
+    }
+}
+
+impl FromStr for StatusFilter {
+    type Err = UnknownValue;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "active" => Ok(Self::Active),
+            "expired" => Ok(Self::Expired),
+            "revoked" => Ok(Self::Revoked),
+            "all" => Ok(Self::All),
+            other => Err(UnknownValue(other.to_owned())),
+        }
+    }
+}
+
+/// A stored credential: everything but the token itself, which is never kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub owner: Owner,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub hash: TokenHash,
+    pub pepper_version: PepperVersion,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked: Option<Revocation>,
+    pub last_used_at: Option<Timestamp>,
+    /// Orgs whose admins blocked this PAT there: it never carries them.
+    pub blocked_orgs: Vec<String>,
+    /// The source networks it may be used from; empty: any.
+    pub allowed_ips: IpAllowlist,
+    /// A PAT limited to these orgs (chosen at creation, sorted): it acts in
+    /// those of them its owner still belongs to. `None`: all the owner's orgs.
+    pub org_limit: Option<Vec<String>>,
+}
+
+impl TokenRecord {
+    /// Most orgs a PAT may be limited to.
+    pub const MAX_ORG_LIMIT: usize = 20;
+
+    /// `new`, this token's successor in a rotation, with the fields that can
+    /// change after creation (org blocks, the allowlist) as this record holds
+    /// them; name, scopes, org limit and lifetime the rotation chose.
+    pub fn carry_to(&self, mut new: TokenRecord) -> TokenRecord {
+        new.blocked_orgs.clone_from(&self.blocked_orgs);
+        new.allowed_ips.clone_from(&self.allowed_ips);
+        new
+    }
+
+    /// Whether this token may act in `org` as far as its own limit goes.
+    pub fn may_act_in(&self, org: &str) -> bool {
+        self.org_limit
+            .as_ref()
+            .is_none_or(|orgs| orgs.iter().any(|o| o == org))
+    }
+
+    /// Whether "revoke all" at `valid_after` covers this token.
+    pub fn predates(&self, valid_after: Option<Timestamp>) -> bool {
+        valid_after.is_some_and(|at| self.created_at <= at)
+    }
+
+    /// Revocation wins over expiry: a revoked token reads as revoked forever.
+    pub fn status(&self, now: Timestamp) -> TokenStatus {
+        if self.revoked.as_ref().is_some_and(|r| r.at <= now) {
+            TokenStatus::Revoked
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            TokenStatus::Expired
+        } else {
+            TokenStatus::Active
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(expires_at: Option<i64>, revoked_at: Option<i64>) -> TokenRecord {
+        let token = crate::PlainToken::generate().unwrap();
+        let pepper = crate::Pepper::new(PepperVersion(1), &[1; 32]).unwrap();
+        TokenRecord {
+            id: token.id(),
+            owner: Owner::user("u1"),
+            name: "n".into(),
+            scopes: vec!["read".into()],
+            hash: pepper.hash(&token),
+            pepper_version: PepperVersion(1),
+            created_at: Timestamp(0),
+            expires_at: expires_at.map(Timestamp),
+            revoked: revoked_at.map(|at| Revocation {
+                at: Timestamp(at),
+                by: "user:u1".into(),
+                reason: "test".into(),
+            }),
+            last_used_at: None,
+            blocked_orgs: Vec::new(),
+            allowed_ips: Default::default(),
+            org_limit: None,
+        }
+    }
+
+    #[test]
+    fn status_follows_expiry_and_revocation_times() {
+        let now = Timestamp(100);
+        assert_eq!(record(None, None).status(now), TokenStatus::Active);
+        assert_eq!(record(Some(101), None).status(now), TokenStatus::Active);
+        assert_eq!(record(Some(100), None).status(now), TokenStatus::Expired);
+        assert_eq!(record(Some(50), Some(60)).status(now), TokenStatus::Revoked);
+        // A revocation in the future (rotation grace) leaves the token active until then.
+        assert_eq!(record(None, Some(150)).status(now), TokenStatus::Active);
+        assert_eq!(record(None, Some(100)).status(now), TokenStatus::Revoked);
+    }
+}

@@ -1,0 +1,22 @@
+//! The records the store keeps and the value types they are made of:
+//! tokens (`credentials`), accounts and service users (`principals`), audit
+//! events (`audit`), IP allowlists, token names, callers and org policies.
+//! Below: the token format only. Each child imports its siblings by file,
+//! never through this module, which only re-exports them.
+
+pub mod allowlist;
+pub mod audit;
+pub mod caller;
+pub mod credentials;
+pub mod names;
+pub mod org_policy;
+pub mod primitives;
+pub mod principals;
+
+pub use allowlist::IpAllowlist;
+pub use audit::{Actor, AuditAction, AuditEvent, Origin};
+pub use caller::{Caller, InvalidUserId, UserId};
+pub use credentials::{Revocation, StatusFilter, TokenRecord, TokenStatus};
+pub use org_policy::{OrgPolicy, PatAccess};
+pub use primitives::{Owner, OwnerKind, Timestamp, UnknownValue, DAY_MS};
+pub use principals::{Account, OrgMember, OrgMembership, PrincipalStatus, ServiceUser};
