@@ -37,6 +37,38 @@ struct Shared {
     operations: Mutex<Vec<String>>,
     /// Each request's `X-Amz-Target` and body, in order.
     requests: Mutex<Vec<(String, Bytes)>>,
+    /// The next request of this operation waits here (see [`FaultProxy::pause_next`]).
+    pause: Mutex<Option<Held>>,
+}
+
+/// A request held by the proxy: it says when it arrives, and waits for release.
+#[derive(Debug)]
+struct Held {
+    operation: String,
+    arrived: tokio::sync::oneshot::Sender<()>,
+    release: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// The test's end of a held request.
+#[derive(Debug)]
+pub struct Pause {
+    arrived: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Pause {
+    /// Waits until the request is held (at most 10 s).
+    pub async fn reached(&mut self) {
+        tokio::time::timeout(Duration::from_secs(10), &mut self.arrived)
+            .await
+            .expect("the paused request never came")
+            .unwrap();
+    }
+
+    /// Lets the held request go on to the upstream.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
 }
 
 /// The running proxy; dropping it stops it.
@@ -73,6 +105,7 @@ impl FaultProxy {
             fault: Mutex::new(Fault::None),
             operations: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
+            pause: Mutex::new(None),
         });
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
@@ -109,6 +142,23 @@ impl FaultProxy {
     /// The operations seen since the last call (`GetItem`, `BatchGetItem`, …), in order.
     pub fn take_operations(&self) -> Vec<String> {
         std::mem::take(&mut *self.shared.operations.lock().unwrap())
+    }
+
+    /// Holds the next request of `operation` (`TransactWriteItems`, ...)
+    /// until the returned [`Pause`] releases it: what the code read before
+    /// it can then be changed underneath, deterministically.
+    pub fn pause_next(&self, operation: &str) -> Pause {
+        let (arrived_tx, arrived_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel();
+        *self.shared.pause.lock().unwrap() = Some(Held {
+            operation: operation.to_owned(),
+            arrived: arrived_tx,
+            release: release_rx,
+        });
+        Pause {
+            arrived: arrived_rx,
+            release: release_tx,
+        }
     }
 
     /// The requests seen since the last call: `X-Amz-Target` and body.
@@ -161,7 +211,18 @@ async fn forward(
         .unwrap_or("?")
         .to_owned();
     let operation = target.rsplit('.').next().unwrap_or("?").to_owned();
+    let held = {
+        let mut pause = state.pause.lock().unwrap();
+        match pause.as_ref() {
+            Some(held) if held.operation == operation => pause.take(),
+            _ => None,
+        }
+    };
     state.operations.lock().unwrap().push(operation);
+    if let Some(held) = held {
+        let _ = held.arrived.send(());
+        let _ = held.release.await;
+    }
     let fault = state.fault.lock().unwrap().clone();
     match fault {
         Fault::Drop => return Err(std::io::Error::other("dropped by the fault proxy")),

@@ -97,11 +97,14 @@ impl MemoryStore {
     }
 }
 
-/// `change` with `audit` on token `id` and on every successor rotations gave it.
+/// `change` with `audit` on token `id` and on every successor rotations
+/// gave it; an allowlist change only while the successor still holds the
+/// list its predecessor had (as the DynamoDB adapter).
 fn change_following_rotations(
     state: &mut State,
     id: &TokenId,
     audit: &AuditEvent,
+    allowlist: bool,
     change: impl Fn(&mut TokenRecord),
 ) -> Result<(), StoreError> {
     if !state.tokens.contains_key(id) {
@@ -109,17 +112,24 @@ fn change_following_rotations(
     }
     let (mut id, mut audit) = (*id, audit.clone());
     loop {
-        if let Some((record, _)) = state.tokens.get_mut(&id) {
-            change(record);
-        }
+        let Some((record, _)) = state.tokens.get_mut(&id) else {
+            return Ok(());
+        };
+        let before = record.allowed_ips.clone();
+        change(record);
         state.audit.push(audit.clone());
-        match state.replaced_by.get(&id) {
-            Some(&successor) => {
-                audit = audit.carried_to(successor, &id);
-                id = successor;
-            }
-            None => return Ok(()),
+        let Some(&successor) = state.replaced_by.get(&id) else {
+            return Ok(());
+        };
+        let follows = state
+            .tokens
+            .get(&successor)
+            .is_some_and(|(next, _)| !allowlist || next.allowed_ips == before);
+        if !follows {
+            return Ok(());
         }
+        audit = audit.carried_to(successor, &id);
+        id = successor;
     }
 }
 
@@ -391,7 +401,7 @@ impl TokenStore for MemoryStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        change_following_rotations(&mut state, id, audit, |record| {
+        change_following_rotations(&mut state, id, audit, false, |record| {
             if !record.blocked_orgs.iter().any(|o| o == org_id) {
                 record.blocked_orgs.push(org_id.to_owned());
                 record.blocked_orgs.sort();
@@ -406,7 +416,7 @@ impl TokenStore for MemoryStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        change_following_rotations(&mut state, id, audit, |record| {
+        change_following_rotations(&mut state, id, audit, true, |record| {
             record.allowed_ips = allowed_ips.clone();
         })
     }

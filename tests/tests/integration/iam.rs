@@ -20,7 +20,7 @@ use serde_norway::Value;
 
 /// One grant: actions on resources, for items under key prefixes, naming
 /// only these attributes (`None`: any). Resources: `table`, `gsi1`, `gsi2`,
-/// `stream`, `pepper-key`, `bus`, `dead-letter-queue`.
+/// `stream`, `pepper-key`, `bus`, `dead-letter-queue`, `account-sync-dead-letter-queue`.
 type Row = (
     &'static str,
     &'static [&'static str],
@@ -144,11 +144,12 @@ const GRANTS: &[Row] = &[
     ("event-publisher", &["sqs:SendMessage"], &["dead-letter-queue"], &[], None),
 
     ("expiry-sweep", &["dynamodb:Query"], &["gsi2"], &["EXPIRES#"], None),
-    // revoked_at only in the notice's condition.
+    // revoked_at only in the notice's condition (IAM counts it all the same).
     ("expiry-sweep", &["dynamodb:UpdateItem"], TABLE, &["TOKEN#"],
         Some(&["expiry_notices", "gsi2pk", "gsi2sk", "revoked_at"])),
     ("expiry-sweep", &["dynamodb:PutItem"], TABLE, &["AUDIT#"], Some(AUDIT)),
 
+    ("account-sync", &["sqs:SendMessage"], &["account-sync-dead-letter-queue"], &[], None),
     ("account-sync", &["dynamodb:GetItem"], TABLE, &["USER#"], None),
     ("account-sync", &["dynamodb:UpdateItem"], TABLE, &["USER#"],
         Some(&["user_id", "status", "sso", "pat_beta", "orgs", "revision", "directory_version",
@@ -240,6 +241,10 @@ fn resource_name(resource: &Value) -> String {
         ("PepperKey.Arn", "pepper-key"),
         ("CredentialEventBus.Arn", "bus"),
         ("EventPublisherDeadLetterQueue.Arn", "dead-letter-queue"),
+        (
+            "AccountSyncDeadLetterQueue.Arn",
+            "account-sync-dead-letter-queue",
+        ),
     ];
     known
         .iter()

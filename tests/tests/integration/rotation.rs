@@ -4,9 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
+use cog_integration_tests::proxy::FaultProxy;
 use cog_integration_tests::services::{self, request};
 use cog_integration_tests::{caller, new_token, unique, Stack};
 use cog_tokens::authorize::Decision;
+use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::memory::MemoryStore;
 use cog_tokens::records::{
     Account, AuditAction, AuditEvent, IpAllowlist, OrgMembership, Owner, PrincipalStatus,
@@ -114,6 +116,82 @@ async fn a_rotation_carries_every_field_and_every_racing_change<S: TokenStore>(s
         );
         assert_eq!(record.allowed_ips, narrower, "{id}");
     }
+
+    // The owner narrows the new token itself; widening the old one in its
+    // grace no longer reaches it: the new token's own list stands.
+    let own = ips(&["198.51.100.7/32", "198.51.100.8/32"]);
+    store
+        .set_allowed_ips(&new.id, &own, &event(&owner, AuditAction::TokenUpdate, now))
+        .await
+        .unwrap();
+    store
+        .set_allowed_ips(
+            &old.id,
+            &ips(&["0.0.0.0/0"]),
+            &event(&owner, AuditAction::TokenUpdate, now),
+        )
+        .await
+        .unwrap();
+    let kept = store.get_token(&new.id).await.unwrap().unwrap();
+    assert_eq!(
+        kept.allowed_ips, own,
+        "a change of the old token undid the new one's own list"
+    );
+}
+
+/// GIVEN a rotation that has read the old token; WHEN an org block lands
+/// before its write commits; THEN the write fails on the old token's change
+/// count, the rotation reads again, and the new token carries the block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_between_a_rotations_read_and_its_write_reaches_the_new_token() {
+    let stack = Stack::connect().await;
+    let store = stack.fresh_store().await;
+    let proxy = FaultProxy::dynamodb().await;
+    let rotating = DynamoStore::new(proxy.client(3).await, store.table().to_owned());
+    let owner = Owner::user(unique("racer"));
+    let now = Timestamp::now();
+    let pepper = Pepper::new(PepperVersion(1), &[9; 32]).unwrap();
+    let (_, old) = new_token(&owner, &pepper, now, None);
+    store
+        .create_token(&old, 50, &event(&owner, AuditAction::TokenCreate, now))
+        .await
+        .unwrap();
+    let (_, mut new) = new_token(&owner, &pepper, now, None);
+    new.name = old.name.clone();
+
+    let mut pause = proxy.pause_next("TransactWriteItems");
+    let (old_id, new_record) = (old.id, new.clone());
+    let rotation_owner = owner.clone();
+    let rotation = tokio::spawn(async move {
+        let revocation = Revocation {
+            at: now,
+            by: "test".into(),
+            reason: "rotated".into(),
+        };
+        let audits = [event(&rotation_owner, AuditAction::TokenRotate, now)];
+        rotating
+            .rotate_token(&old_id, &revocation, &new_record, 50, &audits)
+            .await
+    });
+    pause.reached().await;
+    store
+        .block_in_org(
+            &old.id,
+            "acme",
+            &event(&owner, AuditAction::TokenBlock, now),
+        )
+        .await
+        .unwrap();
+    pause.release();
+
+    let answered = rotation.await.unwrap().unwrap();
+    assert_eq!(answered.blocked_orgs, vec!["acme".to_owned()]);
+    let stored = store.get_token(&new.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.blocked_orgs,
+        vec!["acme".to_owned()],
+        "the block vanished"
+    );
 }
 
 #[tokio::test]

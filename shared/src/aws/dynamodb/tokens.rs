@@ -56,13 +56,16 @@ impl DynamoStore {
     /// `values`) to token `id` with `audit`, counting it in `rev`; and, if
     /// rotations replaced the token, to each successor as well: the old
     /// token may still be live in its grace, and the new one must not shed
-    /// a block or a narrowed allowlist that raced the rotation.
+    /// a block or a narrowed allowlist that raced the rotation. An allowlist
+    /// change follows only while the successor still holds the list the
+    /// token had: one the owner set on the successor since stays its own.
     async fn change_following_rotations(
         &self,
         id: &TokenId,
         update: &str,
         values: &Item,
         audit: &AuditEvent,
+        allowlist: bool,
     ) -> Result<(), StoreError> {
         // One clause per action: an `ADD` change takes the count in its own.
         let expression = match update.strip_prefix("ADD ") {
@@ -72,12 +75,24 @@ impl DynamoStore {
         let mut values = values.clone();
         values.insert(":one".into(), n(1));
         let (mut id, mut audit) = (*id, audit.clone());
+        // The list a successor must still hold for an allowlist change to follow.
+        let mut expected: Option<IpAllowlist> = None;
         for _ in 0..MAX_SUCCESSIONS {
+            values.remove(":rev");
+            let mut guard = String::new();
+            if let Some(list) = &expected {
+                match self.read_token(&id).await? {
+                    Some(s) if s.record.allowed_ips == *list => {
+                        guard = unchanged_since(s.rev, &mut values)
+                    }
+                    _ => return Ok(()), // gone, or a list of its own since
+                }
+            }
             let last = self.update(
                 token_key(&id),
                 &expression,
                 Some(&format!(
-                    "attribute_exists(pk) AND attribute_not_exists({REPLACED_BY})"
+                    "attribute_exists(pk) AND attribute_not_exists({REPLACED_BY}){guard}"
                 )),
                 values.clone(),
             )?;
@@ -86,27 +101,46 @@ impl DynamoStore {
                 TransactionOutcome::Conflict => return Err(StoreError::Conflict),
                 TransactionOutcome::ConditionFailed(_) => {}
             }
-            let Some(successor) = self.read_token(&id).await?.map(|s| s.replaced_by) else {
-                return Err(StoreError::NotFound);
+            let Some(current) = self.read_token(&id).await? else {
+                return match expected {
+                    None => Err(StoreError::NotFound),
+                    Some(_) => Ok(()),
+                };
             };
-            let Some(successor) = successor else {
-                continue; // it existed without a successor: the item changed, try again
+            let Some(successor) = current.replaced_by else {
+                continue; // changed since: try again
             };
+            // Live in its grace: the change applies here, then to the successor.
+            let guard = unchanged_since(current.rev, &mut values);
             let replaced = self.update(
                 token_key(&id),
                 &expression,
-                Some("attribute_exists(pk)"),
+                Some(&format!("attribute_exists(pk){guard}")),
                 values.clone(),
             )?;
-            if let TransactionOutcome::Conflict =
-                self.write_audited(Check::Token, replaced, &audit).await?
-            {
-                return Err(StoreError::Conflict);
+            match self.write_audited(Check::Token, replaced, &audit).await? {
+                TransactionOutcome::Done => {}
+                TransactionOutcome::ConditionFailed(_) => continue,
+                TransactionOutcome::Conflict => return Err(StoreError::Conflict),
+            }
+            if allowlist {
+                expected = Some(current.record.allowed_ips);
             }
             audit = audit.carried_to(successor, &id);
             id = successor;
         }
         Err(StoreError::Conflict)
+    }
+}
+
+/// A condition that the token's change count is still `rev` (as read).
+fn unchanged_since(rev: i64, values: &mut Item) -> String {
+    if rev == 0 {
+        values.remove(":rev");
+        format!(" AND attribute_not_exists({REV})")
+    } else {
+        values.insert(":rev".into(), n(rev));
+        format!(" AND {REV} = :rev")
     }
 }
 
@@ -342,7 +376,7 @@ impl TokenStore for DynamoStore {
             ":org".to_owned(),
             AttributeValue::Ss(vec![org_id.to_owned()]),
         )]);
-        self.change_following_rotations(id, "ADD blocked_orgs :org", &values, audit)
+        self.change_following_rotations(id, "ADD blocked_orgs :org", &values, audit, false)
             .await
     }
 
@@ -355,12 +389,12 @@ impl TokenStore for DynamoStore {
         if allowed_ips.is_empty() {
             let update = format!("REMOVE {ALLOWED_IPS}");
             return self
-                .change_following_rotations(id, &update, &HashMap::new(), audit)
+                .change_following_rotations(id, &update, &HashMap::new(), audit, true)
                 .await;
         }
         let values = HashMap::from([(":ips".to_owned(), allowed_ips_value(allowed_ips))]);
         let update = format!("SET {ALLOWED_IPS} = :ips");
-        self.change_following_rotations(id, &update, &values, audit)
+        self.change_following_rotations(id, &update, &values, audit, true)
             .await
     }
 
