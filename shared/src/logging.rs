@@ -22,6 +22,11 @@ const OWN_CRATES: &[&str] = &[
     "revoke_token",
     "whoami",
     "cogadmin",
+    "leak_response",
+    "lifecycle",
+    "event_publisher",
+    "expiry_sweep",
+    "settings_page",
 ];
 
 /// An error and its causes, `outer: inner: innermost`, for a log field:
@@ -70,6 +75,50 @@ mod tests {
     use crate::management::ManagementError;
     use crate::store::pepper::PepperError;
     use crate::store::StoreError;
+
+    /// Every library and binary of the workspace that logs through this
+    /// module (it depends on `cog-tokens`) is an own crate: else its debug
+    /// and trace lines stay capped at info whatever `RUST_LOG` says.
+    #[test]
+    fn every_crate_of_the_workspace_that_logs_here_is_an_own_crate() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        let members = manifest
+            .lines()
+            .find(|line| line.trim_start().starts_with("members"))
+            .unwrap()
+            .split('"')
+            .skip(1)
+            .step_by(2);
+        let mut missing = Vec::new();
+        for member in members {
+            let dir = root.join(member);
+            let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            if member == "shared" || member == "tests" || !cargo.contains("cog-tokens") {
+                continue; // the library itself, the tests, and crates that do not log here
+            }
+            let package = cargo
+                .lines()
+                .find_map(|line| line.strip_prefix("name = \""))
+                .and_then(|rest| rest.strip_suffix('"'))
+                .unwrap()
+                .to_owned();
+            let mut targets = vec![package];
+            if let Ok(bins) = std::fs::read_dir(dir.join("src/bin")) {
+                for bin in bins {
+                    let path = bin.unwrap().path();
+                    targets.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+                }
+            }
+            for target in targets {
+                let target = target.replace('-', "_");
+                if !OWN_CRATES.contains(&target.as_str()) {
+                    missing.push(target);
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in OWN_CRATES: {missing:?}");
+    }
 
     #[test]
     fn causes_name_every_error_in_the_chain_once() {

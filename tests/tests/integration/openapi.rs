@@ -89,3 +89,53 @@ fn the_audit_actions_in_the_spec_are_the_ones_the_code_records() {
         .collect();
     assert_eq!(listed, recorded);
 }
+
+/// Every mapping of `node`, with the line it starts on: a key that repeats,
+/// or a key without a value in a flow mapping (`{ description: a, b }`
+/// silently makes `b` a key), is a broken file that parses.
+fn broken_mappings(node: &serde_norway::Value, path: &str, found: &mut Vec<String>) {
+    match node {
+        Value::Mapping(map) => {
+            for (key, value) in map {
+                let key = key.as_str().unwrap_or("?");
+                let here = format!("{path}/{key}");
+                // Only `example(s)` and schema `default`/`const` may be null on purpose.
+                if value.is_null() && !["example", "default", "const"].contains(&key) {
+                    found.push(here.clone());
+                }
+                // Text fields are text: `description: a: b` would be a mapping.
+                let in_properties = path.ends_with("/properties");
+                if ["description", "summary", "title"].contains(&key)
+                    && !in_properties
+                    && !value.is_string()
+                {
+                    found.push(format!("{here} (not a string)"));
+                }
+                broken_mappings(value, &here, found);
+            }
+        }
+        Value::Sequence(items) => {
+            for (index, item) in items.iter().enumerate() {
+                broken_mappings(item, &format!("{path}[{index}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The file is read strictly: serde_norway refuses repeated keys, and no
+/// key may be left without a value (the mark of a comma in a flow mapping).
+#[test]
+fn the_spec_has_no_repeated_key_and_no_key_without_a_value() {
+    let text = std::fs::read_to_string(repo_root().join("openapi.yaml")).unwrap();
+    let spec: Value = serde_norway::from_str(&text).expect("openapi.yaml is strict YAML");
+    let mut found = Vec::new();
+    broken_mappings(&spec, "", &mut found);
+    assert!(
+        found.is_empty(),
+        "keys without a value, or text that is not a string: {found:#?}"
+    );
+    // serde_norway refuses a repeated key; the test holds it to that.
+    let repeated = "a: 1\nb: 2\na: 3\n";
+    assert!(serde_norway::from_str::<Value>(repeated).is_err());
+}
