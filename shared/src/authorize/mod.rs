@@ -141,10 +141,8 @@ pub enum ForbidReason {
 }
 
 impl ForbidReason {
-    /// Whether the refusal is about this route alone (a scope the route
-    /// needs), so the token's other routes may stay allowed in a cached
-    /// policy. Every other refusal is about the caller and must deny the
-    /// whole stage: a cache key need not separate what it depends on.
+    /// Whether only this route is refused (a scope it needs): any other
+    /// refusal is about the caller, and a cached policy must deny the stage.
     pub fn is_route_only(self) -> bool {
         match self {
             ForbidReason::MissingScope => true,

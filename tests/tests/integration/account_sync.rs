@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use cog_integration_tests::Stack;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::accounts::{apply, AccountUpdate, SyncOutcome};
+use cog_tokens::memory::MemoryStore;
 use cog_tokens::records::{
     AuditAction, AuditEvent, Owner, PrincipalStatus, ServiceUser, Timestamp,
 };
@@ -141,7 +142,16 @@ fn audited(user: &ServiceUser, action: AuditAction) -> AuditEvent {
 #[tokio::test]
 async fn a_rename_read_before_a_concurrent_disable_does_not_re_enable() {
     let stack = Stack::connect().await;
-    let store = stack.fresh_store().await;
+    a_rename_read_before_a_disable_leaves_it_disabled(&stack.fresh_store().await).await;
+}
+
+#[tokio::test]
+async fn a_rename_read_before_a_concurrent_disable_does_not_re_enable_in_memory() {
+    a_rename_read_before_a_disable_leaves_it_disabled(&MemoryStore::new()).await;
+}
+
+/// Both stores: a write conditioned on what it read, of the fields it names.
+async fn a_rename_read_before_a_disable_leaves_it_disabled<S: PrincipalStore>(store: &S) {
     let user = service_user();
     let created = audited(&user, AuditAction::ServiceUserCreate);
     store

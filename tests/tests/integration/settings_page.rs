@@ -40,6 +40,16 @@ async fn start(test: &str, accounts: &[Account], width: u32) -> (Chain, Browser)
     (chain, browser)
 }
 
+/// Waits until a service user's keys panel has loaded its list: it then
+/// moves focus to its heading, which would take keystrokes typed before.
+async fn keys_loaded(browser: &Browser, user: &str) {
+    browser
+        .until(&format!(
+            "document.activeElement?.textContent === 'Keys of {user}'"
+        ))
+        .await;
+}
+
 /// Creates a credential in the create form `form` (its name, the first
 /// scope, submit) and reads the new token from the copy field.
 async fn create_in(browser: &Browser, form: &str, name: &str) -> String {
@@ -305,6 +315,7 @@ async fn an_org_admin_manages_a_service_user_its_key_and_the_pat_policy() {
     browser
         .click("button[aria-label='Keys of deploy bot']")
         .await;
+    keys_loaded(&browser, "deploy bot").await;
     let key = create_in(&browser, ".keys form", "deploys").await;
     let whoami = chain.with_token("GET", "/v1/whoami", &key).await;
     assert_eq!(whoami.status, 200, "{}", whoami.body);
@@ -436,6 +447,7 @@ async fn a_new_key_stays_too(chain: &Chain, browser: &Browser) {
     browser.type_into(".org form input[name=name]", "bot").await;
     browser.click(".org form button[type=submit]").await;
     browser.click("button[aria-label='Keys of bot']").await;
+    keys_loaded(browser, "bot").await;
     browser.find(".keys form input[name=name]").await;
     browser.run("window.failReloads = true;").await;
     browser

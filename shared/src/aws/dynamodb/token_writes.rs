@@ -33,15 +33,23 @@ pub(super) struct Succession<'a> {
 
 impl Succession<'_> {
     /// `SET` clauses, a condition, and their values.
-    fn parts(&self, values: &mut Item) -> (&'static str, &'static str) {
+    fn parts(&self, values: &mut Item) -> (&'static str, String) {
         values.insert(":successor".into(), s(self.new.as_str()));
-        let condition = if self.rev == 0 {
-            " AND attribute_not_exists(rev)"
-        } else {
-            values.insert(":rev".into(), n(self.rev));
-            " AND rev = :rev"
-        };
-        (", replaced_by = :successor", condition)
+        (
+            ", replaced_by = :successor",
+            unchanged_since(self.rev, values),
+        )
+    }
+}
+
+/// A condition that the token's change count is still `rev` (as read).
+pub(super) fn unchanged_since(rev: i64, values: &mut Item) -> String {
+    if rev == 0 {
+        values.remove(":rev");
+        format!(" AND attribute_not_exists({REV})")
+    } else {
+        values.insert(":rev".into(), n(rev));
+        format!(" AND {REV} = :rev")
     }
 }
 
@@ -150,7 +158,8 @@ impl DynamoStore {
         } else {
             "attribute_not_exists(holds_slot)"
         };
-        let (successor, unchanged) = succession.map_or(("", ""), |s| s.parts(&mut values));
+        let (successor, unchanged) =
+            succession.map_or(("", String::new()), |s| s.parts(&mut values));
         self.update(
             token_key(&record.id),
             &format!("SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason, #ttl = :ttl{successor} REMOVE holds_slot"),

@@ -10,7 +10,7 @@ use super::attributes::{b, get_bool, get_opt_i64, get_opt_s, malformed, n};
 use super::items::{allowed_ips_value, ALLOWED_IPS};
 use super::keys::{counter_key, decode_cursor, encode_cursor, owner_key, token_key};
 use super::paging::collect_page;
-use super::token_writes::{REPLACED_BY, REV};
+use super::token_writes::{unchanged_since, REPLACED_BY, REV};
 use super::transaction::{
     backoff, is_condition_failure, unavailable, Check, Transaction, TransactionOutcome,
     TRANSACTION_ATTEMPTS,
@@ -130,17 +130,6 @@ impl DynamoStore {
             id = successor;
         }
         Err(StoreError::Conflict)
-    }
-}
-
-/// A condition that the token's change count is still `rev` (as read).
-fn unchanged_since(rev: i64, values: &mut Item) -> String {
-    if rev == 0 {
-        values.remove(":rev");
-        format!(" AND attribute_not_exists({REV})")
-    } else {
-        values.insert(":rev".into(), n(rev));
-        format!(" AND {REV} = :rev")
     }
 }
 
