@@ -25,6 +25,7 @@ cargo bench -p cog-integration-tests --bench cold_start | tee "$target/cold_star
 cargo bench -p cog-integration-tests --bench revocation | tee "$target/revocation.md"
 cargo bench -p cog-integration-tests --bench timing | tee "$target/timing.md"
 cargo bench -p cog-integration-tests --bench load | tee "$target/load.md"
+cargo bench -p cog-integration-tests --bench cache_load | tee "$target/cache_load.md"
 cargo bench -p cog-integration-tests --bench leak_report | tee "$target/leak_report.md"
 
 echo

@@ -12,6 +12,7 @@ DynamoDB Streams poller that stands in for Lambda's event source mapping.
                                       detail-type, token and actor
     events.py poll TABLE INVOKE_URL [--repeat N] [--function NAME]
                                     [--retries N] [--dead-letter QUEUE_URL]
+                                    [--parallel N]
                                       deliver the table's stream to the
                                       publisher function through the Lambda
                                       invoke API (cargo lambda watch), as the
@@ -22,7 +23,14 @@ DynamoDB Streams poller that stands in for Lambda's event source mapping.
                                       (default 20, as template.yaml), then
                                       their batch's description goes to the
                                       dead-letter queue (default: the queue
-                                      TABLE-event-publisher-dlq, created)
+                                      TABLE-FUNCTION-dlq, created); --parallel
+                                      keeps up to N batches in flight, as a
+                                      mapping's ParallelizationFactor does
+    events.py tick INVOKE_URL FUNCTION SECS
+                                      invoke FUNCTION with a schedule's input
+                                      every SECS seconds, as EventBridge
+                                      Scheduler does (each run may last a
+                                      while: the next starts on time anyway)
 Endpoints and credentials come from the standard AWS_* variables (stack.env).
 """
 import base64
@@ -30,6 +38,7 @@ import datetime
 import json
 import os
 import sys
+import threading
 import time
 import urllib.request
 
@@ -98,9 +107,9 @@ def invoke(url, function, records):
     return [r for r in records if r["dynamodb"]["SequenceNumber"] in failed]
 
 
-def dead_letter_queue(table):
+def dead_letter_queue(table, function):
     sqs = client("sqs", "AWS_ENDPOINT_URL_SQS")
-    return sqs.create_queue(QueueName=f"{table}-event-publisher-dlq")["QueueUrl"]
+    return sqs.create_queue(QueueName=f"{table}-{function}-dlq")["QueueUrl"]
 
 
 def give_up(queue, arn, shard_id, function, records, attempts):
@@ -141,8 +150,9 @@ def deliver(url, function, records, retries):
     return pending, attempts
 
 
-def poll(table, url, repeat=1, function="event-publisher", retries=20, dead_letter=None):
-    dead_letter = dead_letter or dead_letter_queue(table)
+def poll(table, url, repeat=1, function="event-publisher", retries=20, dead_letter=None, parallel=1):
+    dead_letter = dead_letter or dead_letter_queue(table, function)
+    in_flight = []
     print(f"dead-letter queue: {dead_letter}", file=sys.stderr, flush=True)
     dynamodb = client("dynamodb", "AWS_ENDPOINT_URL_DYNAMODB")
     streams = client("dynamodbstreams", "AWS_ENDPOINT_URL_DYNAMODB")
@@ -161,11 +171,41 @@ def poll(table, url, repeat=1, function="event-publisher", retries=20, dead_lett
             answer = streams.get_records(ShardIterator=iterator, Limit=100)
             iterators[shard_id] = answer.get("NextShardIterator")
             records = [dict(r, eventSourceARN=arn) for r in answer["Records"]]
+            if not records:
+                continue
             for _ in range(repeat):
-                failed, attempts = deliver(url, function, records, retries)
-                if failed:
-                    give_up(dead_letter, arn, shard_id, function, failed, attempts)
+                def run(records=records, shard_id=shard_id):
+                    failed, attempts = deliver(url, function, records, retries)
+                    if failed:
+                        give_up(dead_letter, arn, shard_id, function, failed, attempts)
+                in_flight = [t for t in in_flight if t.is_alive()]
+                while len(in_flight) >= parallel:
+                    in_flight[0].join()
+                    in_flight = [t for t in in_flight if t.is_alive()]
+                thread = threading.Thread(target=run, daemon=True)
+                thread.start()
+                in_flight.append(thread)
+                if parallel == 1:
+                    thread.join()
         time.sleep(0.2)
+
+
+def tick(url, function, seconds):
+    body = json.dumps({"tick": "credential-ends"}).encode()
+    while True:
+        started = time.monotonic()
+        request = urllib.request.Request(
+            f"{url}/2015-03-31/functions/{function}/invocations", data=body, method="POST",
+            headers={"X-Amz-Invocation-Type": "Event"},
+        )
+        def run(request=request):
+            try:
+                with urllib.request.urlopen(request, timeout=300) as response:
+                    print(response.read().decode(), flush=True)
+            except OSError as error:
+                print(f"tick failed: {error}", file=sys.stderr, flush=True)
+        threading.Thread(target=run, daemon=True).start()
+        time.sleep(max(0.0, float(seconds) - (time.monotonic() - started)))
 
 
 def main(argv):
@@ -176,8 +216,11 @@ def main(argv):
         read(*args)
     elif command == "summary":
         read(*args, show=summary)
+    elif command == "tick":
+        tick(*args)
     elif command == "poll":
-        options = {"--repeat": 1, "--function": "event-publisher", "--retries": 20, "--dead-letter": None}
+        options = {"--repeat": 1, "--function": "event-publisher", "--retries": 20, "--dead-letter": None,
+                   "--parallel": 1}
         positional = []
         while args:
             if args[0] in options:
@@ -191,6 +234,7 @@ def main(argv):
             function=options["--function"],
             retries=int(options["--retries"]),
             dead_letter=options["--dead-letter"],
+            parallel=int(options["--parallel"]),
         )
     else:
         sys.exit(__doc__)

@@ -26,6 +26,7 @@ const OWN_CRATES: &[&str] = &[
     "lifecycle",
     "event_publisher",
     "expiry_sweep",
+    "cache_invalidator",
     "settings_page",
 ];
 

@@ -145,6 +145,7 @@ async fn dynamodb_latency() -> (String, String) {
                 route_rules: RouteRules::default(),
                 last_used_interval: Duration::from_secs(3600),
                 org_policy_ttl: Duration::from_secs(30),
+                caching: Default::default(),
             },
         ),
         http_format: HttpResponseFormat::Simple,

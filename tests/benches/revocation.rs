@@ -1,6 +1,7 @@
 //! Revocation latency through the local gateway: how long a revoked token
-//! keeps working after `DELETE /v1/tokens/{id}` returns, at the template's
-//! default `AuthorizerResultTtl` and with a cache TTL for comparison, plus
+//! keeps working after `DELETE /v1/tokens/{id}` returns, with the gateway's
+//! cache off and with a cache TTL but no invalidator for comparison (the
+//! invalidated cache is `cache_load`'s), plus
 //! what each setting costs per request (cached vs uncached authorizer).
 //!
 //! Run by `make bench` (private stack, release binaries); alone: start the
@@ -133,7 +134,7 @@ async fn main() {
         return;
     }
     let default = measure(
-        "template default (AuthorizerResultTtl=0)",
+        "cache off (AuthorizerResultTtl=0)",
         Vec::new(),
         TRIALS,
         Duration::from_secs(10),

@@ -19,13 +19,14 @@ use hyper_util::rt::TokioExecutor;
 use crate::{repo_root, unique, workspace_binary};
 
 /// The functions the template deploys, by binary name, with their crate's sources.
-pub const FUNCTIONS: [(&str, &str); 7] = [
+pub const FUNCTIONS: [(&str, &str); 8] = [
     ("authorizer", "functions/authorizer/src"),
     ("issue-token", "functions/management/src"),
     ("revoke-token", "functions/management/src"),
     ("whoami", "functions/whoami/src"),
     ("leak-response", "functions/leak-response/src"),
     ("event-publisher", "functions/lifecycle/src"),
+    ("cache-invalidator", "functions/lifecycle/src"),
     // Its assets are compiled in: the whole crate counts.
     ("settings-page", "functions/settings-page"),
 ];
@@ -47,12 +48,20 @@ pub struct ChainConfig {
     /// Run the stream poller (`infra/local/events.py poll`), delivering
     /// each batch this many times; `None`: no poller.
     pub stream_deliveries: Option<u32>,
+    /// Both cache tiers as `template.yaml` deploys them: the gateway's
+    /// authorizer cache (the template's TTL unless `parameters` set one),
+    /// the authorizers' credential cache, and the cache invalidator fed by
+    /// its own stream poller. Off: TTL 0 and no credential cache, so every
+    /// request reaches the authorizer and the store.
+    pub caching: bool,
 }
 
 #[derive(Debug)]
 pub struct Chain {
     /// The gateway, e.g. `http://127.0.0.1:41234`.
     pub url: String,
+    /// The local gateway's control plane (flushes, cache statistics).
+    pub control_plane: String,
     logs: PathBuf,
     children: Vec<(String, Child)>,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -70,6 +79,53 @@ impl Answer {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+}
+
+/// `config` with the caching switch applied: the gateway's TTL is the one
+/// `parameters` set, else the template's with caching on and 0 with it off;
+/// the functions learn it (the template passes it by `!Ref`, which the chain
+/// does not read). Off, the authorizers keep no credential cache.
+fn with_caching_set(config: &ChainConfig) -> ChainConfig {
+    let mut config = config.clone();
+    let set = config
+        .parameters
+        .iter()
+        .find(|(name, _)| name == "AuthorizerResultTtl")
+        .map(|(_, value)| value.clone());
+    let ttl = set.clone().unwrap_or_else(|| match config.caching {
+        true => template_parameter_default("AuthorizerResultTtl"),
+        false => "0".to_owned(),
+    });
+    if set.is_none() {
+        config
+            .parameters
+            .push(("AuthorizerResultTtl".into(), ttl.clone()));
+    }
+    if !config.caching {
+        config.one_function_env.insert(
+            0,
+            (
+                "authorizer".into(),
+                "CREDENTIAL_CACHE_ENTRIES".into(),
+                "0".into(),
+            ),
+        );
+    }
+    config
+        .function_env
+        .insert(0, ("GATEWAY_CACHE_TTL_SECONDS".into(), ttl));
+    config
+}
+
+/// A parameter's `Default` in template.yaml, as text.
+pub fn template_parameter_default(name: &str) -> String {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let template: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    match &template["Parameters"][name]["Default"] {
+        serde_norway::Value::Number(n) => n.to_string(),
+        serde_norway::Value::String(s) => s.clone(),
+        other => panic!("parameter {name} has no scalar default: {other:?}"),
     }
 }
 
@@ -180,6 +236,7 @@ impl Chain {
         // Built first, so a panic half-way still stops what was started (Drop).
         let mut chain = Self {
             url: String::new(),
+            control_plane: format!("http://127.0.0.1:{}", free_port()),
             logs,
             children: Vec::new(),
             client: Client::builder(TokioExecutor::new()).build_http(),
@@ -189,6 +246,7 @@ impl Chain {
             .log_level
             .clone()
             .or_else(|| std::env::var("RUST_LOG").ok());
+        let config = &with_caching_set(config);
         let watch_port = chain.start_watch();
         for (function, binary) in functions {
             chain.start_function(function, binary, config, watch_port, log_level.as_deref());
@@ -196,7 +254,10 @@ impl Chain {
         let gateway_port =
             chain.start_gateway(gateway_binary, config, watch_port, log_level.as_deref());
         if let Some(deliveries) = config.stream_deliveries {
-            chain.start_stream_poller(&config.table, watch_port, deliveries);
+            chain.start_stream_poller(&config.table, watch_port, "event-publisher", deliveries);
+        }
+        if config.caching {
+            chain.start_stream_poller(&config.table, watch_port, "cache-invalidator", 1);
         }
         chain.url = format!("http://127.0.0.1:{gateway_port}");
         chain
@@ -223,6 +284,9 @@ impl Chain {
             .envs(template_environment(function))
             .envs(log_level.map(|level| ("RUST_LOG", level)))
             .env("TABLE_NAME", &config.table)
+            .env("AWS_ENDPOINT_URL_APIGATEWAYV2", &self.control_plane)
+            .env("AWS_ENDPOINT_URL_API_GATEWAY", &self.control_plane)
+            .env("AUTHORIZER_CACHE_STAGES", "http:local/$default")
             // The settings page's sign-in link: the local gateway's dev form.
             .env("SIGN_IN_URL", "/_dev/sign-in");
         if !config.route_rules.is_empty() {
@@ -255,7 +319,11 @@ impl Chain {
             .arg(repo_root().join("template.yaml"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--lambda-url", &format!("http://127.0.0.1:{watch_port}")])
-            .args(["--invoke-timeout-seconds", "30"]);
+            .args(["--invoke-timeout-seconds", "30"])
+            .args([
+                "--control-plane-listen",
+                self.control_plane.trim_start_matches("http://"),
+            ]);
         for (name, value) in &config.parameters {
             gateway.args(["--parameter", &format!("{name}={value}")]);
         }
@@ -264,15 +332,26 @@ impl Chain {
         port
     }
 
-    /// Plays the stream's event source mapping: `table`'s stream to
-    /// `event-publisher`, each batch `deliveries` times.
-    fn start_stream_poller(&mut self, table: &str, watch_port: u16, deliveries: u32) {
+    /// Plays a stream event source mapping: `table`'s stream to
+    /// `function`, each batch `deliveries` times (the invalidator's with
+    /// batches in parallel, as its mapping's ParallelizationFactor).
+    fn start_stream_poller(
+        &mut self,
+        table: &str,
+        watch_port: u16,
+        function: &str,
+        deliveries: u32,
+    ) {
         let mut poller = Command::new(crate::events::tools_python());
         poller
             .arg(repo_root().join("infra/local/events.py"))
             .args(["poll", table, &format!("http://127.0.0.1:{watch_port}")])
+            .args(["--function", function])
             .args(["--repeat", &deliveries.to_string()]);
-        self.spawn("stream-poller", &mut poller);
+        if function == "cache-invalidator" {
+            poller.args(["--parallel", "10", "--retries", "3"]);
+        }
+        self.spawn(&format!("stream-poller-{function}"), &mut poller);
     }
 
     /// Starts `cargo lambda watch` (the functions' Runtime API); its port.
@@ -323,9 +402,28 @@ impl Chain {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Answer {
+        self.send(&self.url, method, path, headers, body).await
+    }
+
+    /// One request to the gateway's control plane (its dev statistics, or
+    /// a flush with a stand-in SigV4 header).
+    pub async fn control(&self, method: &str, path: &str) -> Answer {
+        let signed = [("authorization", "AWS4-HMAC-SHA256 Credential=test")];
+        self.send(&self.control_plane, method, path, &signed, "")
+            .await
+    }
+
+    async fn send(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
         let mut request = hyper::Request::builder()
             .method(method)
-            .uri(format!("{}{path}", self.url));
+            .uri(format!("{base}{path}"));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

@@ -214,6 +214,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 }
 
 pub mod browser;
+pub mod caching;
 pub mod chain;
 pub mod events;
 pub mod github;
@@ -228,7 +229,7 @@ pub mod services {
     use std::time::Duration;
 
     use cog_tokens::authorize::routes::RouteRules;
-    use cog_tokens::authorize::{Authorizer, AuthorizerSettings, Decision};
+    use cog_tokens::authorize::{Authorizer, AuthorizerSettings, CachingSettings, Decision};
     use cog_tokens::aws::dynamodb::DynamoStore;
     use cog_tokens::aws::kms::KmsPepperSource;
     use cog_tokens::management::{IssuancePolicy, TokenManager, TokenRequest};
@@ -283,13 +284,24 @@ pub mod services {
         store: &DynamoStore,
         ttl: Duration,
     ) -> DynamoAuthorizer {
+        authorizer_with(stack, store, ttl, Default::default()).await
+    }
+
+    /// An authorizer with these caching settings.
+    pub async fn authorizer_with(
+        stack: &crate::Stack,
+        store: &DynamoStore,
+        org_policy_ttl: Duration,
+        caching: CachingSettings,
+    ) -> DynamoAuthorizer {
         Authorizer::new(
             Arc::new(store.clone()),
             peppers(stack, store).await,
             AuthorizerSettings {
                 route_rules: RouteRules::default(),
                 last_used_interval: Duration::from_secs(300),
-                org_policy_ttl: ttl,
+                org_policy_ttl,
+                caching,
             },
         )
     }

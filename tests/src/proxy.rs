@@ -45,6 +45,9 @@ struct Shared {
 #[derive(Debug)]
 struct Held {
     operation: String,
+    /// Held once the upstream has answered (the read happened; its answer
+    /// waits), not before forwarding.
+    answered: bool,
     arrived: tokio::sync::oneshot::Sender<()>,
     release: tokio::sync::oneshot::Receiver<()>,
 }
@@ -148,10 +151,22 @@ impl FaultProxy {
     /// until the returned [`Pause`] releases it: what the code read before
     /// it can then be changed underneath, deterministically.
     pub fn pause_next(&self, operation: &str) -> Pause {
+        self.hold(operation, false)
+    }
+
+    /// Lets the next request of `operation` reach the upstream and holds its
+    /// answer until released: the caller acts on state read before whatever
+    /// the test changes meanwhile.
+    pub fn pause_next_answer(&self, operation: &str) -> Pause {
+        self.hold(operation, true)
+    }
+
+    fn hold(&self, operation: &str, answered: bool) -> Pause {
         let (arrived_tx, arrived_rx) = tokio::sync::oneshot::channel();
         let (release_tx, release_rx) = tokio::sync::oneshot::channel();
         *self.shared.pause.lock().unwrap() = Some(Held {
             operation: operation.to_owned(),
+            answered,
             arrived: arrived_tx,
             release: release_rx,
         });
@@ -219,7 +234,11 @@ async fn forward(
         }
     };
     state.operations.lock().unwrap().push(operation);
-    if let Some(held) = held {
+    let (held_before, held_after) = match held {
+        Some(held) if held.answered => (None, Some(held)),
+        held => (held, None),
+    };
+    if let Some(held) = held_before {
         let _ = held.arrived.send(());
         let _ = held.release.await;
     }
@@ -263,6 +282,10 @@ async fn forward(
         .await
         .map_err(std::io::Error::other)?
         .to_bytes();
+    if let Some(held) = held_after {
+        let _ = held.arrived.send(());
+        let _ = held.release.await;
+    }
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 

@@ -92,6 +92,7 @@ fn bench_state(
             route_rules: rules,
             last_used_interval: Duration::from_secs(3600),
             org_policy_ttl: Duration::from_secs(30),
+            caching: Default::default(),
         };
         AuthorizerState {
             authorizer: Authorizer::new(Arc::clone(&store), peppers, settings),

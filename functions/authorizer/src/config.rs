@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use cog_tokens::authorize::credentials::CredentialCacheSettings;
 use cog_tokens::authorize::routes::RouteRules;
-use cog_tokens::authorize::AuthorizerSettings;
+use cog_tokens::authorize::{AuthorizerSettings, CachingSettings};
 use cog_tokens::config::{parsed_or, required, ConfigError};
 
 #[derive(Debug, Clone)]
@@ -16,7 +17,8 @@ pub struct Config {
     /// two reloads of the pepper ring caused by an unknown version.
     pub pepper_reload_interval: Duration,
     /// `ROUTE_RULES` (JSON, default none), `LAST_USED_INTERVAL_SECONDS`
-    /// (default 300) and `ORG_POLICY_CACHE_SECONDS` (default and at most 30).
+    /// (default 300), `ORG_POLICY_CACHE_SECONDS` (default and at most 30),
+    /// and the caching knobs of [`caching`].
     pub settings: AuthorizerSettings,
 }
 
@@ -45,6 +47,7 @@ impl Config {
                     300,
                 )?),
                 org_policy_ttl: org_policy_ttl()?,
+                caching: caching()?,
             },
         })
     }
@@ -61,6 +64,34 @@ fn org_policy_ttl() -> Result<Duration, ConfigError> {
         });
     }
     Ok(Duration::from_secs(seconds))
+}
+
+/// `CREDENTIAL_CACHE_ENTRIES` (default 10,000; 0 turns the first tier off),
+/// `CREDENTIAL_CACHE_SECONDS` (default 300), `REVOCATION_FEED_INTERVAL_MS`
+/// (default 250, at most 1,000: the first tier's revocation delay),
+/// `GATEWAY_CACHE_TTL_SECONDS` (API Gateway's `AuthorizerResultTtl`; default
+/// 0) and `AUTHORIZER_DEADLINE_MS` (default 400).
+fn caching() -> Result<CachingSettings, ConfigError> {
+    let entries: usize = parsed_or("CREDENTIAL_CACHE_ENTRIES", 10_000)?;
+    let feed_interval_ms: u64 = parsed_or("REVOCATION_FEED_INTERVAL_MS", 250)?;
+    if feed_interval_ms > 1_000 {
+        return Err(ConfigError {
+            name: "REVOCATION_FEED_INTERVAL_MS",
+            problem: "at most 1000: a revocation must apply within a second".into(),
+        });
+    }
+    let credentials = (entries > 0).then_some(CredentialCacheSettings {
+        capacity: entries,
+        max_age: Duration::from_secs(parsed_or("CREDENTIAL_CACHE_SECONDS", 300)?),
+        feed_interval: Duration::from_millis(feed_interval_ms),
+    });
+    let gateway_ttl: u64 = parsed_or("GATEWAY_CACHE_TTL_SECONDS", 0)?;
+    let deadline_ms: u64 = parsed_or("AUTHORIZER_DEADLINE_MS", 400)?;
+    Ok(CachingSettings {
+        credentials,
+        gateway_cache_on: gateway_ttl > 0,
+        deadline: (deadline_ms > 0).then(|| Duration::from_millis(deadline_ms)),
+    })
 }
 
 /// How an HTTP API (payload 2.0) authorizer answers; REST always uses IAM policies.

@@ -3,6 +3,7 @@
 use cog_tokens::authorize::{Authorizer, Decision};
 use cog_tokens::logging::Causes;
 use cog_tokens::records::Timestamp;
+use cog_tokens::store::feed::RevocationFeed;
 use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{CredentialLookup, TokenStore};
 
@@ -25,7 +26,7 @@ pub async fn handle_json_event<S, P>(
     now: Timestamp,
 ) -> Result<AuthorizerResponse, AuthorizerFailure>
 where
-    S: CredentialLookup + TokenStore + 'static,
+    S: CredentialLookup + TokenStore + RevocationFeed + 'static,
     P: PepperSource,
 {
     let event = AuthorizerEvent::from_json(raw_event).map_err(|e| unreadable(&e))?;
@@ -40,7 +41,7 @@ pub async fn handle_event<S, P>(
     now: Timestamp,
 ) -> Result<AuthorizerResponse, AuthorizerFailure>
 where
-    S: CredentialLookup + TokenStore + 'static,
+    S: CredentialLookup + TokenStore + RevocationFeed + 'static,
     P: PepperSource,
 {
     let shape = event.shape().map_err(|e| unreadable(&e))?;

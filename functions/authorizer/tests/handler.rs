@@ -91,6 +91,7 @@ async fn fixture(format: HttpResponseFormat, rules: &str, peppers: FixedPeppers)
         route_rules: RouteRules::from_json(rules).unwrap(),
         last_used_interval: Duration::from_secs(300),
         org_policy_ttl: Duration::from_secs(30),
+        caching: Default::default(),
     };
     Fixture {
         state: AuthorizerState {

@@ -41,6 +41,12 @@ pub struct StreamChange {
 }
 
 impl StreamChange {
+    /// Whether the record is an audit item's (the mapping's filter passes
+    /// only those; locally every record comes).
+    pub fn is_audit_item(&self) -> bool {
+        self.key("pk").is_none_or(|pk| pk.starts_with("AUDIT#"))
+    }
+
     /// Key attribute `name` as text, from the record's keys or else its image.
     fn key(&self, name: &str) -> Option<&str> {
         [&self.keys, &self.new_image]
@@ -64,7 +70,7 @@ pub struct ItemFailure {
 }
 
 impl ItemFailure {
-    fn of(sequence: &str) -> Self {
+    pub fn of(sequence: &str) -> Self {
         Self {
             item_identifier: sequence.to_owned(),
         }

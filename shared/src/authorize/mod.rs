@@ -2,32 +2,36 @@
 //! order, independent of any API Gateway event shape.
 //!
 //! bearer → format and checksum (no I/O) → token and owner records (one
-//! strongly consistent read) → constant-time HMAC → revoked? expired? →
-//! owner still allowed → route scope → Allow.
+//! strongly consistent read, or this instance's verified copy) →
+//! constant-time HMAC → revoked? expired? → owner still allowed → route
+//! scope → Allow.
 //!
 //! Layer 4, with its rules (`routes`), orgs' PAT policies as applied
-//! (`org_policies`) and the context it hands on (`context`). May import
-//! `store`, `records`, `token`; never `management` or `events`.
+//! (`org_policies`), the first cache tier (`credentials`), the writes
+//! besides the answer (`usage`) and the context it hands on (`context`).
+//! May import `store`, `records`, `token`; never `management` or `events`.
 
 pub mod context;
+pub mod credentials;
 pub mod org_policies;
 pub mod routes;
+mod usage;
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
+use crate::authorize::credentials::{CredentialCache, CredentialCacheSettings, Verified};
 use crate::authorize::org_policies::PolicyCache;
 use crate::authorize::routes::RouteRules;
-use crate::logging::Causes;
 use crate::records::{
-    AuditAction, AuditEvent, OrgMembership, Owner, OwnerKind, PrincipalStatus, Timestamp,
-    TokenRecord, TokenStatus,
+    OrgMembership, Owner, OwnerKind, PrincipalStatus, Timestamp, TokenRecord, TokenStatus,
 };
+use crate::store::feed::RevocationFeed;
 use crate::store::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::store::{CredentialLookup, Principal, StoreError, TokenStore};
 use crate::token::bearer::extract_bearer;
@@ -56,6 +60,23 @@ pub struct AuthorizerSettings {
     pub last_used_interval: Duration,
     /// How long an org's PAT policy is served from this process's cache.
     pub org_policy_ttl: Duration,
+    pub caching: CachingSettings,
+}
+
+/// How the authorizer takes part in caching; all off by default (every
+/// request reads the store, as with API Gateway's cache off).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CachingSettings {
+    /// The first tier: verified credentials kept by this instance.
+    pub credentials: Option<CredentialCacheSettings>,
+    /// API Gateway caches answers (`AuthorizerResultTtl` > 0): a due
+    /// `last_used_at` write is made before answering.
+    pub gateway_cache_on: bool,
+    /// An answer other than 401 ready later than this after its read began
+    /// is a fault (500, never cached), so no answer computed from state read
+    /// before a change can reach the gateway's cache later than the
+    /// invalidator's second flush.
+    pub deadline: Option<Duration>,
 }
 
 /// The method and path a request is for, when the event tells them.
@@ -168,6 +189,8 @@ pub enum AuthorizeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Pepper(#[from] PepperError),
+    #[error("answer ready after {0:?}, past the deadline")]
+    Late(Duration),
 }
 
 /// Holds what an authorizer process keeps between requests.
@@ -178,11 +201,12 @@ pub struct Authorizer<S, P> {
     known: Mutex<HashMap<TokenId, KnownToken>>,
     background: Mutex<Vec<JoinHandle<()>>>,
     policies: PolicyCache,
+    credentials: Option<CredentialCache>,
 }
 
 impl<S, P> Authorizer<S, P>
 where
-    S: CredentialLookup + TokenStore + 'static,
+    S: CredentialLookup + TokenStore + RevocationFeed + 'static,
     P: PepperSource,
 {
     pub fn new(store: Arc<S>, peppers: PepperKeeper<P>, settings: AuthorizerSettings) -> Self {
@@ -192,6 +216,7 @@ where
             known: Mutex::new(HashMap::new()),
             background: Mutex::new(Vec::new()),
             policies: PolicyCache::new(settings.org_policy_ttl),
+            credentials: settings.caching.credentials.map(CredentialCache::new),
             settings,
         }
     }
@@ -211,6 +236,24 @@ where
         source: Option<&str>,
         now: Timestamp,
     ) -> Result<Decision, AuthorizeError> {
+        let started = Instant::now();
+        let decision = self.decide(authorization, route, source, now).await?;
+        if let Some(deadline) = self.settings.caching.deadline {
+            let took = started.elapsed();
+            if took > deadline && !matches!(decision, Decision::Unauthorized(_)) {
+                return Err(AuthorizeError::Late(took));
+            }
+        }
+        Ok(decision)
+    }
+
+    async fn decide(
+        &self,
+        authorization: Option<&str>,
+        route: Option<Route<'_>>,
+        source: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Decision, AuthorizeError> {
         use Decision::Unauthorized;
 
         let Some(credential) = authorization.and_then(|h| extract_bearer(h).ok()) else {
@@ -220,8 +263,16 @@ where
             return Ok(Unauthorized(DenyReason::Malformed));
         };
         let id = token.id();
-        let hint = self.owner_hint(&id);
-        let (record, principal) = self.store.token_and_owner(&id, hint.as_ref()).await?;
+        let read_started = Timestamp::now();
+        let cached = self.cached(&id).await;
+        let from_cache = cached.is_some();
+        let (record, principal) = match cached {
+            Some(verified) => (Some(verified.record), Some(verified.principal)),
+            None => {
+                let hint = self.owner_hint(&id);
+                self.store.token_and_owner(&id, hint.as_ref()).await?
+            }
+        };
 
         let Some(record) = record else {
             self.equalize_work(&token);
@@ -233,8 +284,17 @@ where
             return Ok(Unauthorized(DenyReason::UnknownPepper));
         };
         if !pepper.verify(&token, &record.hash) {
+            if from_cache {
+                // The read an uncached id pays: a wrong secret takes as long
+                // whether or not the id is in use.
+                let _ = self.store.token_and_owner(&id, Some(&record.owner)).await;
+            }
             return Ok(Unauthorized(DenyReason::WrongSecret));
         }
+        let kept = match (&self.credentials, &principal) {
+            (Some(_), Some(principal)) if !from_cache => Some(principal.clone()),
+            _ => None,
+        };
         let orgs = match self.acting_orgs(&record, principal, now).await? {
             Ok(orgs) => orgs,
             Err(reason) => {
@@ -243,6 +303,10 @@ where
                 return Ok(Unauthorized(reason));
             }
         };
+        if let (Some(credentials), Some(principal)) = (&self.credentials, kept) {
+            let record = record.clone();
+            credentials.insert(Verified { record, principal }, read_started);
+        }
         if !record.allowed_ips.is_empty() {
             let source = source.and_then(|text| text.parse::<IpAddr>().ok());
             if !record.allowed_ips.admits(source) {
@@ -255,9 +319,21 @@ where
             }
         }
         if let Some(ring) = &ring {
-            self.after_success(&token, &record, ring.current(), now);
+            self.after_success(&token, &record, ring.current(), now)
+                .await?;
         }
         Ok(self.decide_route(identity(record, orgs), route))
+    }
+
+    /// This instance's verified copy of `id`, if the first tier holds one
+    /// (after applying the feed; orgs it names lose their cached policy).
+    async fn cached(&self, id: &TokenId) -> Option<Verified> {
+        let credentials = self.credentials.as_ref()?;
+        let (found, applied) = credentials.get(self.store.as_ref(), id).await;
+        for org in &applied.orgs {
+            self.policies.forget(org);
+        }
+        found
     }
 
     /// The orgs a live token acts in: its owner's (a PAT's, less those that
@@ -325,131 +401,8 @@ where
         if let Ok(mut known) = self.known.lock() {
             known.remove(id);
         }
-    }
-
-    /// Remembers the token's owner and decides whether this request starts
-    /// a throttled write (`last_used_at`, or a refused-address record): due
-    /// (`stale_in_record`) and not already started by this process within
-    /// the interval (the time `slot` keeps).
-    fn remember_and_claim(
-        &self,
-        record: &TokenRecord,
-        now: Timestamp,
-        interval_ms: i64,
-        stale_in_record: bool,
-        slot: fn(&mut KnownToken) -> &mut Option<Timestamp>,
-    ) -> bool {
-        let threshold = now.0.saturating_sub(interval_ms);
-        let Ok(mut known) = self.known.lock() else {
-            return stale_in_record;
-        };
-        if known.len() >= KNOWN_TOKENS_CAPACITY && !known.contains_key(&record.id) {
-            known.clear();
-        }
-        let entry = known.entry(record.id).or_insert_with(|| KnownToken {
-            owner: record.owner.clone(),
-            touched_at: None,
-            refusal_recorded_at: None,
-        });
-        let last = slot(entry);
-        let claim = stale_in_record && last.is_none_or(|at| at.0 <= threshold);
-        if claim {
-            *last = Some(now);
-        }
-        claim
-    }
-
-    fn last_used_interval_ms(&self) -> i64 {
-        i64::try_from(self.settings.last_used_interval.as_millis()).unwrap_or(i64::MAX)
-    }
-
-    /// A refused source address goes to the audit trail (and from there to
-    /// the event bus), at most once per `last_used_at` interval per token.
-    /// Cold: kept out of the allowed path's code.
-    #[cold]
-    #[inline(never)]
-    fn record_refusal(&self, record: &TokenRecord, source: Option<IpAddr>, now: Timestamp) {
-        let interval_ms = self.last_used_interval_ms();
-        if !self.remember_and_claim(record, now, interval_ms, true, |k| {
-            &mut k.refusal_recorded_at
-        }) {
-            return;
-        }
-        let store = Arc::clone(&self.store);
-        let id = record.id;
-        let source = source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-        let audit = AuditEvent::new(
-            "authorizer",
-            AuditAction::TokenIpRefused,
-            record.owner.clone(),
-            now,
-        )
-        .for_token(id)
-        .with_detail(format!("source_ip={source}"));
-        self.spawn(async move {
-            if let Err(error) = store.record_refused_ip(&id, now, interval_ms, &audit).await {
-                tracing::warn!(token_id = %id, error = %Causes(&error), "refused address not recorded");
-            }
-        });
-    }
-
-    /// `last_used_at` and the lazy re-hash: written off the request path,
-    /// and a failure there never changes the decision.
-    fn after_success(
-        &self,
-        token: &PlainToken,
-        record: &TokenRecord,
-        current: &crate::token::hash::Pepper,
-        now: Timestamp,
-    ) {
-        let interval_ms = self.last_used_interval_ms();
-        let threshold = now.0.saturating_sub(interval_ms);
-        let stale_in_record = record.last_used_at.is_none_or(|at| at.0 <= threshold);
-        if self.remember_and_claim(record, now, interval_ms, stale_in_record, |k| {
-            &mut k.touched_at
-        }) {
-            let store = Arc::clone(&self.store);
-            let id = record.id;
-            self.spawn(async move {
-                if let Err(error) = store.touch_last_used(&id, now, interval_ms).await {
-                    tracing::warn!(token_id = %id, error = %Causes(&error), "last_used_at update failed");
-                }
-            });
-        }
-        if current.version() > record.pepper_version {
-            let store = Arc::clone(&self.store);
-            let (id, old, new, version) = (
-                record.id,
-                record.hash.clone(),
-                current.hash(token),
-                current.version(),
-            );
-            let audit = AuditEvent::new(
-                "authorizer",
-                AuditAction::TokenRehash,
-                record.owner.clone(),
-                now,
-            )
-            .for_token(id)
-            .with_detail(format!("pepper {} -> {version}", record.pepper_version));
-            self.spawn(async move {
-                match store.replace_hash(&id, &old, &new, version, &audit).await {
-                    Ok(_) => {
-                        tracing::info!(token_id = %id, pepper_version = %version, "token re-hashed")
-                    }
-                    Err(error) => {
-                        tracing::warn!(token_id = %id, error = %Causes(&error), "re-hash failed")
-                    }
-                }
-            });
-        }
-    }
-
-    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
-        let handle = tokio::spawn(task);
-        if let Ok(mut handles) = self.background.lock() {
-            handles.retain(|h| !h.is_finished());
-            handles.push(handle);
+        if let Some(credentials) = &self.credentials {
+            credentials.forget(id);
         }
     }
 }

@@ -59,6 +59,11 @@ impl PolicyCache {
         Ok(orgs)
     }
 
+    /// Drops `org`'s policy (the feed says it changed): read on next use.
+    pub fn forget(&self, org: &str) {
+        self.lock().remove(org);
+    }
+
     /// The orgs with no cached policy, or one older than `ttl`.
     fn missing(&self, orgs: &[OrgMembership]) -> Vec<String> {
         let now = Instant::now();

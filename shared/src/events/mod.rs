@@ -4,10 +4,12 @@
 //! committed; its `event_id` is the audit event's, for de-duplication.
 //! The schemas are in docs/events.md.
 //!
-//! Layer 4, with the expiry sweep (`expiry`). May import `store`, `records`,
-//! `token`; never `authorize` or `management`.
+//! Layer 4, with the expiry sweep (`expiry`) and the cache invalidator
+//! (`invalidation`). May import `store`, `records`, `token`; never
+//! `authorize` or `management`.
 
 pub mod expiry;
+pub mod invalidation;
 
 use serde::Serialize;
 

@@ -1,11 +1,15 @@
-//! The authorizer's read path and the request counters, in memory.
+//! The authorizer's read path, the request counters, the revocation feed,
+//! scheduled ends and the expiry index, in memory.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
 use super::MemoryStore;
-use crate::records::{OrgPolicy, Owner, Timestamp, TokenRecord};
+use crate::records::{AuditEvent, ChangeKey, OrgPolicy, Owner, Timestamp, TokenRecord};
+use crate::store::expiry::{ExpiringToken, ExpiryIndex, ExpiryNotice};
+use crate::store::feed::{FeedSnapshot, RevocationFeed};
+use crate::store::gateway::FlushSchedule;
 use crate::store::{
     read_principal, CredentialLookup, Principal, RateLimiter, StoreError, TokenStore,
 };
@@ -56,5 +60,91 @@ impl CredentialLookup for MemoryStore {
             .iter()
             .filter_map(|org| Some((org.clone(), *state.org_policies.get(org)?)))
             .collect())
+    }
+}
+
+#[async_trait]
+impl RevocationFeed for MemoryStore {
+    async fn read_feed(&self) -> Result<FeedSnapshot, StoreError> {
+        Ok(self.state()?.feed.clone())
+    }
+
+    async fn append_to_feed(&self, keys: &[ChangeKey], at: Timestamp) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        state.feed = std::mem::take(&mut state.feed).with(keys, at);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl FlushSchedule for MemoryStore {
+    async fn schedule_end(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError> {
+        self.state()?.scheduled_ends.insert((at, *id));
+        Ok(())
+    }
+
+    async fn scheduled_ends(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, TokenId)>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .scheduled_ends
+            .iter()
+            .filter(|(at, _)| (from..=to).contains(at))
+            .copied()
+            .collect())
+    }
+}
+
+/// The expiry index as the DynamoDB adapter keeps it: every expiring token
+/// until its `Expired` notice.
+#[async_trait]
+impl ExpiryIndex for MemoryStore {
+    async fn tokens_expiring(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<ExpiringToken>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .tokens
+            .values()
+            .map(|(record, _)| record)
+            .filter(|r| r.expires_at.is_some_and(|at| (from..=to).contains(&at)))
+            .map(|record| {
+                let notices = state
+                    .expiry_notices
+                    .get(&record.id)
+                    .cloned()
+                    .unwrap_or_default();
+                ExpiringToken {
+                    record: record.clone(),
+                    notices,
+                }
+            })
+            .filter(|t| !t.notices.contains(&ExpiryNotice::Expired))
+            .collect())
+    }
+
+    async fn record_expiry_notice(
+        &self,
+        id: &TokenId,
+        notice: ExpiryNotice,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let live = state
+            .tokens
+            .get(id)
+            .is_some_and(|(record, _)| record.revoked.is_none());
+        let notices = state.expiry_notices.entry(*id).or_default();
+        if !live || notices.contains(&notice) {
+            return Ok(false);
+        }
+        notices.push(notice);
+        state.audit.push(audit.clone());
+        Ok(true)
     }
 }

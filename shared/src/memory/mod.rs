@@ -38,6 +38,9 @@ struct State {
     org_policies: HashMap<String, OrgPolicy>,
     /// The directory version of each account written from it.
     account_versions: HashMap<String, i64>,
+    feed: crate::store::feed::FeedSnapshot,
+    scheduled_ends: std::collections::BTreeSet<(Timestamp, TokenId)>,
+    expiry_notices: HashMap<TokenId, Vec<crate::store::expiry::ExpiryNotice>>,
     /// Service users ever created, by org (the per-org limit).
     org_service_users: HashMap<String, u32>,
     /// When each token's last refused-IP event was written.

@@ -4,6 +4,7 @@
 //! Below: the token format only. Each child imports its siblings by file,
 //! never through this module, which only re-exports them.
 
+pub mod access;
 pub mod allowlist;
 pub mod audit;
 pub mod caller;
@@ -13,6 +14,7 @@ pub mod org_policy;
 pub mod primitives;
 pub mod principals;
 
+pub use access::{AccessChange, ChangeKey};
 pub use allowlist::IpAllowlist;
 pub use audit::{Actor, AuditAction, AuditEvent, Origin};
 pub use caller::{Caller, InvalidUserId, UserId};

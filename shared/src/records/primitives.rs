@@ -24,6 +24,10 @@ impl Timestamp {
         Self(self.0.saturating_add(seconds.saturating_mul(1000)))
     }
 
+    pub fn plus_millis(self, millis: i64) -> Self {
+        Self(self.0.saturating_add(millis))
+    }
+
     pub fn as_seconds(self) -> i64 {
         self.0.div_euclid(1000)
     }

@@ -3,14 +3,18 @@
 //! in [`crate::memory`] (feature `test-util`).
 //!
 //! Layer 3: the ports (`TokenStore`, `PrincipalStore`, `CredentialLookup`,
-//! `AuditLog`, `RateLimiter`, `expiry::ExpiryIndex`, `pepper::PepperSource`
-//! with the ring it feeds) and `StoreError`. May import `records`, `token`.
+//! `AuditLog`, `RateLimiter`, `expiry::ExpiryIndex`, `feed::RevocationFeed`,
+//! `gateway::GatewayCache`,
+//! `pepper::PepperSource` with the ring it feeds) and `StoreError`. May
+//! import `records`, `token`.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
 pub mod expiry;
+pub mod feed;
+pub mod gateway;
 pub mod pepper;
 
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};

@@ -286,9 +286,10 @@ async fn sso_is_refused_bad_tokens_are_401_and_a_missing_scope_is_403() {
     assert_eq!(answer.status, 401);
 }
 
-/// With a cache TTL the gateway reuses the authorizer's answer, as API
-/// Gateway does: a revoked token keeps working until its answer expires.
-/// This is why the template's default TTL is 0 (docs/deploy.md).
+/// With a cache TTL and no cache invalidator the gateway reuses the
+/// authorizer's answer, as API Gateway does: a revoked token keeps working
+/// until its answer expires. This is why the template pairs its TTL with the
+/// invalidator (docs/authorizer.md, "Caching"; tests in `caching.rs`).
 #[tokio::test]
 async fn with_a_cache_ttl_a_revoked_token_works_until_its_answer_expires() {
     let stack = Stack::connect().await;

@@ -20,7 +20,8 @@ use serde_norway::Value;
 
 /// One grant: actions on resources, for items under key prefixes, naming
 /// only these attributes (`None`: any). Resources: `table`, `gsi1`, `gsi2`,
-/// `stream`, `pepper-key`, `bus`, `dead-letter-queue`, `account-sync-dead-letter-queue`.
+/// `stream`, `pepper-key`, `bus`, `dead-letter-queue`, `account-sync-dead-letter-queue`,
+/// `cache-invalidator-dead-letter-queue`, `http-api-stage-authorizer-cache`.
 type Row = (
     &'static str,
     &'static [&'static str],
@@ -91,8 +92,9 @@ const GET_QUERY: &[&str] = &["dynamodb:GetItem", "dynamodb:Query"];
 #[rustfmt::skip]
 const GRANTS: &[Row] = &[
     // The token and its owner (one strongly consistent read), the ring, org policies.
+    // ... and the revocation feed.
     ("authorizer", &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], TABLE,
-        &["TOKEN#", "USER#", "SVCUSER#", "ORG#", "PEPPER"], None),
+        &["TOKEN#", "USER#", "SVCUSER#", "ORG#", "PEPPER", "FEED"], None),
     // last_used_at, the lazy re-hash, the refused-address record.
     ("authorizer", &["dynamodb:UpdateItem"], TABLE, &["TOKEN#"],
         Some(&["last_used_at", "hash", "pepper_version", "ip_refused_at"])),
@@ -148,6 +150,16 @@ const GRANTS: &[Row] = &[
     ("expiry-sweep", &["dynamodb:UpdateItem"], TABLE, &["TOKEN#"],
         Some(&["expiry_notices", "gsi2pk", "gsi2sk", "revoked_at"])),
     ("expiry-sweep", &["dynamodb:PutItem"], TABLE, &["AUDIT#"], Some(AUDIT)),
+
+    // The feed (read, conditional put), tokens' last_used_at and grace ends,
+    // the scheduled ends; expiring tokens; the HTTP API stage's cache.
+    ("cache-invalidator", GET_QUERY, TABLE, &["FEED", "TOKEN#", "ENDS#"], None),
+    ("cache-invalidator", &["dynamodb:PutItem"], TABLE, &["FEED", "ENDS#"],
+        Some(&["entries", "ver", "reset_at", "ttl"])),
+    ("cache-invalidator", &["dynamodb:Query"], &["gsi2"], &["EXPIRES#"], None),
+    ("cache-invalidator", &["apigateway:DELETE"], &["http-api-stage-authorizer-cache"], &[], None),
+    ("cache-invalidator", STREAM_READS, &["stream"], &[], None),
+    ("cache-invalidator", &["sqs:SendMessage"], &["cache-invalidator-dead-letter-queue"], &[], None),
 
     ("account-sync", &["sqs:SendMessage"], &["account-sync-dead-letter-queue"], &[], None),
     ("account-sync", &["dynamodb:GetItem"], TABLE, &["USER#"], None),
@@ -244,6 +256,14 @@ fn resource_name(resource: &Value) -> String {
         (
             "AccountSyncDeadLetterQueue.Arn",
             "account-sync-dead-letter-queue",
+        ),
+        (
+            "CacheInvalidatorDeadLetterQueue.Arn",
+            "cache-invalidator-dead-letter-queue",
+        ),
+        (
+            "/apis/${HttpApi}/stages/$default/cache/authorizers",
+            "http-api-stage-authorizer-cache",
         ),
     ];
     known
@@ -379,6 +399,7 @@ async fn every_request_each_function_makes_through_the_walkthrough_is_granted() 
             })
             .collect(),
         stream_deliveries: Some(1),
+        caching: true,
         ..ChainConfig::default()
     });
     let session_file = chain.logs().join("session");
@@ -433,6 +454,7 @@ async fn every_request_each_function_makes_through_the_walkthrough_is_granted() 
         "revoke-token",
         "leak-response",
         "event-publisher",
+        "cache-invalidator",
     ] {
         assert!(seen.iter().any(|(f, _)| f == function), "{function}");
     }

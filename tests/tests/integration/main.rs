@@ -7,6 +7,8 @@ mod allowlists;
 mod audit_trail;
 mod authorizer;
 mod bounded_listings;
+mod cache_tiers;
+mod caching;
 mod events;
 mod gateway;
 mod iam;

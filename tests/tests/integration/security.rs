@@ -887,6 +887,7 @@ async fn kms_faults_fail_closed() {
             route_rules: Default::default(),
             last_used_interval: Duration::from_secs(300),
             org_policy_ttl: Duration::from_secs(30),
+            caching: Default::default(),
         },
     );
     // A new version is added elsewhere and a token hashed under it.

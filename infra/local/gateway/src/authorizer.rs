@@ -203,6 +203,32 @@ impl AnswerCache {
         entries.insert(key, (now, answer));
     }
 
+    /// Drops every answer (a stage flush: API Gateway has no per-key or
+    /// per-authorizer flush) and says how many were live. An authorizer call
+    /// in flight still `put`s its answer afterwards, as in AWS.
+    pub fn clear(&self, now: Instant) -> usize {
+        let mut entries = self.lock();
+        let live = Self::count_live(&entries, self.ttl, now);
+        entries.clear();
+        live
+    }
+
+    /// Answers younger than the TTL.
+    pub fn live(&self, now: Instant) -> usize {
+        Self::count_live(&self.lock(), self.ttl, now)
+    }
+
+    fn count_live(
+        entries: &HashMap<[u8; 32], (Instant, Answer)>,
+        ttl: Duration,
+        now: Instant,
+    ) -> usize {
+        entries
+            .values()
+            .filter(|(stored, _)| now.duration_since(*stored) < ttl)
+            .count()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Instant, Answer)>> {
         self.entries
             .lock()
@@ -302,5 +328,67 @@ mod tests {
             start,
         );
         assert_eq!(off.get(&key, start), None);
+    }
+
+    #[test]
+    fn deny_answers_are_cached_like_allows() {
+        let cache = AnswerCache::new(Duration::from_secs(300));
+        let start = Instant::now();
+        let no = Answer::parse(&json!({"isAuthorized": false}), true).unwrap();
+        let key = AnswerCache::key("CogToken", &["Bearer revoked".into()]);
+        cache.put(key, no.clone(), start);
+        assert_eq!(cache.get(&key, start + Duration::from_secs(299)), Some(no));
+    }
+
+    #[test]
+    fn a_flush_drops_every_answer_and_counts_the_live_ones() {
+        let cache = AnswerCache::new(Duration::from_secs(5));
+        let start = Instant::now();
+        let yes = Answer::parse(&json!({"isAuthorized": true}), true).unwrap();
+        let keys: Vec<_> = (0..3)
+            .map(|i| AnswerCache::key("CogToken", &[format!("Bearer {i}")]))
+            .collect();
+        cache.put(keys[0], yes.clone(), start);
+        cache.put(keys[1], yes.clone(), start + Duration::from_secs(2));
+        cache.put(keys[2], yes.clone(), start + Duration::from_secs(3));
+        let now = start + Duration::from_secs(6);
+        // The first answer is past its TTL: held, but not live.
+        assert_eq!(cache.live(now), 2);
+        assert_eq!(cache.clear(now), 2);
+        assert_eq!(cache.live(now), 0);
+        assert!(keys.iter().all(|key| cache.get(key, now).is_none()));
+    }
+
+    #[test]
+    fn an_answer_that_arrives_after_a_flush_is_cached() {
+        // The in-flight race as AWS has it: the authorizer was called before
+        // the flush and answers after it; its answer is cached for the TTL.
+        let cache = AnswerCache::new(Duration::from_secs(300));
+        let start = Instant::now();
+        let key = AnswerCache::key("CogToken", &["Bearer soon-revoked".into()]);
+        assert_eq!(cache.get(&key, start), None);
+        cache.clear(start + Duration::from_millis(10));
+        let stale = Answer::parse(&json!({"isAuthorized": true}), true).unwrap();
+        cache.put(key, stale.clone(), start + Duration::from_millis(20));
+        assert_eq!(
+            cache.get(&key, start + Duration::from_secs(299)),
+            Some(stale)
+        );
+        assert_eq!(cache.live(start + Duration::from_secs(1)), 1);
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bound() {
+        let cache = AnswerCache::new(Duration::from_secs(300));
+        let start = Instant::now();
+        let yes = Answer::parse(&json!({"isAuthorized": true}), true).unwrap();
+        for i in 0..=CACHE_MAX_ENTRIES {
+            cache.put(
+                AnswerCache::key("CogToken", &[format!("Bearer {i}")]),
+                yes.clone(),
+                start,
+            );
+        }
+        assert!(cache.live(start) <= CACHE_MAX_ENTRIES);
     }
 }

@@ -231,6 +231,19 @@ mod tests {
     }
 
     #[test]
+    fn the_control_planes_dev_controls_are_not_served_on_the_api_listener() {
+        let sessions = Sessions::new(Duration::from_secs(60));
+        for (method, path) in [
+            ("GET", "/_dev/authorizer-cache"),
+            ("POST", "/_dev/authorizer-cache/reset-stats"),
+            ("POST", "/_dev/control-plane/fail-next"),
+        ] {
+            let answer = endpoint(&sessions, &sent(method, path, "", &[]));
+            assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+
+    #[test]
     fn a_bad_user_id_shows_the_form_again_with_the_reason() {
         let sessions = Sessions::new(Duration::from_secs(60));
         let view = sent("POST", "/_dev/sign-in", "sub=a+b", &OWN_FORM);

@@ -1,12 +1,20 @@
 //! `local-gateway`: plays API Gateway (the HTTP API of `template.yaml`) on
 //! loopback, in front of the functions `cargo lambda watch` serves.
 //! Dev only: it hands out dev sessions to anyone who asks (see `sessions`).
+//! With `--control-plane-listen`, a second listener plays API Gateway's
+//! authorizer-cache flush APIs (see `control_plane`).
 
 mod authorizer;
+mod cache_stats;
+#[cfg(test)]
+mod chain_tests;
+mod control_plane;
 mod dev;
 mod events;
 mod lambda;
+mod quota;
 mod responses;
+mod serve;
 mod server;
 mod sessions;
 mod template;
@@ -15,16 +23,15 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::control_plane::{ControlPlane, RestStage};
 use crate::lambda::LambdaClient;
+use crate::quota::TokenBucket;
 use crate::server::Gateway;
 use crate::template::RouteAuth;
 
@@ -52,6 +59,39 @@ struct Args {
     /// How long to wait for a function (the first call compiles it under `cargo lambda watch`).
     #[arg(long, default_value_t = 600)]
     invoke_timeout_seconds: u64,
+    /// The HTTP API's id in route ARNs and request contexts, and the id its
+    /// cache flush (`DELETE /v2/apis/{id}/stages/$default/cache/authorizers`) answers to.
+    #[arg(long, default_value = "local", value_parser = parse_name)]
+    api_id: String,
+    /// Where to serve API Gateway's authorizer-cache flush APIs; loopback only.
+    /// Absent: no control plane.
+    #[arg(long, env = "COG_CONTROL_PLANE_ADDR")]
+    control_plane_listen: Option<SocketAddr>,
+    /// A REST API stage whose `FlushStageAuthorizersCache` clears this
+    /// gateway's cache (the gateway has no REST API of its own). Repeatable.
+    #[arg(long = "rest-stage", value_name = "REST_API_ID/STAGE")]
+    rest_stages: Vec<RestStage>,
+    /// The control plane's quota: AWS's "Total operations" rate per second...
+    #[arg(long, default_value_t = 10.0, value_parser = parse_rate)]
+    control_plane_rate: f64,
+    /// ...and burst, shared by both flush paths.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
+    control_plane_burst: u32,
+}
+
+fn parse_name(text: &str) -> Result<String, String> {
+    control_plane::valid_name(text)
+        .then(|| text.to_owned())
+        .ok_or_else(|| format!("expected letters, digits, - and _, got {text:?}"))
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "expected a number of requests per second above 0, got {text:?}"
+        )),
+    }
 }
 
 fn parse_parameter(text: &str) -> Result<(String, String), String> {
@@ -77,18 +117,56 @@ async fn main() -> Result<()> {
             args.listen
         );
     }
+    if let Some(address) = args.control_plane_listen.filter(|a| !a.ip().is_loopback()) {
+        bail!("{address} is not a loopback address: the control plane is for local runs only");
+    }
     let gateway = Arc::new(gateway(&args)?);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let control = match args.control_plane_listen {
+        Some(address) => {
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address}"))?;
+            let plane = ControlPlane::new(
+                gateway.identity().clone(),
+                args.rest_stages.clone(),
+                Arc::clone(gateway.cache()),
+                Arc::clone(gateway.stats()),
+                TokenBucket::new(
+                    args.control_plane_rate,
+                    args.control_plane_burst,
+                    Instant::now(),
+                ),
+            );
+            Some((listener, Arc::new(plane)))
+        }
+        None => None,
+    };
     log_routes(&gateway);
     tracing::info!(
         lambda_url = %args.lambda_url,
+        api_id = %gateway.identity().api_id,
         authorizer_ttl_seconds = gateway.authorizer_ttl().as_secs(),
         "listening on http://{}",
         listener.local_addr()?
     );
-    serve(listener, gateway).await?;
+    if let Some((listener, _)) = &control {
+        let rest_stages: Vec<String> = args
+            .rest_stages
+            .iter()
+            .map(|s| format!("{}/{}", s.rest_api_id, s.stage))
+            .collect();
+        tracing::info!(
+            rate_per_second = args.control_plane_rate,
+            burst = args.control_plane_burst,
+            rest_stages = ?rest_stages,
+            "control plane on http://{}",
+            listener.local_addr()?
+        );
+    }
+    serve(listener, gateway, control).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -107,6 +185,7 @@ fn gateway(args: &Args) -> Result<Gateway> {
         api,
         lambda,
         Duration::from_secs(args.session_seconds),
+        &args.api_id,
     ))
 }
 
@@ -121,27 +200,33 @@ fn log_routes(gateway: &Gateway) {
     }
 }
 
-/// Serves HTTP/1.1 connections until SIGINT or SIGTERM.
-async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> Result<()> {
+/// Serves both listeners until SIGINT or SIGTERM.
+async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    control: Option<(TcpListener, Arc<ControlPlane>)>,
+) -> Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = terminate.recv() => return Ok(()),
-        };
-        let gateway = Arc::clone(&gateway);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let gateway = Arc::clone(&gateway);
-                async move { Ok::<_, std::convert::Infallible>(gateway.handle(request, peer).await) }
-            });
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
+    let api = serve::accept_loop(listener, move |request, peer| {
+        Arc::clone(&gateway).handle(request, peer)
+    });
+    let control = async move {
+        match control {
+            Some((listener, plane)) => {
+                serve::accept_loop(listener, move |request, _| {
+                    let plane = Arc::clone(&plane);
+                    async move { plane.handle(request).await }
+                })
                 .await
-            {
-                tracing::debug!(%error, "connection ended");
             }
-        });
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        served = api => served?,
+        served = control => served.context("control plane listener")?,
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
+    Ok(())
 }

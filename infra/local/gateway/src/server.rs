@@ -15,6 +15,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::authorizer::{Answer, AnswerCache, Verdict};
+use crate::cache_stats::CacheStats;
 use crate::dev;
 use crate::events::{ApiIdentity, HttpAnswer, MatchedRoute, RequestView};
 use crate::lambda::{Invocation, LambdaClient};
@@ -32,7 +33,9 @@ pub struct Gateway {
     api: Api,
     identity: ApiIdentity,
     lambda: LambdaClient,
-    cache: AnswerCache,
+    // Shared with the control plane, which flushes it and reports on it.
+    cache: Arc<AnswerCache>,
+    stats: Arc<CacheStats>,
     sessions: Sessions,
     requests: AtomicU64,
 }
@@ -47,7 +50,9 @@ enum AuthNote {
 }
 
 impl Gateway {
-    pub fn new(api: Api, lambda: LambdaClient, session_lifetime: Duration) -> Self {
+    /// `api_id` names the API in route ARNs and request contexts, and is the
+    /// id the control plane's flush answers to.
+    pub fn new(api: Api, lambda: LambdaClient, session_lifetime: Duration, api_id: &str) -> Self {
         // One token authorizer per API in this design; its TTL sizes the cache.
         let ttl = api
             .routes
@@ -62,11 +67,12 @@ impl Gateway {
             identity: ApiIdentity {
                 region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
                 account_id: "000000000000".into(),
-                api_id: "local".into(),
+                api_id: api_id.to_owned(),
                 stage: "$default".into(),
             },
             lambda,
-            cache: AnswerCache::new(ttl),
+            cache: Arc::new(AnswerCache::new(ttl)),
+            stats: Arc::new(CacheStats::default()),
             sessions: Sessions::new(session_lifetime),
             requests: AtomicU64::new(0),
         }
@@ -78,6 +84,18 @@ impl Gateway {
 
     pub fn routes(&self) -> &[RouteConfig] {
         &self.api.routes
+    }
+
+    pub fn identity(&self) -> &ApiIdentity {
+        &self.identity
+    }
+
+    pub fn cache(&self) -> &Arc<AnswerCache> {
+        &self.cache
+    }
+
+    pub fn stats(&self) -> &Arc<CacheStats> {
+        &self.stats
     }
 
     pub async fn handle(
@@ -228,6 +246,14 @@ impl Gateway {
     /// Runs the Lambda authorizer (or uses its cached answer) as API Gateway does:
     /// a missing identity source is 401 without a call; an `Unauthorized`
     /// error is 401; any other failure is 500.
+    ///
+    /// Cached, with a TTL above 0: Allow and Deny answers alike (a simple
+    /// response "fully allows or denies all API requests that match the cached
+    /// identity source values"). Not cached: function errors, and the
+    /// `Unauthorized` error too. "Control access to HTTP APIs with AWS Lambda
+    /// authorizers" (sections "Caching authorizer responses", "Troubleshooting")
+    /// caches "the authorizer result" and documents no `Unauthorized` error
+    /// for HTTP APIs at all; nothing states that a 401 is cached, so it is not.
     async fn authorize(
         &self,
         authorizer: &LambdaAuthorizer,
@@ -244,10 +270,19 @@ impl Gateway {
             .ok_or_else(unauthorized)?;
         let route_arn = view.route_arn(&self.identity);
         let key = AnswerCache::key(&authorizer.name, &identity);
-        if let Some(answer) = self.cache.get(&key, Instant::now()) {
+        // AWS caches only for an authorizer with an identity source; without
+        // one, every caller would share one key.
+        let cacheable = !authorizer.identity_sources.is_empty();
+        if let Some(answer) = cacheable
+            .then(|| self.cache.get(&key, Instant::now()))
+            .flatten()
+        {
+            self.stats.hit();
             return Ok((answer.verdict(&route_arn), AuthNote::AuthorizerCached));
         }
+        self.stats.miss();
         let event = view.authorizer_event(route, &self.identity, &identity);
+        self.stats.invocation();
         let answer = match self.lambda.invoke(&authorizer.function, &event).await {
             Ok(Invocation::Returned(result)) => Answer::parse(&result, authorizer.simple_responses)
                 .map_err(|error| {
@@ -267,7 +302,9 @@ impl Gateway {
             }
         };
         let verdict = answer.verdict(&route_arn);
-        self.cache.put(key, answer, Instant::now());
+        if cacheable {
+            self.cache.put(key, answer, Instant::now());
+        }
         Ok((verdict, AuthNote::AuthorizerCalled))
     }
 
@@ -313,7 +350,7 @@ impl Gateway {
 
 /// The path for the log, with anything shaped like a token cut to its prefix
 /// (a token pasted into a URL must not reach the log).
-fn redact(path: &str) -> String {
+pub(crate) fn redact(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     let mut rest = path;
     while let Some(start) = rest.find("cog_") {
@@ -335,7 +372,7 @@ fn redact(path: &str) -> String {
 }
 
 /// `127.0.0.1`, `localhost` or `[::1]`, with or without a port.
-fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((name, port)) if port.is_empty() || valid_port(port) => name,

@@ -16,6 +16,8 @@
 //! | org service-user counter | `ORG#<org>` | `SVCUSERS` | |
 //! | rate-limit window | `RATE#<key>` | `<window start ms>` | |
 //! | published event marker | `PUBLISHED#<audit event id>` | `EVENT` | |
+//! | revocation feed | `FEED` | `REVOCATIONS` | |
+//! | scheduled credential end | `ENDS#<minute since the epoch>` | `<at ms, 20 digits>#<token id>` | |
 //!
 //! A token holds a slot in its owner's counter (attribute `holds_slot`) from
 //! creation until the write that revokes it or releases its ended slot; that
@@ -29,11 +31,12 @@
 //! and from its item),
 //! `transaction` (conditioned writes and their outcomes), `paging` (one page
 //! of a listing), then one file per
-//! storage port: `tokens`, `principals`, `lookup`, `audit`, `peppers`.
+//! storage port: `tokens`, `principals`, `lookup`, `audit`, `peppers`, `feed`.
 
 mod attributes;
 mod audit;
 mod expiry;
+mod feed;
 mod items;
 mod keys;
 mod lookup;

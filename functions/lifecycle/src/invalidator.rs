@@ -1,0 +1,121 @@
+//! One invocation of the cache invalidator: a batch of the table's stream
+//! (the access changes its audit items record), or the schedule's tick
+//! (credentials ending by time). A batch that fails is reported from its
+//! first record, so the event source mapping retries it whole, then
+//! dead-letters it; an unreadable audit item fails the batch too: a change
+//! it might record must not be skipped.
+
+use cog_tokens::aws::dynamodb::stream::audit_event_from_image;
+use cog_tokens::events::invalidation::{InvalidationError, Invalidator, Outcome};
+use cog_tokens::logging::Causes;
+use cog_tokens::records::AccessChange;
+use cog_tokens::store::expiry::ExpiryIndex;
+use cog_tokens::store::feed::RevocationFeed;
+use cog_tokens::store::gateway::{FlushSchedule, GatewayCache};
+use cog_tokens::store::{StoreError, TokenStore};
+use serde_json::Value;
+
+use crate::publisher::{BatchResponse, ItemFailure, StreamBatch};
+
+/// The access changes of a batch, or the sequence number of the first
+/// record that could not be read.
+pub fn changes_in(batch: &StreamBatch) -> Result<Vec<AccessChange>, String> {
+    let mut changes = Vec::new();
+    for record in &batch.records {
+        let Some(change) = &record.dynamodb else {
+            continue;
+        };
+        if record.event_name.as_deref() != Some("INSERT") || !change.is_audit_item() {
+            continue;
+        }
+        let sequence = change.sequence_number.clone().unwrap_or_default();
+        let audit = match &change.new_image {
+            Some(image) => audit_event_from_image(image),
+            None => Err(StoreError::Malformed("no new image".into())),
+        };
+        match audit {
+            Ok(Some(audit)) => changes.extend(AccessChange::from_audit(&audit)),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(sequence, error = %Causes(&error), "unreadable audit item: batch retried");
+                return Err(sequence);
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// Handles one event: a stream batch when it has `Records`, else a tick.
+pub async fn handle<S, G>(invalidator: &Invalidator<S, G>, event: Value) -> BatchResponse
+where
+    S: RevocationFeed + TokenStore + FlushSchedule + ExpiryIndex,
+    G: GatewayCache,
+{
+    if event.get("Records").is_none() {
+        return match invalidator.on_schedule().await {
+            Ok(outcome) => {
+                tracing::info!(flushes = outcome.flushes, "scheduled run done");
+                BatchResponse::default()
+            }
+            Err(error) => {
+                // The next tick covers the same window again; the alarm sees this.
+                tracing::error!(error = %Causes(&error), "scheduled run failed");
+                BatchResponse {
+                    failures: vec![ItemFailure::of("schedule")],
+                }
+            }
+        };
+    }
+    let batch: StreamBatch = match serde_json::from_value(event) {
+        Ok(batch) => batch,
+        Err(error) => {
+            tracing::error!(
+                line = error.line(),
+                column = error.column(),
+                "unreadable stream batch"
+            );
+            return BatchResponse {
+                failures: vec![ItemFailure::of("")],
+            };
+        }
+    };
+    let first = batch
+        .records
+        .iter()
+        .find_map(|r| r.dynamodb.as_ref()?.sequence_number.clone())
+        .unwrap_or_default();
+    let changes = match changes_in(&batch) {
+        Ok(changes) => changes,
+        Err(sequence) => {
+            return BatchResponse {
+                failures: vec![ItemFailure::of(&sequence)],
+            }
+        }
+    };
+    match invalidator.on_changes(&changes).await {
+        Ok(Outcome {
+            fed,
+            flushes,
+            scheduled,
+        }) => {
+            tracing::info!(
+                changes = changes.len(),
+                fed,
+                flushes,
+                scheduled,
+                "stream batch handled"
+            );
+            BatchResponse::default()
+        }
+        Err(error) => {
+            log_failure(&error);
+            BatchResponse {
+                failures: vec![ItemFailure::of(&first)],
+            }
+        }
+    }
+}
+
+fn log_failure(error: &InvalidationError) {
+    tracing::error!(error = %Causes(error), "invalidation failed: batch retried, then dead-lettered");
+}
