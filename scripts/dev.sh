@@ -60,7 +60,7 @@ setsid python infra/local/events.py poll "$TABLE_NAME" "http://127.0.0.1:$watch_
 poller_pid=$!
 # ... and the same stream to cache-invalidator, batches in parallel as its mapping's.
 setsid python infra/local/events.py poll "$TABLE_NAME" "http://127.0.0.1:$watch_port" \
-  --function cache-invalidator --parallel 10 >.local/invalidator-poller.log 2>&1 &
+  --function cache-invalidator --parallel 10 --interval 0.05 >.local/invalidator-poller.log 2>&1 &
 invalidator_poller_pid=$!
 # Plays the invalidator's one-minute schedule (credentials ending by time).
 setsid python infra/local/events.py tick "http://127.0.0.1:$watch_port" cache-invalidator 60 >.local/invalidator-ticks.log 2>&1 &

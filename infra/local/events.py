@@ -12,7 +12,7 @@ DynamoDB Streams poller that stands in for Lambda's event source mapping.
                                       detail-type, token and actor
     events.py poll TABLE INVOKE_URL [--repeat N] [--function NAME]
                                     [--retries N] [--dead-letter QUEUE_URL]
-                                    [--parallel N]
+                                    [--parallel N] [--interval SECS]
                                       deliver the table's stream to the
                                       publisher function through the Lambda
                                       invoke API (cargo lambda watch), as the
@@ -25,7 +25,9 @@ DynamoDB Streams poller that stands in for Lambda's event source mapping.
                                       dead-letter queue (default: the queue
                                       TABLE-FUNCTION-dlq, created); --parallel
                                       keeps up to N batches in flight, as a
-                                      mapping's ParallelizationFactor does
+                                      mapping's ParallelizationFactor does;
+                                      --interval: the pause between polls
+                                      (default 0.2)
     events.py tick INVOKE_URL FUNCTION SECS
                                       invoke FUNCTION with a schedule's input
                                       every SECS seconds, as EventBridge
@@ -150,7 +152,8 @@ def deliver(url, function, records, retries):
     return pending, attempts
 
 
-def poll(table, url, repeat=1, function="event-publisher", retries=20, dead_letter=None, parallel=1):
+def poll(table, url, repeat=1, function="event-publisher", retries=20, dead_letter=None, parallel=1,
+         interval=0.2):
     dead_letter = dead_letter or dead_letter_queue(table, function)
     in_flight = []
     print(f"dead-letter queue: {dead_letter}", file=sys.stderr, flush=True)
@@ -187,7 +190,7 @@ def poll(table, url, repeat=1, function="event-publisher", retries=20, dead_lett
                 in_flight.append(thread)
                 if parallel == 1:
                     thread.join()
-        time.sleep(0.2)
+        time.sleep(interval)
 
 
 def tick(url, function, seconds):
@@ -220,7 +223,7 @@ def main(argv):
         tick(*args)
     elif command == "poll":
         options = {"--repeat": 1, "--function": "event-publisher", "--retries": 20, "--dead-letter": None,
-                   "--parallel": 1}
+                   "--parallel": 1, "--interval": 0.2}
         positional = []
         while args:
             if args[0] in options:
@@ -235,6 +238,7 @@ def main(argv):
             retries=int(options["--retries"]),
             dead_letter=options["--dead-letter"],
             parallel=int(options["--parallel"]),
+            interval=float(options["--interval"]),
         )
     else:
         sys.exit(__doc__)

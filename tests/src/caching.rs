@@ -14,6 +14,11 @@ pub const ROUTE: &str = "/v1/whoami";
 /// The bound the design promises: a narrowed credential is refused within it.
 pub const REVOCATION_BOUND: Duration = Duration::from_secs(1);
 
+/// Held by each test that measures a revocation's delay: one at a time, so
+/// two such tests' chains do not slow each other's measurement on a
+/// 2-core machine.
+pub static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A chain with both tiers on (the template's TTL) for `table`.
 pub fn cached_chain(table: &str) -> Chain {
     Chain::start(&ChainConfig {

@@ -349,7 +349,8 @@ impl Chain {
             .args(["--function", function])
             .args(["--repeat", &deliveries.to_string()]);
         if function == "cache-invalidator" {
-            poller.args(["--parallel", "10", "--retries", "3"]);
+            // Every poll's pause is revocation delay; 50 ms keeps it small.
+            poller.args(["--parallel", "10", "--retries", "3", "--interval", "0.05"]);
         }
         self.spawn(&format!("stream-poller-{function}"), &mut poller);
     }

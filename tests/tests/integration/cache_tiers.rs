@@ -241,9 +241,10 @@ async fn an_allow_put_back_by_an_authorization_in_flight_at_the_flush_is_removed
     let stack = Stack::connect().await;
     let (store, _key) = stack.seeded(&["racer"]).await;
     let proxy = FaultProxy::dynamodb().await;
-    // A 2 s deadline makes the window between the two flushes long enough
-    // to observe; the default (400 ms) narrows it, it does not remove it.
-    let chain = Arc::new(proxied_chain(&store, &proxy, "2000"));
+    // A 5 s deadline makes the window between the two flushes long enough
+    // to observe, even on a loaded machine; the default (400 ms) narrows
+    // it, it does not remove it.
+    let chain = Arc::new(proxied_chain(&store, &proxy, "5000"));
     let cookie = chain.sign_in("racer").await;
     let created = chain.create_token(&cookie, r#"["tokens:read"]"#).await;
     assert_eq!(created.status, 201, "{}", created.body);

@@ -8,11 +8,12 @@
 
 use std::time::Instant;
 
-use cog_integration_tests::caching::{cached_chain, refused_within_bound, warm, ROUTE};
+use cog_integration_tests::caching::{cached_chain, refused_within_bound, warm, MEASURING, ROUTE};
 use cog_integration_tests::Stack;
 
 #[tokio::test]
 async fn an_owner_revoking_a_cached_pat_is_refused_within_a_second() {
+    let _one_at_a_time = MEASURING.lock().await;
     let stack = Stack::connect().await;
     let (store, _key) = stack.seeded(&["cache_owner"]).await;
     let chain = cached_chain(store.table());

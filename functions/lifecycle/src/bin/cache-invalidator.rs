@@ -5,7 +5,7 @@
 //! `rest:<api>/<stage>`, separated by commas; none: the feed only);
 //! `GATEWAY_CACHE_TTL_SECONDS`, `LAST_USED_INTERVAL_SECONDS`,
 //! `REVOCATION_FEED_INTERVAL_MS` and `AUTHORIZER_DEADLINE_MS` as the
-//! authorizer has them; `FLUSH_WINDOW_MS` (default 1000), `FLUSH_ATTEMPTS`
+//! authorizer has them; `FLUSH_WINDOW_MS` (default 300), `FLUSH_ATTEMPTS`
 //! (default 8), `SCHEDULE_HORIZON_SECONDS` (default 65: a run each minute,
 //! overlapping).
 
@@ -44,7 +44,7 @@ fn settings() -> Result<InvalidatorSettings, ConfigError> {
         last_used_interval: Duration::from_secs(parsed_or("LAST_USED_INTERVAL_SECONDS", 300)?),
         feed_interval: Duration::from_millis(parsed_or("REVOCATION_FEED_INTERVAL_MS", 250)?),
         settle: Duration::from_millis(deadline_ms + ANSWER_TRANSIT_MS),
-        window: Duration::from_millis(parsed_or("FLUSH_WINDOW_MS", 1_000)?),
+        window: Duration::from_millis(parsed_or("FLUSH_WINDOW_MS", 300)?),
         flush_attempts: parsed_or("FLUSH_ATTEMPTS", 8)?,
         horizon: Duration::from_secs(parsed_or("SCHEDULE_HORIZON_SECONDS", 65)?),
     })
