@@ -72,6 +72,8 @@ const PROBE_GIVE_UP: Duration = Duration::from_secs(10);
 /// and caches warm, the stream's backlog (the population's creations) read.
 const WARM_UP: Duration = Duration::from_secs(5);
 const MAX_ACTIVE_TOKENS: u32 = 50;
+/// How [`operations`] names the revocation feed's read.
+const FEED_READ: &str = "GetItem FEED";
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 
@@ -414,19 +416,51 @@ async fn change_steadily(
     changes
 }
 
-/// The authorizer's DynamoDB requests seen by the proxy, by operation
-/// (the feed's `GetItem` apart from the others).
+/// The item kinds a request names: its keys' `pk` prefixes (`TOKEN`,
+/// `USER`, `FEED`, `ORG`, ...), joined by `+`.
+fn key_kinds(operation: &str, body: &[u8]) -> String {
+    let body: Value = serde_json::from_slice(body).unwrap_or_default();
+    let kind = |key: &Value| {
+        let pk = key["pk"]["S"].as_str().unwrap_or("?");
+        pk.split('#').next().unwrap_or(pk).to_owned()
+    };
+    let mut kinds: Vec<String> = match operation {
+        "BatchGetItem" => body["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flat_map(|tables| tables.values())
+            .flat_map(|table| table["Keys"].as_array().cloned().unwrap_or_default())
+            .map(|key| kind(&key))
+            .collect(),
+        "TransactWriteItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_object()?.values().next().cloned())
+            .map(|action| match action.get("Item") {
+                Some(item) => kind(item),
+                None => kind(&action["Key"]),
+            })
+            .collect(),
+        _ if body.get("Key").is_some() => vec![kind(&body["Key"])],
+        _ => Vec::new(),
+    };
+    kinds.sort();
+    kinds.dedup();
+    kinds.join("+")
+}
+
+/// The authorizer's DynamoDB requests seen by the proxy, by operation and
+/// the kinds of item they name (`GetItem FEED` is the revocation feed).
 fn operations(proxy: &FaultProxy) -> BTreeMap<String, usize> {
     proxy.take_operations();
     let mut counts = BTreeMap::new();
     for (target, body) in proxy.take_requests() {
         let operation = target.rsplit('.').next().unwrap_or("?");
-        let name = match operation {
-            "GetItem" if String::from_utf8_lossy(&body).contains(r#""S":"FEED""#) => {
-                "GetItem (revocation feed)".to_owned()
-            }
-            "GetItem" => "GetItem (credential)".to_owned(),
-            other => other.to_owned(),
+        let kinds = key_kinds(operation, &body);
+        let name = match kinds.is_empty() {
+            true => operation.to_owned(),
+            false => format!("{operation} {kinds}"),
         };
         *counts.entry(name).or_insert(0) += 1;
     }
@@ -449,11 +483,7 @@ fn reads(operations: &BTreeMap<String, usize>) -> usize {
 
 /// Reads of credentials (token, owner, org policies): all but the feed's.
 fn credential_reads(operations: &BTreeMap<String, usize>) -> usize {
-    reads(operations)
-        - operations
-            .get("GetItem (revocation feed)")
-            .copied()
-            .unwrap_or(0)
+    reads(operations) - operations.get(FEED_READ).copied().unwrap_or(0)
 }
 
 fn stat(stats: &Value, name: &str) -> u64 {
@@ -812,11 +842,7 @@ fn print(seconds: u64, change_every: Duration, off: &Report, on: &Report) {
     println!("| run | authorizer invocations | credential reads | revocation-feed reads | other requests |");
     println!("| --- | --- | --- | --- | --- |");
     for (name, run) in runs {
-        let feed = run
-            .repeated_operations
-            .get("GetItem (revocation feed)")
-            .copied()
-            .unwrap_or(0);
+        let feed = run.repeated_operations.get(FEED_READ).copied().unwrap_or(0);
         let credential = credential_reads(&run.repeated_operations);
         let total: usize = run.repeated_operations.values().sum();
         println!(
