@@ -506,6 +506,83 @@ impl Chain {
         }
         found
     }
+
+    /// `cargo lambda watch`'s invoke API, e.g. `http://127.0.0.1:41235`
+    /// (read from its command line: the chain keeps no more than its children).
+    fn invoke_url(&self) -> String {
+        let pid = self.pid("watch").expect("watch runs");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect();
+        let at = args.iter().position(|arg| arg == "--invoke-port").unwrap();
+        format!("http://127.0.0.1:{}", args[at + 1])
+    }
+
+    /// Invokes `function` with `payload` (JSON) through watch's invoke API,
+    /// as a Lambda client or a schedule does, in a background task (a
+    /// scheduled run of the cache invalidator lasts until the ends it
+    /// waits for); await the handle for its answer (up to 120 s).
+    pub fn invoke(&self, function: &str, payload: &str) -> tokio::task::JoinHandle<Answer> {
+        let uri = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.invoke_url()
+        );
+        let (client, payload, logs) = (self.client.clone(), payload.to_owned(), self.logs.clone());
+        tokio::spawn(async move {
+            let request = hyper::Request::builder()
+                .method("POST")
+                .uri(&uri)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(payload)))
+                .unwrap();
+            let response = tokio::time::timeout(Duration::from_secs(120), client.request(request))
+                .await
+                .unwrap_or_else(|_| panic!("{uri}: no answer in 120 s; logs: {}", logs.display()))
+                .unwrap();
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            Answer {
+                status: parts.status.as_u16(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+                headers: parts.headers,
+            }
+        })
+    }
+
+    /// Starts one more function binary that `FUNCTIONS` leaves out (e.g.
+    /// `account-sync`, which EventBridge drives) against watch's Runtime
+    /// API, with its template environment, `table` and `env`; then
+    /// [`Chain::invoke`] reaches it. `sources`: its crate's sources, for
+    /// the freshness check. Its log is `<function>.log`.
+    pub fn start_extra_function(
+        &mut self,
+        function: &str,
+        sources: &str,
+        table: &str,
+        env: &[(&str, &str)],
+    ) {
+        let binary = workspace_binary(function);
+        assert_fresh(&binary, &["shared/src", sources]);
+        let port: u16 = self
+            .invoke_url()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let config = ChainConfig {
+            table: table.to_owned(),
+            one_function_env: env
+                .iter()
+                .map(|(name, value)| (function.to_owned(), (*name).to_owned(), (*value).to_owned()))
+                .collect(),
+            ..ChainConfig::default()
+        };
+        let log_level = std::env::var("RUST_LOG").ok();
+        self.start_function(function, binary, &config, port, log_level.as_deref());
+    }
 }
 
 /// The first `cog_` followed by 20 or more base62 characters: a token or

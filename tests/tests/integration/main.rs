@@ -9,7 +9,6 @@ mod authorizer;
 mod bounded_listings;
 mod cache_tiers;
 mod caching;
-mod caching_changes;
 mod events;
 mod gateway;
 mod iam;
