@@ -11,7 +11,7 @@ bench: ## release-build benchmarks, reported as ratios against in-run baselines
 	bash scripts/bench.sh
 
 simulate: ## the authorizer-caching model at internet scale: table, plot and docs/performance.md section
-	python3 scripts/simulate_cache.py --feed-interval 0.25 --window 0.3
+	python3 scripts/simulate_cache.py
 
 down: ## stop the local stack started by `make dev`
 	bash infra/local/down.sh

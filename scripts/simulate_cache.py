@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRICE_SOURCE = ("/work/shared/reference/authorizer-cache.md, section Prices (us-east-1 list "
+PRICE_SOURCE = ("the team's reference/authorizer-cache.md, section Prices (us-east-1 list "
                 "prices; DynamoDB on-demand prices since 1 November 2024)")
 LAMBDA_PER_REQUEST = 0.20e-6
 LAMBDA_GB_SECOND = 0.0000133334
@@ -44,9 +44,9 @@ class Params:
     change_rate: float = 0.5
     recent_share: float = 0.10      # negative: changes fall uniformly on active tokens
     principal_share: float = 0.0
-    ttl: float = 300
+    ttl: float = 15                  # template.yaml AuthorizerResultTtl
     last_used_interval: float = 300  # U
-    window: float = 1.0              # W, flush coalescing
+    window: float = 0.3              # W, flush coalescing (FLUSH_WINDOW_MS)
     deadline: float = 0.4            # D
     margin: float = 0.3              # m
     quota_rps: float = 10
@@ -54,7 +54,7 @@ class Params:
     instances: int = 50              # M
     capacity: int = 10_000           # C, 0 disables tier 1
     max_age: float = 300             # A
-    feed_interval: float = 0.5       # F
+    feed_interval: float = 0.25      # F (REVOCATION_FEED_INTERVAL_MS)
     stream_lag: float = 0.5
     billed_ms_hit: float = 1
     billed_ms_miss: float = 6
@@ -280,9 +280,8 @@ def today(p: Params) -> Params:
 def delays(p: Params) -> dict:
     """Worst-case revocation delays (seconds after the change commits)."""
     return {"tier1": p.stream_lag + p.feed_interval,
-            "tier2": p.stream_lag + p.window + FLUSH_CALL_LATENCY,
-            "race": p.deadline + p.margin,
-            "race_tier1": p.feed_interval + p.deadline,
+            "tier2": p.stream_lag + p.feed_interval + p.window + FLUSH_CALL_LATENCY,
+            "race": p.feed_interval + p.deadline + p.margin,
             "fault": p.ttl}
 
 
@@ -517,9 +516,10 @@ def report(p: Params, mc_params: Params, args) -> str:
              f"({math.ceil(cur['feed_bytes'] / 4096)}); the 400 KB item limit is hit at {feed_limit:.0f} changes/s |",
              "", "| worst-case revocation delay after the change commits | seconds |", "| --- | ---: |",
              f"| tier 1: stream lag {p.stream_lag:g} (typical, undocumented) + feed interval F | {dl['tier1']:.1f} |",
-             f"| tier 2: stream lag + coalescing wait ≤ W + flush call {FLUSH_CALL_LATENCY:g} + propagation 0 "
+             f"| tier 2: stream lag + F (the first flush waits for every instance to read the feed) + coalescing "
+             f"wait ≤ W + flush call {FLUSH_CALL_LATENCY:g} + propagation 0 "
              f"(undocumented, assumed 0) | {dl['tier2']:.1f} |",
-             f"| in-flight race: second flush D + m after the change is seen (+ stream lag) | {dl['race']:.1f} "
+             f"| in-flight race: second flush F + D + m after the change is fed (+ stream lag) | {dl['race']:.1f} "
              f"(+ {p.stream_lag:g}) |",
              f"| fault bound: a flush that fails every retry | {dl['fault']:g} (TTL) |", ""]
     met = cur["cost"] <= TARGET_PER_M
@@ -534,7 +534,8 @@ def report(p: Params, mc_params: Params, args) -> str:
     if not met:
         lines += ["", "What would meet it (same workload; \"no flush\" = no flush-worthy change):", "",
                   "| scenario | gateway hit | invocations per 1M | authorizer cost | target |", "| --- | ---: | ---: | ---: | --- |"]
-        for name, change in ((f"as designed, TTL {best_ttl:g} s", dict(ttl=best_ttl)),
+        for name, change in ((f"as designed, TTL {best_ttl:g} s (recommended)", dict(ttl=best_ttl)),
+                             ("as designed, TTL 300 s (API Gateway's default)", dict(ttl=300)),
                              ("… without `$context.routeKey` in the key (IAM answers cover every route)", dict(ttl=best_ttl, routes=1)),
                              ("TTL 300 s, no flush", dict(change_rate=1e-9)),
                              ("TTL 300 s, no flush, without routeKey", dict(change_rate=1e-9, routes=1)),
@@ -557,10 +558,9 @@ def report(p: Params, mc_params: Params, args) -> str:
               f"({money(ttl_costs[best_ttl])} vs {money(ttl_costs[300])} at 300 s and {money(ttl_costs[3600])} at 3600 s): "
               "flushes already end entries within seconds, and a longer TTL only widens the flush-worthy window "
               "and the failed-flush exposure.", "",
-              f"Note: tier 1 answers from state up to F = {p.feed_interval:g} s old, so an Allow it gives can reach the "
-              f"gateway up to F + D = {dl['race_tier1']:.1f} s after the change is seen, later than the second flush at "
-              f"D + m = {dl['race']:.1f} s: the second flush should wait F + D + m, or tier 1 must not answer Allow "
-              "from a feed read older than the change.", ""]
+              f"Tier 1 answers from a feed read up to F = {p.feed_interval:g} s old, so the invalidator's first flush "
+              f"waits F after the change is fed (no instance answers from state before it once that flush lands), and "
+              f"the second F + D + m = {dl['race']:.1f} s (an answer started before then lands within D).", ""]
     ref = reference_table(p)
     lines += ["Self-test against the reference table (hit rate, key = token, TTL 300 s): no flush | periodic flush "
               "every 1 / 10 / 60 s | the same rates as Poisson flushes (renewal formula, used here):", "",
@@ -582,7 +582,7 @@ def sweep(p: Params):
     """Gateway hit rate and cost for TTL x change rate (0.01..100 changes/s, 4 points per decade)."""
     buckets = zipf_buckets(p.tokens, p.zipf_s)
     rates = [10 ** (k / 4) for k in range(-8, 9)]
-    return {t: [(c, evaluate(replace(p, ttl=t, change_rate=c), buckets)) for c in rates] for t in (60, 300, 900, 3600)}
+    return {t: [(c, evaluate(replace(p, ttl=t, change_rate=c), buckets)) for c in rates] for t in (30, 300, 900, 3600)}
 
 
 def rewrite_doc(path: Path, section: str):

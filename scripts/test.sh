@@ -20,6 +20,9 @@ step "template lint (cfn-lint)"
 step "token vectors reproduce from the Python reference"
 python3 shared/tests/vectors/gen_token_vectors.py --check
 
+step "cache simulation: its model against the reference and its Monte Carlo"
+python3 scripts/simulate_cache_test.py
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # A stack of its own (state folder and ports), so a running `make dev` is untouched.
