@@ -25,6 +25,9 @@
 //! template.yaml, so the route part of the cache key does not vary here;
 //! query strings would not change the route key.
 //!
+//! The local chain runs one instance per function, one invocation at a
+//! time: with caching off, throughput is that one authorizer's rate.
+//!
 //! A bench reports: no timing is asserted. It panics on functional errors:
 //! a valid token refused, a 5xx, any other unexpected answer.
 //! Run by `make bench` (release binaries, private stack).
@@ -504,6 +507,8 @@ struct Report {
     /// authorizer's requests for them.
     repeated_invocations: u64,
     repeated_operations: BTreeMap<String, usize>,
+    /// The machine's 1-minute load average at the measured run's start and end.
+    load_average: (f64, f64),
 }
 
 impl Report {
@@ -602,6 +607,50 @@ async fn repeated_credential(
     (invocations, operations(proxy))
 }
 
+/// The chain over `fixture`'s table, its authorizer reading DynamoDB
+/// through `proxy`, with more authorizer environment `env`.
+fn start_chain(
+    fixture: &Fixture,
+    proxy: &FaultProxy,
+    caching: bool,
+    env: &[(&str, &str)],
+) -> Chain {
+    let mut one_function_env = vec![(
+        "authorizer".to_owned(),
+        "AWS_ENDPOINT_URL_DYNAMODB".to_owned(),
+        proxy.url.clone(),
+    )];
+    for (name, value) in env {
+        one_function_env.push(("authorizer".into(), (*name).into(), (*value).into()));
+    }
+    Chain::start(&ChainConfig {
+        table: fixture.store.table().to_owned(),
+        caching,
+        one_function_env,
+        log_level: Some("warn".into()),
+        ..ChainConfig::default()
+    })
+}
+
+/// Diagnostic for the cold path: caching off (TTL 0, no credential cache),
+/// but the authorizer told the gateway caches (`GATEWAY_CACHE_TTL_SECONDS`),
+/// so it awaits a due `last_used_at` write before answering, as with
+/// caching on. The cold path alone, after the same warm-up.
+async fn cold_with_awaited_write(stack: &Stack) -> (Vec<Duration>, BTreeMap<String, usize>) {
+    let fixture = Fixture::new(stack).await;
+    let proxy = FaultProxy::dynamodb().await;
+    let ttl = cog_integration_tests::chain::template_parameter_default("AuthorizerResultTtl");
+    let chain = start_chain(
+        &fixture,
+        &proxy,
+        false,
+        &[("GATEWAY_CACHE_TTL_SECONDS", &ttl)],
+    );
+    let clients: Vec<Http> = (1..=SOURCES).map(|b| client_from(loopback(0, b))).collect();
+    drive(&chain.url, &clients, &fixture.population, WARM_UP).await;
+    cold_path(&chain, &client_from(loopback(0, 100)), &fixture, &proxy).await
+}
+
 async fn measure(
     stack: &Stack,
     caching: bool,
@@ -610,17 +659,7 @@ async fn measure(
 ) -> Report {
     let fixture = Arc::new(Fixture::new(stack).await);
     let proxy = FaultProxy::dynamodb().await;
-    let chain = Arc::new(Chain::start(&ChainConfig {
-        table: fixture.store.table().to_owned(),
-        caching,
-        one_function_env: vec![(
-            "authorizer".into(),
-            "AWS_ENDPOINT_URL_DYNAMODB".into(),
-            proxy.url.clone(),
-        )],
-        log_level: Some("warn".into()),
-        ..ChainConfig::default()
-    }));
+    let chain = Arc::new(start_chain(&fixture, &proxy, caching, &[]));
     let mut cookies = Vec::with_capacity(USERS);
     for user in 0..USERS {
         cookies.push(chain.sign_in(&user_id(user)).await);
@@ -643,6 +682,7 @@ async fn measure(
 
     reset_stats(&chain).await;
     operations(&proxy);
+    let load_start = load_average();
     let changer = tokio::spawn(change_steadily(
         Arc::clone(&chain),
         Arc::clone(&fixture),
@@ -654,6 +694,7 @@ async fn measure(
     let load = drive(&chain.url, &clients, &fixture.population, duration).await;
     let stats = cache_stats(&chain).await;
     let operations = operations(&proxy);
+    let load_end = load_average();
     let changes = changer.await.unwrap();
     Report {
         load,
@@ -664,7 +705,16 @@ async fn measure(
         cold_operations,
         repeated_invocations,
         repeated_operations,
+        load_average: (load_start, load_end),
     }
+}
+
+/// The 1-minute load average (`/proc/loadavg`): how busy the machine was.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn ratio(on: f64, off: f64) -> String {
@@ -674,7 +724,13 @@ fn ratio(on: f64, off: f64) -> String {
     format!("{:.3}×", on / off)
 }
 
-fn print(seconds: u64, change_every: Duration, off: &Report, on: &Report) {
+fn print(
+    seconds: u64,
+    change_every: Duration,
+    off: &Report,
+    on: &Report,
+    awaited: &(Vec<Duration>, BTreeMap<String, usize>),
+) {
     let runs = [
         ("caching off (baseline)", off),
         ("caching on (both tiers)", on),
@@ -737,6 +793,21 @@ fn print(seconds: u64, change_every: Duration, off: &Report, on: &Report) {
         on.authorized(),
         stat(&off.stats, "invocations"),
         stat(&on.stats, "invocations")
+    );
+    println!(
+        "The local chain runs one instance of each function, and an instance takes one \
+         invocation at a time (as in Lambda): with caching off the authorizer's invocations \
+         queue behind its DynamoDB reads, so throughput and p50 there are that one instance's \
+         rate and queue; more instances would narrow those two ratios, not the others."
+    );
+    println!(
+        "Machine: {} cores; 1-minute load average at the start → end of each run: \
+         off {:.1} → {:.1}, on {:.1} → {:.1}.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        off.load_average.0,
+        off.load_average.1,
+        on.load_average.0,
+        on.load_average.1
     );
     println!();
     println!("### The authorizer's DynamoDB requests, by operation");
@@ -811,25 +882,38 @@ fn print(seconds: u64, change_every: Duration, off: &Report, on: &Report) {
     println!();
     println!("| run | p50 ms | p99 ms | max ms | DynamoDB requests per cold request |");
     println!("| --- | --- | --- | --- | --- |");
-    for (name, run) in runs {
-        let described: Vec<String> = run
-            .cold_operations
+    let cold_rows = [
+        (runs[0].0, &off.cold, &off.cold_operations),
+        (runs[1].0, &on.cold, &on.cold_operations),
+        (
+            "diagnostic: caching off, last_used_at write awaited",
+            &awaited.0,
+            &awaited.1,
+        ),
+    ];
+    for (name, cold, operations) in cold_rows {
+        let described: Vec<String> = operations
             .iter()
             .map(|(op, n)| format!("{op} {:.2}", *n as f64 / COLD_TOKENS as f64))
             .collect();
         println!(
             "| {name} | {:.2} | {:.2} | {:.2} | {} |",
-            ms(percentile(&run.cold, 0.5)),
-            ms(percentile(&run.cold, 0.99)),
-            ms(run.cold.last().copied().unwrap_or_default()),
+            ms(percentile(cold, 0.5)),
+            ms(percentile(cold, 0.99)),
+            ms(cold.last().copied().unwrap_or_default()),
             described.join(", ")
         );
     }
     println!();
     println!(
-        "Cold p50, caching on × off: {}.",
+        "Cold p50 × caching off: caching on {}; caching off with the last_used_at write \
+         awaited (what caching on adds to a cold request, alone) {}.",
         ratio(
             ms(percentile(&on.cold, 0.5)),
+            ms(percentile(&off.cold, 0.5))
+        ),
+        ratio(
+            ms(percentile(&awaited.0, 0.5)),
             ms(percentile(&off.cold, 0.5))
         )
     );
@@ -907,6 +991,7 @@ fn main() {
         // One chain at a time, each with its own table: the baseline first.
         let off = measure(&stack, false, duration, change_every).await;
         let on = measure(&stack, true, duration, change_every).await;
-        print(seconds, change_every, &off, &on);
+        let awaited = cold_with_awaited_write(&stack).await;
+        print(seconds, change_every, &off, &on, &awaited);
     });
 }
