@@ -1,8 +1,12 @@
-//! `template.yaml` and the table the code creates must agree: same keys,
-//! same owner GSI, same TTL attribute. The table's definition lives in
-//! `cog_tokens::aws::dynamodb::schema`; this test holds the template to it.
+//! `template.yaml` held to the code and the design: the table the code
+//! creates (same keys, owner GSI, TTL attribute; the definition lives in
+//! `cog_tokens::aws::dynamodb::schema`), the key and function policies, the
+//! alarms, dashboard, access log and tracing, the gradual rollout, and
+//! `samconfig.toml`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
+
+use std::collections::BTreeMap;
 
 use cog_integration_tests::repo_root;
 use cog_tokens::aws::dynamodb::schema::{
@@ -369,4 +373,609 @@ fn identity_sources_suffice(at: &str, rest: bool, authorizer: &Value) {
             "{at}: a simple answer is for one route: $context.routeKey must be an identity source"
         );
     }
+}
+
+/// `!Ref X`, `!GetAtt X.Y`, ... as the template writes them.
+fn tagged(text: &str) -> Value {
+    serde_norway::from_str(text).unwrap()
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(name, r)| (name.as_str().unwrap(), r))
+        .collect()
+}
+
+/// Dimension name → value, as the template writes each value.
+fn dimensions(alarm: &Value) -> Vec<(String, Value)> {
+    alarm["Properties"]["Dimensions"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|d| (d["Name"].as_str().unwrap().to_owned(), d["Value"].clone()))
+        .collect()
+}
+
+fn alarm_watching<'a>(
+    template: &'a Value,
+    namespace: &str,
+    metric: &str,
+    dimension: &(&str, Value),
+) -> Option<&'a str> {
+    resources_of_type(template, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .find(|(_, alarm)| {
+            alarm["Properties"]["Namespace"].as_str() == Some(namespace)
+                && alarm["Properties"]["MetricName"].as_str() == Some(metric)
+                && dimensions(alarm).contains(&(dimension.0.to_owned(), dimension.1.clone()))
+        })
+        .map(|(name, _)| name)
+}
+
+#[test]
+fn every_alarm_notifies_the_alarm_topic_in_alarm_and_when_it_clears() {
+    let template = template();
+    let topic = tagged("!Ref AlarmTopic");
+    let alarms = resources_of_type(&template, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 15, "{} alarms", alarms.len());
+    for (name, alarm) in alarms {
+        let properties = &alarm["Properties"];
+        for actions in ["AlarmActions", "OKActions"] {
+            let listed = properties[actions].as_sequence();
+            assert!(
+                listed.is_some_and(|list| list.contains(&topic)),
+                "{name}: {actions} must include !Ref AlarmTopic"
+            );
+        }
+        assert!(
+            properties["AlarmDescription"]
+                .as_str()
+                .is_some_and(|text| text.len() > 40),
+            "{name}: say what the alarm means"
+        );
+        assert!(
+            properties["TreatMissingData"].as_str().is_some(),
+            "{name}: TreatMissingData must be stated"
+        );
+    }
+    // One topic; an email subscription only when AlarmEmail is given.
+    assert_eq!(resources_of_type(&template, "AWS::SNS::Topic").len(), 1);
+    assert_eq!(
+        template["Parameters"]["AlarmEmail"]["Default"].as_str(),
+        Some("")
+    );
+    let subscriptions = resources_of_type(&template, "AWS::SNS::Subscription");
+    assert_eq!(subscriptions.len(), 1);
+    let (_, subscription) = subscriptions[0];
+    assert_eq!(subscription["Condition"].as_str(), Some("HasAlarmEmail"));
+    assert_eq!(subscription["Properties"]["TopicArn"], topic);
+    assert!(!template["Conditions"]["HasAlarmEmail"].is_null());
+}
+
+/// The functions' binary names: the `Function` dimension of every custom metric.
+fn binaries(template: &Value) -> Vec<String> {
+    resources_of_type(template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(_, f)| {
+            f["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// An alarm on an EMF metric sees only the metric with exactly its
+/// dimension set: `Function` alone, or with `Outcome` for the decisions
+/// (the fault outcome carries no `Reason`).
+#[test]
+fn alarms_on_custom_metrics_name_the_exact_dimensions_the_functions_emit() {
+    let template = template();
+    let binaries = binaries(&template);
+    let mut custom = 0;
+    for (name, alarm) in resources_of_type(&template, "AWS::CloudWatch::Alarm") {
+        if alarm["Properties"]["Namespace"].as_str() != Some("CogTokens") {
+            continue;
+        }
+        custom += 1;
+        let dimensions = dimensions(alarm);
+        let function = dimensions
+            .iter()
+            .find(|(key, _)| key == "Function")
+            .and_then(|(_, value)| value.as_str())
+            .unwrap_or_else(|| panic!("{name}: no Function dimension"));
+        assert!(
+            binaries.iter().any(|b| b == function),
+            "{name}: Function={function} is no function's binary"
+        );
+        let keys: Vec<_> = dimensions.iter().map(|(key, _)| key.as_str()).collect();
+        match alarm["Properties"]["MetricName"].as_str().unwrap() {
+            "Decisions" => {
+                assert_eq!(keys, ["Function", "Outcome"], "{name}");
+                assert_eq!(dimensions[1].1.as_str(), Some("fault"), "{name}");
+            }
+            _ => assert_eq!(keys, ["Function"], "{name}"),
+        }
+    }
+    assert!(custom >= 4, "{custom} alarms on CogTokens metrics");
+}
+
+#[test]
+fn the_issues_alarms_exist_for_the_authorizer_the_api_the_streams_and_the_queues() {
+    let template = template();
+    let function = |logical: &str| ("FunctionName", tagged(&format!("!Ref {logical}")));
+    let custom = |binary: &str| ("Function", Value::String(binary.to_owned()));
+    for (namespace, metric, dimension) in [
+        ("AWS/Lambda", "Throttles", function("AuthorizerFunction")),
+        ("AWS/Lambda", "Duration", function("AuthorizerFunction")),
+        ("CogTokens", "Decisions", custom("authorizer")),
+        ("AWS/ApiGateway", "5xx", ("ApiId", tagged("!Ref HttpApi"))),
+        ("CogTokens", "OutboxLag", custom("event-publisher")),
+        ("CogTokens", "AccountSyncRefused", custom("account-sync")),
+        ("CogTokens", "LeakResponseFailures", custom("leak-response")),
+        // Batch item failures are no Lambda error: the invalidator counts them.
+        (
+            "CogTokens",
+            "InvalidationFailures",
+            custom("cache-invalidator"),
+        ),
+        ("AWS/Lambda", "Errors", function("CacheInvalidatorFunction")),
+        ("AWS/Lambda", "Errors", function("AccountSyncFunction")),
+        ("AWS/Lambda", "Errors", function("ExpirySweepFunction")),
+        ("AWS/Lambda", "Errors", function("LeakResponseFunction")),
+        ("AWS/Lambda", "Errors", function("RevokeTokenFunction")),
+    ] {
+        assert!(
+            alarm_watching(&template, namespace, metric, &dimension).is_some(),
+            "no alarm on {namespace} {metric} {dimension:?}"
+        );
+    }
+    // The authorizer's Lambda `Errors` count every 401 (its IAM-format
+    // refusal is the `Unauthorized` error): an alarm on them would fire for
+    // any bad token. Its timeouts, crashes and panics come from its log.
+    assert!(
+        alarm_watching(
+            &template,
+            "AWS/Lambda",
+            "Errors",
+            &function("AuthorizerFunction")
+        )
+        .is_none(),
+        "an alarm on the authorizer's Lambda Errors fires on every 401"
+    );
+    let filters = resources_of_type(&template, "AWS::Logs::MetricFilter");
+    let (_, crashes) = filters
+        .iter()
+        .find(|(_, f)| f["Properties"]["LogGroupName"] == tagged("!Ref AuthorizerLogGroup"))
+        .expect("a metric filter on the authorizer's log");
+    let pattern = crashes["Properties"]["FilterPattern"].as_str().unwrap();
+    for term in ["Task timed out", "Runtime exited", "panicked"] {
+        assert!(pattern.contains(term), "{pattern} misses {term}");
+    }
+    let transformation = &crashes["Properties"]["MetricTransformations"][0];
+    let crash_alarm = &template["Resources"]["AuthorizerErrorAlarm"]["Properties"];
+    assert_eq!(crash_alarm["Namespace"], transformation["MetricNamespace"]);
+    assert_eq!(crash_alarm["MetricName"], transformation["MetricName"]);
+
+    // p99 against the authorizer's 3 s timeout.
+    let duration = alarm_watching(
+        &template,
+        "AWS/Lambda",
+        "Duration",
+        &function("AuthorizerFunction"),
+    )
+    .unwrap();
+    let duration = &template["Resources"][duration]["Properties"];
+    assert_eq!(duration["ExtendedStatistic"].as_str(), Some("p99"));
+    let timeout = template["Resources"]["AuthorizerFunction"]["Properties"]["Timeout"]
+        .as_f64()
+        .unwrap();
+    assert!(duration["Threshold"].as_f64().unwrap() < timeout * 1000.0);
+
+    // Every queue is a dead-letter queue: alarmed as soon as it holds a message.
+    let queues = resources_of_type(&template, "AWS::SQS::Queue");
+    assert!(queues.len() >= 4);
+    for (queue, _) in queues {
+        let name = ("QueueName", tagged(&format!("!GetAtt {queue}.QueueName")));
+        let alarm = alarm_watching(
+            &template,
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            &name,
+        )
+        .unwrap_or_else(|| panic!("{queue}: no alarm on its depth"));
+        let alarm = &template["Resources"][alarm]["Properties"];
+        assert_eq!(alarm["Threshold"].as_f64(), Some(0.0), "{queue}");
+        assert_eq!(
+            alarm["ComparisonOperator"].as_str(),
+            Some("GreaterThanThreshold")
+        );
+    }
+
+    // Every stream consumer: its iterator age.
+    let mut consumers = 0;
+    for (logical, resource) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let reads_a_stream = resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .any(|(_, event)| event["Type"].as_str() == Some("DynamoDB"));
+        if reads_a_stream {
+            consumers += 1;
+            assert!(
+                alarm_watching(&template, "AWS/Lambda", "IteratorAge", &function(logical))
+                    .is_some(),
+                "{logical} reads the stream: alarm on its IteratorAge"
+            );
+        }
+    }
+    assert_eq!(consumers, 2);
+}
+
+/// `!GetAtt Queue.Arn` of a queue the template defines (and so alarms, above).
+fn is_own_queue(template: &Value, arn: &Value) -> bool {
+    let Value::Tagged(tagged) = arn else {
+        return false;
+    };
+    let queue = tagged.value.as_str().and_then(|v| v.strip_suffix(".Arn"));
+    tagged.tag == "GetAtt"
+        && queue
+            .is_some_and(|q| template["Resources"][q]["Type"].as_str() == Some("AWS::SQS::Queue"))
+}
+
+/// Every way a change or a run reaches a function asynchronously (the
+/// stream, a schedule, a bus rule, Lambda's own async retries) ends, when it
+/// gives up, in one of the template's queues, each alarmed: nothing that
+/// could carry or flush a revocation or an event is dropped unseen.
+#[test]
+fn every_asynchronous_path_gives_up_into_an_alarmed_queue() {
+    let template = template();
+    let mut paths = 0;
+    for (logical, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let properties = &function["Properties"];
+        if !properties["EventInvokeConfig"].is_null() {
+            paths += 1;
+            let on_failure = &properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+            assert!(
+                is_own_queue(&template, &on_failure["Destination"]),
+                "{logical}: async failures go nowhere"
+            );
+        }
+        for (name, event) in properties["Events"].as_mapping().into_iter().flatten() {
+            let event_properties = &event["Properties"];
+            let dead_letter = match event["Type"].as_str().unwrap() {
+                "DynamoDB" => &event_properties["DestinationConfig"]["OnFailure"]["Destination"],
+                "ScheduleV2" | "EventBridgeRule" => &event_properties["DeadLetterConfig"]["Arn"],
+                _ => continue,
+            };
+            paths += 1;
+            assert!(
+                is_own_queue(&template, dead_letter),
+                "{logical} {name:?}: gives up into no queue of the template"
+            );
+        }
+    }
+    // 2 stream mappings, 2 schedules, the directory's rule, account-sync's async retries.
+    assert_eq!(paths, 6);
+}
+
+/// A bad authorizer build reaches 10 % of the requests first, and its own
+/// alarms roll it back; API Gateway calls the alias CodeDeploy shifts.
+#[test]
+fn the_authorizer_and_the_api_functions_that_change_access_roll_out_through_an_alias() {
+    let template = template();
+    let resources = &template["Resources"];
+    for (function, alarms) in [
+        (
+            "AuthorizerFunction",
+            &[
+                "AuthorizerErrorAlarm",
+                "AuthorizerFaultAlarm",
+                "AuthorizerDurationAlarm",
+            ][..],
+        ),
+        ("IssueTokenFunction", &["IssueTokenErrorAlarm"][..]),
+        ("RevokeTokenFunction", &["RevokeTokenErrorAlarm"][..]),
+        (
+            "LeakResponseFunction",
+            &["LeakResponseErrorAlarm", "LeakResponseFailureAlarm"][..],
+        ),
+    ] {
+        let properties = &resources[function]["Properties"];
+        assert_eq!(
+            properties["AutoPublishAlias"].as_str(),
+            Some("live"),
+            "{function}"
+        );
+        let preference = &properties["DeploymentPreference"];
+        let kind = preference["Type"].as_str().unwrap();
+        assert!(
+            kind.starts_with("Canary") || kind.starts_with("Linear"),
+            "{function}: {kind} is not gradual"
+        );
+        assert_ne!(preference["Enabled"].as_bool(), Some(false), "{function}");
+        for alarm in alarms {
+            assert!(
+                preference["Alarms"]
+                    .as_sequence()
+                    .is_some_and(|list| list.contains(&tagged(&format!("!Ref {alarm}")))),
+                "{function}: {alarm} must roll it back"
+            );
+            assert_eq!(
+                resources[*alarm]["Type"].as_str(),
+                Some("AWS::CloudWatch::Alarm")
+            );
+        }
+    }
+    assert_eq!(
+        resources["AuthorizerFunction"]["Properties"]["DeploymentPreference"]["Type"].as_str(),
+        Some("Canary10Percent5Minutes")
+    );
+
+    // The API calls the alias, and SAM's invoke permission follows FunctionArn.
+    let authorizer = &resources["HttpApi"]["Properties"]["Auth"]["Authorizers"]["CogToken"];
+    assert_eq!(
+        authorizer["FunctionArn"],
+        tagged("!Ref AuthorizerFunction.Alias")
+    );
+    assert_eq!(
+        authorizer["EnableFunctionDefaultPermissions"].as_bool(),
+        Some(true)
+    );
+}
+
+#[test]
+fn the_table_has_point_in_time_recovery_and_deletion_protection() {
+    let template = template();
+    let table = table(&template);
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(table["DeletionProtectionEnabled"].as_bool(), Some(true));
+    let resource = &template["Resources"]["TokensTable"];
+    assert_eq!(resource["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(resource["UpdateReplacePolicy"].as_str(), Some("Retain"));
+}
+
+/// The `$context` variables an access log line may hold: none carries a
+/// header, the query, the path, the body or the caller's identity besides
+/// its address (the token travels in `Authorization`, or the body of the
+/// public revoke route).
+const ACCESS_LOG_VARIABLES: &[&str] = &[
+    "requestId",
+    "requestTime",
+    "httpMethod",
+    "routeKey",
+    "status",
+    "protocol",
+    "responseLength",
+    "responseLatency",
+    "integrationLatency",
+    "integrationStatus",
+    "awsEndpointRequestId",
+    "authorizer.error",
+    "authorizer.latency",
+    "error.message",
+    "identity.sourceIp",
+];
+
+#[test]
+fn the_access_log_is_json_in_its_own_log_group_and_holds_no_token() {
+    let template = template();
+    let settings = &template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    let format = settings["Format"].as_str().unwrap();
+
+    for forbidden in [
+        "$request",
+        "$input",
+        "$stageVariables",
+        "header",
+        "Authorization",
+    ] {
+        assert!(
+            !format.to_lowercase().contains(&forbidden.to_lowercase()),
+            "the access log format names {forbidden}"
+        );
+    }
+    let variable = regex_lite::Regex::new(r"\$context\.([A-Za-z0-9_.]+)").unwrap();
+    let used: Vec<&str> = variable
+        .captures_iter(format)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    for name in &used {
+        assert!(
+            ACCESS_LOG_VARIABLES.contains(name),
+            "$context.{name} is not on the access log's list"
+        );
+    }
+    for needed in [
+        "requestId",
+        "routeKey",
+        "status",
+        "responseLatency",
+        "integrationLatency",
+        "authorizer.error",
+        "authorizer.latency",
+        "identity.sourceIp",
+    ] {
+        assert!(used.contains(&needed), "the access log lacks {needed}");
+    }
+    // Nothing but variables outside the JSON's quotes: one JSON object a line.
+    let line = variable.replace_all(format, "value");
+    let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(parsed["requestId"], "value");
+
+    assert_eq!(
+        settings["DestinationArn"],
+        tagged("!GetAtt HttpApiAccessLogGroup.Arn")
+    );
+    let group = &template["Resources"]["HttpApiAccessLogGroup"];
+    assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"));
+    assert_eq!(
+        group["Properties"]["RetentionInDays"],
+        tagged("!Ref LogRetentionDays")
+    );
+}
+
+/// Active tracing, and no function brings its own role: SAM then adds the
+/// X-Ray write policy to each role it generates.
+#[test]
+fn every_function_is_traced_with_the_role_sam_generates() {
+    let template = template();
+    assert_eq!(
+        template["Globals"]["Function"]["Tracing"].as_str(),
+        Some("Active")
+    );
+    for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let properties = &function["Properties"];
+        assert!(properties["Role"].is_null(), "{name} brings its own role");
+        assert!(
+            properties["Tracing"].is_null() || properties["Tracing"].as_str() == Some("Active"),
+            "{name} turns tracing off"
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_shows_requests_decisions_latency_errors_events_queues_and_flushes() {
+    let template = template();
+    let dashboard = resources_of_type(&template, "AWS::CloudWatch::Dashboard");
+    assert_eq!(dashboard.len(), 1);
+    let Value::Tagged(sub) = &dashboard[0].1["Properties"]["DashboardBody"] else {
+        panic!("DashboardBody must be !Sub")
+    };
+    assert!(sub.tag == "Sub");
+    let text = sub.value.as_str().unwrap();
+    // Each `${X}` names a resource (or an attribute of one) or a pseudo parameter.
+    let reference = regex_lite::Regex::new(r"\$\{([A-Za-z0-9:]+)(\.[A-Za-z]+)?\}").unwrap();
+    for found in reference.captures_iter(text) {
+        let name = found.get(1).unwrap().as_str();
+        assert!(
+            name.starts_with("AWS::") || !template["Resources"][name].is_null(),
+            "the dashboard names {name}, which the template does not define"
+        );
+    }
+    let body: serde_json::Value = serde_json::from_str(&reference.replace_all(text, "x")).unwrap();
+    let widgets = body["widgets"].as_array().unwrap();
+    let text_of = serde_json::to_string(&body).unwrap();
+    for metric in [
+        "\"Count\"",
+        "Decisions",
+        "DecisionLatency",
+        "\"Duration\"",
+        "\"Errors\"",
+        "\"5xx\"",
+        "\"4xx\"",
+        "EventsPublished",
+        "OutboxLag",
+        "EventsRetried",
+        "InvalidationFailures",
+        "ApproximateNumberOfMessagesVisible",
+        "CacheFlushes",
+        "CacheFlushFailures",
+    ] {
+        assert!(text_of.contains(metric), "the dashboard shows no {metric}");
+    }
+    // Every function's errors, and every alarm's state.
+    for (logical, _) in resources_of_type(&template, "AWS::Serverless::Function") {
+        assert!(
+            text.contains(&format!("\"Errors\", \"FunctionName\", \"${{{logical}}}\"")),
+            "the dashboard lacks {logical}'s errors"
+        );
+    }
+    for (alarm, _) in resources_of_type(&template, "AWS::CloudWatch::Alarm") {
+        assert!(
+            text.contains(&format!("${{{alarm}.Arn}}")),
+            "the alarm widget lacks {alarm}"
+        );
+    }
+    assert!(widgets.len() >= 8);
+}
+
+/// docs/deploy.md names every alarm the template defines.
+#[test]
+fn the_deploy_guide_lists_every_alarm() {
+    let template = template();
+    let guide = std::fs::read_to_string(repo_root().join("docs/deploy.md")).unwrap();
+    for (alarm, _) in resources_of_type(&template, "AWS::CloudWatch::Alarm") {
+        assert!(
+            guide.contains(&format!("`{alarm}`")),
+            "docs/deploy.md does not list {alarm}"
+        );
+    }
+}
+
+/// `[table]` and `key = value` lines of a TOML file (the part of TOML
+/// samconfig.toml uses): (table, key) → the value's text, quotes removed.
+fn toml_entries(text: &str) -> BTreeMap<(String, String), String> {
+    let mut table = String::new();
+    let mut entries = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[') {
+            table = name.strip_suffix(']').unwrap().trim().to_owned();
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("not `key = value`: {line}"));
+        let value = value.trim();
+        let value = match value.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next().unwrap(),
+            None => value.split_whitespace().next().unwrap(),
+        };
+        entries.insert((table.clone(), key.trim().to_owned()), value.to_owned());
+    }
+    entries
+}
+
+/// `sam build && sam deploy --guided` as docs/deploy.md writes them:
+/// rust-cargolambda is a SAM CLI beta feature, and `sam validate` lints.
+#[test]
+fn samconfig_turns_on_the_rust_build_and_lints_on_validate() {
+    let text = std::fs::read_to_string(repo_root().join("samconfig.toml")).unwrap();
+    let entries = toml_entries(&text);
+    let get = |table: &str, key: &str| {
+        entries
+            .get(&(table.to_owned(), key.to_owned()))
+            .map(String::as_str)
+    };
+    assert_eq!(get("", "version"), Some("0.1"));
+    assert_eq!(
+        get("default.build.parameters", "beta_features"),
+        Some("true")
+    );
+    assert_eq!(
+        get("default.sync.parameters", "beta_features"),
+        Some("true")
+    );
+    assert_eq!(get("default.validate.parameters", "lint"), Some("true"));
+    assert_eq!(
+        get("default.deploy.parameters", "capabilities"),
+        Some("CAPABILITY_IAM")
+    );
+    assert_eq!(
+        get("default.deploy.parameters", "confirm_changeset"),
+        Some("true")
+    );
+    assert_eq!(get("default.deploy.parameters", "resolve_s3"), Some("true"));
+    assert!(get("default.global.parameters", "stack_name").is_some());
+    // Every function is built the way the beta setting is for.
+    let template = template();
+    for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        assert_eq!(
+            function["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{name}"
+        );
+    }
+    let guide = std::fs::read_to_string(repo_root().join("docs/deploy.md")).unwrap();
+    assert!(guide.contains("sam build && sam deploy --guided"));
 }
