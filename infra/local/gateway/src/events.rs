@@ -190,7 +190,7 @@ impl RequestView {
     }
 }
 
-const CLF_TIME: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+pub(crate) const CLF_TIME: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
     "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
 );
 

@@ -4,6 +4,7 @@
 //! With `--control-plane-listen`, a second listener plays API Gateway's
 //! authorizer-cache flush APIs (see `control_plane`).
 
+mod access_log;
 mod authorizer;
 mod cache_stats;
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! answer, as an HTTP API would.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,15 +10,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::access_log::{self, AccessRecord, AuthorizerCall, Integration};
 use crate::authorizer::{Answer, AnswerCache, Verdict};
 use crate::cache_stats::CacheStats;
 use crate::dev;
-use crate::events::{ApiIdentity, HttpAnswer, MatchedRoute, RequestView};
+use crate::events::{ApiIdentity, HttpAnswer, MatchedRoute, RequestView, CLF_TIME};
 use crate::lambda::{Invocation, LambdaClient};
 use crate::responses::{http_response, message};
 use crate::sessions::Sessions;
@@ -40,13 +42,37 @@ pub struct Gateway {
     requests: AtomicU64,
 }
 
-/// How a request was authorized, for the access log.
+/// How a request was authorized, for the gateway's own log.
 #[derive(Debug, Clone, Copy)]
 enum AuthNote {
     None,
     Session,
     AuthorizerCalled,
     AuthorizerCached,
+}
+
+/// What serving one request did, for the logs.
+struct Served {
+    response: Response<Full<Bytes>>,
+    route: Option<String>,
+    note: AuthNote,
+    /// The answer is the gateway's own (a refusal, a failure), not a function's.
+    from_gateway: bool,
+    authorizer: Option<AuthorizerCall>,
+    integration: Option<Integration>,
+}
+
+impl Served {
+    fn gateway(response: Response<Full<Bytes>>, route: Option<String>, note: AuthNote) -> Self {
+        Self {
+            response,
+            route,
+            note,
+            from_gateway: true,
+            authorizer: None,
+            integration: None,
+        }
+    }
 }
 
 impl Gateway {
@@ -104,28 +130,56 @@ impl Gateway {
         peer: SocketAddr,
     ) -> Response<Full<Bytes>> {
         let started = Instant::now();
+        let time = OffsetDateTime::now_utc();
         let (method, path) = (request.method().clone(), redact(request.uri().path()));
-        let (response, route, note) = match self.view(request, peer).await {
+        let number = self.requests.fetch_add(1, Ordering::Relaxed);
+        let request_id = format!("local-{number:08}");
+        let served = match self.view(request, peer, &request_id, time).await {
             Ok(view) => self.serve(view).await,
-            Err(response) => (response, None, AuthNote::None),
+            Err(response) => Served::gateway(response, None, AuthNote::None),
         };
+        let status = served.response.status();
         // Never the headers or body: they carry tokens and session cookies.
         tracing::info!(
             %method,
             %path,
-            route = route.as_deref().unwrap_or("-"),
-            status = response.status().as_u16(),
-            auth = ?note,
+            route = served.route.as_deref().unwrap_or("-"),
+            status = status.as_u16(),
+            auth = ?served.note,
             ms = started.elapsed().as_secs_f64() * 1000.0,
             "request"
         );
-        response
+        if let Some(format) = &self.api.access_log_format {
+            let record = AccessRecord {
+                request_id,
+                request_time: time.format(CLF_TIME).unwrap_or_default(),
+                http_method: method.to_string(),
+                route_key: served.route,
+                status: status.as_u16(),
+                response_length: served.response.body().size_hint().exact().unwrap_or(0) as usize,
+                response_latency: started.elapsed(),
+                integration: served.integration,
+                authorizer: served.authorizer,
+                error_message: served
+                    .from_gateway
+                    .then(|| status.canonical_reason().map(str::to_owned))
+                    .flatten(),
+                source_ip: peer.ip().to_string(),
+            };
+            // Its own line on stdout, as the stage writes to its own log group.
+            let line = access_log::render(format, &record);
+            // A lost line must not fail the request (the stage's log is best effort too).
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
+        served.response
     }
 
     async fn view(
         &self,
         request: Request<Incoming>,
         peer: SocketAddr,
+        request_id: &str,
+        time: OffsetDateTime,
     ) -> Result<RequestView, Response<Full<Bytes>>> {
         let (parts, body) = request.into_parts();
         // A page on another site could reach this loopback server through a
@@ -169,7 +223,6 @@ impl Gateway {
                 })
                 .or_insert_with(|| value.to_owned());
         }
-        let number = self.requests.fetch_add(1, Ordering::Relaxed);
         Ok(RequestView {
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
@@ -178,23 +231,22 @@ impl Gateway {
             cookies,
             body,
             source_ip: peer.ip().to_string(),
-            request_id: format!("local-{number:08}"),
-            time: OffsetDateTime::now_utc(),
+            request_id: request_id.to_owned(),
+            time,
         })
     }
 
-    async fn serve(&self, view: RequestView) -> (Response<Full<Bytes>>, Option<String>, AuthNote) {
+    async fn serve(&self, view: RequestView) -> Served {
         if view.path.starts_with(DEV_PREFIX) {
-            return (dev::endpoint(&self.sessions, &view), None, AuthNote::None);
+            let response = dev::endpoint(&self.sessions, &view);
+            return Served::gateway(response, None, AuthNote::None);
         }
         let Some((config, matched)) = self.match_route(&view) else {
-            return (
-                message(StatusCode::NOT_FOUND, "Not Found"),
-                None,
-                AuthNote::None,
-            );
+            let response = message(StatusCode::NOT_FOUND, "Not Found");
+            return Served::gateway(response, None, AuthNote::None);
         };
         let route_key = Some(matched.route_key.clone());
+        let mut call = None;
         let (authorizer, note) = match &config.auth {
             RouteAuth::None => (None, AuthNote::None),
             RouteAuth::Jwt => match self
@@ -206,24 +258,33 @@ impl Gateway {
                     AuthNote::Session,
                 ),
                 None => {
-                    return (
-                        message(StatusCode::UNAUTHORIZED, "Unauthorized"),
-                        route_key,
-                        AuthNote::Session,
-                    )
+                    let response = message(StatusCode::UNAUTHORIZED, "Unauthorized");
+                    return Served::gateway(response, route_key, AuthNote::Session);
                 }
             },
             RouteAuth::Lambda(authorizer) => {
-                match self.authorize(authorizer, &view, &matched).await {
-                    Ok((Verdict::Allow(context), note)) => (Some(json!({"lambda": context})), note),
-                    Ok((Verdict::Forbidden, note)) => {
-                        return (message(StatusCode::FORBIDDEN, "Forbidden"), route_key, note)
+                let refused = match self.authorize(authorizer, &view, &matched, &mut call).await {
+                    Ok((Verdict::Allow(context), note)) => {
+                        Ok((Some(json!({"lambda": context})), note))
                     }
-                    Err(response) => return (response, route_key, AuthNote::AuthorizerCalled),
+                    Ok((Verdict::Forbidden, note)) => {
+                        Err((message(StatusCode::FORBIDDEN, "Forbidden"), note))
+                    }
+                    Err(response) => Err((response, AuthNote::AuthorizerCalled)),
+                };
+                match refused {
+                    Ok(allowed) => allowed,
+                    Err((response, note)) => {
+                        return Served {
+                            authorizer: call,
+                            ..Served::gateway(response, route_key, note)
+                        }
+                    }
                 }
             }
         };
         let event = view.integration_event(&matched, &self.identity, authorizer);
+        let invoked = Instant::now();
         let answer = match self.lambda.invoke(&config.function, &event).await {
             Ok(Invocation::Returned(result)) => {
                 HttpAnswer::from_function(&result).map_err(|e| e.to_string())
@@ -233,14 +294,27 @@ impl Gateway {
             }
             Err(error) => Err(error.to_string()),
         };
-        let response = match answer {
-            Ok(answer) => http_response(answer),
+        let latency = invoked.elapsed();
+        let (response, from_gateway) = match answer {
+            Ok(answer) => (http_response(answer), false),
             Err(error) => {
                 tracing::error!(function = %config.function, %error, "integration failed");
-                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                let response = message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+                (response, true)
             }
         };
-        (response, route_key, note)
+        let integration = Integration {
+            latency,
+            status: (!from_gateway).then(|| response.status().as_u16()),
+        };
+        Served {
+            response,
+            route: route_key,
+            note,
+            from_gateway,
+            authorizer: call,
+            integration: Some(integration),
+        }
     }
 
     /// Runs the Lambda authorizer (or uses its cached answer) as API Gateway does:
@@ -254,11 +328,15 @@ impl Gateway {
     /// authorizers" (sections "Caching authorizer responses", "Troubleshooting")
     /// caches "the authorizer result" and documents no `Unauthorized` error
     /// for HTTP APIs at all; nothing states that a 401 is cached, so it is not.
+    ///
+    /// `call` is set when the authorizer was invoked: its latency, and its
+    /// failure if it failed (never the event or its answer's text).
     async fn authorize(
         &self,
         authorizer: &LambdaAuthorizer,
         view: &RequestView,
         route: &MatchedRoute,
+        call: &mut Option<AuthorizerCall>,
     ) -> Result<(Verdict, AuthNote), Response<Full<Bytes>>> {
         let unauthorized = || message(StatusCode::UNAUTHORIZED, "Unauthorized");
         let internal = || message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
@@ -283,24 +361,40 @@ impl Gateway {
         self.stats.miss();
         let event = view.authorizer_event(route, &self.identity, &identity);
         self.stats.invocation();
-        let answer = match self.lambda.invoke(&authorizer.function, &event).await {
+        let invoked = Instant::now();
+        let result = self.lambda.invoke(&authorizer.function, &event).await;
+        let mut failed = |error: &str| {
+            *call = Some(AuthorizerCall {
+                latency: invoked.elapsed(),
+                error: Some(error.to_owned()),
+            });
+        };
+        let answer = match result {
             Ok(Invocation::Returned(result)) => Answer::parse(&result, authorizer.simple_responses)
                 .map_err(|error| {
                     tracing::error!(%error, simple = authorizer.simple_responses, "authorizer answer refused");
+                    failed("the authorizer's answer is invalid");
                     internal()
                 })?,
             Ok(Invocation::FunctionError { message, .. }) if message == "Unauthorized" => {
-                return Err(unauthorized())
+                failed("Unauthorized");
+                return Err(unauthorized());
             }
             Ok(Invocation::FunctionError { error_type, .. }) => {
                 tracing::error!(%error_type, "authorizer failed");
+                failed(&format!("the authorizer failed: {error_type}"));
                 return Err(internal());
             }
             Err(error) => {
                 tracing::error!(%error, "authorizer not invoked");
+                failed("the authorizer was not invoked");
                 return Err(internal());
             }
         };
+        *call = Some(AuthorizerCall {
+            latency: invoked.elapsed(),
+            error: None,
+        });
         let verdict = answer.verdict(&route_arn);
         if cacheable {
             self.cache.put(key, answer, Instant::now());

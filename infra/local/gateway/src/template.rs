@@ -17,6 +17,8 @@ const SAM_DEFAULT_TTL_SECONDS: u64 = 300;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Api {
     pub routes: Vec<RouteConfig>,
+    /// The HTTP API's `AccessLogSettings.Format`, if it has one.
+    pub access_log_format: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +115,16 @@ pub fn read(text: &str, parameters: &BTreeMap<String, String>) -> Result<Api> {
     if routes.is_empty() {
         bail!("the template declares no HttpApi routes");
     }
-    Ok(Api { routes })
+    // One HTTP API in this design: its access log format, as the stage writes it.
+    let access_log_format = resources
+        .values()
+        .filter(|resource| resource["Type"].as_str() == Some("AWS::Serverless::HttpApi"))
+        .find_map(|api| api["Properties"]["AccessLogSettings"]["Format"].as_str())
+        .map(str::to_owned);
+    Ok(Api {
+        routes,
+        access_log_format,
+    })
 }
 
 fn binary_of(resource: &Value) -> Result<String> {
@@ -142,8 +153,10 @@ impl Resolver<'_> {
         if !config["JwtConfiguration"].is_null() {
             return Ok(RouteAuth::Jwt);
         }
-        let function_id = get_att_resource(&config["FunctionArn"]).ok_or_else(|| {
-            anyhow!("authorizer {name}: FunctionArn is not !GetAtt <Function>.Arn")
+        let function_id = function_resource(&config["FunctionArn"]).ok_or_else(|| {
+            anyhow!(
+                "authorizer {name}: FunctionArn is neither !GetAtt <Function>.Arn nor !Ref <Function>.Alias"
+            )
         })?;
         let function = binary_of(&self.template["Resources"][function_id])
             .with_context(|| format!("authorizer {name}: function {function_id}"))?;
@@ -211,11 +224,16 @@ fn plain(value: &Value) -> Option<String> {
     }
 }
 
-/// `!GetAtt Logical.Arn` (or the list form) → `Logical`.
-fn get_att_resource(value: &Value) -> Option<&str> {
+/// The function an authorizer calls: `!GetAtt Logical.Arn` (or the list
+/// form), or `!Ref Logical.Alias` (SAM's `AutoPublishAlias`, the alias a
+/// deployment shifts; locally there is one version) → `Logical`.
+fn function_resource(value: &Value) -> Option<&str> {
     let Value::Tagged(tagged) = value else {
         return None;
     };
+    if tagged.tag == "Ref" {
+        return tagged.value.as_str()?.strip_suffix(".Alias");
+    }
     if tagged.tag != "GetAtt" {
         return None;
     }
@@ -303,6 +321,38 @@ Resources:
             ]
         );
         assert_eq!(authorizer.ttl, Duration::ZERO);
+    }
+
+    #[test]
+    fn the_access_log_format_is_the_http_apis_own() {
+        assert_eq!(
+            read(TEMPLATE, &BTreeMap::new()).unwrap().access_log_format,
+            None
+        );
+        let logged = TEMPLATE.replace(
+            "    Properties:\n      Auth:",
+            "    Properties:\n      AccessLogSettings:\n        Format: '{\"id\":\"$context.requestId\"}'\n      Auth:",
+        );
+        assert_eq!(
+            read(&logged, &BTreeMap::new())
+                .unwrap()
+                .access_log_format
+                .as_deref(),
+            Some(r#"{"id":"$context.requestId"}"#)
+        );
+    }
+
+    #[test]
+    fn an_authorizer_behind_its_alias_runs_the_same_function() {
+        let aliased = TEMPLATE.replace("!GetAtt AuthFn.Arn", "!Ref AuthFn.Alias");
+        let routes = read(&aliased, &BTreeMap::new()).unwrap().routes;
+        let RouteAuth::Lambda(authorizer) = &routes[1].auth else {
+            panic!("{:?}", routes[1].auth)
+        };
+        assert_eq!(authorizer.function, "authorizer");
+        // A plain `!Ref AuthFn` is the function's name, not an ARN: refused.
+        let named = TEMPLATE.replace("!GetAtt AuthFn.Arn", "!Ref AuthFn");
+        assert!(read(&named, &BTreeMap::new()).is_err());
     }
 
     #[test]
