@@ -48,13 +48,14 @@ log="$COG_STATE_DIR/cargo-test.log"
 # At trace, so that every test through the chain also proves no token is
 # logged at the most verbose level (see `Chain::leaks`).
 export RUST_LOG=${RUST_LOG:-trace}
-cargo test --workspace -- --skip caching:: --skip cache_tiers:: 2>&1 | tee "$log"
+cargo test --workspace -- --skip caching:: --skip cache_tiers:: --skip smoke:: 2>&1 | tee "$log"
 
 # The revocation-delay measurements, alone: with other chains beside them on
 # two cores, a refusal measured up to 0.4 s later than the bound they assert
-# (1 s). Same build, so nothing recompiles.
-step "cargo test: caching measurements (one at a time, machine otherwise idle)"
-cargo test --workspace -- caching:: cache_tiers:: 2>&1 | tee -a "$log"
+# (1 s). The smoke script (scripts/smoke.sh) asserts the same bound. Same
+# build, so nothing recompiles.
+step "cargo test: caching measurements and the smoke script (one at a time, machine otherwise idle)"
+cargo test --workspace -- caching:: cache_tiers:: smoke:: 2>&1 | tee -a "$log"
 trap - EXIT
 infra/local/down.sh
 
