@@ -67,7 +67,12 @@ call() {
 whoami() {
   curl -s -o "$work/whoami" -w '%{http_code}' -H @"$token_header" "$api/v1/whoami"
 }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# Milliseconds since the epoch; BSD date (macOS) has no %N.
+if [[ $(date +%N) == *N* ]]; then
+  now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
+else
+  now_ms() { echo $(($(date +%s%N) / 1000000)); }
+fi
 
 echo "smoke test of $api"
 
