@@ -2,40 +2,57 @@
 //! through the standard AWS environment (`AWS_REGION`, credentials,
 //! `AWS_ENDPOINT_URL_*`), plus `TABLE_NAME` and, for peppers, `PEPPER_KEY_ID`.
 //! It never prints a secret: peppers appear as versions, tokens as ids.
+//! Every command that changes state has `--dry-run`; `--json` prints one
+//! JSON object a line; the exit code says the failure class (`exit`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI talks on stdout and stderr
 
-use anyhow::{bail, Context, Result};
+mod commands;
+mod exit;
+mod identity;
+mod output;
+
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use cog_tokens::aws::dynamodb::schema;
 use cog_tokens::aws::dynamodb::DynamoStore;
-use cog_tokens::aws::kms::add_pepper_version;
 use cog_tokens::aws::sdk_config;
-use cog_tokens::management::lifecycle::revoke_all;
-use cog_tokens::management::DEFAULT_MAX_SERVICE_USERS_PER_ORG;
-use cog_tokens::records::audit::{AuditFilter, AuditScope};
-use cog_tokens::records::{
-    Account, Actor, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, ServiceUser,
-    Timestamp, UserId,
-};
-use cog_tokens::store::{AuditLog, PepperStore, PrincipalStore, StoreError, StoredPepper};
-use cog_tokens::PepperVersion;
-use serde_json::json;
+use cog_tokens::management::lifecycle::Selection;
+use cog_tokens::records::audit::AuditScope;
+use cog_tokens::records::{OrgMembership, Owner, PrincipalStatus, StatusFilter, Timestamp, UserId};
+use cog_tokens::{PepperVersion, TokenId};
+
+use crate::commands::Operator;
+use crate::exit::{classify, fail, Failure, EXIT_CODES_HELP};
+use crate::output::Output;
 
 #[derive(Parser, Debug)]
-#[command(name = "cogadmin", version, about = "Operate the cog_ token system")]
+#[command(
+    name = "cogadmin",
+    version,
+    about = "Operate the cog_ token system",
+    after_help = EXIT_CODES_HELP
+)]
 struct Cli {
     /// DynamoDB table
     #[arg(long, env = "TABLE_NAME", global = true)]
     table: Option<String>,
+    /// Who runs the command, for the audit trail. Against AWS the caller's
+    /// STS identity is recorded (with this name when given); against a local
+    /// endpoint this name, else the login name
+    #[arg(long, env = "COGADMIN_ACTOR", global = true)]
+    actor: Option<String>,
+    /// Print one JSON object a line (the default when stdout is not a terminal)
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create the table if it is missing and pepper v1 if there is none (idempotent)
-    Init(KeyArgs),
+    /// Create the table if it is missing and pepper v1 if there is none
+    /// (idempotent). Only against a local endpoint unless --allow-aws
+    Init(InitArgs),
     /// Human user accounts
     #[command(subcommand)]
     Account(AccountCommand),
@@ -45,11 +62,46 @@ enum Command {
     /// The pepper ring
     #[command(subcommand)]
     Pepper(PepperCommand),
-    /// Tokens
+    /// Tokens: list, show, revoke one or many
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Print an owner's or an org's audit trail, newest first (JSON lines)
+    /// Print an owner's or an org's audit trail, newest first
     Audit(AuditArgs),
+    /// After a point-in-time restore: take away in the restored table
+    /// (--table) every access the source table no longer grants
+    #[command(name = "restore-reconcile")]
+    RestoreReconcile(ReconcileArgs),
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Create the table even though the DynamoDB endpoint is not local (real
+    /// AWS). The deployed table is the template's: this is for a scratch account
+    #[arg(long)]
+    allow_aws: bool,
+    /// Say what would be created; create nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+struct ReconcileArgs {
+    /// The table the restore was made from (it holds every change since the restore point)
+    #[arg(long)]
+    from_table: String,
+    /// Re-apply only source revocations made before this time (RFC 3339):
+    /// when those revocations were the damage the restore undoes
+    #[arg(long, value_parser = parse_rfc3339)]
+    until: Option<Timestamp>,
+    /// Leave tokens absent from the source alone (the damage deleted items);
+    /// by default they are revoked
+    #[arg(long)]
+    keep_absent: bool,
+    /// Count what would change; change nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -60,6 +112,12 @@ struct AuditArgs {
     /// The changes an org's admins made in it
     #[arg(long)]
     org: Option<String>,
+    /// Only the events about this token (with --owner: its owner's trail)
+    #[arg(long, value_parser = parse_token_id, requires = "owner")]
+    token: Option<TokenId>,
+    /// Only events at or after this time (RFC 3339)
+    #[arg(long, value_parser = parse_rfc3339)]
+    since: Option<Timestamp>,
     /// Most events to print
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -89,6 +147,9 @@ enum AccountCommand {
         /// An org membership, ORG:ROLE; repeat for several
         #[arg(long = "org", value_parser = parse_membership)]
         orgs: Vec<OrgMembership>,
+        /// Show the record as it is and as it would be; write nothing
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Show an account record
     Get { user_id: String },
@@ -113,16 +174,48 @@ enum ServiceUserCommand {
 #[derive(Subcommand, Debug)]
 enum PepperCommand {
     /// Add a new pepper version; tokens hashed under older ones keep working
-    Rotate(KeyArgs),
+    Rotate {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Say which version would be added; add nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// List versions (never the keys)
     List,
-    /// Retire a version once no live token uses it
-    Retire { version: u32 },
+    /// Retire a version once no live token uses it (`token revoke
+    /// --pepper-version` takes its tokens off it first)
+    Retire {
+        version: u32,
+        /// Check and count the live tokens on it; retire nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum TokenCommand {
-    /// Revoke every token of one owner (a compromised account, a departed user)
+    /// List one owner's tokens, newest first (metadata only)
+    List {
+        /// The owner's id
+        #[arg(long)]
+        owner: String,
+        /// The owner is a service user rather than a human user
+        #[arg(long)]
+        service_user: bool,
+        /// active, expired, revoked or all
+        #[arg(long, default_value = "all", value_parser = parse_status_filter)]
+        status: StatusFilter,
+    },
+    /// Show one token's metadata: owner, status, last use, revocation (never a secret)
+    Show {
+        #[arg(value_parser = parse_token_id)]
+        id: TokenId,
+    },
+    /// Revoke one token, or every active token a selection matches: a
+    /// pepper version, an org, an issue window, an owner
+    Revoke(RevokeArgs),
+    /// Revoke every token of one owner (as `token revoke --owner`)
     RevokeAll {
         /// The owner's id
         #[arg(long)]
@@ -132,7 +225,132 @@ enum TokenCommand {
         service_user: bool,
         #[arg(long, default_value = "operator revoke-all")]
         reason: String,
+        /// Count the tokens it would revoke; change nothing
+        #[arg(long)]
+        dry_run: bool,
     },
+}
+
+#[derive(Args, Debug)]
+struct RevokeArgs {
+    /// One token, by its public id (16 characters after `cog_`)
+    #[arg(long, value_parser = parse_token_id)]
+    id: Option<TokenId>,
+    /// Every active token still hashed under this pepper version
+    #[arg(long)]
+    pepper_version: Option<u32>,
+    /// With --pepper-version: allow the current version (revokes nearly everything)
+    #[arg(long)]
+    force: bool,
+    /// Every key of the org's service users, and every PAT limited to this org alone
+    #[arg(long)]
+    org: Option<String>,
+    /// Every active token created after this time (RFC 3339, exclusive)
+    #[arg(long, value_parser = parse_rfc3339)]
+    issued_after: Option<Timestamp>,
+    /// Every active token created before this time (RFC 3339, exclusive)
+    #[arg(long, value_parser = parse_rfc3339)]
+    issued_before: Option<Timestamp>,
+    /// Every token of one owner
+    #[arg(long)]
+    owner: Option<String>,
+    /// With --owner: the owner is a service user
+    #[arg(long, requires = "owner")]
+    service_user: bool,
+    /// Recorded on each token and in each audit event
+    #[arg(long, default_value = "operator revocation")]
+    reason: String,
+    /// Count what would be revoked; change nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// What `token revoke` was asked to revoke.
+#[derive(Debug)]
+enum RevokeTarget {
+    One(TokenId),
+    Owner(Owner),
+    Many(Selection),
+}
+
+impl RevokeArgs {
+    /// Exactly one selector (both window ends count as one).
+    fn target(&self) -> Result<RevokeTarget> {
+        let window = self.issued_after.is_some() || self.issued_before.is_some();
+        let given = [
+            self.id.is_some(),
+            self.pepper_version.is_some(),
+            self.org.is_some(),
+            window,
+            self.owner.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(fail(
+                Failure::Usage,
+                "pass exactly one of --id, --pepper-version, --org, \
+                 --issued-after/--issued-before, --owner",
+            ));
+        }
+        if self.force && self.pepper_version.is_none() {
+            return Err(fail(
+                Failure::Usage,
+                "--force only applies to --pepper-version",
+            ));
+        }
+        if let (Some(after), Some(before)) = (self.issued_after, self.issued_before) {
+            if after >= before {
+                return Err(fail(
+                    Failure::Usage,
+                    "--issued-after must be before --issued-before",
+                ));
+            }
+        }
+        Ok(if let Some(id) = self.id {
+            RevokeTarget::One(id)
+        } else if let Some(owner) = &self.owner {
+            RevokeTarget::Owner(owner_of(owner, self.service_user))
+        } else if let Some(version) = self.pepper_version {
+            RevokeTarget::Many(Selection::PepperVersion(PepperVersion(version)))
+        } else if let Some(org) = &self.org {
+            RevokeTarget::Many(Selection::Org(org.clone()))
+        } else {
+            RevokeTarget::Many(Selection::IssuedBetween {
+                after: self.issued_after,
+                before: self.issued_before,
+            })
+        })
+    }
+}
+
+fn owner_of(id: &str, service_user: bool) -> Owner {
+    if service_user {
+        Owner::service_user(id)
+    } else {
+        Owner::user(id)
+    }
+}
+
+fn parse_token_id(text: &str) -> Result<TokenId, String> {
+    let id = text.strip_prefix("cog_").unwrap_or(text);
+    // A whole token pasted by mistake: take its id, never echo its secret.
+    let id = id.get(..16).filter(|_| id.len() == 54).unwrap_or(id);
+    id.parse()
+        .map_err(|_| "expected a token id: 16 base62 characters".to_owned())
+}
+
+/// An RFC 3339 date-time (`2026-12-03T17:00:00Z`, `…T18:00:00.5+01:00`) as
+/// milliseconds since the epoch.
+fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        format!(
+            "`{}`: expected RFC 3339, e.g. 2026-12-03T17:00:00Z",
+            text.escape_debug()
+        )
+    })?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+        .map(Timestamp)
+        .map_err(|_| "out of range".to_owned())
 }
 
 fn parse_user_id(text: &str) -> Result<UserId, String> {
@@ -142,6 +360,11 @@ fn parse_user_id(text: &str) -> Result<UserId, String> {
 fn parse_status(text: &str) -> Result<PrincipalStatus, String> {
     text.parse()
         .map_err(|_| format!("`{text}`: expected active, suspended or deleted"))
+}
+
+fn parse_status_filter(text: &str) -> Result<StatusFilter, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}`: expected active, expired, revoked or all"))
 }
 
 fn parse_membership(text: &str) -> Result<OrgMembership, String> {
@@ -156,47 +379,64 @@ fn parse_membership(text: &str) -> Result<OrgMembership, String> {
     }
 }
 
-fn account_json(account: &Account) -> serde_json::Value {
-    json!({
-        "user_id": account.user_id,
-        "status": account.status,
-        "sso": account.sso,
-        "pat_beta": account.pat_beta,
-        "orgs": account.orgs,
-    })
+fn audit_scope(owner: Option<String>, org: Option<String>) -> Result<AuditScope> {
+    match (owner, org) {
+        (Some(owner), _) => Ok(AuditScope::Owner(
+            match owner.strip_prefix("service_user:") {
+                Some(id) => Owner::service_user(id),
+                None => Owner::user(owner.strip_prefix("user:").unwrap_or(&owner)),
+            },
+        )),
+        (None, Some(org)) => Ok(AuditScope::Org(org)),
+        (None, None) => Err(fail(Failure::Usage, "pass --owner or --org")),
+    }
 }
-
-const OPERATOR: &str = "operator";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let output = Output::new(cli.json);
+    match run(cli, output).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
+            let class = classify(&error);
             eprintln!("cogadmin: error: {error:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(class.code())
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli, out: Output) -> Result<()> {
     let table = cli
         .table
-        .context("no table: set TABLE_NAME or pass --table")?;
+        .ok_or_else(|| fail(Failure::Usage, "no table: set TABLE_NAME or pass --table"))?;
     let config = sdk_config().await;
-    let ops = Operator {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table),
-        kms: aws_sdk_kms::Client::new(&config),
-    };
+    let local = identity::dynamodb_endpoint(&config).is_some_and(|url| identity::is_loopback(&url));
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let ops = Operator::new(
+        DynamoStore::new(dynamodb.clone(), table),
+        aws_sdk_kms::Client::new(&config),
+        config,
+        local,
+        cli.actor,
+        out,
+    );
     match cli.command {
-        Command::Init(KeyArgs { key_id }) => ops.init(&key_id).await,
+        Command::Init(args) => {
+            ops.init(&args.key.key_id, args.allow_aws, args.dry_run)
+                .await
+        }
         Command::Account(AccountCommand::Put {
             user_id,
             status,
             sso,
             beta,
             orgs,
-        }) => ops.account_put(user_id, status, sso, beta, orgs).await,
+            dry_run,
+        }) => {
+            ops.account_put(user_id, status, sso, beta, orgs, dry_run)
+                .await
+        }
         Command::Account(AccountCommand::Get { user_id }) => ops.account_get(&user_id).await,
         Command::ServiceUser(ServiceUserCommand::Create {
             id,
@@ -205,248 +445,252 @@ async fn run(cli: Cli) -> Result<()> {
             name,
         }) => ops.service_user_create(id, org, role, name).await,
         Command::ServiceUser(ServiceUserCommand::Get { id }) => ops.service_user_get(&id).await,
-        Command::Pepper(PepperCommand::Rotate(KeyArgs { key_id })) => {
-            ops.pepper_rotate(&key_id).await
+        Command::Pepper(PepperCommand::Rotate { key, dry_run }) => {
+            ops.pepper_rotate(&key.key_id, dry_run).await
         }
         Command::Pepper(PepperCommand::List) => ops.pepper_list().await,
-        Command::Pepper(PepperCommand::Retire { version }) => {
-            ops.pepper_retire(PepperVersion(version)).await
+        Command::Pepper(PepperCommand::Retire { version, dry_run }) => {
+            ops.pepper_retire(PepperVersion(version), dry_run).await
         }
+        Command::Token(TokenCommand::List {
+            owner,
+            service_user,
+            status,
+        }) => {
+            ops.token_list(&owner_of(&owner, service_user), status)
+                .await
+        }
+        Command::Token(TokenCommand::Show { id }) => ops.token_show(&id).await,
         Command::Token(TokenCommand::RevokeAll {
             owner,
             service_user,
             reason,
+            dry_run,
         }) => {
-            let owner = if service_user {
-                Owner::service_user(owner)
-            } else {
-                Owner::user(owner)
-            };
-            ops.token_revoke_all(&owner, &reason).await
+            ops.token_revoke_all(&owner_of(&owner, service_user), &reason, dry_run)
+                .await
         }
-        Command::Audit(AuditArgs { owner, org, limit }) => {
-            let scope = match (owner, org) {
-                (Some(owner), _) => AuditScope::Owner(match owner.strip_prefix("service_user:") {
-                    Some(id) => Owner::service_user(id),
-                    None => Owner::user(owner.strip_prefix("user:").unwrap_or(&owner)),
-                }),
-                (None, Some(org)) => AuditScope::Org(org),
-                (None, None) => bail!("pass --owner or --org"),
-            };
-            ops.audit(&scope, limit).await
+        Command::Token(TokenCommand::Revoke(args)) => match args.target()? {
+            RevokeTarget::One(id) => ops.token_revoke_one(&id, &args.reason, args.dry_run).await,
+            RevokeTarget::Owner(owner) => {
+                ops.token_revoke_all(&owner, &args.reason, args.dry_run)
+                    .await
+            }
+            RevokeTarget::Many(selection) => {
+                ops.token_revoke_selection(&selection, &args.reason, args.force, args.dry_run)
+                    .await
+            }
+        },
+        Command::RestoreReconcile(args) => {
+            let source = DynamoStore::new(dynamodb, args.from_table.clone());
+            ops.restore_reconcile(&source, args.until, args.keep_absent, args.dry_run)
+                .await
+        }
+        Command::Audit(AuditArgs {
+            owner,
+            org,
+            token,
+            since,
+            limit,
+        }) => {
+            let scope = audit_scope(owner, org)?;
+            ops.audit(&scope, token, since, limit).await
         }
     }
 }
 
-fn audit_json(event: &AuditEvent) -> serde_json::Value {
-    json!({
-        "at": event.at.0, "actor": event.actor, "action": event.action.as_str(),
-        "owner": event.owner.as_ref().map(ToString::to_string),
-        "token_id": event.token_id.map(|id| id.to_string()), "detail": event.detail,
-        "org": event.org,
-        "source_ip": event.origin.as_ref().map(|o| o.source_ip.as_str()),
-        "user_agent": event.origin.as_ref().map(|o| o.user_agent.as_str()),
-    })
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use anyhow::bail;
 
-fn service_user_json(user: &ServiceUser) -> serde_json::Value {
-    json!({"id": user.id, "name": user.name, "org_id": user.org_id, "role": user.role, "status": user.status})
-}
-
-/// The clients every subcommand works through; one method per subcommand.
-struct Operator {
-    store: DynamoStore,
-    kms: aws_sdk_kms::Client,
-}
-
-impl Operator {
-    async fn init(&self, key_id: &str) -> Result<()> {
-        let store = &self.store;
-        let created = schema::ensure_table(store.client(), store.table()).await?;
-        let version = if store.list_peppers().await?.is_empty() {
-            Some(add_pepper_version(&self.kms, store, key_id, OPERATOR).await?)
-        } else {
-            None
-        };
-        println!(
-            "{}",
-            json!({"table": store.table(), "table_created": created, "pepper_created": version.map(|v| v.0)})
+    #[test]
+    fn rfc3339_times_read_as_epoch_milliseconds() {
+        let at = |text: &str| parse_rfc3339(text).map(|t| t.0);
+        assert_eq!(at("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(at("2026-12-03T17:00:00Z"), Ok(1_796_317_200_000));
+        assert_eq!(at("2026-12-03T18:00:00.5+01:00"), Ok(1_796_317_200_500));
+        assert_eq!(
+            at("2026-12-03t16:30:00.123456-00:30"),
+            Ok(1_796_317_200_123)
         );
-        Ok(())
-    }
-
-    async fn account_put(
-        &self,
-        user_id: UserId,
-        status: PrincipalStatus,
-        sso: bool,
-        pat_beta: bool,
-        mut orgs: Vec<OrgMembership>,
-    ) -> Result<()> {
-        orgs.sort();
-        orgs.dedup_by(|a, b| a.org_id == b.org_id);
-        if orgs.len() > Account::MAX_ORGS {
-            bail!("an account may be in at most {} orgs", Account::MAX_ORGS);
+        assert_eq!(at("2024-02-29T00:00:00Z"), Ok(1_709_164_800_000));
+        for bad in [
+            "2026-12-03",
+            "2026-13-03T17:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "2026-12-03T17:00:00",
+            "2026-12-03T17:00:00.Z",
+            "2026-12-03T24:00:00Z",
+            "2026-12-03T17:00:00+1:00",
+            "+026-12-03T17:00:00Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
-        let account = Account {
-            user_id: user_id.as_str().to_owned(),
-            status,
-            sso,
-            pat_beta,
-            orgs,
-            tokens_valid_after: None,
-        };
-        self.store
-            .put_account(&account, &account.audit_put(OPERATOR, Timestamp::now()))
-            .await?;
-        println!("{}", account_json(&account));
-        Ok(())
     }
 
-    async fn account_get(&self, user_id: &str) -> Result<()> {
-        match self.store.get_account(user_id).await? {
-            Some(account) => println!("{}", account_json(&account)),
-            None => bail!("no account `{user_id}`"),
+    fn target(args: &[&str]) -> Result<RevokeTarget> {
+        let cli = Cli::try_parse_from(["cogadmin", "token", "revoke"].iter().chain(args))?;
+        match cli.command {
+            Command::Token(TokenCommand::Revoke(revoke)) => revoke.target(),
+            other => bail!("parsed as {other:?}"),
         }
-        Ok(())
     }
 
-    async fn service_user_create(
-        &self,
-        id: String,
-        org_id: String,
-        role: String,
-        name: Option<String>,
-    ) -> Result<()> {
-        if !ServiceUser::is_valid_id(&id) {
-            bail!(
-                "`{}`: a service user id is 1 to 64 of A-Z a-z 0-9 _ -",
-                id.escape_debug()
+    #[test]
+    fn token_revoke_takes_exactly_one_selector() {
+        assert!(matches!(
+            target(&["--pepper-version", "1", "--dry-run"]),
+            Ok(RevokeTarget::Many(Selection::PepperVersion(PepperVersion(
+                1
+            ))))
+        ));
+        assert!(matches!(
+            target(&["--org", "acme"]),
+            Ok(RevokeTarget::Many(Selection::Org(org))) if org == "acme"
+        ));
+        assert!(matches!(
+            target(&[
+                "--issued-after",
+                "2026-12-01T00:00:00Z",
+                "--issued-before",
+                "2026-12-02T00:00:00Z"
+            ]),
+            Ok(RevokeTarget::Many(Selection::IssuedBetween {
+                after: Some(_),
+                before: Some(_)
+            }))
+        ));
+        assert!(matches!(
+            target(&["--owner", "svc_1", "--service-user"]),
+            Ok(RevokeTarget::Owner(owner)) if owner == Owner::service_user("svc_1")
+        ));
+        for bad in [
+            &[][..],
+            &["--org", "acme", "--pepper-version", "1"],
+            &[
+                "--issued-after",
+                "2026-12-02T00:00:00Z",
+                "--issued-before",
+                "2026-12-01T00:00:00Z",
+            ],
+            &["--org", "acme", "--force"],
+        ] {
+            let error = target(bad).unwrap_err();
+            assert_eq!(classify(&error), Failure::Usage, "{bad:?}");
+        }
+        for unparsable in [&["--id", "not-an-id"][..], &["--service-user"]] {
+            assert!(target(unparsable).is_err(), "{unparsable:?}");
+        }
+    }
+
+    #[test]
+    fn every_command_that_changes_state_has_a_dry_run() {
+        use clap::CommandFactory;
+        fn walk(command: &clap::Command, path: String, found: &mut Vec<(String, bool)>) {
+            let subcommands: Vec<_> = command.get_subcommands().collect();
+            if subcommands.is_empty() {
+                let dry = command.get_arguments().any(|a| a.get_id() == "dry_run");
+                found.push((path.clone(), dry));
+            }
+            for sub in subcommands {
+                walk(sub, format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut found = Vec::new();
+        walk(&Cli::command(), "cogadmin".into(), &mut found);
+        // Reads, and creating a new record (nothing existing changes).
+        let without = [
+            "cogadmin account get",
+            "cogadmin service-user create",
+            "cogadmin service-user get",
+            "cogadmin pepper list",
+            "cogadmin token list",
+            "cogadmin token show",
+            "cogadmin audit",
+            "cogadmin help",
+        ];
+        for (path, dry) in &found {
+            let exempt = without.iter().any(|w| path.starts_with(w));
+            assert_eq!(*dry, !exempt, "{path}");
+        }
+        assert!(found.len() > without.len(), "{found:?}");
+    }
+
+    #[test]
+    fn the_help_documents_the_exit_codes() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        assert!(
+            help.contains("Exit codes:") && help.contains("5  refused"),
+            "{help}"
+        );
+    }
+
+    /// docs/runbook.md names every alarm of the template, every exit code,
+    /// and only subcommands that exist.
+    #[test]
+    fn the_runbook_covers_every_alarm_and_exit_code_and_names_real_commands() {
+        use clap::CommandFactory;
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap();
+        let (template, runbook) = (read("template.yaml"), read("docs/runbook.md"));
+        let lines: Vec<&str> = template.lines().collect();
+        let alarms: Vec<&str> = lines
+            .windows(2)
+            .filter(|pair| pair[1].trim() == "Type: AWS::CloudWatch::Alarm")
+            .map(|pair| pair[0].trim().trim_end_matches(':'))
+            .collect();
+        assert!(alarms.len() > 10, "{alarms:?}");
+        for alarm in alarms {
+            assert!(runbook.contains(&format!("| `{alarm}` |")), "{alarm}");
+        }
+        for code in 0..=5 {
+            assert!(
+                runbook.contains(&format!("\n| {code} | ")),
+                "exit code {code}"
             );
         }
-        let user = ServiceUser {
-            name: name.unwrap_or_else(|| id.clone()),
-            id,
-            org_id,
-            role,
-            status: PrincipalStatus::Active,
-            created_at: Timestamp::now(),
-            tokens_valid_after: None,
-        };
-        let audit = AuditEvent::new(
-            OPERATOR,
-            AuditAction::ServiceUserCreate,
-            Owner::service_user(&user.id),
-            Timestamp::now(),
+        let cli = Cli::command();
+        let mut named = 0;
+        for (at, _) in runbook.match_indices("cogadmin ") {
+            let mut command = &cli;
+            let words = runbook[at + "cogadmin ".len()..].split([' ', '`', '\n']);
+            for word in words {
+                let subcommand_like = word.starts_with(|c: char| c.is_ascii_lowercase())
+                    && word.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+                if !subcommand_like {
+                    break;
+                }
+                match command.find_subcommand(word) {
+                    Some(sub) => command = sub,
+                    None if command.has_subcommands() => {
+                        panic!("`cogadmin … {word}` in the runbook")
+                    }
+                    None => break,
+                }
+            }
+            named += usize::from(!std::ptr::eq(command, &cli));
+        }
+        assert!(named > 20, "{named} commands named");
+    }
+
+    #[test]
+    fn a_pasted_token_is_read_as_its_id_only() {
+        let token = cog_tokens::PlainToken::generate().unwrap();
+        let id = token.id().to_string();
+        assert_eq!(parse_token_id(&id).unwrap().to_string(), id);
+        assert_eq!(
+            parse_token_id(&format!("cog_{id}")).unwrap().to_string(),
+            id
         );
-        let limit = DEFAULT_MAX_SERVICE_USERS_PER_ORG;
-        match self.store.create_service_user(&user, limit, &audit).await {
-            Err(StoreError::AlreadyExists) => bail!("service user `{}` exists already", user.id),
-            Err(StoreError::LimitReached { limit }) => {
-                bail!("org `{}` has {limit} service users, its limit", user.org_id)
-            }
-            other => other?,
-        }
-        println!("{}", service_user_json(&user));
-        Ok(())
+        let whole = parse_token_id(token.expose_secret()).unwrap();
+        assert_eq!(whole.to_string(), id);
+        let error = parse_token_id("cog_short").unwrap_err();
+        assert!(
+            !error.contains("short"),
+            "the input is never echoed: {error}"
+        );
     }
-
-    async fn service_user_get(&self, id: &str) -> Result<()> {
-        match self.store.get_service_user(id).await? {
-            Some(user) => println!("{}", service_user_json(&user)),
-            None => bail!("no service user `{id}`"),
-        }
-        Ok(())
-    }
-
-    async fn pepper_rotate(&self, key_id: &str) -> Result<()> {
-        let version = add_pepper_version(&self.kms, &self.store, key_id, OPERATOR).await?;
-        println!("{}", json!({"pepper_version": version.0}));
-        Ok(())
-    }
-
-    async fn pepper_list(&self) -> Result<()> {
-        let peppers = self.store.list_peppers().await?;
-        let current = current_version(&peppers);
-        for pepper in peppers {
-            println!(
-                "{}",
-                json!({
-                    "version": pepper.version.0,
-                    "created_at_ms": pepper.created_at.0,
-                    "kms_key_id": pepper.kms_key_id,
-                    "retired": pepper.retired,
-                    "current": Some(pepper.version) == current,
-                })
-            );
-        }
-        Ok(())
-    }
-
-    async fn pepper_retire(&self, version: PepperVersion) -> Result<()> {
-        let peppers = self.store.list_peppers().await?;
-        let Some(target) = peppers.iter().find(|p| p.version == version) else {
-            bail!("no pepper {version}");
-        };
-        if target.retired {
-            bail!("pepper {version} is retired already");
-        }
-        if Some(version) == current_version(&peppers) {
-            bail!("pepper {version} is the current version; rotate first");
-        }
-        let live = self
-            .store
-            .live_tokens_with_pepper(version, Timestamp::now())
-            .await?;
-        if live > 0 {
-            bail!("pepper {version} still hashes {live} live token(s); they must be re-hashed, expire or be revoked first");
-        }
-        let audit = AuditEvent::system(OPERATOR, AuditAction::PepperRetire, Timestamp::now())
-            .with_detail(version.to_string());
-        self.store.retire_pepper(version, &audit).await?;
-        println!("{}", json!({"retired": version.0}));
-        Ok(())
-    }
-
-    /// Every page up to `limit` events, one JSON object a line.
-    async fn audit(&self, scope: &AuditScope, limit: usize) -> Result<()> {
-        let mut printed = 0;
-        let mut cursor = None;
-        while printed < limit {
-            let page = self
-                .store
-                .audit_page(
-                    scope,
-                    AuditFilter::default(),
-                    limit - printed,
-                    cursor.as_deref(),
-                )
-                .await?;
-            for event in &page.events {
-                println!("{}", audit_json(event));
-            }
-            printed += page.events.len();
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        Ok(())
-    }
-
-    async fn token_revoke_all(&self, owner: &Owner, reason: &str) -> Result<()> {
-        let by = Actor::new(OPERATOR);
-        let count = revoke_all(&self.store, owner, &by, reason, Timestamp::now()).await?;
-        println!("{}", json!({"owner": owner.to_string(), "revoked": count}));
-        Ok(())
-    }
-}
-
-/// The version new tokens are hashed under: the newest one not retired.
-fn current_version(peppers: &[StoredPepper]) -> Option<PepperVersion> {
-    peppers
-        .iter()
-        .filter(|p| !p.retired)
-        .map(|p| p.version)
-        .max()
 }

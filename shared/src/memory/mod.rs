@@ -24,6 +24,7 @@ use crate::token::TokenId;
 mod lookup;
 mod peppers;
 mod principals;
+mod scan;
 
 pub use peppers::FixedPeppers;
 

@@ -2,8 +2,8 @@
 //! adapter lives in [`crate::aws::dynamodb`]; an in-memory one for unit tests
 //! in [`crate::memory`] (feature `test-util`).
 //!
-//! Layer 3: the ports (`TokenStore`, `PrincipalStore`, `CredentialLookup`,
-//! `AuditLog`, `RateLimiter`, `expiry::ExpiryIndex`, `feed::RevocationFeed`,
+//! Layer 3: the ports (`TokenStore`, `TokenScan`, `PrincipalStore`,
+//! `CredentialLookup`, `AuditLog`, `RateLimiter`, `expiry::ExpiryIndex`, `feed::RevocationFeed`,
 //! `gateway::GatewayCache`,
 //! `pepper::PepperSource` with the ring it feeds) and `StoreError`. May
 //! import `records`, `token`.
@@ -207,6 +207,60 @@ pub trait TokenStore: Send + Sync {
         version: PepperVersion,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
+}
+
+/// Which tokens an operator's scan selects: every condition given holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenScanFilter {
+    /// Hashed under this pepper version.
+    pub pepper_version: Option<PepperVersion>,
+    /// Created strictly after this time.
+    pub created_after: Option<Timestamp>,
+    /// Created strictly before this time.
+    pub created_before: Option<Timestamp>,
+    /// A PAT limited to exactly this one org (its org limit names no other).
+    pub limited_to_org: Option<String>,
+    /// Active at this time: neither revoked at or before it nor expired.
+    pub active_at: Option<Timestamp>,
+}
+
+impl TokenScanFilter {
+    /// Whether `record` passes every condition. Adapters may also push the
+    /// conditions down to storage, but always apply this to what they read.
+    pub fn admits(&self, record: &TokenRecord) -> bool {
+        self.pepper_version
+            .is_none_or(|version| record.pepper_version == version)
+            && self
+                .created_after
+                .is_none_or(|after| record.created_at > after)
+            && self
+                .created_before
+                .is_none_or(|before| record.created_at < before)
+            && self.limited_to_org.as_ref().is_none_or(|org| {
+                record.owner.kind == crate::records::OwnerKind::User
+                    && record.org_limit.as_deref() == Some(std::slice::from_ref(org))
+            })
+            && self
+                .active_at
+                .is_none_or(|now| record.status(now) == crate::records::TokenStatus::Active)
+    }
+}
+
+/// Every token record of the store, in no particular order: for operator
+/// commands (mass revocation, pepper retirement, restore reconciliation),
+/// never a request path. Its cost grows with the whole table.
+#[async_trait]
+pub trait TokenScan: Send + Sync {
+    /// One page of the scan: the tokens `filter` admits among the next at
+    /// most `limit` stored items read (so a page may hold none and still
+    /// have a cursor; only `next_cursor: None` ends the scan). Strongly
+    /// consistent reads.
+    async fn scan_tokens(
+        &self,
+        filter: &TokenScanFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<TokenPage, StoreError>;
 }
 
 /// Accounts and service users.

@@ -31,7 +31,8 @@
 //! and from its item),
 //! `transaction` (conditioned writes and their outcomes), `paging` (one page
 //! of a listing), then one file per
-//! storage port: `tokens`, `principals`, `lookup`, `audit`, `peppers`, `feed`.
+//! storage port: `tokens`, `principals`, `lookup`, `audit`, `peppers`, `feed`,
+//! `scan` (every token, for operator commands).
 
 mod attributes;
 mod audit;
@@ -45,6 +46,7 @@ mod peppers;
 mod principal_items;
 mod principals;
 mod rate_limits;
+mod scan;
 pub mod schema;
 pub mod stream;
 mod token_writes;
