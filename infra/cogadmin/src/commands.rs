@@ -381,11 +381,12 @@ impl Operator {
     pub async fn token_revoke_all(&self, owner: &Owner, reason: &str, dry_run: bool) -> Result<()> {
         let now = Timestamp::now();
         if dry_run {
-            // What `revoke_all` marks: every token not revoked by now.
+            // What `revoke_all` marks: every token not revoked by now
+            // (expired ones too, so listings show them revoked).
             let tokens = all_tokens(&self.store, owner, StatusFilter::All, now).await?;
             let matched = tokens
                 .iter()
-                .filter(|t| t.status(now) == TokenStatus::Active)
+                .filter(|t| t.revoked.as_ref().is_none_or(|r| r.at > now))
                 .count();
             self.out.record(
                 &json!({"owner": owner.to_string(), "dry_run": true, "matched": matched,

@@ -130,7 +130,8 @@ pub struct MassRevocation {
     /// Tokens this run revoked: none in a dry run; fewer than `matched`
     /// when some were revoked by someone else meanwhile.
     pub revoked: u64,
-    /// Service users whose "revoke all" watermark this run moved (`Org`).
+    /// Service users whose "revoke all" watermark this run moved (`Org`;
+    /// in a dry run, would move).
     pub owners_cut_off: u64,
 }
 
@@ -164,8 +165,8 @@ pub async fn revoke_selection(
                         .event(AuditAction::TokenRevokeAll, owner.clone(), now)
                         .with_detail(reason);
                     store.revoke_tokens_before(&owner, now, &audit).await?;
-                    totals.owners_cut_off += 1;
                 }
+                totals.owners_cut_off += 1;
                 let keys = all_tokens(store, &owner, StatusFilter::Active, now).await?;
                 revoke_records(store, &keys, by, reason, now, dry_run, &mut totals).await?;
                 progress(&totals);
@@ -753,7 +754,13 @@ mod tests {
         let unlimited = stored(&store, record(&carol, 1, 13)).await;
         let selection = Selection::Org("acme".into());
 
-        assert_eq!(run(&store, &selection, true).await.matched, 2);
+        let dry = run(&store, &selection, true).await;
+        assert_eq!((dry.matched, dry.revoked, dry.owners_cut_off), (2, 0, 1));
+        let untouched = store.get_service_user("svc_a").await.unwrap().unwrap();
+        assert_eq!(
+            untouched.tokens_valid_after, None,
+            "a dry run moves no watermark"
+        );
         let real = run(&store, &selection, false).await;
         assert_eq!(
             real,

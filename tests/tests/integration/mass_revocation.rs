@@ -355,7 +355,19 @@ async fn given_an_org_or_an_issue_window_then_exactly_the_selected_credentials_a
     let table = store.table().to_owned();
 
     let dry = ok(&table, &["token", "revoke", "--org", &org, "--dry-run"]);
-    assert_eq!(dry["matched"], 2);
+    assert_eq!(
+        (dry["matched"].as_u64(), dry["owners_cut_off"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let untouched = store
+        .get_service_user("svc_mass_ours")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        untouched.tokens_valid_after.is_none(),
+        "a dry run moves no watermark"
+    );
     assert_eq!(status(&store, &key).await, TokenStatus::Active);
     let real = ok(&table, &["token", "revoke", "--org", &org]);
     assert_eq!(
@@ -423,6 +435,10 @@ async fn given_an_org_or_an_issue_window_then_exactly_the_selected_credentials_a
     );
     assert_eq!(dry["matched"], 1, "two_orgs is the one left");
     assert_eq!(status(&store, &two_orgs).await, TokenStatus::Active);
+    let real = ok(&table, &["token", "revoke", "--owner", "org_member"]);
+    assert_eq!(real["revoked"], 1, "as the dry run counted");
+    assert_eq!(status(&store, &two_orgs).await, TokenStatus::Revoked);
+    assert_eq!(status(&store, &other_key).await, TokenStatus::Active);
 }
 
 /// `at` in RFC 3339 with milliseconds, UTC (civil from days, Howard Hinnant's).
