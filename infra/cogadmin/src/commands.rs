@@ -492,6 +492,7 @@ impl Operator {
     pub async fn restore_reconcile(
         &self,
         source: &DynamoStore,
+        restore_point: Timestamp,
         until: Option<Timestamp>,
         keep_absent: bool,
         dry_run: bool,
@@ -515,6 +516,7 @@ impl Operator {
         let now = Timestamp::now();
         let peppers = reconcile_peppers(&self.store, source, &by, now, dry_run).await?;
         let options = ReconcileOptions {
+            restore_point: Some(restore_point),
             until,
             keep_absent,
             dry_run,
@@ -532,7 +534,9 @@ impl Operator {
             "restored_table": self.store.table(), "source_table": source.table(),
             "dry_run": dry_run, "until_ms": until.map(|t| t.0),
             "peppers_added": peppers.added, "peppers_retired": peppers.retired,
+            "restore_point_ms": restore_point.0,
             "checked": totals.checked, "revoked_in_source": totals.revoked_in_source,
+            "revoked_in_trail": totals.revoked_in_trail,
             "absent_from_source": totals.absent_from_source,
             "owner_cut_off": totals.owner_cut_off, "narrowed": totals.narrowed,
             "owners_deactivated": totals.owners_deactivated,

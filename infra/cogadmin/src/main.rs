@@ -91,6 +91,11 @@ struct ReconcileArgs {
     /// The table the restore was made from (it holds every change since the restore point)
     #[arg(long)]
     from_table: String,
+    /// The time the restore was made as of (RFC 3339): the source's audit
+    /// trail from then on is read too, so a revocation it records is
+    /// re-applied even when the token's item in the source is gone or damaged
+    #[arg(long, value_parser = parse_rfc3339)]
+    restore_point: Timestamp,
     /// Re-apply only source revocations made before this time (RFC 3339):
     /// when those revocations were the damage the restore undoes
     #[arg(long, value_parser = parse_rfc3339)]
@@ -483,8 +488,14 @@ async fn run(cli: Cli, out: Output) -> Result<()> {
         },
         Command::RestoreReconcile(args) => {
             let source = DynamoStore::new(dynamodb, args.from_table.clone());
-            ops.restore_reconcile(&source, args.until, args.keep_absent, args.dry_run)
-                .await
+            ops.restore_reconcile(
+                &source,
+                args.restore_point,
+                args.until,
+                args.keep_absent,
+                args.dry_run,
+            )
+            .await
         }
         Command::Audit(AuditArgs {
             owner,

@@ -2,15 +2,16 @@
 //! revoke-all, complete listings, mass revocation (by pepper version, org,
 //! issue window) and the reconciliation after a point-in-time restore.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use crate::records::audit::{AuditFilter, AuditScope};
 use crate::records::{
     Account, Actor, AuditAction, AuditEvent, Owner, PrincipalStatus, Revocation, ServiceUser,
     StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{
-    read_principal, PepperStore, Principal, PrincipalStore, RevokeOutcome, StoreError, TokenScan,
-    TokenScanFilter, TokenStore,
+    read_principal, AuditLog, PepperStore, Principal, PrincipalStore, RevokeOutcome, StoreError,
+    TokenScan, TokenScanFilter, TokenStore,
 };
 use crate::token::hash::PepperVersion;
 use crate::token::TokenId;
@@ -238,6 +239,9 @@ pub struct Reconciliation {
     pub checked: u64,
     /// Revoked in the source (or scheduled to be: a rotation's grace).
     pub revoked_in_source: u64,
+    /// Not revoked in the source's record (or the record is gone), but the
+    /// source's audit trail since the restore point records its revocation.
+    pub revoked_in_trail: u64,
     /// Not in the source at all.
     pub absent_from_source: u64,
     /// Cut off in the source by their owner's "revoke all", or the owner's
@@ -256,6 +260,10 @@ pub struct Reconciliation {
 /// How a reconciliation treats the source's changes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReconcileOptions {
+    /// The time the restore was made as of: the source's audit trail from
+    /// then on is read too, so a revocation it records is re-applied even
+    /// when the token's record in the source is gone or damaged.
+    pub restore_point: Option<Timestamp>,
     /// Re-apply only source revocations and watermarks before this time
     /// (when the revocations themselves were the damage the restore undoes).
     pub until: Option<Timestamp>,
@@ -278,7 +286,7 @@ pub struct ReconcileOptions {
 /// made in the source meanwhile.
 pub async fn reconcile_restored(
     restored: &(impl TokenStore + TokenScan + PrincipalStore),
-    source: &(impl TokenStore + PrincipalStore),
+    source: &(impl TokenStore + PrincipalStore + AuditLog),
     by: &Actor,
     now: Timestamp,
     options: ReconcileOptions,
@@ -292,6 +300,8 @@ pub async fn reconcile_restored(
         ..TokenScanFilter::default()
     };
     let before_until = |at: Timestamp| options.until.is_none_or(|until| at < until);
+    // Per owner: the tokens the source's trail says were revoked.
+    let mut trails: HashMap<Owner, HashSet<TokenId>> = HashMap::new();
     let mut cursor = None;
     loop {
         let page = restored
@@ -306,6 +316,26 @@ pub async fn reconcile_restored(
             .collect();
         for record in &page.tokens {
             totals.checked += 1;
+            if let Some(since) = options.restore_point {
+                if !trails.contains_key(&record.owner) {
+                    let revoked =
+                        revoked_in_trail(source, &record.owner, since, options.until).await?;
+                    trails.insert(record.owner.clone(), revoked);
+                }
+                let in_trail = trails
+                    .get(&record.owner)
+                    .is_some_and(|ids| ids.contains(&record.id));
+                let in_record = in_source
+                    .get(&record.id)
+                    .is_some_and(|there| there.revoked.is_some());
+                if in_trail && !in_record {
+                    totals.revoked_in_trail += 1;
+                    let detail = "restore-reconcile: revoked in the source's audit trail";
+                    revoke_restored(restored, record, now, by, detail, &options, &mut totals)
+                        .await?;
+                    continue;
+                }
+            }
             let Some(there) = in_source.get(&record.id) else {
                 totals.absent_from_source += 1;
                 if !options.keep_absent {
@@ -386,6 +416,41 @@ pub async fn reconcile_restored(
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => return Ok(totals),
+        }
+    }
+}
+
+/// The ids of `owner`'s tokens whose revocation (or leak report, which
+/// revokes) the source's trail records at or after `since`, before `until`.
+async fn revoked_in_trail(
+    source: &(impl AuditLog + ?Sized),
+    owner: &Owner,
+    since: Timestamp,
+    until: Option<Timestamp>,
+) -> Result<HashSet<TokenId>, StoreError> {
+    let scope = AuditScope::Owner(owner.clone());
+    let filter = AuditFilter {
+        from: Some(since),
+        ..AuditFilter::default()
+    };
+    let mut ids = HashSet::new();
+    let mut cursor = None;
+    loop {
+        let page = source
+            .audit_page(&scope, filter, 100, cursor.as_deref())
+            .await?;
+        for event in &page.events {
+            let revokes = matches!(
+                event.action,
+                AuditAction::TokenRevoke | AuditAction::TokenLeaked
+            );
+            if revokes && until.is_none_or(|until| event.at < until) {
+                ids.extend(event.token_id);
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(ids),
         }
     }
 }
@@ -891,6 +956,7 @@ mod tests {
         let found = Reconciliation {
             checked: 5,
             revoked_in_source: 1,
+            revoked_in_trail: 0,
             absent_from_source: 1,
             owner_cut_off: 1,
             narrowed: 1,
@@ -929,6 +995,71 @@ mod tests {
                 checked: 2,
                 ..Reconciliation::default()
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn given_the_restore_point_then_a_revocation_only_the_sources_trail_records_is_reapplied()
+    {
+        let erin = Owner::user("erin");
+        let records = [record(&erin, 1, 10), record(&erin, 1, 11)];
+        // The damage: both token items are gone from the source; its trail
+        // still records that the first was revoked after the restore point.
+        let (source, restored) = restored_copy(&[]).await;
+        for record in &records {
+            stored(&restored, record.clone()).await;
+        }
+        let account = source.get_account("erin").await.unwrap().unwrap();
+        let revoke = AuditEvent::new(
+            "user:erin",
+            AuditAction::TokenRevoke,
+            erin.clone(),
+            Timestamp(500),
+        )
+        .for_token(records[0].id);
+        source.put_account(&account, &revoke).await.unwrap();
+        let before = AuditEvent::new(
+            "user:erin",
+            AuditAction::TokenRevoke,
+            erin.clone(),
+            Timestamp(50),
+        )
+        .for_token(records[1].id);
+        source.put_account(&account, &before).await.unwrap();
+        let by = Actor::new("operator:ops");
+        let options = |until: Option<i64>| ReconcileOptions {
+            restore_point: Some(Timestamp(100)),
+            until: until.map(Timestamp),
+            keep_absent: true,
+            dry_run: false,
+        };
+
+        let skipped = reconcile_restored(
+            &restored,
+            &source,
+            &by,
+            NOW,
+            options(Some(400)),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            skipped.revoked, 0,
+            "a revocation at or after --until stays undone"
+        );
+        let done = reconcile_restored(&restored, &source, &by, NOW, options(None), &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (done.revoked_in_trail, done.revoked, done.absent_from_source),
+            (1, 1, 1)
+        );
+        assert_eq!(status(&restored, &records[0]).await, TokenStatus::Revoked);
+        assert_eq!(
+            status(&restored, &records[1]).await,
+            TokenStatus::Active,
+            "before the restore point: the restored table has it already"
         );
     }
 

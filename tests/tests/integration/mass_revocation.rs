@@ -7,6 +7,8 @@
 
 use std::process::Command;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use cog_integration_tests::{new_token, unique, workspace_binary, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::kms::add_pepper_version;
@@ -526,9 +528,20 @@ async fn given_a_restored_table_missing_later_revocations_then_restore_reconcile
     let table = restored.table().to_owned();
 
     // Refuses to reconcile a table with itself.
-    fails(&table, &["restore-reconcile", "--from-table", &table], 2);
+    let point = rfc3339(Timestamp(now.0 - 30_000));
+    let args = |from: &str| {
+        let args = ["restore-reconcile", "--from-table", from, "--restore-point"];
+        args.iter()
+            .map(|a| (*a).to_owned())
+            .chain([point.clone()])
+            .collect::<Vec<_>>()
+    };
+    let itself = args(&table);
+    let itself: Vec<&str> = itself.iter().map(String::as_str).collect();
+    fails(&table, &itself, 2);
 
-    let reconcile = ["restore-reconcile", "--from-table", source.table()];
+    let reconcile = args(source.table());
+    let reconcile: Vec<&str> = reconcile.iter().map(String::as_str).collect();
     let dry = ok(&table, &[&reconcile[..], &["--dry-run"]].concat());
     assert_eq!(dry["checked"], 5);
     assert_eq!(dry["revoked_in_source"], 1);
@@ -761,4 +774,87 @@ async fn cogadmin_init_creates_a_table_only_on_a_local_endpoint_unless_allowed()
             .any(|e| e.action == AuditAction::PepperAdd && e.actor == "operator:it-ops"),
         "{trail:?}"
     );
+}
+
+#[tokio::test]
+async fn given_a_token_item_lost_from_the_source_then_its_revocation_in_the_sources_trail_is_reapplied(
+) {
+    let stack = Stack::connect().await;
+    let (source, _key) = stack.seeded(&["rr_carol"]).await;
+    let restored = stack.fresh_store().await;
+    for stored_pepper in source.list_peppers().await.unwrap() {
+        let audit = AuditEvent::system("test", AuditAction::PepperAdd, Timestamp::now());
+        restored.add_pepper(&stored_pepper, &audit).await.unwrap();
+    }
+    let account = cog_integration_tests::beta_account("rr_carol");
+    restored
+        .put_account(&account, &account.audit_put("test", Timestamp::now()))
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let carol = Owner::user("rr_carol");
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let (_, record) = new_token(&carol, &pepper(1), Timestamp(now.0 - 60_000), None);
+        stored(&source, record.clone()).await;
+        stored(&restored, record.clone()).await;
+        tokens.push(record);
+    }
+    // After the restore point the first is revoked in the source; then the
+    // damage the restore undoes deletes both token items there.
+    let audit = AuditEvent::new(
+        "user:rr_carol",
+        AuditAction::TokenRevoke,
+        carol.clone(),
+        now,
+    )
+    .for_token(tokens[0].id);
+    source
+        .revoke_token(&tokens[0].id, &revocation(now), &audit)
+        .await
+        .unwrap();
+    for record in &tokens {
+        stack
+            .dynamodb
+            .delete_item()
+            .table_name(source.table())
+            .key("pk", AttributeValue::S(format!("TOKEN#{}", record.id)))
+            .key("sk", AttributeValue::S("TOKEN".into()))
+            .send()
+            .await
+            .unwrap();
+        assert!(source.get_token(&record.id).await.unwrap().is_none());
+    }
+    let point = rfc3339(Timestamp(now.0 - 30_000));
+    let reconcile = [
+        "restore-reconcile",
+        "--from-table",
+        source.table(),
+        "--restore-point",
+        &point,
+        "--keep-absent",
+    ];
+    let table = restored.table().to_owned();
+    let dry = ok(&table, &[&reconcile[..], &["--dry-run"]].concat());
+    assert_eq!(
+        (dry["revoked_in_trail"].as_u64(), dry["revoked"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(status(&restored, &tokens[0]).await, TokenStatus::Active);
+
+    let real = ok(&table, &reconcile);
+    assert_eq!(real["revoked_in_trail"], 1);
+    assert_eq!(
+        real["absent_from_source"], 1,
+        "the other one, kept (--keep-absent)"
+    );
+    assert_eq!(real["revoked"], 1);
+    assert_eq!(status(&restored, &tokens[0]).await, TokenStatus::Revoked);
+    assert_eq!(status(&restored, &tokens[1]).await, TokenStatus::Active);
+    let events = restored.audit_events(Some(&carol), 50).await.unwrap();
+    let event = events
+        .iter()
+        .find(|e| e.action == AuditAction::TokenRevoke && e.token_id == Some(tokens[0].id))
+        .unwrap();
+    assert_eq!(event.actor, "operator:it-ops");
 }
