@@ -71,53 +71,56 @@ impl Operator {
         Ok(actor)
     }
 
+    /// Against AWS the table is the template's: a missing one is created
+    /// only with `allow_aws`; an existing one gets pepper v1 if it has none.
     pub async fn init(&self, key_id: &str, allow_aws: bool, dry_run: bool) -> Result<()> {
         let store = &self.store;
-        if !self.local && !allow_aws {
+        let exists = match store
+            .client()
+            .describe_table()
+            .table_name(store.table())
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                false
+            }
+            Err(error) => {
+                return Err(fail(
+                    Failure::Unavailable,
+                    format!(
+                        "describing `{}`: {}",
+                        store.table(),
+                        aws_sdk_dynamodb::error::DisplayErrorContext(&error)
+                    ),
+                ))
+            }
+        };
+        if !exists && !self.local && !allow_aws {
             return Err(fail(
                 Failure::Refused,
                 format!(
-                    "the DynamoDB endpoint is not local (AWS_ENDPOINT_URL_DYNAMODB is not \
-                     127.0.0.1 or localhost): the deployed table is the template's. Pass \
-                     --allow-aws to create `{}` in this AWS account anyway",
+                    "no table `{}`, and the DynamoDB endpoint is not local \
+                     (AWS_ENDPOINT_URL_DYNAMODB is not 127.0.0.1 or localhost): in AWS the \
+                     table is the stack's (its TokensTableName output). Pass --allow-aws to \
+                     create it in this AWS account anyway",
                     store.table()
                 ),
             ));
         }
         if dry_run {
-            let exists = match store
-                .client()
-                .describe_table()
-                .table_name(store.table())
-                .send()
-                .await
-            {
-                Ok(_) => true,
-                Err(error)
-                    if error
-                        .as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    false
-                }
-                Err(error) => {
-                    return Err(fail(
-                        Failure::Unavailable,
-                        format!(
-                            "describing `{}`: {}",
-                            store.table(),
-                            aws_sdk_dynamodb::error::DisplayErrorContext(&error)
-                        ),
-                    ))
-                }
-            };
             let pepper = !exists || store.list_peppers().await?.is_empty();
             self.out
                 .record(&json!({"table": store.table(), "dry_run": true,
                 "table_would_be_created": !exists, "pepper_would_be_created": pepper}));
             return Ok(());
         }
-        let created = schema::ensure_table(store.client(), store.table()).await?;
+        let created = !exists && schema::ensure_table(store.client(), store.table()).await?;
         let version = if store.list_peppers().await?.is_empty() {
             let actor = self.actor().await?;
             Some(add_pepper_version(&self.kms, store, key_id, actor).await?)

@@ -31,8 +31,8 @@ Exit codes:
   2  usage: bad arguments or environment (no table, no --actor)
   3  not found: the token, account, service user or pepper version named
   4  unavailable: DynamoDB, KMS or STS failed or was unreachable; safe to retry
-  5  refused: unsafe or conflicting with the stored state (e.g. init against
-     AWS without --allow-aws, revoking the current pepper without --force,
+  5  refused: unsafe or conflicting with the stored state (e.g. init with
+     no table in AWS and no --allow-aws, revoking the current pepper without --force,
      retiring a pepper live tokens use, an id that exists already)";
 
 impl Failure {

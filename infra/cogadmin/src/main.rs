@@ -51,7 +51,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Create the table if it is missing and pepper v1 if there is none
-    /// (idempotent). Only against a local endpoint unless --allow-aws
+    /// (idempotent). A missing table is created only on a local endpoint
+    /// unless --allow-aws
     Init(InitArgs),
     /// Human user accounts
     #[command(subcommand)]
@@ -77,8 +78,8 @@ enum Command {
 struct InitArgs {
     #[command(flatten)]
     key: KeyArgs,
-    /// Create the table even though the DynamoDB endpoint is not local (real
-    /// AWS). The deployed table is the template's: this is for a scratch account
+    /// Create a missing table even though the DynamoDB endpoint is not local
+    /// (real AWS). The deployed table is the stack's: this is for a scratch account
     #[arg(long)]
     allow_aws: bool,
     /// Say what would be created; create nothing

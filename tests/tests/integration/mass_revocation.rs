@@ -716,11 +716,37 @@ async fn cogadmin_exits_by_failure_class_records_the_callers_identity_and_lists_
     assert_eq!(active[0]["id"], kept.id.as_str());
 }
 
+/// A TCP forwarder from this machine's non-loopback address to `target`
+/// (DynamoDB Local listens on loopback only): an endpoint cogadmin must
+/// treat as AWS. Returns its `http://` URL.
+fn non_loopback_forwarder(target: std::net::SocketAddr) -> String {
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    // The address outbound traffic would leave from (nothing is sent).
+    let probe = UdpSocket::bind("0.0.0.0:0").unwrap();
+    probe.connect("192.0.2.1:9").unwrap();
+    let ip = probe.local_addr().unwrap().ip();
+    assert!(!ip.is_loopback(), "no non-loopback address: {ip}");
+    let listener = TcpListener::bind((ip, 0)).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
+            let (mut client_in, mut server_out) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut client_in, &mut server_out));
+            let (mut server_in, mut client_out) = (server, client);
+            std::thread::spawn(move || std::io::copy(&mut server_in, &mut client_out));
+        }
+    });
+    url
+}
+
 #[tokio::test]
 async fn cogadmin_init_creates_a_table_only_on_a_local_endpoint_unless_allowed() {
     let stack = Stack::connect().await;
     let key = stack.fresh_key().await;
-    let table = unique("init");
     let exists = |table: String| {
         let client = stack.dynamodb.clone();
         async move {
@@ -732,18 +758,32 @@ async fn cogadmin_init_creates_a_table_only_on_a_local_endpoint_unless_allowed()
                 .is_ok()
         }
     };
+    let local = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
+    let target = local
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let remote = non_loopback_forwarder(target);
+    // "AWS" here: the same DynamoDB through a non-loopback address, and
+    // moto's STS (on the KMS emulator's port) for the caller's identity.
+    let sts = std::env::var("AWS_ENDPOINT_URL_KMS").unwrap();
+    let aws = [
+        ("AWS_ENDPOINT_URL_DYNAMODB", remote.as_str()),
+        ("AWS_ENDPOINT_URL_STS", sts.as_str()),
+    ];
 
-    // A DynamoDB endpoint that is not this machine is AWS: refused before any call.
-    let (code, _, stderr) = cogadmin_with(
-        &table,
-        &["init", "--key-id", &key],
-        &[(
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            "https://dynamodb.eu-west-1.amazonaws.com",
-        )],
-    );
-    assert_eq!(code, 5, "{stderr}");
-    assert!(stderr.contains("--allow-aws"), "{stderr}");
+    // Against AWS a missing table is refused, a dry run included.
+    let table = unique("init");
+    for dry in [&["--dry-run"][..], &[]] {
+        let (code, _, stderr) = cogadmin_with(
+            &table,
+            &[&["init", "--key-id", &key][..], dry].concat(),
+            &aws,
+        );
+        assert_eq!(code, 5, "{stderr}");
+        assert!(stderr.contains("--allow-aws"), "{stderr}");
+    }
     assert!(!exists(table.clone()).await, "nothing created");
 
     // Locally: a dry run creates nothing, then init creates both once.
@@ -774,6 +814,41 @@ async fn cogadmin_init_creates_a_table_only_on_a_local_endpoint_unless_allowed()
             .any(|e| e.action == AuditAction::PepperAdd && e.actor == "operator:it-ops"),
         "{trail:?}"
     );
+
+    // Against AWS, the stack's table (it exists) gets pepper v1, and the
+    // actor is the caller's STS identity with the name given.
+    let deployed = stack.fresh_store().await;
+    let (code, json, stderr) = cogadmin_with(
+        deployed.table(),
+        &["init", "--key-id", &key],
+        &[aws[0], aws[1], ("COGADMIN_ACTOR", "it-ops")],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        (&json["table_created"], &json["pepper_created"]),
+        (&Value::Bool(false), &json!(1))
+    );
+    let trail = deployed.audit_events(None, 10).await.unwrap();
+    let actor = &trail
+        .iter()
+        .find(|e| e.action == AuditAction::PepperAdd)
+        .unwrap()
+        .actor;
+    assert!(actor.starts_with("operator:it-ops (arn:aws:"), "{actor}");
+
+    // Asked explicitly, a missing table is created in "AWS".
+    let scratch = unique("init");
+    let (code, json, stderr) = cogadmin_with(
+        &scratch,
+        &["init", "--key-id", &key, "--allow-aws"],
+        &[aws[0], aws[1], ("COGADMIN_ACTOR", "it-ops")],
+    );
+    assert_eq!(
+        (code, &json["table_created"]),
+        (0, &Value::Bool(true)),
+        "{stderr}"
+    );
+    assert!(exists(scratch).await);
 }
 
 #[tokio::test]
