@@ -10,7 +10,7 @@
 //!
 //! | layer | module | holds |
 //! | --- | --- | --- |
-//! | 0 | [`config`], [`logging`] | environment helpers, log set-up and error chains: used by every layer, import none |
+//! | 0 | [`config`], [`logging`], [`metrics`] | environment helpers, log set-up and error chains, CloudWatch metrics in Embedded Metric Format: used by every layer, import none |
 //! | 1 | [`token`] | the token format, bearer parsing, peppered hashing |
 //! | 2 | [`records`] | the stored records and value types: tokens, principals, audit events, access changes, allowlists, names, callers, org policies |
 //! | 3 | [`store`] | the ports the adapters implement (storage, the pepper source and ring, the expiry index, the revocation feed, API Gateway's authorizer cache) and their errors |
@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod logging;
+pub mod metrics;
 
 pub mod token;
 

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("config", 0),
     ("logging", 0),
+    ("metrics", 0),
     ("token", 1),
     ("records", 2),
     ("store", 3),

@@ -9,6 +9,7 @@
 use cog_tokens::config::{required, ConfigError};
 use cog_tokens::logging::Causes;
 use cog_tokens::management::accounts::{apply, AccountUpdate, SyncError, SyncOutcome};
+use cog_tokens::metrics::Aggregate;
 use cog_tokens::records::Timestamp;
 use cog_tokens::store::PrincipalStore;
 use serde::Deserialize;
@@ -119,6 +120,27 @@ pub async fn handle(
     Ok(outcome?)
 }
 
+/// The `Function` dimension's value.
+pub const FUNCTION_NAME: &str = "account-sync";
+/// Count: updates written (newer than what the table held).
+pub const APPLIED: &str = "AccountSyncApplied";
+/// Count: events refused: not the directory's, unreadable or invalid.
+pub const REFUSED: &str = "AccountSyncRefused";
+
+/// Counts one event's result: a stale update is neither applied nor refused,
+/// a storage fault neither (it is retried; the function's errors show it).
+pub fn record_result(aggregate: &mut Aggregate, result: &Result<SyncOutcome, EventError>) {
+    let applied = matches!(result, Ok(SyncOutcome::Applied));
+    let refused = matches!(
+        result,
+        Err(EventError::Foreign { .. }
+            | EventError::Unreadable(_)
+            | EventError::Sync(SyncError::Invalid(_)))
+    );
+    aggregate.count(APPLIED, &[], u64::from(applied));
+    aggregate.count(REFUSED, &[], u64::from(refused));
+}
+
 /// The update in `event`, if the directory's account put it as an account update.
 fn read(directory: &Directory, event: DirectoryEvent) -> Result<AccountUpdate, EventError> {
     if event.account != directory.account_id
@@ -205,6 +227,35 @@ mod tests {
             "{refused:?}"
         );
         assert!(store.get_account("ann").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn given_applied_stale_and_refused_events_then_the_line_counts_each_kind() {
+        let store = MemoryStore::new();
+        let mut foreign = event(3, "active");
+        foreign.account = "999999999999".into();
+        let mut totals = Vec::new();
+        for event in [event(2, "active"), event(1, "active"), foreign] {
+            let result = handle(&store, &directory(), event, Timestamp(1)).await;
+            let mut aggregate = Aggregate::new();
+            record_result(&mut aggregate, &result);
+            let lines = aggregate.lines(FUNCTION_NAME, 1);
+            let document: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+            assert_eq!(document["Function"], "account-sync");
+            assert_eq!(
+                document["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                json!([["Function"]])
+            );
+            totals.push((document[APPLIED].clone(), document[REFUSED].clone()));
+        }
+        assert_eq!(
+            totals,
+            [
+                (json!(1), json!(0)),
+                (json!(0), json!(0)),
+                (json!(0), json!(1))
+            ]
+        );
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub struct Config {
     /// `PEPPER_RELOAD_INTERVAL_SECONDS` (default 30): the least time between
     /// two reloads of the pepper ring caused by an unknown version.
     pub pepper_reload_interval: Duration,
+    /// `METRICS_INTERVAL_SECONDS` (default 60): how long decisions are
+    /// counted in memory before they are written as EMF lines; 0 writes
+    /// them with every decision (tests, local runs).
+    pub metrics_interval: Duration,
     /// `ROUTE_RULES` (JSON, default none), `LAST_USED_INTERVAL_SECONDS`
     /// (default 300), `ORG_POLICY_CACHE_SECONDS` (default and at most 30),
     /// and the caching knobs of [`caching`].
@@ -40,6 +44,7 @@ impl Config {
                 "PEPPER_RELOAD_INTERVAL_SECONDS",
                 30,
             )?),
+            metrics_interval: Duration::from_secs(parsed_or("METRICS_INTERVAL_SECONDS", 60)?),
             settings: AuthorizerSettings {
                 route_rules,
                 last_used_interval: Duration::from_secs(parsed_or(

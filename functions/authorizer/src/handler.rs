@@ -7,7 +7,10 @@ use cog_tokens::store::feed::RevocationFeed;
 use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{CredentialLookup, TokenStore};
 
+use std::time::Instant;
+
 use crate::config::HttpResponseFormat;
+use crate::metrics::{self, Outcome};
 use crate::request::{AuthorizerEvent, EventError};
 use crate::response::{respond, AuthorizerFailure, AuthorizerResponse};
 
@@ -29,12 +32,21 @@ where
     S: CredentialLookup + TokenStore + RevocationFeed + 'static,
     P: PepperSource,
 {
-    let event = AuthorizerEvent::from_json(raw_event).map_err(|e| unreadable(&e))?;
+    let event = match AuthorizerEvent::from_json(raw_event) {
+        Ok(event) => event,
+        Err(error) => {
+            metrics::flush_if_due(now.0);
+            metrics::record(Outcome::Fault, None, now.0);
+            return Err(unreadable(&error));
+        }
+    };
     handle_event(state, &event, now).await
 }
 
 /// Answers one event the runtime has deserialized. Every fault becomes
 /// `AuthorizerFailure::Fault` (API Gateway answers 500), logged without the token.
+/// The decision is counted in the process's metrics ([`metrics`]), which
+/// are flushed here first when their interval has passed.
 pub async fn handle_event<S, P>(
     state: &AuthorizerState<S, P>,
     event: &AuthorizerEvent,
@@ -44,7 +56,27 @@ where
     S: CredentialLookup + TokenStore + RevocationFeed + 'static,
     P: PepperSource,
 {
-    let shape = event.shape().map_err(|e| unreadable(&e))?;
+    metrics::flush_if_due(now.0);
+    let started = Instant::now();
+    let (outcome, answer) = decide(state, event, now).await;
+    metrics::record(outcome, Some(started.elapsed()), now.0);
+    answer
+}
+
+/// The decision and its answer.
+async fn decide<S, P>(
+    state: &AuthorizerState<S, P>,
+    event: &AuthorizerEvent,
+    now: Timestamp,
+) -> (Outcome, Result<AuthorizerResponse, AuthorizerFailure>)
+where
+    S: CredentialLookup + TokenStore + RevocationFeed + 'static,
+    P: PepperSource,
+{
+    let shape = match event.shape() {
+        Ok(shape) => shape,
+        Err(error) => return (Outcome::Fault, Err(unreadable(&error))),
+    };
     let decision = state
         .authorizer
         .authorize(
@@ -53,11 +85,14 @@ where
             event.source_ip(shape),
             now,
         )
-        .await
-        .map_err(|error| {
+        .await;
+    let decision = match decision {
+        Ok(decision) => decision,
+        Err(error) => {
             tracing::error!(error = %Causes(&error), "authorizer fault: failing closed");
-            AuthorizerFailure::Fault
-        })?;
+            return (Outcome::Fault, Err(AuthorizerFailure::Fault));
+        }
+    };
     match &decision {
         Decision::Allow(identity) => {
             tracing::debug!(token_id = %identity.token_id, principal = %identity.owner, "allowed")
@@ -67,13 +102,21 @@ where
         }
         Decision::Unauthorized(reason) => tracing::info!(?reason, "unauthorized"),
     }
-    respond(
+    let answer = respond(
         event,
         shape,
         &decision,
         state.authorizer.route_rules(),
         state.http_format,
-    )
+    );
+    // A REST 401 is an `Err(Unauthorized)` answer, so only `Fault` is one.
+    let outcome = match (&answer, &decision) {
+        (Err(AuthorizerFailure::Fault), _) => Outcome::Fault,
+        (_, Decision::Allow(_)) => Outcome::Allow,
+        (_, Decision::Forbidden(_, reason)) => Outcome::Forbidden(*reason),
+        (_, Decision::Unauthorized(reason)) => Outcome::Unauthorized(*reason),
+    };
+    (outcome, answer)
 }
 
 /// Logs an event this function cannot read and fails closed. serde's

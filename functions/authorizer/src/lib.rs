@@ -4,5 +4,6 @@
 
 pub mod config;
 pub mod handler;
+pub mod metrics;
 pub mod request;
 pub mod response;

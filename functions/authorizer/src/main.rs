@@ -23,6 +23,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let started = std::time::Instant::now();
     cog_tokens::logging::init();
     let config = Config::from_env()?;
+    // Before the first event: decisions are counted from then on.
+    let metrics = authorizer::metrics::to_stdout(config.metrics_interval);
+    if !authorizer::metrics::install(metrics) {
+        tracing::warn!("authorizer metrics were set up before the cold start");
+    }
     let settings = started.elapsed();
     let sdk = sdk_config().await;
     let store = Arc::new(DynamoStore::new(

@@ -18,12 +18,14 @@ use cog_tokens::logging::Causes;
 use cog_tokens::management::leaks::{
     Finding, LeakError, LeakResponder, Reporter, Sighting, MAX_REPORTED_TOKENS,
 };
+use cog_tokens::metrics::Aggregate;
 use cog_tokens::records::Timestamp;
 use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{RateLimiter, StoreError, TokenStore};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use management::caller::origin;
+use management::metrics::{count_request, UNMATCHED_ROUTE};
 use management::response::json;
 use management::Problem;
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,11 @@ pub const GITHUB_ROUTE: &str = "/v1/secret-scanning/github";
 pub const PUBLIC_REVOKE_ROUTE: &str = "/v1/credentials/revoke";
 /// Every route this function serves, as (method, path).
 pub const ROUTES: [(&str, &str); 2] = [("POST", GITHUB_ROUTE), ("POST", PUBLIC_REVOKE_ROUTE)];
+/// The same routes as route keys (`METHOD /path`), for metrics.
+pub const ROUTE_KEYS: [&str; 2] = [
+    "POST /v1/secret-scanning/github",
+    "POST /v1/credentials/revoke",
+];
 /// A report of 1,000 matches with long URLs is about 400 KB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The public route's fixed window.
@@ -71,19 +78,106 @@ where
     S: TokenStore + RateLimiter,
     P: PepperSource,
 {
-    let route = (request.method().clone(), request.uri().path().to_owned());
+    handle_counted(service, request, now).await.0
+}
+
+/// What one request did, counted for the metrics: no token, no id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeakTally {
+    /// The route key from [`ROUTE_KEYS`], or `unmatched`.
+    pub route: &'static str,
+    pub status: u16,
+    /// Tokens in a report that was handled.
+    pub reported: usize,
+    /// Live tokens of ours this report revoked.
+    pub revoked: usize,
+    /// Reported strings that are no token of ours.
+    pub false_positives: usize,
+    /// The report could not be handled (a 5xx: the caller sends it again).
+    pub failed: bool,
+}
+
+impl LeakTally {
+    fn add(&mut self, findings: &[Finding]) {
+        let count = |wanted: Finding| findings.iter().filter(|f| **f == wanted).count();
+        self.reported += findings.len();
+        self.revoked += count(Finding::Revoked);
+        self.false_positives += count(Finding::NotOurs);
+    }
+}
+
+/// The `Function` dimension's value.
+pub const FUNCTION_NAME: &str = "leak-response";
+/// Count: tokens in the reports handled.
+pub const LEAK_TOKENS_REPORTED: &str = "LeakTokensReported";
+/// Count: live tokens of ours those reports revoked.
+pub const LEAK_TOKENS_REVOKED: &str = "LeakTokensRevoked";
+/// Count: reported strings that are no token of ours.
+pub const LEAK_FALSE_POSITIVES: &str = "LeakFalsePositives";
+/// Count: requests that could not be handled (5xx; the reporter retries).
+pub const LEAK_RESPONSE_FAILURES: &str = "LeakResponseFailures";
+
+/// Counts one request: the leak counters (zeros too, so they have data
+/// points) and `Requests` by route and status, as the management functions do.
+pub fn record_tally(aggregate: &mut Aggregate, tally: &LeakTally) {
+    aggregate.count(LEAK_TOKENS_REPORTED, &[], tally.reported as u64);
+    aggregate.count(LEAK_TOKENS_REVOKED, &[], tally.revoked as u64);
+    aggregate.count(LEAK_FALSE_POSITIVES, &[], tally.false_positives as u64);
+    aggregate.count(LEAK_RESPONSE_FAILURES, &[], u64::from(tally.failed));
+    count_request(aggregate, tally.route, tally.status);
+}
+
+/// [`handle_request`], with what the request did.
+pub async fn handle_counted<S, P>(
+    service: &LeakService<S, P>,
+    request: Request,
+    now: Timestamp,
+) -> (Response<Body>, LeakTally)
+where
+    S: TokenStore + RateLimiter,
+    P: PepperSource,
+{
+    let mut tally = LeakTally {
+        route: route_key(request.method(), request.uri().path()),
+        ..LeakTally::default()
+    };
+    let response = answer(service, &request, now, &mut tally).await;
+    tally.status = response.status().as_u16();
+    tally.failed = response.status().is_server_error();
+    (response, tally)
+}
+
+/// The route key of a request, from [`ROUTES`]; `unmatched` for any other.
+pub fn route_key(method: &Method, path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .zip(ROUTE_KEYS)
+        .find(|((m, p), _)| method.as_str() == *m && path == *p)
+        .map_or(UNMATCHED_ROUTE, |(_, key)| key)
+}
+
+async fn answer<S, P>(
+    service: &LeakService<S, P>,
+    request: &Request,
+    now: Timestamp,
+    tally: &mut LeakTally,
+) -> Response<Body>
+where
+    S: TokenStore + RateLimiter,
+    P: PepperSource,
+{
     let body: &[u8] = request.body();
     if body.len() > MAX_BODY_BYTES {
         return too_large(format!("the body is over {MAX_BODY_BYTES} bytes"));
     }
-    let result = match (route.0, route.1.as_str()) {
-        (Method::POST, GITHUB_ROUTE) => {
-            if let Err(refused) = verify_github_signature(service, &request).await {
+    let result = match (request.method(), request.uri().path()) {
+        (&Method::POST, GITHUB_ROUTE) => {
+            if let Err(refused) = verify_github_signature(service, request).await {
                 return refused;
             }
-            github_report(service, &request, now).await
+            github_report(service, request, now, tally).await
         }
-        (Method::POST, PUBLIC_REVOKE_ROUTE) => public_revoke(service, &request, now).await,
+        (&Method::POST, PUBLIC_REVOKE_ROUTE) => public_revoke(service, request, now, tally).await,
         _ => Err(Problem::new(
             StatusCode::NOT_FOUND,
             "route_not_found",
@@ -118,6 +212,7 @@ async fn github_report<S, P>(
     service: &LeakService<S, P>,
     request: &Request,
     now: Timestamp,
+    tally: &mut LeakTally,
 ) -> Result<Response<Body>, Problem>
 where
     S: TokenStore + RateLimiter,
@@ -152,6 +247,7 @@ where
         .await
         .map_err(fault)?;
     log_findings("GitHub report", &findings);
+    tally.add(&findings);
     Ok(json(StatusCode::OK, &feedback(&matches, &findings)))
 }
 
@@ -224,6 +320,7 @@ async fn public_revoke<S, P>(
     service: &LeakService<S, P>,
     request: &Request,
     now: Timestamp,
+    tally: &mut LeakTally,
 ) -> Result<Response<Body>, Problem>
 where
     S: TokenStore + RateLimiter,
@@ -269,6 +366,7 @@ where
         .await
         .map_err(fault)?;
     log_findings("public revoke", &findings);
+    tally.add(&findings);
     let body = Accepted {
         status: "accepted",
         detail: "every live cog_ token in the list is revoked",

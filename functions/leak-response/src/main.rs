@@ -9,12 +9,13 @@ use cog_tokens::aws::kms::KmsPepperSource;
 use cog_tokens::aws::sdk_config;
 use cog_tokens::config::{parsed_or, required};
 use cog_tokens::management::leaks::LeakResponder;
+use cog_tokens::metrics;
 use cog_tokens::records::Timestamp;
 use cog_tokens::store::pepper::PepperKeeper;
 use lambda_http::Request;
 use leak_response::github_keys::{GitHubKeys, KeyCachePolicy, KeySet};
 use leak_response::key_fetch::HttpKeySource;
-use leak_response::{handle_request, LeakService};
+use leak_response::{handle_counted, record_tally, LeakService, FUNCTION_NAME};
 
 const GITHUB_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
 
@@ -54,7 +55,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::run(lambda_http::service_fn(|request: Request| {
         let service = &service;
         async move {
-            let response = handle_request(service, request, Timestamp::now()).await;
+            let (response, tally) = handle_counted(service, request, Timestamp::now()).await;
+            metrics::emit(FUNCTION_NAME, Timestamp::now().0, |aggregate| {
+                record_tally(aggregate, &tally)
+            });
             Ok::<_, std::convert::Infallible>(response)
         }
     }))

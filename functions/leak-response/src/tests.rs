@@ -13,7 +13,7 @@ use cog_tokens::store::pepper::PepperKeeper;
 use lambda_http::Body;
 
 use crate::github_keys::{GitHubKeys, KeyCachePolicy, KeySetError, KeySource};
-use crate::{handle_request, LeakService, GITHUB_ROUTE};
+use crate::{handle_counted, handle_request, LeakService, GITHUB_ROUTE};
 
 /// GitHub's key endpoint, down.
 struct Down;
@@ -67,4 +67,63 @@ async fn reports_get_503_with_retry_after_while_no_key_set_was_ever_fetched() {
         let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
         assert_eq!(body["code"], "service_unavailable");
     }
+}
+
+fn public_revoke(path: &str, body: &str) -> lambda_http::Request {
+    lambda_http::http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn given_reports_then_the_tally_counts_tokens_and_failures_and_names_the_route_template() {
+    let policy = KeyCachePolicy {
+        ttl: Duration::from_secs(3600),
+        min_fetch_interval: Duration::from_secs(60),
+    };
+    let service = service(GitHubKeys::fetched(Down, policy)).await;
+    let (_, down) = handle_counted(&service, report("k1"), Timestamp::now()).await;
+    assert_eq!(down.route, "POST /v1/secret-scanning/github");
+    assert_eq!((down.status, down.failed, down.reported), (503, true, 0));
+
+    let body = r#"{"credentials": ["cog_not-ours", "hello"]}"#;
+    let request = public_revoke(crate::PUBLIC_REVOKE_ROUTE, body);
+    let (_, tally) = handle_counted(&service, request, Timestamp::now()).await;
+    assert_eq!(tally.route, "POST /v1/credentials/revoke");
+    assert_eq!(
+        (
+            tally.status,
+            tally.reported,
+            tally.revoked,
+            tally.false_positives,
+            tally.failed
+        ),
+        (202, 2, 0, 2, false)
+    );
+    let mut aggregate = cog_tokens::metrics::Aggregate::new();
+    crate::record_tally(&mut aggregate, &tally);
+    let lines = aggregate.lines(crate::FUNCTION_NAME, 1);
+    // The leak counters under `Function`, the request under its route and status.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|l| !l.contains("cog_not-ours")));
+    let leaks: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(leaks["Function"], "leak-response");
+    assert_eq!(leaks["LeakTokensReported"], 2);
+    assert_eq!(leaks["LeakTokensRevoked"], 0);
+    assert_eq!(leaks["LeakFalsePositives"], 2);
+    assert_eq!(leaks["LeakResponseFailures"], 0);
+    let requests: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(requests["Route"], "POST /v1/credentials/revoke");
+    assert_eq!(requests["Status"], "202");
+    assert_eq!(requests["Requests"], 1);
+
+    let (_, stray) = handle_counted(
+        &service,
+        public_revoke("/v1/credentials/revoke/cog_in-the-path", "{}"),
+        Timestamp::now(),
+    )
+    .await;
+    assert_eq!((stray.route, stray.status), ("unmatched", 404));
 }

@@ -45,8 +45,41 @@ pub fn changes_in(batch: &StreamBatch) -> Result<Vec<AccessChange>, String> {
     Ok(changes)
 }
 
+/// What one invocation did, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InvalidationTally {
+    /// API Gateway cache flushes made.
+    pub flushes: usize,
+    /// A flush failed (and with it the batch or tick).
+    pub flush_failed: bool,
+    /// The batch or tick failed, for any reason: retried.
+    pub failed: bool,
+}
+
+impl InvalidationTally {
+    fn failure(error: Option<&InvalidationError>) -> Self {
+        Self {
+            flushes: 0,
+            flush_failed: matches!(error, Some(InvalidationError::Flush { .. })),
+            failed: true,
+        }
+    }
+}
+
 /// Handles one event: a stream batch when it has `Records`, else a tick.
 pub async fn handle<S, G>(invalidator: &Invalidator<S, G>, event: Value) -> BatchResponse
+where
+    S: RevocationFeed + TokenStore + FlushSchedule + ExpiryIndex,
+    G: GatewayCache,
+{
+    handle_counted(invalidator, event).await.0
+}
+
+/// [`handle`], with what the invocation did.
+pub async fn handle_counted<S, G>(
+    invalidator: &Invalidator<S, G>,
+    event: Value,
+) -> (BatchResponse, InvalidationTally)
 where
     S: RevocationFeed + TokenStore + FlushSchedule + ExpiryIndex,
     G: GatewayCache,
@@ -55,14 +88,19 @@ where
         return match invalidator.on_schedule().await {
             Ok(outcome) => {
                 tracing::info!(flushes = outcome.flushes, "scheduled run done");
-                BatchResponse::default()
+                let tally = InvalidationTally {
+                    flushes: outcome.flushes,
+                    ..InvalidationTally::default()
+                };
+                (BatchResponse::default(), tally)
             }
             Err(error) => {
                 // The next tick covers the same window again; the alarm sees this.
                 tracing::error!(error = %Causes(&error), "scheduled run failed");
-                BatchResponse {
+                let response = BatchResponse {
                     failures: vec![ItemFailure::of("schedule")],
-                }
+                };
+                (response, InvalidationTally::failure(Some(&error)))
             }
         };
     }
@@ -74,9 +112,10 @@ where
                 column = error.column(),
                 "unreadable stream batch"
             );
-            return BatchResponse {
+            let response = BatchResponse {
                 failures: vec![ItemFailure::of("")],
             };
+            return (response, InvalidationTally::failure(None));
         }
     };
     let first = batch
@@ -87,9 +126,10 @@ where
     let changes = match changes_in(&batch) {
         Ok(changes) => changes,
         Err(sequence) => {
-            return BatchResponse {
+            let response = BatchResponse {
                 failures: vec![ItemFailure::of(&sequence)],
-            }
+            };
+            return (response, InvalidationTally::failure(None));
         }
     };
     match invalidator.on_changes(&changes).await {
@@ -105,13 +145,18 @@ where
                 scheduled,
                 "stream batch handled"
             );
-            BatchResponse::default()
+            let tally = InvalidationTally {
+                flushes,
+                ..InvalidationTally::default()
+            };
+            (BatchResponse::default(), tally)
         }
         Err(error) => {
             log_failure(&error);
-            BatchResponse {
+            let response = BatchResponse {
                 failures: vec![ItemFailure::of(&first)],
-            }
+            };
+            (response, InvalidationTally::failure(Some(&error)))
         }
     }
 }

@@ -7,4 +7,5 @@
 pub mod bus;
 pub mod gateway;
 pub mod invalidator;
+pub mod metrics;
 pub mod publisher;

@@ -83,6 +83,8 @@ impl ItemFailure {
 #[derive(Debug, Default)]
 struct Read {
     events: Vec<(String, LifecycleEvent)>,
+    /// When each of `events` happened (its audit event's time), in order.
+    times: Vec<Timestamp>,
     unreadable: Vec<String>,
 }
 
@@ -113,6 +115,7 @@ fn read_batch(batch: &StreamBatch) -> Read {
             Ok(Some(audit)) if !sequence.is_empty() => {
                 if let Some(event) = LifecycleEvent::from_audit(&audit) {
                     read.events.push((sequence.to_owned(), event));
+                    read.times.push(audit.at);
                 }
             }
             Ok(_) => {}
@@ -130,6 +133,18 @@ fn read_batch(batch: &StreamBatch) -> Read {
     read
 }
 
+/// What one batch did, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishTally {
+    /// Events the bus accepted.
+    pub published: usize,
+    /// Records handed back for another attempt (the bus refused them, their
+    /// markers could not be read, or they could not be read at all).
+    pub retried: usize,
+    /// When the oldest change still to publish in the batch happened.
+    pub oldest_unpublished: Option<Timestamp>,
+}
+
 /// Publishes one stream batch.
 pub async fn publish(
     store: &DynamoStore,
@@ -137,10 +152,25 @@ pub async fn publish(
     batch: &StreamBatch,
     now: Timestamp,
 ) -> BatchResponse {
-    let Read { events, unreadable } = read_batch(batch);
+    publish_counted(store, bus, batch, now).await.0
+}
+
+/// [`publish`], with what the batch did.
+pub async fn publish_counted(
+    store: &DynamoStore,
+    bus: &dyn EventBus,
+    batch: &StreamBatch,
+    now: Timestamp,
+) -> (BatchResponse, PublishTally) {
+    let Read {
+        events,
+        times,
+        unreadable,
+    } = read_batch(batch);
     let mut response = BatchResponse {
         failures: unreadable.iter().map(|s| ItemFailure::of(s)).collect(),
     };
+    let mut tally = PublishTally::default();
     let ids: Vec<String> = events
         .iter()
         .map(|(_, e)| e.detail.event_id.clone())
@@ -151,12 +181,19 @@ pub async fn publish(
             tracing::warn!(error = %Causes(&error), "published markers unreadable: batch retried");
             let sequences = events.iter().map(|(sequence, _)| ItemFailure::of(sequence));
             response.failures.extend(sequences);
-            return response;
+            tally.retried = response.failures.len();
+            tally.oldest_unpublished = times.into_iter().min();
+            return (response, tally);
         }
     };
     let (sequences, to_send): (Vec<String>, Vec<LifecycleEvent>) = events
         .into_iter()
-        .filter(|(_, e)| !published.contains(&e.detail.event_id))
+        .zip(times)
+        .filter(|((_, e), _)| !published.contains(&e.detail.event_id))
+        .map(|(event, at)| {
+            tally.oldest_unpublished = Some(tally.oldest_unpublished.map_or(at, |t| t.min(at)));
+            event
+        })
         .unzip();
     let accepted = bus.put(&to_send).await;
     let mut sent = Vec::new();
@@ -179,7 +216,9 @@ pub async fn publish(
         unreadable = unreadable.len(),
         "stream batch handled"
     );
-    response
+    tally.published = sent.len();
+    tally.retried = response.failures.len();
+    (response, tally)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
-use super::{publish, BatchResponse, ItemFailure, StreamBatch};
+use super::{publish, publish_counted, BatchResponse, ItemFailure, PublishTally, StreamBatch};
 use crate::bus::EventBus;
 
 /// Every event logged while it is the thread's subscriber: level and fields.
@@ -187,4 +187,48 @@ async fn when_the_markers_are_unreadable_every_record_is_retried_the_unreadable_
 
     assert_eq!(response, failures(&["200", "100"]));
     assert!(bus.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn given_unreadable_markers_then_the_tally_counts_every_retry_and_the_oldest_change() {
+    let _guard = tracing::subscriber::set_default(Capture::default());
+    let bus = Recorder::default();
+    let records = vec![
+        record(
+            "100",
+            Some(audit_image(42, "token.revoke_all")),
+            PK,
+            &sort_key(42),
+        ),
+        record(
+            "150",
+            Some(audit_image(40, "token.revoke_all")),
+            PK,
+            &sort_key(40),
+        ),
+        record(
+            "200",
+            Some(audit_image(43, "token.teleport")),
+            PK,
+            &sort_key(43),
+        ),
+    ];
+
+    let (response, tally) = publish_counted(
+        &unreachable_store(),
+        &bus,
+        &batch(records),
+        Timestamp(5_040),
+    )
+    .await;
+
+    assert_eq!(response.failures.len(), 3);
+    assert_eq!(
+        tally,
+        PublishTally {
+            published: 0,
+            retried: 3,
+            oldest_unpublished: Some(Timestamp(40)),
+        }
+    );
 }

@@ -12,11 +12,12 @@ use cog_tokens::management::{
     IssuancePolicy, TokenManager, DEFAULT_MAX_KEYS_PER_SERVICE_USER,
     DEFAULT_MAX_SERVICE_USERS_PER_ORG, DEFAULT_ROLES, DEFAULT_SCOPES,
 };
+use cog_tokens::metrics::emit;
 use cog_tokens::records::Timestamp;
 use cog_tokens::store::pepper::PepperKeeper;
 use lambda_http::Request;
 
-use crate::{handle_request, Function};
+use crate::{handle_request, metrics, Function};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -86,14 +87,23 @@ pub async fn manager_from_env(
 }
 
 /// Runs `function` under the Lambda runtime: logging, the manager from the
-/// environment, then one [`handle_request`] per invocation.
+/// environment, then one [`handle_request`] per invocation, each counted in
+/// one EMF line ([`metrics`]).
 pub async fn serve(function: Function) -> Result<(), lambda_http::Error> {
     cog_tokens::logging::init();
     let manager = manager_from_env(function).await?;
     lambda_http::run(lambda_http::service_fn(|request: Request| {
         let manager = &manager;
         async move {
+            let route = metrics::route_key(function, request.method(), request.uri().path());
             let response = handle_request(manager, function, request, Timestamp::now()).await;
+            // One EMF line per invocation: these functions see few requests.
+            let status = response.status().as_u16();
+            emit(
+                metrics::function_name(function),
+                Timestamp::now().0,
+                |aggregate| metrics::count_request(aggregate, route, status),
+            );
             Ok::<_, std::convert::Infallible>(response)
         }
     }))

@@ -121,6 +121,47 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The endpoint's route key from the route table, `METHOD /template`
+    /// (e.g. `DELETE /v1/tokens/{id}`): never the request's own path, so it
+    /// holds no id and can name a metric's dimension.
+    pub fn route_key(&self) -> &'static str {
+        match self {
+            Self::Create => "POST /v1/tokens",
+            Self::List => "GET /v1/tokens",
+            Self::Get(_) => "GET /v1/tokens/{id}",
+            Self::Rotate(_) => "POST /v1/tokens/{id}/rotate",
+            Self::Revoke(_) => "DELETE /v1/tokens/{id}",
+            Self::Update(_) => "PATCH /v1/tokens/{id}",
+            Self::RevokeAll => "DELETE /v1/tokens",
+            Self::Audit => "GET /v1/audit",
+            Self::Account => "GET /v1/account",
+            Self::Org(_, endpoint) => endpoint.route_key(),
+        }
+    }
+}
+
+impl OrgEndpoint {
+    fn route_key(&self) -> &'static str {
+        match self {
+            Self::CreateServiceUser => "POST /v1/orgs/{org}/service-users",
+            Self::ListServiceUsers => "GET /v1/orgs/{org}/service-users",
+            Self::GetServiceUser(_) => "GET /v1/orgs/{org}/service-users/{su}",
+            Self::UpdateServiceUser(_) => "PATCH /v1/orgs/{org}/service-users/{su}",
+            Self::CreateKey(_) => "POST /v1/orgs/{org}/service-users/{su}/keys",
+            Self::ListKeys(_) => "GET /v1/orgs/{org}/service-users/{su}/keys",
+            Self::RotateKey(..) => "POST /v1/orgs/{org}/service-users/{su}/keys/{id}/rotate",
+            Self::RevokeKey(..) => "DELETE /v1/orgs/{org}/service-users/{su}/keys/{id}",
+            Self::UpdateKey(..) => "PATCH /v1/orgs/{org}/service-users/{su}/keys/{id}",
+            Self::Audit => "GET /v1/orgs/{org}/audit",
+            Self::GetPolicy => "GET /v1/orgs/{org}/policy",
+            Self::PutPolicy => "PUT /v1/orgs/{org}/policy",
+            Self::RemoveCredential(_) => "DELETE /v1/orgs/{org}/credentials/{id}",
+            Self::ListCredentials => "GET /v1/orgs/{org}/credentials",
+        }
+    }
+}
+
 /// Which endpoints a function serves: issuance or revocation. What ends or
 /// narrows access (revoking, disabling a service user, IP allowlists) is the
 /// revocation function's, which needs no KMS, so it keeps working when KMS
@@ -185,6 +226,19 @@ mod tests {
             assert_eq!(servers, 1, "{method} {template}");
             assert!(!parsed.contains(&endpoint), "{method} {template}");
             parsed.push(endpoint);
+        }
+    }
+
+    #[test]
+    fn every_endpoint_route_key_is_its_row_of_the_route_table_and_holds_no_path_value() {
+        for (method, template) in ENDPOINTS {
+            let path = sample(template);
+            let endpoint = Endpoint::parse(&method.parse().unwrap(), &path).unwrap();
+            let key = endpoint.route_key();
+            assert_eq!(key, format!("{method} {template}"));
+            for value in ["acme", "svc_ci", "0123456789ABCDEF"] {
+                assert!(!key.contains(value), "{key}");
+            }
         }
     }
 

@@ -9,6 +9,7 @@ pub mod caller;
 pub mod config;
 pub mod endpoints;
 pub mod handlers;
+pub mod metrics;
 mod org_handlers;
 pub mod problem;
 pub mod response;

@@ -17,6 +17,19 @@ use sha2::{Digest, Sha256};
 /// Where the page lives on the API's origin.
 pub const PAGE_PATH: &str = "/settings";
 
+/// The `Function` dimension of this function's metrics.
+pub const FUNCTION_NAME: &str = "settings-page";
+
+/// The route key of a request, from the routes this function serves (the
+/// page and `/settings/{asset}`), never the request's path.
+pub fn route_key(path: &str) -> &'static str {
+    match path.strip_prefix(PAGE_PATH) {
+        Some("") => "GET /settings",
+        Some(rest) if rest.starts_with('/') => "GET /settings/{asset}",
+        _ => cog_tokens::metrics::UNMATCHED_ROUTE,
+    }
+}
+
 /// Sent with every answer, the page and each asset alike.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; img-src 'self'; connect-src 'self'; font-src 'none'; object-src 'none'; \
@@ -242,6 +255,18 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn route_keys_come_from_the_two_routes_not_the_path() {
+        assert_eq!(route_key("/settings"), "GET /settings");
+        assert_eq!(route_key("/settings/app.js"), "GET /settings/{asset}");
+        assert_eq!(
+            route_key("/settings/anything-a-caller-types"),
+            "GET /settings/{asset}"
+        );
+        assert_eq!(route_key("/settingsX"), "unmatched");
+        assert_eq!(route_key("/v1/tokens"), "unmatched");
+    }
 
     fn get(page: &Page, path: &str, headers: &[(&str, &str)]) -> Response<Body> {
         let mut request = lambda_http::http::Request::builder()

@@ -2,7 +2,9 @@
 //! the request context, so any deployment can be smoke-tested with a token.
 
 use cog_tokens::authorize::context::AuthorizerContext;
-use lambda_http::http::StatusCode;
+use cog_tokens::metrics;
+use cog_tokens::records::Timestamp;
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -37,11 +39,30 @@ fn whoami(request: &Request) -> Response<Body> {
         .unwrap_or_default()
 }
 
+/// The `Function` dimension's value.
+const FUNCTION_NAME: &str = "whoami";
+/// The one route, as its route key.
+const ROUTE_KEY: &str = "GET /v1/whoami";
+
+/// The route key for metrics: the route table's, never the request's path.
+fn route_key(request: &Request) -> &'static str {
+    if request.method() == Method::GET && request.uri().path() == "/v1/whoami" {
+        ROUTE_KEY
+    } else {
+        metrics::UNMATCHED_ROUTE
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     cog_tokens::logging::init();
     lambda_http::run(service_fn(|request: Request| async move {
-        Ok::<_, std::convert::Infallible>(whoami(&request))
+        let response = whoami(&request);
+        let status = response.status().as_u16();
+        metrics::emit(FUNCTION_NAME, Timestamp::now().0, |aggregate| {
+            metrics::count_request(aggregate, route_key(&request), status)
+        });
+        Ok::<_, std::convert::Infallible>(response)
     }))
     .await
 }
@@ -80,6 +101,16 @@ mod tests {
         assert_eq!(body["principal_id"], "alice");
         assert_eq!(body["auth_method"], "pat");
         assert!(body.get("other").is_none());
+    }
+
+    #[test]
+    fn the_route_key_is_the_route_tables_whatever_the_path() {
+        assert_eq!(route_key(&request(json!({}))), "GET /v1/whoami");
+        let other = lambda_http::http::Request::builder()
+            .uri("/v1/whoami/0123456789ABCDEF")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(route_key(&other), "unmatched");
     }
 
     #[test]

@@ -16,10 +16,13 @@ use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::sdk_config;
 use cog_tokens::config::{parsed_or, required, ConfigError};
 use cog_tokens::events::invalidation::{Invalidator, InvalidatorSettings};
+use cog_tokens::metrics::emit;
+use cog_tokens::records::Timestamp;
 use cog_tokens::store::gateway::Stage;
 use lambda_runtime::{service_fn, LambdaEvent};
 use lifecycle::gateway::SdkGatewayCache;
-use lifecycle::invalidator::handle;
+use lifecycle::invalidator::handle_counted;
+use lifecycle::metrics::{record_invalidation, CACHE_INVALIDATOR};
 
 /// Time for an answer to travel from the authorizer to the gateway's cache.
 const ANSWER_TRANSIT_MS: u64 = 300;
@@ -67,7 +70,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let invalidator = &invalidator;
-        async move { Ok::<_, lambda_runtime::Error>(handle(invalidator, event.payload).await) }
+        async move {
+            let (response, tally) = handle_counted(invalidator, event.payload).await;
+            emit(CACHE_INVALIDATOR, Timestamp::now().0, |aggregate| {
+                record_invalidation(aggregate, &tally)
+            });
+            Ok::<_, lambda_runtime::Error>(response)
+        }
     }))
     .await
 }

@@ -1,13 +1,15 @@
 //! Cold start: the table and the bus (`TABLE_NAME`, `EVENT_BUS_NAME`); then
-//! one stream batch per invocation.
+//! one stream batch per invocation, counted in one EMF line.
 
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::sdk_config;
 use cog_tokens::config::required;
+use cog_tokens::metrics::emit;
 use cog_tokens::records::Timestamp;
 use lambda_runtime::{service_fn, LambdaEvent};
 use lifecycle::bus::EventBridgeBus;
-use lifecycle::publisher::{publish, StreamBatch};
+use lifecycle::metrics::{record_publish, EVENT_PUBLISHER};
+use lifecycle::publisher::{publish_counted, StreamBatch};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -20,9 +22,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<StreamBatch>| {
         let (store, bus) = (&store, &bus);
         async move {
-            Ok::<_, lambda_runtime::Error>(
-                publish(store, bus, &event.payload, Timestamp::now()).await,
-            )
+            let (response, tally) =
+                publish_counted(store, bus, &event.payload, Timestamp::now()).await;
+            let now = Timestamp::now();
+            emit(EVENT_PUBLISHER, now.0, |aggregate| {
+                record_publish(aggregate, &tally, now)
+            });
+            Ok::<_, lambda_runtime::Error>(response)
         }
     }))
     .await

@@ -5,8 +5,10 @@ use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::aws::sdk_config;
 use cog_tokens::config::required;
 use cog_tokens::events::expiry::sweep;
+use cog_tokens::metrics::emit;
 use cog_tokens::records::Timestamp;
 use lambda_runtime::{service_fn, LambdaEvent};
+use lifecycle::metrics::{record_sweep, EXPIRY_SWEEP};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -19,6 +21,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             let report = sweep(store, Timestamp::now()).await?;
             tracing::info!(?report, "expiry sweep done");
+            emit(EXPIRY_SWEEP, Timestamp::now().0, |aggregate| {
+                record_sweep(aggregate, &report)
+            });
             Ok::<_, lambda_runtime::Error>(format!("{report:?}"))
         }
     }))

@@ -1,0 +1,641 @@
+//! CloudWatch metrics in Embedded Metric Format (EMF): counters and value
+//! samples aggregated in memory, written to stdout as JSON lines. Lambda
+//! ships stdout to CloudWatch Logs, which extracts the metrics: no network
+//! call, no client, nothing that can fail a request.
+//!
+//! One line is one EMF document: the `_aws` metadata (`Timestamp`, and one
+//! directive naming the namespace, the dimension sets and each metric's
+//! unit), then the dimension values and the metric values as members of the
+//! root. A document holds one value per dimension, so each combination of
+//! dimension values that occurred gets its own line; a counter is one number,
+//! a distribution an array of at most [`MAX_VALUES`] numbers.
+//!
+//! Every metric is published under the dimension set `[Function]` and under
+//! each longer prefix of its own dimensions (`[Function, Outcome]`,
+//! `[Function, Outcome, Reason]`), so totals and breakdowns are both plain
+//! metrics an alarm can name.
+//!
+//! Dimension values are `&'static str`: they come from tables compiled into
+//! the functions (an outcome's name, a route template, a status code), never
+//! from a request. That is what keeps every dimension low-cardinality and
+//! free of tokens and ids.
+//!
+//! Distributions: an interval can see far more values than EMF takes, so
+//! [`Aggregate::sample`] keeps a uniform random sample of at most
+//! [`MAX_VALUES`] (reservoir sampling), with the interval's exact maximum
+//! always among them. CloudWatch's percentiles over such a metric are
+//! percentiles of the samples: good for p50 and p90, coarse for p99 when a
+//! process handled many more than 100 values in one interval; `Maximum` is
+//! exact; `SampleCount` counts samples, not events (count events with a
+//! counter).
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::{json, Map, Value};
+
+/// The CloudWatch namespace of every metric here.
+pub const NAMESPACE: &str = "CogTokens";
+/// The dimension every metric has: the function's short name.
+pub const FUNCTION: &str = "Function";
+/// EMF's limit on the values of one metric in one document.
+pub const MAX_VALUES: usize = 100;
+/// The most dimensions a series may have besides [`FUNCTION`].
+pub const MAX_DIMENSIONS: usize = 3;
+
+/// A dimension's name and value, both compiled in (see the module's docs).
+pub type Dimension = (&'static str, &'static str);
+
+/// The units the metrics here use (CloudWatch's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+    Seconds,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+            Unit::Seconds => "Seconds",
+        }
+    }
+}
+
+/// A series' dimensions besides [`FUNCTION`], in their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Dimensions {
+    len: usize,
+    items: [Dimension; MAX_DIMENSIONS],
+}
+
+impl Dimensions {
+    /// At most [`MAX_DIMENSIONS`]; more is a programming error, cut off
+    /// rather than failing the request that records it.
+    fn of(dimensions: &[Dimension]) -> Self {
+        debug_assert!(dimensions.len() <= MAX_DIMENSIONS, "{dimensions:?}");
+        let mut items = [("", ""); MAX_DIMENSIONS];
+        let len = dimensions.len().min(MAX_DIMENSIONS);
+        items[..len].copy_from_slice(&dimensions[..len]);
+        Self { len, items }
+    }
+
+    fn as_slice(&self) -> &[Dimension] {
+        &self.items[..self.len]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Series {
+    metric: &'static str,
+    unit: Unit,
+    dimensions: Dimensions,
+}
+
+/// Up to [`MAX_VALUES`] values standing for all `seen`: a uniform sample
+/// (Vitter's algorithm R), plus the exact maximum.
+#[derive(Debug, Clone)]
+struct Reservoir {
+    values: Vec<f64>,
+    seen: u64,
+    max: f64,
+    rng: SplitMix64,
+}
+
+impl Reservoir {
+    fn new(seed: u64) -> Self {
+        Self {
+            values: Vec::new(),
+            seen: 0,
+            max: f64::NEG_INFINITY,
+            rng: SplitMix64(seed),
+        }
+    }
+
+    fn add(&mut self, value: f64) {
+        self.seen += 1;
+        if value > self.max {
+            self.max = value;
+        }
+        if self.values.len() < MAX_VALUES {
+            self.values.push(value);
+            return;
+        }
+        let slot = self.rng.next() % self.seen;
+        if let Some(kept) = self.values.get_mut(slot as usize) {
+            *kept = value;
+        }
+    }
+
+    /// The sample, with the maximum in it (in a random slot if it was not).
+    fn into_values(mut self) -> Vec<f64> {
+        if !self.values.is_empty() && !self.values.contains(&self.max) {
+            let slot = (self.rng.next() % self.values.len() as u64) as usize;
+            self.values[slot] = self.max;
+        }
+        self.values
+    }
+}
+
+/// A small, fast generator for sampling; nothing secret depends on it.
+#[derive(Debug, Clone)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// What was recorded since the last flush: counters and samples per series.
+/// A few series per function, so a list searched in order beats hashing.
+#[derive(Debug, Clone, Default)]
+pub struct Aggregate {
+    counters: Vec<(Series, u64)>,
+    samples: Vec<(Series, Reservoir)>,
+    /// Wall-clock milliseconds of the first and the last record.
+    first_at: Option<i64>,
+    last_at: i64,
+}
+
+impl Aggregate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `n` to a counter (unit `Count`). `n = 0` still writes the
+    /// series, so a metric that stays zero has data points, not gaps.
+    pub fn count(&mut self, metric: &'static str, dimensions: &[Dimension], n: u64) {
+        let series = Series {
+            metric,
+            unit: Unit::Count,
+            dimensions: Dimensions::of(dimensions),
+        };
+        match self.counters.iter_mut().find(|(s, _)| *s == series) {
+            Some((_, total)) => *total = total.saturating_add(n),
+            None => self.counters.push((series, n)),
+        }
+    }
+
+    /// Adds one value to a distribution.
+    pub fn sample(
+        &mut self,
+        metric: &'static str,
+        unit: Unit,
+        dimensions: &[Dimension],
+        value: f64,
+    ) {
+        if !value.is_finite() {
+            return; // EMF takes numbers only; NaN and infinities would void the line
+        }
+        let series = Series {
+            metric,
+            unit,
+            dimensions: Dimensions::of(dimensions),
+        };
+        match self.samples.iter_mut().find(|(s, _)| *s == series) {
+            Some((_, reservoir)) => reservoir.add(value),
+            None => {
+                let mut reservoir = Reservoir::new(0x636F_675F ^ self.samples.len() as u64);
+                reservoir.add(value);
+                self.samples.push((series, reservoir));
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty() && self.samples.is_empty()
+    }
+
+    /// Notes that something was recorded at `at` (wall-clock milliseconds).
+    fn touch(&mut self, at: i64) {
+        self.first_at.get_or_insert(at);
+        self.last_at = self.last_at.max(at);
+    }
+
+    /// The EMF lines for everything recorded, timestamped `at` (wall-clock
+    /// milliseconds): one per combination of dimension values.
+    pub fn lines(self, function: &'static str, at: i64) -> Vec<String> {
+        // In order of first record.
+        let mut documents: Vec<(Dimensions, Vec<MetricValue>)> = Vec::new();
+        let counters = self
+            .counters
+            .into_iter()
+            .map(|(series, total)| (series, json!(total)));
+        let samples = self.samples.into_iter().map(|(series, reservoir)| {
+            let values = reservoir.into_values();
+            let value = match values.as_slice() {
+                [one] => json!(one),
+                _ => json!(values),
+            };
+            (series, value)
+        });
+        for (series, value) in counters.chain(samples) {
+            let metric = (series.metric, series.unit, value);
+            match documents.iter_mut().find(|(d, _)| *d == series.dimensions) {
+                Some((_, metrics)) => metrics.push(metric),
+                None => documents.push((series.dimensions, vec![metric])),
+            }
+        }
+        documents
+            .into_iter()
+            .map(|(dimensions, metrics)| document(function, at, &dimensions, metrics))
+            .collect()
+    }
+}
+
+/// A metric's name, unit and value in one document.
+type MetricValue = (&'static str, Unit, Value);
+
+/// One EMF document as one line of JSON.
+fn document(
+    function: &'static str,
+    at: i64,
+    dimensions: &Dimensions,
+    metrics: Vec<MetricValue>,
+) -> String {
+    let mut names = vec![FUNCTION];
+    names.extend(dimensions.as_slice().iter().map(|(name, _)| *name));
+    let sets: Vec<&[&str]> = (1..=names.len()).map(|len| &names[..len]).collect();
+    let definitions: Vec<Value> = metrics
+        .iter()
+        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()}))
+        .collect();
+    let mut root = Map::new();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": at,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": sets,
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    root.insert(FUNCTION.into(), json!(function));
+    for (name, value) in dimensions.as_slice() {
+        root.insert((*name).into(), json!(value));
+    }
+    for (name, _, value) in metrics {
+        root.insert(name.into(), value);
+    }
+    Value::Object(root).to_string()
+}
+
+/// Where flushed lines go.
+#[derive(Debug)]
+pub enum Sink {
+    /// The function's stdout: CloudWatch Logs in Lambda.
+    Stdout,
+    /// Kept in memory, for tests ([`Recorder::take_written`]).
+    Memory(Mutex<Vec<String>>),
+    /// Nowhere: benchmarks and tests that do not read them.
+    Discard,
+}
+
+impl Sink {
+    fn write(&self, lines: Vec<String>) {
+        match self {
+            Sink::Stdout => write_stdout(&lines),
+            Sink::Memory(kept) => lock(kept).extend(lines),
+            Sink::Discard => {}
+        }
+    }
+}
+
+/// Writes `lines` to stdout under one lock, so no log line lands inside
+/// one. A failed write is dropped: a metric never fails a request.
+pub fn write_stdout(lines: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = out.write_all(line.as_bytes());
+        let _ = out.write_all(b"\n");
+    }
+    let _ = out.flush();
+}
+
+/// Writes what `record` records as EMF lines on stdout, now: for functions
+/// that write one line per invocation.
+pub fn emit(function: &'static str, at: i64, record: impl FnOnce(&mut Aggregate)) {
+    let mut aggregate = Aggregate::new();
+    record(&mut aggregate);
+    write_stdout(&aggregate.lines(function, at));
+}
+
+/// A process's metrics between flushes: records go to memory, and a flush
+/// writes them out when the oldest is `interval_ms` old. Lambda gives no
+/// hook before it freezes or ends a process, so callers flush at the start
+/// of an invocation ([`Recorder::flush_if_due`]); what a process records in
+/// its last interval before it is shut down is lost.
+#[derive(Debug)]
+pub struct Recorder {
+    function: &'static str,
+    interval_ms: i64,
+    sink: Sink,
+    aggregate: Mutex<Aggregate>,
+}
+
+impl Recorder {
+    /// `interval_ms` 0 flushes at every [`Recorder::flush_if_due`] that has
+    /// something to write.
+    pub fn new(function: &'static str, interval_ms: i64, sink: Sink) -> Self {
+        Self {
+            function,
+            interval_ms: interval_ms.max(0),
+            sink,
+            aggregate: Mutex::new(Aggregate::new()),
+        }
+    }
+
+    pub fn function(&self) -> &'static str {
+        self.function
+    }
+
+    /// Records under one lock, at `at` (wall-clock milliseconds), then
+    /// flushes if that makes the oldest record `interval_ms` old.
+    pub fn record(&self, at: i64, record: impl FnOnce(&mut Aggregate)) {
+        let due = {
+            let mut aggregate = lock(&self.aggregate);
+            record(&mut aggregate);
+            aggregate.touch(at);
+            self.take_if_due(&mut aggregate, at)
+        };
+        if let Some(aggregate) = due {
+            self.write(aggregate);
+        }
+    }
+
+    /// Flushes when the oldest record is `interval_ms` old at `now`; true if it wrote.
+    pub fn flush_if_due(&self, now: i64) -> bool {
+        let due = self.take_if_due(&mut lock(&self.aggregate), now);
+        match due {
+            Some(aggregate) => {
+                self.write(aggregate);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take_if_due(&self, aggregate: &mut Aggregate, now: i64) -> Option<Aggregate> {
+        let first = aggregate.first_at?;
+        (now.saturating_sub(first) >= self.interval_ms).then(|| std::mem::take(aggregate))
+    }
+
+    /// Flushes whatever is recorded.
+    pub fn flush(&self) {
+        let aggregate = std::mem::take(&mut *lock(&self.aggregate));
+        self.write(aggregate);
+    }
+
+    fn write(&self, aggregate: Aggregate) {
+        if aggregate.is_empty() {
+            return;
+        }
+        let at = aggregate.last_at;
+        self.sink.write(aggregate.lines(self.function, at));
+    }
+
+    /// The lines a [`Sink::Memory`] holds, taken out; none for other sinks.
+    pub fn take_written(&self) -> Vec<String> {
+        match &self.sink {
+            Sink::Memory(kept) => std::mem::take(&mut *lock(kept)),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A poisoned lock still holds usable numbers: metrics carry on.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Count: HTTP requests a function answered, dimensions [`ROUTE`] and [`STATUS`].
+pub const REQUESTS: &str = "Requests";
+/// The route key from the function's route table, `METHOD /template`.
+pub const ROUTE: &str = "Route";
+/// The answer's status code, as text.
+pub const STATUS: &str = "Status";
+/// The [`ROUTE`] of a request that matches no route the function serves.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Counts one HTTP request: `route` from the function's route table (or
+/// [`UNMATCHED_ROUTE`]), `status` its answer's.
+pub fn count_request(aggregate: &mut Aggregate, route: &'static str, status: u16) {
+    aggregate.count(
+        REQUESTS,
+        &[(ROUTE, route), (STATUS, status_dimension(status))],
+        1,
+    );
+}
+
+/// An HTTP status code as a dimension value (`"201"`); `"other"` outside
+/// 100–599.
+pub fn status_dimension(code: u16) -> &'static str {
+    static DIGITS: OnceLock<String> = OnceLock::new();
+    if !(100..600).contains(&code) {
+        return "other";
+    }
+    let digits = DIGITS.get_or_init(|| (100..600u16).map(|c| c.to_string()).collect());
+    let start = usize::from(code - 100) * 3;
+    digits.get(start..start + 3).unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// The directive of an EMF document, checked against the format: the
+    /// namespace, each dimension set naming root members that are strings,
+    /// each metric a root member that is a number or an array of at most 100.
+    fn directive(document: &Value) -> &Value {
+        let metadata = &document["_aws"];
+        assert!(metadata["Timestamp"].is_i64(), "{document}");
+        let directives = metadata["CloudWatchMetrics"].as_array().unwrap();
+        assert_eq!(directives.len(), 1);
+        let directive = &directives[0];
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        for set in directive["Dimensions"].as_array().unwrap() {
+            let set = set.as_array().unwrap();
+            assert!(!set.is_empty() && set.len() <= 30);
+            assert_eq!(set[0], FUNCTION);
+            for name in set {
+                assert!(document[name.as_str().unwrap()].is_string(), "{document}");
+            }
+        }
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let value = &document[metric["Name"].as_str().unwrap()];
+            match value {
+                Value::Number(_) => {}
+                Value::Array(values) => {
+                    assert!(values.len() <= MAX_VALUES && values.iter().all(Value::is_number))
+                }
+                other => panic!("metric value {other}"),
+            }
+        }
+        directive
+    }
+
+    #[test]
+    fn given_counters_with_two_outcomes_when_rendered_then_one_document_per_combination() {
+        let mut aggregate = Aggregate::new();
+        aggregate.count("Decisions", &[("Outcome", "allow")], 1);
+        aggregate.count("Decisions", &[("Outcome", "allow")], 2);
+        aggregate.count(
+            "Decisions",
+            &[("Outcome", "unauthorized"), ("Reason", "expired")],
+            1,
+        );
+        let lines = aggregate.lines("authorizer", 1_700_000_000_000);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines.iter().all(|l| !l.contains('\n')));
+
+        let allow = parse(&lines[0]);
+        let allowed = directive(&allow);
+        assert_eq!(allow["_aws"]["Timestamp"], 1_700_000_000_000i64);
+        assert_eq!(
+            allowed["Dimensions"],
+            json!([["Function"], ["Function", "Outcome"]])
+        );
+        assert_eq!(
+            allowed["Metrics"],
+            json!([{"Name": "Decisions", "Unit": "Count"}])
+        );
+        assert_eq!(allow["Function"], "authorizer");
+        assert_eq!(allow["Outcome"], "allow");
+        assert_eq!(allow["Decisions"], 3);
+
+        let denied = parse(&lines[1]);
+        assert_eq!(
+            directive(&denied)["Dimensions"],
+            json!([
+                ["Function"],
+                ["Function", "Outcome"],
+                ["Function", "Outcome", "Reason"]
+            ])
+        );
+        assert_eq!(denied["Reason"], "expired");
+        assert_eq!(denied["Decisions"], 1);
+    }
+
+    #[test]
+    fn given_metrics_of_the_same_dimensions_then_they_share_a_document() {
+        let mut aggregate = Aggregate::new();
+        aggregate.count("LeakTokensReported", &[], 3);
+        aggregate.count("LeakTokensRevoked", &[], 0);
+        aggregate.sample("OutboxLag", Unit::Seconds, &[], 2.5);
+        let lines = aggregate.lines("leak-response", 5);
+        assert_eq!(lines.len(), 1);
+        let document = parse(&lines[0]);
+        assert_eq!(directive(&document)["Dimensions"], json!([["Function"]]));
+        assert_eq!(document["LeakTokensReported"], 3);
+        assert_eq!(document["LeakTokensRevoked"], 0);
+        assert_eq!(document["OutboxLag"], 2.5);
+        assert_eq!(
+            document["_aws"]["CloudWatchMetrics"][0]["Metrics"][2],
+            json!({"Name": "OutboxLag", "Unit": "Seconds"})
+        );
+    }
+
+    #[test]
+    fn given_more_values_than_emf_takes_then_a_sample_of_100_keeps_the_maximum() {
+        let mut aggregate = Aggregate::new();
+        for i in 0..10_000 {
+            aggregate.sample(
+                "DecisionLatency",
+                Unit::Milliseconds,
+                &[],
+                f64::from(i) / 100.0,
+            );
+        }
+        aggregate.sample("DecisionLatency", Unit::Milliseconds, &[], 0.5);
+        let document = parse(&aggregate.lines("authorizer", 1)[0]);
+        directive(&document);
+        let values: Vec<f64> = document["DecisionLatency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(values.len(), MAX_VALUES);
+        assert!(values.contains(&99.99), "the maximum is kept");
+        // A uniform sample of 0..100 ms: its median is near 50 ms.
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert!((30.0..70.0).contains(&sorted[50]), "{sorted:?}");
+    }
+
+    #[test]
+    fn given_few_values_then_all_are_written_and_non_numbers_are_dropped() {
+        let mut aggregate = Aggregate::new();
+        for value in [1.0, f64::NAN, 3.0, f64::INFINITY] {
+            aggregate.sample("DecisionLatency", Unit::Milliseconds, &[], value);
+        }
+        let document = parse(&aggregate.lines("authorizer", 1)[0]);
+        assert_eq!(document["DecisionLatency"], json!([1.0, 3.0]));
+    }
+
+    #[test]
+    fn given_an_interval_when_records_arrive_then_a_flush_waits_for_the_oldest_to_age() {
+        let recorder = Recorder::new("authorizer", 60_000, Sink::Memory(Mutex::default()));
+        assert!(
+            !recorder.flush_if_due(0),
+            "nothing recorded, nothing written"
+        );
+        recorder.record(1_000, |a| a.count("Decisions", &[("Outcome", "allow")], 1));
+        recorder.record(30_000, |a| a.count("Decisions", &[("Outcome", "allow")], 1));
+        assert!(!recorder.flush_if_due(60_999));
+        assert!(recorder.take_written().is_empty());
+        assert!(recorder.flush_if_due(61_000));
+        let written = recorder.take_written();
+        assert_eq!(written.len(), 1);
+        let document = parse(&written[0]);
+        assert_eq!(document["Decisions"], 2);
+        assert_eq!(
+            document["_aws"]["Timestamp"], 30_000,
+            "the last record's time"
+        );
+        // The interval starts again with the next record.
+        recorder.record(200_000, |a| {
+            a.count("Decisions", &[("Outcome", "fault")], 1)
+        });
+        assert!(!recorder.flush_if_due(200_001));
+        recorder.flush();
+        assert_eq!(parse(&recorder.take_written()[0])["Outcome"], "fault");
+    }
+
+    #[test]
+    fn given_interval_zero_then_every_record_is_written_at_once() {
+        let recorder = Recorder::new("authorizer", 0, Sink::Memory(Mutex::default()));
+        recorder.record(5, |a| a.count("Decisions", &[("Outcome", "allow")], 1));
+        assert_eq!(
+            recorder.take_written().len(),
+            1,
+            "written as it is recorded"
+        );
+        assert!(!recorder.flush_if_due(5));
+    }
+
+    #[test]
+    fn status_codes_become_their_three_digits() {
+        assert_eq!(status_dimension(201), "201");
+        assert_eq!(status_dimension(100), "100");
+        assert_eq!(status_dimension(599), "599");
+        assert_eq!(status_dimension(404), "404");
+        assert_eq!(status_dimension(99), "other");
+        assert_eq!(status_dimension(600), "other");
+    }
+}
