@@ -1,8 +1,9 @@
-//! Who is calling: the JWT authorizer's `sub`, never a token bearer, and
-//! from where (source IP and user agent, for the audit trail).
+//! Who is calling: the JWT authorizer's `sub`, never a token bearer (but
+//! for the token's own `GET /v1/tokens/self`), and from where (source IP
+//! and user agent, for the audit trail).
 
 use cog_tokens::authorize::context::AuthorizerContext;
-use cog_tokens::records::{Caller, Origin, UserId};
+use cog_tokens::records::{Caller, Origin, Owner, OwnerKind, UserId};
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -37,6 +38,22 @@ pub fn caller(request: &Request) -> Result<Caller, Problem> {
         user,
         origin: origin(request).unwrap_or_default(),
     })
+}
+
+/// The token a request was authorized with, from the token authorizer's
+/// context (`GET /v1/tokens/self`): the principal it acts as and its id;
+/// `None` without that context.
+pub fn token_caller(request: &Request) -> Option<(Owner, String)> {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        return None;
+    };
+    let context = AuthorizerContext::from_fields(&context.authorizer.as_ref()?.fields)?;
+    let kind: OwnerKind = context.principal_type.parse().ok()?;
+    let owner = Owner {
+        kind,
+        id: context.principal_id,
+    };
+    Some((owner, context.token_id))
 }
 
 /// Where an HTTP API request came from (source IP and user agent), for

@@ -6,6 +6,7 @@ use lambda_http::http::Method;
 pub const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/tokens"),
     ("GET", "/v1/tokens"),
+    ("GET", "/v1/tokens/self"),
     ("GET", "/v1/tokens/{id}"),
     ("POST", "/v1/tokens/{id}/rotate"),
     ("DELETE", "/v1/tokens/{id}"),
@@ -36,6 +37,8 @@ pub enum Endpoint {
     Create,
     List,
     Get(String),
+    /// The token the request was authorized with: its own metadata.
+    GetSelf,
     Rotate(String),
     Revoke(String),
     /// A token's IP allowlist changed.
@@ -109,6 +112,8 @@ impl Endpoint {
             ("DELETE", ["", "v1", "tokens"]) => Some(Self::RevokeAll),
             ("GET", ["", "v1", "audit"]) => Some(Self::Audit),
             ("GET", ["", "v1", "account"]) => Some(Self::Account),
+            // The literal route wins over `{id}`, as in API Gateway.
+            ("GET", ["", "v1", "tokens", "self"]) => Some(Self::GetSelf),
             ("GET", ["", "v1", "tokens", id]) => Some(Self::Get((*id).to_owned())),
             ("DELETE", ["", "v1", "tokens", id]) => Some(Self::Revoke((*id).to_owned())),
             ("PATCH", ["", "v1", "tokens", id]) => Some(Self::Update((*id).to_owned())),
@@ -130,6 +135,7 @@ impl Endpoint {
             Self::Create => "POST /v1/tokens",
             Self::List => "GET /v1/tokens",
             Self::Get(_) => "GET /v1/tokens/{id}",
+            Self::GetSelf => "GET /v1/tokens/self",
             Self::Rotate(_) => "POST /v1/tokens/{id}/rotate",
             Self::Revoke(_) => "DELETE /v1/tokens/{id}",
             Self::Update(_) => "PATCH /v1/tokens/{id}",

@@ -9,12 +9,12 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::body;
-use crate::caller::caller;
+use crate::caller::{caller, token_caller};
 use crate::endpoints::{Endpoint, Function};
 use crate::problem::Problem;
 use crate::response;
 use crate::views::{
-    AccountView, AuditPageView, IssuedView, RevokedCountView, TokenListView, TokenView,
+    AccountView, AuditPageView, IssuedView, RevokedCountView, SelfView, TokenListView, TokenView,
 };
 
 pub(crate) type Answer = Result<Response<Body>, Problem>;
@@ -49,6 +49,9 @@ where
     let endpoint = Endpoint::parse(request.method(), request.uri().path())
         .filter(|endpoint| function.serves(endpoint))
         .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "route_not_found", "no such route"))?;
+    if endpoint == Endpoint::GetSelf {
+        return Ok(token_self(manager, request, now).await);
+    }
     let user = caller(request)?;
     let call = Call {
         manager,
@@ -60,6 +63,8 @@ where
         Endpoint::Create => call.create().await,
         Endpoint::List => call.list().await,
         Endpoint::Get(id) => call.get(&id).await,
+        // Answered above, before a session is asked for.
+        Endpoint::GetSelf => Ok(token_self(manager, request, now).await),
         Endpoint::Rotate(id) => call.rotate(&id).await,
         Endpoint::Revoke(id) => call.revoke(&id).await,
         Endpoint::Update(id) => call.update(&id).await,
@@ -67,6 +72,31 @@ where
         Endpoint::Audit => call.audit().await,
         Endpoint::Account => call.account().await,
         Endpoint::Org(org, endpoint) => call.org(&org, endpoint).await,
+    }
+}
+
+/// `GET /v1/tokens/self`: the metadata of the token the request was
+/// authorized with, read again. Without the token authorizer's context, or
+/// for a token no longer active, the gateway's own 401, as for any refused
+/// token.
+async fn token_self<S, P>(
+    manager: &TokenManager<S, P>,
+    request: &Request,
+    now: Timestamp,
+) -> Response<Body>
+where
+    S: TokenStore + PrincipalStore + AuditLog,
+    P: PepperSource,
+{
+    let Some((owner, id)) = token_caller(request) else {
+        return response::gateway_unauthorized();
+    };
+    match manager.get_self(&owner, &id, now).await {
+        Ok(record) => response::json(StatusCode::OK, &SelfView::new(&record, now)),
+        Err(cog_tokens::management::ManagementError::TokenNotFound) => {
+            response::gateway_unauthorized()
+        }
+        Err(error) => Problem::from(error).into_response(),
     }
 }
 

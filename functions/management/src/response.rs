@@ -27,3 +27,14 @@ pub fn no_content() -> Response<Body> {
         .body(Body::Empty)
         .unwrap_or_default()
 }
+
+/// API Gateway's own 401, byte for byte: what `GET /v1/tokens/self` answers
+/// for a token the authorizer allowed but that is no longer active, so a
+/// client cannot tell this refusal from the gateway's.
+pub fn gateway_unauthorized() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::UNAUTHORIZED)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(r#"{"message":"Unauthorized"}"#.to_owned()))
+        .unwrap_or_default()
+}

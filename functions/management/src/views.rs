@@ -50,6 +50,36 @@ impl<'a> TokenView<'a> {
     }
 }
 
+/// `GET /v1/tokens/self`: a token's metadata and whom it acts as.
+#[derive(Debug, Serialize)]
+pub struct SelfView<'a> {
+    #[serde(flatten)]
+    pub token: TokenView<'a>,
+    pub acts_as: ActsAsView<'a>,
+}
+
+/// The principal a token acts as: a user (a PAT) or a service user (a key).
+#[derive(Debug, Serialize)]
+pub struct ActsAsView<'a> {
+    pub principal_type: &'static str,
+    pub principal_id: &'a str,
+    /// `pat` or `service_key`.
+    pub auth_method: &'static str,
+}
+
+impl<'a> SelfView<'a> {
+    pub fn new(record: &'a TokenRecord, now: Timestamp) -> Self {
+        Self {
+            token: TokenView::new(record, now),
+            acts_as: ActsAsView {
+                principal_type: record.owner.kind.as_str(),
+                principal_id: &record.owner.id,
+                auth_method: record.owner.kind.auth_method(),
+            },
+        }
+    }
+}
+
 /// A token just made: its metadata and, this once, the token.
 #[derive(Debug, Serialize)]
 pub struct IssuedView<'a> {

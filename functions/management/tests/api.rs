@@ -1014,3 +1014,76 @@ async fn org_and_audit_routes_check_their_input_and_record_where_a_change_came_f
     assert_eq!(own.1["events"][0]["source_ip"], "203.0.113.7");
     assert_eq!(own.1["events"][0]["target"], "user:alice");
 }
+
+/// A `GET /v1/tokens/self` event as the token authorizer passes it on:
+/// its context for `token_id`, acting as `principal`.
+fn self_event(principal: (&str, &str), token_id: &str) -> Value {
+    let mut e = event("GET", "/v1/tokens/self", None, None);
+    let method = if principal.0 == "user" {
+        "pat"
+    } else {
+        "service_key"
+    };
+    e["requestContext"]["authorizer"] = json!({"lambda": {
+        "principal_type": principal.0, "principal_id": principal.1, "token_id": token_id,
+        "auth_method": method, "scopes": "tokens:read", "orgs": "acme:member"}});
+    e
+}
+
+#[tokio::test]
+async fn a_token_reads_its_own_metadata_and_a_refused_one_gets_the_gateways_401() {
+    let api = api().await;
+    let created = api.create("alice", "laptop").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let gateway_401 = json!({"message": "Unauthorized"});
+
+    let (status, body, headers) = api
+        .send_event(Function::Issuance, self_event(("user", "alice"), &id))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], id.as_str());
+    assert_eq!(body["name"], "laptop");
+    assert_eq!(body["scopes"], json!(["tokens:read"]));
+    assert_eq!(body["status"], "active");
+    assert!(body["expires_at"].is_string());
+    assert_eq!(
+        body["acts_as"],
+        json!({"principal_type": "user", "principal_id": "alice", "auth_method": "pat"})
+    );
+    let secret = created["token"].as_str().unwrap();
+    assert!(body.get("token").is_none() && !body.to_string().contains(secret));
+    assert!(!body.to_string().contains(&secret[20..]));
+    assert_eq!(headers["cache-control"], "no-store");
+
+    // Another principal's context with this id, an unknown id, no token
+    // context at all, a session instead: the gateway's 401, never a 404.
+    let missing = PlainToken::generate().unwrap().id().to_string();
+    for event in [
+        self_event(("user", "bob"), &id),
+        self_event(("service_user", "alice"), &id),
+        self_event(("user", "alice"), &missing),
+        self_event(("user", "alice"), "not-an-id"),
+        event("GET", "/v1/tokens/self", None, None),
+        event("GET", "/v1/tokens/self", Some("alice"), None),
+    ] {
+        let (status, body, headers) = api.send_event(Function::Issuance, event).await;
+        assert_eq!((status, &body), (401, &gateway_401));
+        assert_eq!(headers["content-type"], "application/json");
+    }
+
+    // Revoked since the authorizer's (possibly cached) answer: refused alike.
+    let (status, _) = api
+        .send("DELETE", &format!("/v1/tokens/{id}"), Some("alice"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, body, _) = api
+        .send_event(Function::Issuance, self_event(("user", "alice"), &id))
+        .await;
+    assert_eq!((status, body), (401, gateway_401));
+
+    // Only the issuance function serves it (it reads, the revocation function does not).
+    let (status, body, _) = api
+        .send_event(Function::Revocation, self_event(("user", "alice"), &id))
+        .await;
+    assert_problem(&(status, body), 404, "route_not_found");
+}

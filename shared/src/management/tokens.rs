@@ -248,6 +248,29 @@ where
         }
     }
 
+    /// The token a request was authorized with (`GET /v1/tokens/self`),
+    /// read again: only while it is active and acts as `owner`. The
+    /// authorizer's answer may come from a cache; this read is current, so
+    /// a token revoked or expired since is refused like an unknown one.
+    pub async fn get_self(
+        &self,
+        owner: &Owner,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<TokenRecord, ManagementError> {
+        let id: TokenId = id.parse().map_err(|_| ManagementError::TokenNotFound)?;
+        match self.store.get_token(&id).await? {
+            Some(record)
+                if record.owner == *owner
+                    && record.revoked.is_none()
+                    && record.status(now) == TokenStatus::Active =>
+            {
+                Ok(record)
+            }
+            _ => Err(ManagementError::TokenNotFound),
+        }
+    }
+
     /// Whether `old` may be rotated now: still active, and every scope
     /// still offered.
     pub(super) fn check_rotatable(

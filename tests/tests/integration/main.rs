@@ -27,3 +27,4 @@ mod settings_page;
 mod smoke;
 mod storage;
 mod template;
+mod token_self;
