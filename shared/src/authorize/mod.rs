@@ -28,9 +28,7 @@ use tokio::task::JoinHandle;
 use crate::authorize::credentials::{CredentialCache, CredentialCacheSettings, Verified};
 use crate::authorize::org_policies::PolicyCache;
 use crate::authorize::routes::RouteRules;
-use crate::records::{
-    OrgMembership, Owner, OwnerKind, PrincipalStatus, Timestamp, TokenRecord, TokenStatus,
-};
+use crate::records::{OrgMembership, Owner, OwnerKind, Timestamp, TokenRecord, TokenStatus};
 use crate::store::feed::RevocationFeed;
 use crate::store::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::store::{CredentialLookup, Principal, StoreError, TokenStore};
@@ -424,10 +422,9 @@ fn identity(record: TokenRecord, orgs: Vec<OrgMembership>) -> Identity {
     }
 }
 
-/// The owner's memberships if the owner may still act through this token
-/// (and has not revoked it with "revoke all" since it was made).
 /// The owner's memberships if `record` is live at `now` and its owner may
-/// use it, or why not.
+/// still act through it (and has not revoked it with "revoke all" since it
+/// was made), or why not.
 fn live_memberships(
     record: &TokenRecord,
     principal: Option<Principal>,
@@ -438,24 +435,13 @@ fn live_memberships(
         TokenStatus::Expired => return Err(DenyReason::Expired),
         TokenStatus::Active => {}
     }
-    match (record.owner.kind, principal) {
-        (_, None) => Err(DenyReason::OwnerMissing),
-        (_, Some(principal)) if record.predates(principal.tokens_valid_after()) => {
+    match principal {
+        None => Err(DenyReason::OwnerMissing),
+        Some(principal) if record.predates(principal.tokens_valid_after()) => {
             Err(DenyReason::Revoked)
         }
-        (OwnerKind::User, Some(Principal::User(account)))
-            if account.user_id == record.owner.id && account.may_use_pats() =>
-        {
-            Ok(account.orgs)
-        }
-        (OwnerKind::ServiceUser, Some(Principal::Service(user)))
-            if user.id == record.owner.id && user.status == PrincipalStatus::Active =>
-        {
-            Ok(vec![OrgMembership {
-                org_id: user.org_id,
-                role: user.role,
-            }])
-        }
-        _ => Err(DenyReason::OwnerNotAllowed),
+        Some(principal) => principal
+            .memberships_for(record)
+            .ok_or(DenyReason::OwnerNotAllowed),
     }
 }

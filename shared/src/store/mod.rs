@@ -19,8 +19,8 @@ pub mod pepper;
 
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{
-    Account, AuditEvent, IpAllowlist, OrgMember, OrgPolicy, Owner, PrincipalStatus, Revocation,
-    ServiceUser, StatusFilter, Timestamp, TokenRecord,
+    Account, AuditEvent, IpAllowlist, OrgMember, OrgMembership, OrgPolicy, Owner, OwnerKind,
+    PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord,
 };
 use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
@@ -412,6 +412,29 @@ impl Principal {
         match self {
             Self::User(account) => account.tokens_valid_after,
             Self::Service(user) => user.tokens_valid_after,
+        }
+    }
+
+    /// The memberships `record` acts with, if this principal is its owner
+    /// and may act through it: an account that may hold PATs, or an active
+    /// service user (in its one org, with its role). "Revoke all" is
+    /// [`Principal::tokens_valid_after`]'s, checked apart.
+    pub fn memberships_for(self, record: &TokenRecord) -> Option<Vec<OrgMembership>> {
+        match (record.owner.kind, self) {
+            (OwnerKind::User, Self::User(account))
+                if account.user_id == record.owner.id && account.may_use_pats() =>
+            {
+                Some(account.orgs)
+            }
+            (OwnerKind::ServiceUser, Self::Service(user))
+                if user.id == record.owner.id && user.status == PrincipalStatus::Active =>
+            {
+                Some(vec![OrgMembership {
+                    org_id: user.org_id,
+                    role: user.role,
+                }])
+            }
+            _ => None,
         }
     }
 }

@@ -72,3 +72,57 @@ async fn a_token_reads_its_own_metadata_through_the_gateway_until_it_is_revoked(
     assert_eq!((after.status, after.json()), (401, unknown.json()));
     assert!(chain.leaks(&[token]).is_empty(), "{:?}", chain.leaks(&[]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_rotates_itself_through_the_gateway_and_the_old_one_is_refused() {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["rosa"]).await;
+    let chain = Chain::start(&ChainConfig {
+        table: store.table().to_owned(),
+        ..ChainConfig::default()
+    });
+    let cookie = chain.sign_in("rosa").await;
+    let created = chain.create_token(&cookie, r#"["tokens:read"]"#).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let old = created.json()["token"].as_str().unwrap().to_owned();
+    let old_id = created.json()["id"].as_str().unwrap().to_owned();
+
+    // No session: the token alone.
+    let rotated = chain
+        .with_token("POST", "/v1/tokens/self/rotate", &old)
+        .await;
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    assert_eq!(rotated.headers["cache-control"], "no-store");
+    let new = rotated.json()["token"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(rotated.json()["name"], created.json()["name"]);
+
+    let own = chain.with_token("GET", "/v1/tokens/self", &new).await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(own.json()["id"], rotated.json()["id"]);
+    for path in ["/v1/tokens/self", "/v1/whoami"] {
+        let refused = chain.with_token("GET", path, &old).await;
+        assert_eq!(refused.status, 401, "{path}: {}", refused.body);
+        assert_eq!(refused.json(), json!({"message": "Unauthorized"}));
+    }
+    let again = chain
+        .with_token("POST", "/v1/tokens/self/rotate", &old)
+        .await;
+    assert_eq!(
+        (again.status, again.json()),
+        (401, json!({"message": "Unauthorized"}))
+    );
+
+    // The owner's trail names the token as the actor of its rotation.
+    let trail = chain
+        .call("GET", "/v1/audit", &[("cookie", cookie.as_str())], "")
+        .await;
+    assert_eq!(trail.status, 200, "{}", trail.body);
+    let events = trail.json()["events"].as_array().unwrap().clone();
+    let rotation = events
+        .iter()
+        .find(|e| e["action"] == "token.rotate")
+        .unwrap_or_else(|| panic!("no rotation in {events:?}"));
+    assert_eq!(rotation["actor"], format!("token:{old_id}"));
+    assert!(chain.leaks(&[old, new]).is_empty());
+}
