@@ -254,7 +254,8 @@ pub mod services {
         }
     }
 
-    async fn peppers(
+    /// The pepper ring over `store`'s versions and the stack's KMS.
+    pub async fn peppers(
         stack: &crate::Stack,
         store: &DynamoStore,
     ) -> PepperKeeper<KmsPepperSource<DynamoStore>> {

@@ -301,7 +301,7 @@ where
             OwnerKind::User => self.policy.max_active_tokens,
             OwnerKind::ServiceUser => self.policy.max_keys_per_service_user,
         };
-        let by = Actor::new(format!("token:{}", old.id)).from_origin(origin);
+        let by = Actor::token(&old.id).from_origin(origin);
         self.replace(&old, grace, limit, &by, now).await
     }
 

@@ -333,3 +333,73 @@ async fn each_source_ip_has_its_own_budget_per_minute() {
     let later = leak_response::handle_request(&service, revoke_request(&ip), next).await;
     assert_eq!(later.status(), 202, "a new minute, a new budget");
 }
+
+/// A thief holding a leaked token may rotate it first: the report of the
+/// old value then reaches the successor the token gave itself (DynamoDB
+/// Local and KMS), and stops at one made by the owner's session.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leak_reaches_a_successor_the_token_gave_itself_but_not_one_from_a_session() {
+    use cog_tokens::management::leaks::{Finding, LeakResponder, Reporter, Sighting};
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["lou"]).await;
+    let manager = services::manager(&stack, &store, services::policy(50)).await;
+    let now = Timestamp::now();
+    let owner = Owner::user("lou");
+    let leaked = manager
+        .create(&caller("lou"), services::request("ci"), now)
+        .await
+        .unwrap();
+    let thiefs = manager
+        .rotate_self(
+            &owner,
+            leaked.record.id.as_str(),
+            None,
+            Default::default(),
+            now,
+        )
+        .await
+        .unwrap();
+    let kept = manager
+        .create(&caller("lou"), services::request("kept"), now)
+        .await
+        .unwrap();
+    let owners = manager
+        .rotate(&caller("lou"), kept.record.id.as_str(), None, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.successor(&leaked.record.id).await.unwrap(),
+        Some(thiefs.record.id)
+    );
+
+    let responder = LeakResponder::new(
+        std::sync::Arc::new(store.clone()),
+        services::peppers(&stack, &store).await,
+    );
+    let sightings = [
+        Sighting {
+            token: leaked.token.expose_secret(),
+            ..Sighting::default()
+        },
+        Sighting {
+            token: kept.token.expose_secret(),
+            ..Sighting::default()
+        },
+    ];
+    let later = now.plus_seconds(1);
+    let findings = responder
+        .respond(&sightings, Reporter::Public, None, later)
+        .await
+        .unwrap();
+    assert_eq!(findings, [Finding::Revoked, Finding::AlreadyEnded]);
+    let status = |id: TokenId| {
+        let store = store.clone();
+        async move { store.get_token(&id).await.unwrap().unwrap().status(later) }
+    };
+    assert_eq!(status(thiefs.record.id).await, TokenStatus::Revoked);
+    assert_eq!(status(owners.record.id).await, TokenStatus::Active);
+    let trail = store.audit_events(Some(&owner), 50).await.unwrap();
+    assert!(trail.iter().any(|e| e.action == AuditAction::TokenRevoke
+        && e.token_id == Some(thiefs.record.id)
+        && e.detail.as_deref().unwrap().contains("successor of")));
+}
