@@ -20,6 +20,9 @@ step "template lint (cfn-lint)"
 step "token vectors reproduce from the Python reference"
 python3 shared/tests/vectors/gen_token_vectors.py --check
 
+step "openapi-3.0.yaml is openapi.yaml converted to OpenAPI 3.0.3"
+python3 scripts/openapi_30.py --check
+
 step "cache simulation: its model against the reference and its Monte Carlo"
 python3 scripts/simulate_cache_test.py
 
