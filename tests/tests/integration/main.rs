@@ -9,6 +9,7 @@ mod authorizer;
 mod bounded_listings;
 mod cache_tiers;
 mod caching;
+mod client;
 mod events;
 mod gateway;
 mod iam;
