@@ -26,6 +26,9 @@ python3 scripts/openapi_30.py --check
 step "cache simulation: its model against the reference and its Monte Carlo"
 python3 scripts/simulate_cache_test.py
 
+step "stream poller: the template's FilterCriteria, as Lambda applies them"
+"$COG_TOOLS_DIR/venv/bin/python" infra/local/events_test.py
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # A stack of its own (state folder and ports), so a running `make dev` is untouched.

@@ -13,10 +13,14 @@ DynamoDB Streams poller that stands in for Lambda's event source mapping.
     events.py poll TABLE INVOKE_URL [--repeat N] [--function NAME]
                                     [--retries N] [--dead-letter QUEUE_URL]
                                     [--parallel N] [--interval SECS]
+                                    [--template PATH]
                                       deliver the table's stream to the
                                       publisher function through the Lambda
                                       invoke API (cargo lambda watch), as the
-                                      event source mapping does; --repeat
+                                      event source mapping does: only the
+                                      records its FilterCriteria in the
+                                      template (default: the repository's
+                                      template.yaml) match; --repeat
                                       delivers each batch N times (tests of
                                       idempotency). Records the function
                                       reports failed are retried, N times
@@ -45,6 +49,9 @@ import time
 import urllib.request
 
 import boto3
+import yaml
+
+TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "template.yaml")
 
 
 def client(service, endpoint_variable):
@@ -87,6 +94,103 @@ def summary(body):
     event = json.loads(body)
     detail = event["detail"]
     return f"{event['detail-type']:<32} token={detail.get('token_id') or '-'} by={detail['actor']}"
+
+
+def stream_filters(template_path, function):
+    """The FilterCriteria patterns of `function`'s DynamoDB stream event in
+    the template (the function named by its BuildProperties' Binary)."""
+    class Loader(yaml.SafeLoader):
+        pass
+    # CloudFormation's short forms (!GetAtt, !Sub, ...) as plain values.
+    Loader.add_multi_constructor("!", lambda loader, tag, node: None)
+    with open(template_path) as file:
+        template = yaml.load(file, Loader=Loader)
+    for resource in template["Resources"].values():
+        if ((resource.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary") != function:
+            continue
+        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            if event.get("Type") == "DynamoDB":
+                filters = ((event["Properties"].get("FilterCriteria") or {}).get("Filters")) or []
+                return [json.loads(f["Pattern"]) for f in filters]
+    raise SystemExit(f"events.py: no DynamoDB stream event for {function} in {template_path}")
+
+
+def delivered(patterns, record):
+    """Whether an event source mapping with these filters delivers `record`:
+    no filter, or any one pattern matches (EventBridge-style patterns)."""
+    return not patterns or any(matches(pattern, record) for pattern in patterns)
+
+
+def deliverable(patterns, records):
+    """The records of a batch the mapping delivers, matched as JSON (as Lambda sees them)."""
+    return [r for r in records if delivered(patterns, json.loads(json.dumps(r, default=as_json)))]
+
+
+MISSING = object()
+
+
+def matches(pattern, value):
+    """One pattern (an object) against one JSON object: every field named
+    must match; other fields do not matter."""
+    if not isinstance(pattern, dict):
+        raise ValueError(f"a pattern is an object, not {pattern!r}")
+    for key, expected in pattern.items():
+        if key == "$or":
+            if not any(matches(p, value) for p in expected):
+                return False
+            continue
+        field = value.get(key, MISSING) if isinstance(value, dict) else MISSING
+        if isinstance(expected, dict):
+            if not matches(expected, field if isinstance(field, dict) else {}):
+                return False
+        elif isinstance(expected, list):
+            if not any(condition_holds(condition, field) for condition in expected):
+                return False
+        else:
+            raise ValueError(f"pattern field {key!r}: a list or an object, not {expected!r}")
+    return True
+
+
+def condition_holds(condition, field):
+    """One element of a pattern's list: a literal, or an operator object.
+    A list-valued field matches when any of its elements does."""
+    if isinstance(field, list):
+        return any(condition_holds(condition, element) for element in field)
+    if not isinstance(condition, dict):
+        return field is not MISSING and same_json_value(field, condition)
+    if len(condition) != 1:
+        raise ValueError(f"a filter operator object has one key: {condition!r}")
+    (operator, argument), = condition.items()
+    if operator == "exists":
+        return (field is not MISSING) == argument
+    if field is MISSING:
+        return False
+    if operator == "prefix":
+        return isinstance(field, str) and field.startswith(argument)
+    if operator == "suffix":
+        return isinstance(field, str) and field.endswith(argument)
+    if operator == "equals-ignore-case":
+        return isinstance(field, str) and field.lower() == argument.lower()
+    if operator == "anything-but":
+        if isinstance(argument, dict):
+            return not condition_holds(argument, field)
+        excluded = argument if isinstance(argument, list) else [argument]
+        return not any(condition_holds(e, field) for e in excluded)
+    if operator == "numeric":
+        if isinstance(field, bool) or not isinstance(field, (int, float)):
+            return False
+        comparisons = {"=": float.__eq__, "<": float.__lt__, "<=": float.__le__, ">": float.__gt__,
+                       ">=": float.__ge__}
+        pairs = zip(argument[::2], argument[1::2])
+        return all(comparisons[op](float(field), float(bound)) for op, bound in pairs)
+    raise ValueError(f"filter operator {operator!r} is not supported here")
+
+
+def same_json_value(a, b):
+    """JSON equality: 1 and 1.0 are one number; "1", 1 and true are not one value."""
+    def kind(v):
+        return "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else type(v).__name__
+    return kind(a) == kind(b) and a == b
 
 
 def as_json(value):
@@ -153,7 +257,9 @@ def deliver(url, function, records, retries):
 
 
 def poll(table, url, repeat=1, function="event-publisher", retries=20, dead_letter=None, parallel=1,
-         interval=0.2):
+         interval=0.2, template=TEMPLATE):
+    patterns = stream_filters(template, function)
+    print(f"filters: {json.dumps(patterns)}", file=sys.stderr, flush=True)
     dead_letter = dead_letter or dead_letter_queue(table, function)
     in_flight = []
     print(f"dead-letter queue: {dead_letter}", file=sys.stderr, flush=True)
@@ -173,7 +279,8 @@ def poll(table, url, repeat=1, function="event-publisher", retries=20, dead_lett
                 continue
             answer = streams.get_records(ShardIterator=iterator, Limit=100)
             iterators[shard_id] = answer.get("NextShardIterator")
-            records = [dict(r, eventSourceARN=arn) for r in answer["Records"]]
+            # As Lambda filters: a record no pattern matches is dropped, never delivered.
+            records = deliverable(patterns, [dict(r, eventSourceARN=arn) for r in answer["Records"]])
             if not records:
                 continue
             for _ in range(repeat):
@@ -223,7 +330,7 @@ def main(argv):
         tick(*args)
     elif command == "poll":
         options = {"--repeat": 1, "--function": "event-publisher", "--retries": 20, "--dead-letter": None,
-                   "--parallel": 1, "--interval": 0.2}
+                   "--parallel": 1, "--interval": 0.2, "--template": TEMPLATE}
         positional = []
         while args:
             if args[0] in options:
@@ -239,6 +346,7 @@ def main(argv):
             dead_letter=options["--dead-letter"],
             parallel=int(options["--parallel"]),
             interval=float(options["--interval"]),
+            template=options["--template"],
         )
     else:
         sys.exit(__doc__)
