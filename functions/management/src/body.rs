@@ -1,5 +1,6 @@
 //! Request bodies and query parameters, each fault with its own answer.
 
+use cog_tokens::management::preconditions::IfMatch;
 use cog_tokens::management::{
     CredentialFilter, ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX,
 };
@@ -243,6 +244,26 @@ fn body_required() -> Problem {
 }
 
 /// A request's `Content-Type` value, if readable.
+/// The `If-Match` header: `None` when absent; a 400 when it is neither `*`
+/// nor a list of quoted entity tags.
+pub fn if_match(request: &Request) -> Result<Option<IfMatch>, Problem> {
+    let Some(value) = request.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(IfMatch::parse)
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_if_match",
+                "If-Match must be * or a list of quoted entity tags, as ETag gave them",
+            )
+        })
+}
+
 pub fn content_type(request: &Request) -> Option<&str> {
     request
         .headers()

@@ -2,9 +2,11 @@
 //! keys, and the org's audit trail.
 
 use cog_tokens::management::OrgCall;
+use cog_tokens::records::{OrgPolicy, ServiceUser};
 use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
 
 use crate::body;
 use crate::endpoints::OrgEndpoint;
@@ -39,7 +41,7 @@ where
             OrgEndpoint::Audit => self.org_audit(at).await,
             OrgEndpoint::GetPolicy => {
                 let policy = self.manager.get_org_policy(at).await?;
-                Ok(response::json(StatusCode::OK, &PolicyView::new(&policy)))
+                Ok(policy_response(&policy))
             }
             OrgEndpoint::PutPolicy => self.put_policy(at).await,
             OrgEndpoint::RemoveCredential(id) => self.remove_credential(at, &id).await,
@@ -66,9 +68,13 @@ where
     async fn put_policy(&self, at: OrgCall<'_>) -> Answer {
         let (content_type, bytes) = self.body();
         let policy = body::org_policy(content_type, bytes)?;
-        let policy = self.manager.put_org_policy(at, policy).await?;
+        let if_match = body::if_match(self.request)?;
+        let policy = self
+            .manager
+            .put_org_policy_if(at, policy, if_match.as_ref())
+            .await?;
         tracing::info!(org = at.org, pat_access = policy.pat_access.as_str(), admin = %at.admin, "org policy changed");
-        Ok(response::json(StatusCode::OK, &PolicyView::new(&policy)))
+        Ok(policy_response(&policy))
     }
 
     async fn remove_credential(&self, at: OrgCall<'_>, id: &str) -> Answer {
@@ -117,15 +123,19 @@ where
 
     async fn get_service_user(&self, at: OrgCall<'_>, su: &str) -> Answer {
         let user = self.manager.get_service_user(at, su).await?;
-        Ok(response::json(StatusCode::OK, &ServiceUserView::new(&user)))
+        Ok(service_user_response(&user))
     }
 
     async fn update_service_user(&self, at: OrgCall<'_>, su: &str) -> Answer {
         let (content_type, bytes) = self.body();
         let changes = body::service_user_changes(content_type, bytes)?;
-        let user = self.manager.update_service_user(at, su, changes).await?;
+        let if_match = body::if_match(self.request)?;
+        let user = self
+            .manager
+            .update_service_user_if(at, su, changes, if_match.as_ref())
+            .await?;
         tracing::info!(service_user = %user.id, status = user.status.as_str(), admin = %at.admin, "service user changed");
-        Ok(response::json(StatusCode::OK, &ServiceUserView::new(&user)))
+        Ok(service_user_response(&user))
     }
 
     async fn create_key(&self, at: OrgCall<'_>, su: &str) -> Answer {
@@ -188,4 +198,16 @@ where
         tracing::info!(key_id = %id, service_user = su, admin = %at.admin, "key revoked");
         Ok(response::no_content())
     }
+}
+
+/// A policy and its `ETag`, which a `PUT` may name in `If-Match`.
+fn policy_response(policy: &OrgPolicy) -> Response<Body> {
+    let answer = response::json(StatusCode::OK, &PolicyView::new(policy));
+    response::tagged(answer, &policy.entity_tag())
+}
+
+/// A service user and its `ETag`, which a `PATCH` may name in `If-Match`.
+fn service_user_response(user: &ServiceUser) -> Response<Body> {
+    let answer = response::json(StatusCode::OK, &ServiceUserView::new(user));
+    response::tagged(answer, &user.entity_tag())
 }

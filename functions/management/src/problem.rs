@@ -113,6 +113,11 @@ impl From<ManagementError> for Problem {
             E::InvalidCursor => Self::invalid("cursor", "invalid_cursor", detail),
             E::OrgNotFound => Self::new(StatusCode::NOT_FOUND, "org_not_found", detail),
             E::OrgAdminRequired => Self::new(StatusCode::FORBIDDEN, "org_admin_required", detail),
+            E::PreconditionFailed => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                detail,
+            ),
             E::ServiceUserNotFound => {
                 Self::new(StatusCode::NOT_FOUND, "service_user_not_found", detail)
             }

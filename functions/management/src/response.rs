@@ -38,3 +38,11 @@ pub fn gateway_unauthorized() -> Response<Body> {
         .body(Body::Text(r#"{"message":"Unauthorized"}"#.to_owned()))
         .unwrap_or_default()
 }
+
+/// `response` with its representation's entity tag, for `If-Match`.
+pub fn tagged(mut response: Response<Body>, tag: &str) -> Response<Body> {
+    if let Ok(value) = header::HeaderValue::from_str(tag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}

@@ -1296,3 +1296,177 @@ async fn a_service_key_rotates_itself_while_its_service_user_is_active() {
         .await;
     assert_eq!((status, body), (401, json!({"message": "Unauthorized"})));
 }
+
+/// An org admin's request with extra headers, to the function that serves it.
+async fn admin_call(
+    api: &Api,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (u16, Value, lambda_http::http::HeaderMap) {
+    let body = body.map(|b| b.to_string());
+    let mut e = event(method, path, Some("root"), body.as_deref());
+    for (name, value) in headers {
+        e["headers"][*name] = json!(value);
+    }
+    let function = if matches!(method, "PATCH" | "PUT" | "DELETE") {
+        Function::Revocation
+    } else {
+        Function::Issuance
+    };
+    api.send_event(function, e).await
+}
+
+async fn with_admin() -> Api {
+    let api = api().await;
+    let admin = Account {
+        user_id: "root".into(),
+        status: PrincipalStatus::Active,
+        sso: false,
+        pat_beta: false,
+        orgs: vec![OrgMembership {
+            org_id: "acme".into(),
+            role: "admin".into(),
+        }],
+        tokens_valid_after: None,
+    };
+    api.store
+        .put_account(&admin, &audit(AuditAction::AccountPut))
+        .await
+        .unwrap();
+    api
+}
+
+#[tokio::test]
+async fn a_service_user_patch_with_a_stale_if_match_is_412_and_changes_nothing() {
+    let api = with_admin().await;
+    let users = "/v1/orgs/acme/service-users";
+    let (status, made, headers) = admin_call(
+        &api,
+        "POST",
+        users,
+        Some(json!({"name": "ci", "role": "deployer"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert!(headers.get("etag").is_none(), "a creation answers no tag");
+    let path = format!("{users}/{}", made["id"].as_str().unwrap());
+    let (status, _, headers) = admin_call(&api, "GET", &path, None, &[]).await;
+    assert_eq!(status, 200);
+    let first = headers["etag"].to_str().unwrap().to_owned();
+    assert!(first.starts_with('"') && first.ends_with('"'), "{first}");
+
+    // Two admins read the same version; the first write wins.
+    let (status, renamed, headers) = admin_call(
+        &api,
+        "PATCH",
+        &path,
+        Some(json!({"name": "ci-2"})),
+        &[("if-match", &first)],
+    )
+    .await;
+    assert_eq!(status, 200, "{renamed}");
+    let second = headers["etag"].to_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let stale = admin_call(
+        &api,
+        "PATCH",
+        &path,
+        Some(json!({"role": "viewer"})),
+        &[("if-match", &first)],
+    )
+    .await;
+    assert_problem(&(stale.0, stale.1), 412, "precondition_failed");
+    let (_, now, headers) = admin_call(&api, "GET", &path, None, &[]).await;
+    assert_eq!(
+        (now["name"].as_str(), now["role"].as_str()),
+        (Some("ci-2"), Some("deployer"))
+    );
+    assert_eq!(headers["etag"].to_str().unwrap(), second);
+
+    // A list naming the current tag, `*`, or no If-Match at all: written.
+    let listed = format!(r#""other", {second}"#);
+    let (status, _, headers) = admin_call(
+        &api,
+        "PATCH",
+        &path,
+        Some(json!({"role": "viewer"})),
+        &[("if-match", &listed)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let weak = format!("W/{}", headers["etag"].to_str().unwrap());
+    let refused = admin_call(
+        &api,
+        "PATCH",
+        &path,
+        Some(json!({"name": "x"})),
+        &[("if-match", &weak)],
+    )
+    .await;
+    assert_problem(&(refused.0, refused.1), 412, "precondition_failed");
+    for any in [Some("*"), None] {
+        let headers: Vec<(&str, &str)> = any.map(|v| ("if-match", v)).into_iter().collect();
+        let (status, body, _) = admin_call(
+            &api,
+            "PATCH",
+            &path,
+            Some(json!({"name": "ci-3"})),
+            &headers,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let bad = admin_call(
+        &api,
+        "PATCH",
+        &path,
+        Some(json!({"name": "y"})),
+        &[("if-match", "ci-3")],
+    )
+    .await;
+    assert_problem(&(bad.0, bad.1), 400, "invalid_if_match");
+}
+
+#[tokio::test]
+async fn an_org_policy_put_with_a_stale_if_match_is_412_and_changes_nothing() {
+    let api = with_admin().await;
+    let path = "/v1/orgs/acme/policy";
+    let (status, unset, headers) = admin_call(&api, "GET", path, None, &[]).await;
+    assert_eq!(status, 200, "{unset}");
+    let unset_tag = headers["etag"].to_str().unwrap().to_owned();
+    let (status, _, headers) = admin_call(
+        &api,
+        "PUT",
+        path,
+        Some(json!({"pat_access": "blocked", "pat_max_lifetime_days": null})),
+        &[("if-match", &unset_tag)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let blocked_tag = headers["etag"].to_str().unwrap().to_owned();
+    assert_ne!(blocked_tag, unset_tag);
+    let stale = admin_call(
+        &api,
+        "PUT",
+        path,
+        Some(json!({"pat_access": "allowed", "pat_max_lifetime_days": 30})),
+        &[("if-match", &unset_tag)],
+    )
+    .await;
+    assert_problem(&(stale.0, stale.1), 412, "precondition_failed");
+    let (_, now, headers) = admin_call(&api, "GET", path, None, &[]).await;
+    assert_eq!(now["pat_access"], "blocked");
+    assert_eq!(headers["etag"].to_str().unwrap(), blocked_tag);
+    let (status, _, _) = admin_call(
+        &api,
+        "PUT",
+        path,
+        Some(json!({"pat_access": "allowed", "pat_max_lifetime_days": 30})),
+        &[("if-match", &blocked_tag)],
+    )
+    .await;
+    assert_eq!(status, 200);
+}

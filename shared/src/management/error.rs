@@ -40,6 +40,9 @@ pub enum ManagementError {
     OrgAdminRequired,
     #[error("no such service user in this org")]
     ServiceUserNotFound,
+    /// `If-Match` named none of the current entity tags: read it again.
+    #[error("it changed since it was read (If-Match names another version): read it again")]
+    PreconditionFailed,
     #[error("the service user is disabled: enable it first")]
     ServiceUserDisabled,
     #[error("this org may have at most {limit} service users")]

@@ -15,6 +15,7 @@ pub mod leaks;
 pub mod lifecycle;
 mod org_credentials;
 mod policy;
+pub mod preconditions;
 mod service_users;
 mod tokens;
 

@@ -7,6 +7,7 @@ use base64::Engine;
 
 use super::error::ManagementError;
 use super::policy::PAGE_MAX;
+use super::preconditions::IfMatch;
 use super::service_users::OrgCall;
 use super::tokens::TokenManager;
 use crate::management::lifecycle::all_tokens;
@@ -48,6 +49,18 @@ where
         call: OrgCall<'_>,
         policy: OrgPolicy,
     ) -> Result<OrgPolicy, ManagementError> {
+        self.put_org_policy_if(call, policy, None).await
+    }
+
+    /// As [`TokenManager::put_org_policy`]; with `if_match`, only over the
+    /// policy version it names ([`OrgPolicy::entity_tag`]), else
+    /// `PreconditionFailed`, a concurrent change included.
+    pub async fn put_org_policy_if(
+        &self,
+        call: OrgCall<'_>,
+        policy: OrgPolicy,
+        if_match: Option<&IfMatch>,
+    ) -> Result<OrgPolicy, ManagementError> {
         self.require_org_admin(call).await?;
         if policy
             .pat_max_lifetime_days
@@ -73,8 +86,24 @@ where
             .actor()
             .org_event(AuditAction::OrgPolicyPut, call.now)
             .with_detail(detail);
-        self.store.put_org_policy(call.org, &policy, &audit).await?;
-        Ok(policy)
+        let Some(if_match) = if_match else {
+            self.store.put_org_policy(call.org, &policy, &audit).await?;
+            return Ok(policy);
+        };
+        let read = self.store.get_org_policy(call.org).await?;
+        if !if_match.admits(&read.unwrap_or_default().entity_tag()) {
+            return Err(ManagementError::PreconditionFailed);
+        }
+        match self
+            .store
+            .put_org_policy_if(call.org, &policy, read.as_ref(), &audit)
+            .await
+        {
+            Ok(()) => Ok(policy),
+            // Changed between the read and the write.
+            Err(StoreError::Conflict) => Err(ManagementError::PreconditionFailed),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Takes a credential out of the org: a service key of the org is

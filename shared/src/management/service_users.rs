@@ -4,6 +4,7 @@
 
 use super::error::ManagementError;
 use super::policy::{TokenRequest, PAGE_MAX};
+use super::preconditions::IfMatch;
 use super::tokens::{IssuedToken, TokenManager};
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::names::TokenName;
@@ -160,9 +161,26 @@ where
         id: &str,
         changes: ServiceUserChanges,
     ) -> Result<ServiceUser, ManagementError> {
+        self.update_service_user_if(call, id, changes, None).await
+    }
+
+    /// As [`TokenManager::update_service_user`]; with `if_match`, only over
+    /// the version it names ([`ServiceUser::entity_tag`]), else
+    /// `PreconditionFailed`: a retry after a concurrent change reads a
+    /// version the client has not seen.
+    pub async fn update_service_user_if(
+        &self,
+        call: OrgCall<'_>,
+        id: &str,
+        changes: ServiceUserChanges,
+        if_match: Option<&IfMatch>,
+    ) -> Result<ServiceUser, ManagementError> {
         let mut attempt = 1;
         loop {
             let read = self.org_service_user(call, id).await?;
+            if if_match.is_some_and(|m| !m.admits(&read.entity_tag())) {
+                return Err(ManagementError::PreconditionFailed);
+            }
             let user = self.changed_service_user(read.clone(), &changes)?;
             let audit =
                 org_audit(call, AuditAction::ServiceUserUpdate, &user).with_detail(format!(

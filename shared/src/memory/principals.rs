@@ -113,10 +113,9 @@ impl PrincipalStore for MemoryStore {
             .get_mut(&read.id)
             .filter(|stored| stored.org_id == read.org_id)
             .ok_or(StoreError::NotFound)?;
-        // As DynamoDB: the fields not changed must still be as read.
-        let held = (read.name != changed.name || stored.name == read.name)
-            && (read.role != changed.role || stored.role == read.role)
-            && (read.status != changed.status || stored.status == read.status);
+        // As DynamoDB: every field it may change must still be as read.
+        let held =
+            stored.name == read.name && stored.role == read.role && stored.status == read.status;
         if !held {
             return Err(StoreError::Conflict);
         }
@@ -177,6 +176,22 @@ impl PrincipalStore for MemoryStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
+        state.org_policies.insert(org_id.to_owned(), *policy);
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn put_org_policy_if(
+        &self,
+        org_id: &str,
+        policy: &OrgPolicy,
+        read: Option<&OrgPolicy>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.org_policies.get(org_id) != read {
+            return Err(StoreError::Conflict);
+        }
         state.org_policies.insert(org_id.to_owned(), *policy);
         state.audit.push(audit.clone());
         Ok(())

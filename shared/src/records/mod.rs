@@ -20,5 +20,5 @@ pub use audit::{Actor, AuditAction, AuditEvent, Origin};
 pub use caller::{Caller, InvalidUserId, UserId};
 pub use credentials::{Revocation, StatusFilter, TokenRecord, TokenStatus};
 pub use org_policy::{OrgPolicy, PatAccess};
-pub use primitives::{Owner, OwnerKind, Timestamp, UnknownValue, DAY_MS};
+pub use primitives::{entity_tag, Owner, OwnerKind, Timestamp, UnknownValue, DAY_MS};
 pub use principals::{Account, OrgMember, OrgMembership, PrincipalStatus, ServiceUser};

@@ -51,6 +51,15 @@ impl OrgPolicy {
     /// The longest `pat_max_lifetime_days` accepted.
     pub const MAX_LIFETIME_DAYS: u32 = 3650;
 
+    /// Its entity tag: the same for an org with no stored policy and one
+    /// that stores the default, since both read alike.
+    pub fn entity_tag(&self) -> String {
+        let days = self
+            .pat_max_lifetime_days
+            .map_or_else(String::new, |d| d.to_string());
+        super::entity_tag(&["org_policy", self.pat_access.as_str(), &days])
+    }
+
     /// Whether a PAT (`record`) that may act in the org by its own limit
     /// may act there under this policy.
     pub fn admits_pat(&self, record: &TokenRecord) -> bool {

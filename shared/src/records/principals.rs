@@ -119,6 +119,19 @@ impl ServiceUser {
     /// The longest service user id: ids go into keys and cursors.
     pub const ID_MAX_CHARS: usize = 64;
 
+    /// Its entity tag: of every field its representation shows.
+    pub fn entity_tag(&self) -> String {
+        super::entity_tag(&[
+            "service_user",
+            &self.id,
+            &self.name,
+            &self.org_id,
+            &self.role,
+            self.status.as_str(),
+            &self.created_at.0.to_string(),
+        ])
+    }
+
     /// A fresh id: `svc_` and 16 random base62 characters.
     pub fn new_id() -> String {
         use rand::Rng;

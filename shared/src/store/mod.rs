@@ -299,8 +299,9 @@ pub trait PrincipalStore: Send + Sync {
     async fn get_service_user(&self, id: &str) -> Result<Option<ServiceUser>, StoreError>;
     /// Changes a service user from `read` (as read before) to `changed`, with
     /// `audit`: writes only the fields in which they differ (name, role,
-    /// status; never its org, creation time or watermark), and only while the
-    /// others are still as read, so a stale read undoes no concurrent change.
+    /// status; never its org, creation time or watermark), and only while
+    /// all three are still as read, so a stale read undoes no concurrent
+    /// change and `If-Match` holds to the write.
     /// `Conflict` when they are not (read again); `NotFound` when it does not
     /// exist in `read`'s org.
     async fn update_service_user(
@@ -323,6 +324,15 @@ pub trait PrincipalStore: Send + Sync {
         &self,
         org_id: &str,
         policy: &OrgPolicy,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// As [`PrincipalStore::put_org_policy`], only while the stored policy
+    /// is still `read` (`None`: none is stored); `Conflict` when it is not.
+    async fn put_org_policy_if(
+        &self,
+        org_id: &str,
+        policy: &OrgPolicy,
+        read: Option<&OrgPolicy>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Revokes, at once and completely, every token of `owner` created at or

@@ -902,3 +902,75 @@ async fn the_inventory_lists_the_orgs_keys_and_its_members_pats_and_follows_memb
         Err(ManagementError::OrgAdminRequired)
     ));
 }
+
+/// Ten admins retry the same `If-Match` write at once (DynamoDB Local):
+/// exactly one lands, the nine others are refused as stale, and what is
+/// stored is the one that landed.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writes_naming_one_version_land_once_and_the_rest_get_412() {
+    use cog_tokens::management::preconditions::IfMatch;
+    let (_stack, store, manager) = org(policy(50)).await;
+    let admin = caller("admin");
+    let ci = manager
+        .create_service_user(at(&admin, "acme"), deployer("CI"))
+        .await
+        .unwrap();
+    let read = IfMatch::Tags(vec![ci.entity_tag()]);
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let (manager, id, read) = (Arc::clone(&manager), ci.id.clone(), read.clone());
+            tokio::spawn(async move {
+                let admin = caller("admin");
+                let changes = ServiceUserChanges {
+                    name: Some(format!("CI {i}")),
+                    ..ServiceUserChanges::default()
+                };
+                manager
+                    .update_service_user_if(at(&admin, "acme"), &id, changes, Some(&read))
+                    .await
+            })
+        })
+        .collect();
+    let mut landed = Vec::new();
+    let mut stale = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(user) => landed.push(user),
+            Err(ManagementError::PreconditionFailed) => stale += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((landed.len(), stale), (1, 9), "{landed:?}");
+    let stored = store.get_service_user(&ci.id).await.unwrap().unwrap();
+    assert_eq!(stored.name, landed[0].name);
+
+    let unset = IfMatch::Tags(vec![OrgPolicy::default().entity_tag()]);
+    let tasks: Vec<_> = [PatAccess::Blocked, PatAccess::LimitedOnly]
+        .into_iter()
+        .cycle()
+        .take(10)
+        .map(|access| {
+            let (manager, unset) = (Arc::clone(&manager), unset.clone());
+            tokio::spawn(async move {
+                let admin = caller("admin");
+                let wanted = OrgPolicy {
+                    pat_access: access,
+                    pat_max_lifetime_days: None,
+                };
+                manager
+                    .put_org_policy_if(at(&admin, "acme"), wanted, Some(&unset))
+                    .await
+            })
+        })
+        .collect();
+    let mut landed = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(policy) => landed.push(policy),
+            Err(ManagementError::PreconditionFailed) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(landed.len(), 1, "{landed:?}");
+    assert_eq!(store.get_org_policy("acme").await.unwrap(), Some(landed[0]));
+}

@@ -153,6 +153,9 @@ pub(super) fn service_user_change(
         if before == after {
             condition.push_str(&format!(" AND {field} = {placeholder}"));
         } else {
+            let was = format!("{placeholder}_was");
+            condition.push_str(&format!(" AND {field} = {was}"));
+            values.insert(was, s(before));
             sets.push(format!("{field} = {placeholder}"));
         }
     }
@@ -175,6 +178,26 @@ impl TryFrom<&Item> for ServiceUser {
             id,
         })
     }
+}
+
+/// The condition that an org's stored PAT policy is still `read` (`None`:
+/// none is stored), with its values.
+pub(super) fn org_policy_unchanged(read: Option<&OrgPolicy>) -> (String, Item) {
+    let Some(read) = read else {
+        return ("attribute_not_exists(pk)".to_owned(), Item::new());
+    };
+    let mut values = HashMap::from([(":was_access".to_owned(), s(read.pat_access.as_str()))]);
+    let days = match read.pat_max_lifetime_days {
+        Some(days) => {
+            values.insert(":was_days".to_owned(), n(days));
+            "pat_max_lifetime_days = :was_days"
+        }
+        None => "attribute_not_exists(pat_max_lifetime_days)",
+    };
+    (
+        format!("attribute_exists(pk) AND pat_access = :was_access AND {days}"),
+        values,
+    )
 }
 
 /// An org's PAT policy item.

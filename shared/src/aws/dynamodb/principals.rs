@@ -14,8 +14,8 @@ use super::keys::{
 };
 use super::paging::collect_page;
 use super::principal_items::{
-    account_values, member_item, member_sync_value, org_policy_item, service_user_change,
-    service_user_item, StoredAccount, ACCOUNT_UPDATE, MEMBER_SYNC,
+    account_values, member_item, member_sync_value, org_policy_item, org_policy_unchanged,
+    service_user_change, service_user_item, StoredAccount, ACCOUNT_UPDATE, MEMBER_SYNC,
 };
 use super::transaction::{
     backoff, unavailable, Check, Transaction, TransactionOutcome, TRANSACTION_ATTEMPTS,
@@ -328,6 +328,21 @@ impl PrincipalStore for DynamoStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let put = self.put(org_policy_item(org_id, policy), None, Item::new())?;
+        match self.write_audited(Check::Record, put, audit).await? {
+            TransactionOutcome::Done => Ok(()),
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn put_org_policy_if(
+        &self,
+        org_id: &str,
+        policy: &OrgPolicy,
+        read: Option<&OrgPolicy>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (condition, values) = org_policy_unchanged(read);
+        let put = self.put(org_policy_item(org_id, policy), Some(&condition), values)?;
         match self.write_audited(Check::Record, put, audit).await? {
             TransactionOutcome::Done => Ok(()),
             _ => Err(StoreError::Conflict),
