@@ -254,8 +254,7 @@ pub mod services {
         }
     }
 
-    /// The pepper ring over `store`'s versions and the stack's KMS.
-    pub async fn peppers(
+    async fn peppers(
         stack: &crate::Stack,
         store: &DynamoStore,
     ) -> PepperKeeper<KmsPepperSource<DynamoStore>> {

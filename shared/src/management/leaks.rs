@@ -4,11 +4,6 @@
 //! A reported string counts as one of ours only if it is a well-formed
 //! token whose secret matches the stored hash: knowing a token's public id
 //! (shown in listings and logs) is not enough to revoke it.
-//!
-//! A leak also reaches each successor the token gave itself: whoever held
-//! the leaked token could rotate it without a session first
-//! (`POST /v1/tokens/self/rotate`). A rotation by the owner's session ends
-//! the chain: its new token was never exposed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,8 +21,6 @@ pub const MAX_REPORTED_TOKENS: usize = 1000;
 const REVOCATIONS_IN_FLIGHT: usize = 16;
 /// Longest `url` and `source` kept in the audit event.
 const CONTEXT_MAX_CHARS: usize = 512;
-/// Most self-rotations a leak is followed through (each is two reads).
-const MAX_SELF_ROTATIONS: usize = 16;
 
 /// Who reported the tokens: each has its own actor, reason and audit action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,76 +147,35 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
             .collect();
 
         let mut findings = Vec::with_capacity(sightings.len());
-        // Per sighting, the live tokens its leak reaches.
-        let mut reached_by: Vec<Vec<TokenId>> = Vec::with_capacity(sightings.len());
         let mut to_revoke: HashMap<TokenId, (TokenRecord, String)> = HashMap::new();
         for (sighting, token) in sightings.iter().zip(&tokens) {
             let record = token.as_ref().and_then(|t| records.get(&t.id()));
-            let (finding, reached) = match (token, record) {
+            let finding = match (token, record) {
                 (Some(token), Some(record)) if self.matches(token, record).await? => {
-                    let reached = self.reached(record, now).await?;
-                    for live in &reached {
-                        let context = if live.id == record.id {
-                            sighting.context()
-                        } else {
-                            format!("successor of {}: {}", record.id, sighting.context())
-                        };
+                    if record.status(now) == TokenStatus::Active {
                         to_revoke
-                            .entry(live.id)
-                            .or_insert_with(|| (live.clone(), context));
-                    }
-                    let ids: Vec<TokenId> = reached.iter().map(|r| r.id).collect();
-                    let finding = if ids.is_empty() {
-                        Finding::AlreadyEnded
-                    } else {
+                            .entry(record.id)
+                            .or_insert_with(|| (record.clone(), sighting.context()));
                         Finding::Revoked
-                    };
-                    (finding, ids)
+                    } else {
+                        Finding::AlreadyEnded
+                    }
                 }
-                _ => (Finding::NotOurs, Vec::new()),
+                _ => Finding::NotOurs,
             };
             findings.push(finding);
-            reached_by.push(reached);
         }
         let outcomes = self.revoke_all(to_revoke, reporter, origin, now).await?;
-        // Concurrent revocations got to all it reached first: it had ended.
-        for (finding, reached) in findings.iter_mut().zip(&reached_by) {
+        // A concurrent revocation got there first: the token had ended.
+        for (finding, token) in findings.iter_mut().zip(&tokens) {
+            let id = token.as_ref().map(PlainToken::id);
             if *finding == Finding::Revoked
-                && reached
-                    .iter()
-                    .all(|id| outcomes.get(id) == Some(&RevokeOutcome::AlreadyRevoked))
+                && id.and_then(|id| outcomes.get(&id)) == Some(&RevokeOutcome::AlreadyRevoked)
             {
                 *finding = Finding::AlreadyEnded;
             }
         }
         Ok(findings)
-    }
-
-    /// The live tokens a leak of `record` reaches: itself if live, and each
-    /// successor down a chain of rotations the tokens made themselves.
-    async fn reached(
-        &self,
-        record: &TokenRecord,
-        now: Timestamp,
-    ) -> Result<Vec<TokenRecord>, LeakError> {
-        let mut reached = Vec::new();
-        let mut current = record.clone();
-        for _ in 0..MAX_SELF_ROTATIONS {
-            if current.status(now) == TokenStatus::Active {
-                reached.push(current.clone());
-            }
-            if !rotated_itself(&current) {
-                break;
-            }
-            let Some(next) = self.store.successor(&current.id).await? else {
-                break;
-            };
-            let Some(next) = self.store.get_token(&next).await? else {
-                break;
-            };
-            current = next;
-        }
-        Ok(reached)
     }
 
     /// Whether `token`'s secret matches `record` (constant time).
@@ -271,15 +223,6 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
             .await?;
         Ok(outcomes)
     }
-}
-
-/// Whether `record` was rotated by itself (`POST /v1/tokens/self/rotate`
-/// audits and revokes as `token:<id>`), not by a session or an admin.
-fn rotated_itself(record: &TokenRecord) -> bool {
-    record
-        .revoked
-        .as_ref()
-        .is_some_and(|r| r.reason == "rotated" && r.by == Actor::token_name(&record.id))
 }
 
 #[cfg(test)]
@@ -397,109 +340,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again, [AlreadyEnded]);
-    }
-
-    /// Rotates `old` as `by` (`token:<id>` for a self-rotation), the old
-    /// token revoked at `revoked_at`; the new token.
-    async fn rotate(
-        store: &MemoryStore,
-        old: &PlainToken,
-        by: &str,
-        revoked_at: i64,
-    ) -> PlainToken {
-        let pepper = FixedPeppers::pepper(1);
-        let token = PlainToken::generate().unwrap();
-        let record = TokenRecord {
-            id: token.id(),
-            hash: pepper.hash(&token),
-            ..store.get_token(&old.id()).await.unwrap().unwrap()
-        };
-        let revocation = Revocation {
-            at: Timestamp(revoked_at),
-            by: by.to_owned(),
-            reason: "rotated".into(),
-        };
-        let audit =
-            Actor::new(by).event(AuditAction::TokenRotate, Owner::user("ann"), Timestamp(0));
-        store
-            .rotate_token(&old.id(), &revocation, &record, 100, &[audit])
-            .await
-            .unwrap();
-        token
-    }
-
-    #[tokio::test]
-    async fn a_leak_reaches_the_successors_a_token_gave_itself_and_no_session_made_one() {
-        let (responder, store) = responder().await;
-        let pepper = FixedPeppers::pepper(1);
-        // A rotated itself into B, B into C (C in its own grace until 500),
-        // then C's owner rotated it from a session into D.
-        let a = stored(&store, &pepper, None).await;
-        let b = rotate(&store, &a, &format!("token:{}", a.id()), 10).await;
-        let c = rotate(&store, &b, &format!("token:{}", b.id()), 20).await;
-        let d = rotate(&store, &c, "user:ann", 500).await;
-        let sighting = Sighting {
-            token: a.expose_secret(),
-            ..Sighting::default()
-        };
-        let findings = responder
-            .respond(
-                std::slice::from_ref(&sighting),
-                Reporter::GitHubSecretScanning,
-                None,
-                Timestamp(100),
-            )
-            .await
-            .unwrap();
-        assert_eq!(findings, [Finding::Revoked]);
-        let status = |id: TokenId| {
-            let store = store.clone();
-            async move { store.get_token(&id).await.unwrap().unwrap() }
-        };
-        // C was live in its grace and the thief held it: revoked now.
-        let c_now = status(c.id()).await;
-        assert_eq!(c_now.revoked.as_ref().unwrap().at, Timestamp(100));
-        assert_eq!(c_now.revoked.unwrap().reason, "leaked");
-        // D came from the owner's session: never exposed, left alone.
-        assert!(status(d.id()).await.revoked.is_none());
-        // A and B had ended by their own rotations: left as they were.
-        assert_eq!(status(a.id()).await.revoked.unwrap().reason, "rotated");
-        assert_eq!(status(b.id()).await.revoked.unwrap().reason, "rotated");
-        let events = store
-            .audit_events(Some(&Owner::user("ann")), 50)
-            .await
-            .unwrap();
-        let leaked: Vec<_> = events
-            .iter()
-            .filter(|e| e.action == AuditAction::TokenLeaked)
-            .collect();
-        assert_eq!(leaked.len(), 1);
-        assert_eq!(leaked[0].token_id, Some(c.id()));
-        assert!(leaked[0]
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains(&format!("successor of {}", a.id())));
-
-        // Reported again: nothing live is reached any more.
-        let again = responder
-            .respond(&[sighting], Reporter::Public, None, Timestamp(200))
-            .await
-            .unwrap();
-        assert_eq!(again, [Finding::AlreadyEnded]);
-        // A token an owner rotated from a session reaches nothing past it.
-        let e = stored(&store, &pepper, None).await;
-        let f = rotate(&store, &e, "user:ann", 10).await;
-        let reported = Sighting {
-            token: e.expose_secret(),
-            ..Sighting::default()
-        };
-        let findings = responder
-            .respond(&[reported], Reporter::Public, None, Timestamp(100))
-            .await
-            .unwrap();
-        assert_eq!(findings, [Finding::AlreadyEnded]);
-        assert!(status(f.id()).await.revoked.is_none());
     }
 
     #[tokio::test]

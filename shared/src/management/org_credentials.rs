@@ -86,7 +86,8 @@ where
             .actor()
             .org_event(AuditAction::OrgPolicyPut, call.now)
             .with_detail(detail);
-        let Some(if_match) = if_match else {
+        // `*` admits any version, and an org always has a policy (the default).
+        let Some(if_match) = if_match.filter(|m| **m != IfMatch::Any) else {
             self.store.put_org_policy(call.org, &policy, &audit).await?;
             return Ok(policy);
         };

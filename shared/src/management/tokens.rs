@@ -8,8 +8,8 @@ use super::policy::{
 };
 use crate::management::lifecycle::revoke_all;
 use crate::records::{
-    Account, Actor, AuditAction, Caller, IpAllowlist, Origin, Owner, OwnerKind, PrincipalStatus,
-    Revocation, StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    Account, Actor, AuditAction, Caller, IpAllowlist, Owner, PrincipalStatus, Revocation,
+    StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::pepper::{PepperKeeper, PepperRing, PepperSource};
 use crate::store::{
@@ -251,10 +251,11 @@ where
     }
 
     /// The token a request was authorized with (`GET /v1/tokens/self`),
-    /// read again: only while it is active (in a rotation's grace too) and
-    /// acts as `owner`. The authorizer's answer may come from a cache; this
-    /// read is current, so a token revoked or expired since is refused like
-    /// an unknown one.
+    /// read again with its owner: only while it is active (in a rotation's
+    /// grace too), acts as `owner`, and its owner may still use it (the
+    /// authorizer's own rule, "revoke all" included). The authorizer's
+    /// answer may come from a cache; these reads are current, so a token
+    /// refused since is refused here like an unknown one.
     pub async fn get_self(
         &self,
         owner: &Owner,
@@ -262,47 +263,20 @@ where
         now: Timestamp,
     ) -> Result<TokenRecord, ManagementError> {
         let id: TokenId = id.parse().map_err(|_| ManagementError::TokenNotFound)?;
-        match self.store.get_token(&id).await? {
-            // A token in a rotation's grace is still itself until it ends.
+        let record = match self.store.get_token(&id).await? {
             Some(record) if record.owner == *owner && record.status(now) == TokenStatus::Active => {
-                Ok(record)
+                record
             }
-            _ => Err(ManagementError::TokenNotFound),
-        }
-    }
-
-    /// `POST /v1/tokens/self/rotate`: the token a request was authorized
-    /// with replaces itself, as a session's rotation would (same name,
-    /// scopes, allowlist, org limit, lifetime under today's policy; the old
-    /// one revoked after `grace_seconds`), audited as the token. Its owner
-    /// must still be allowed to use it (account that may hold PATs, active
-    /// service user, no "revoke all" since), or it is `TokenNotFound`,
-    /// like a token that is not active.
-    pub async fn rotate_self(
-        &self,
-        owner: &Owner,
-        id: &str,
-        grace_seconds: Option<u32>,
-        origin: Origin,
-        now: Timestamp,
-    ) -> Result<IssuedToken, ManagementError> {
-        let old = self.get_self(owner, id, now).await?;
+            _ => return Err(ManagementError::TokenNotFound),
+        };
         let principal = read_principal(&*self.store, owner).await?;
         let allowed = principal
-            .filter(|p| !old.predates(p.tokens_valid_after()))
-            .and_then(|p| p.memberships_for(&old));
-        if allowed.is_none() {
-            return Err(ManagementError::TokenNotFound);
+            .filter(|p| !record.predates(p.tokens_valid_after()))
+            .and_then(|p| p.memberships_for(&record));
+        match allowed {
+            Some(_) => Ok(record),
+            None => Err(ManagementError::TokenNotFound),
         }
-        let grace = grace_seconds.unwrap_or(0);
-        self.policy.check_grace(grace)?;
-        self.check_rotatable(&old, now)?;
-        let limit = match owner.kind {
-            OwnerKind::User => self.policy.max_active_tokens,
-            OwnerKind::ServiceUser => self.policy.max_keys_per_service_user,
-        };
-        let by = Actor::token(&old.id).from_origin(origin);
-        self.replace(&old, grace, limit, &by, now).await
     }
 
     /// Whether `old` may be rotated now: still active, and every scope

@@ -240,10 +240,6 @@ impl TokenStore for MemoryStore {
         Ok(self.state()?.tokens.get(id).map(|(r, _)| r.clone()))
     }
 
-    async fn successor(&self, id: &TokenId) -> Result<Option<TokenId>, StoreError> {
-        Ok(self.state()?.replaced_by.get(id).copied())
-    }
-
     async fn get_tokens(&self, ids: &[TokenId]) -> Result<Vec<TokenRecord>, StoreError> {
         let state = self.state()?;
         Ok(ids

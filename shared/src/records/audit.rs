@@ -142,16 +142,6 @@ impl Actor {
         }
     }
 
-    /// A token acting on itself (`POST /v1/tokens/self/rotate`).
-    pub fn token(id: &TokenId) -> Self {
-        Self::new(Self::token_name(id))
-    }
-
-    /// The name a token acting on itself is audited (and revokes) with.
-    pub fn token_name(id: &TokenId) -> String {
-        format!("token:{id}")
-    }
-
     pub fn from_origin(mut self, origin: Origin) -> Self {
         self.origin = Some(origin);
         self

@@ -102,10 +102,6 @@ pub trait TokenStore: Send + Sync {
     /// Strongly consistent reads of many tokens (batched); the ones found.
     async fn get_tokens(&self, ids: &[TokenId]) -> Result<Vec<TokenRecord>, StoreError>;
 
-    /// The token that replaced `id` in a rotation, if one did (a rotation
-    /// records it on the old token; strongly consistent).
-    async fn successor(&self, id: &TokenId) -> Result<Option<TokenId>, StoreError>;
-
     /// Ends the token's life at `revocation.at` and writes `audit` in one
     /// transaction. A token already revoked at or before that time answers
     /// `AlreadyRevoked` and nothing is written; a later revocation (a rotation's

@@ -165,13 +165,6 @@ impl TokenStore for DynamoStore {
         self.get_record(token_key(id)).await
     }
 
-    async fn successor(&self, id: &TokenId) -> Result<Option<TokenId>, StoreError> {
-        Ok(self
-            .read_token(id)
-            .await?
-            .and_then(|stored| stored.replaced_by))
-    }
-
     async fn get_tokens(&self, ids: &[TokenId]) -> Result<Vec<TokenRecord>, StoreError> {
         let items = self
             .batch_get_all(ids.iter().map(token_key).collect())
