@@ -39,11 +39,20 @@ pub fn skipped(test: &str) -> bool {
     skip
 }
 
+/// chromedriver from `PATH` (as `tools.sh` finds it), else Debian's places.
 fn chromedriver() -> PathBuf {
-    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
         .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+        .map(|dir| dir.join("chromedriver"));
+    on_path
+        .chain(
+            ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+                .into_iter()
+                .map(PathBuf::from),
+        )
+        .find(|p| p.is_file())
         .unwrap_or_else(|| {
             panic!(
                 "no chromedriver: install Debian's chromium and chromium-driver \

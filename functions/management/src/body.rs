@@ -247,13 +247,18 @@ fn body_required() -> Problem {
 /// The `If-Match` header: `None` when absent; a 400 when it is neither `*`
 /// nor a list of quoted entity tags.
 pub fn if_match(request: &Request) -> Result<Option<IfMatch>, Problem> {
-    let Some(value) = request.headers().get(header::IF_MATCH) else {
+    // Several If-Match lines are one comma-separated list (RFC 9110 5.3).
+    let lines: Option<Vec<&str>> = request
+        .headers()
+        .get_all(header::IF_MATCH)
+        .iter()
+        .map(|line| line.to_str().ok())
+        .collect();
+    if lines.as_ref().is_some_and(Vec::is_empty) {
         return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(IfMatch::parse)
+    }
+    lines
+        .and_then(|lines| IfMatch::parse(&lines.join(",")))
         .map(Some)
         .ok_or_else(|| {
             Problem::new(
@@ -349,4 +354,30 @@ pub fn query<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request
         .query_string_parameters_ref()
         .and_then(|q| q.first(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_if_match(lines: &[&str]) -> Request {
+        let mut request = lambda_http::http::Request::builder();
+        for line in lines {
+            request = request.header(header::IF_MATCH, *line);
+        }
+        request.body(lambda_http::Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn several_if_match_lines_are_one_list_and_a_bad_one_is_a_400() {
+        assert_eq!(if_match(&with_if_match(&[])).unwrap(), None);
+        let both = if_match(&with_if_match(&[r#""a1""#, r#""b2", "c3""#]))
+            .unwrap()
+            .unwrap();
+        assert!(both.admits(r#""a1""#) && both.admits(r#""c3""#));
+        let bad = if_match(&with_if_match(&[r#""a1""#, "b2"])).unwrap_err();
+        assert_eq!((bad.status.as_u16(), bad.code), (400, "invalid_if_match"));
+        // `*` stands alone.
+        assert!(if_match(&with_if_match(&["*", r#""a1""#])).is_err());
+    }
 }
