@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use super::{decode_timed_cursor, MemoryStore};
+use super::{decode_timed_cursor, MemoryStore, State};
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{
     Account, AuditEvent, OrgMember, OrgPolicy, Owner, PrincipalStatus, ServiceUser, Timestamp,
@@ -176,8 +176,7 @@ impl PrincipalStore for MemoryStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        state.org_policies.insert(org_id.to_owned(), *policy);
-        state.audit.push(audit.clone());
+        put_policy(&mut state, org_id, policy, audit);
         Ok(())
     }
 
@@ -192,8 +191,7 @@ impl PrincipalStore for MemoryStore {
         if state.org_policies.get(org_id) != read {
             return Err(StoreError::Conflict);
         }
-        state.org_policies.insert(org_id.to_owned(), *policy);
-        state.audit.push(audit.clone());
+        put_policy(&mut state, org_id, policy, audit);
         Ok(())
     }
 
@@ -282,4 +280,10 @@ impl AuditLog for MemoryStore {
             next_cursor,
         })
     }
+}
+
+/// An org's policy stored, with its audit event.
+fn put_policy(state: &mut State, org_id: &str, policy: &OrgPolicy, audit: &AuditEvent) {
+    state.org_policies.insert(org_id.to_owned(), *policy);
+    state.audit.push(audit.clone());
 }

@@ -189,6 +189,30 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Puts an org's policy item with `audit`, under `condition` (with its
+    /// values) when given; `Conflict` when the condition or the
+    /// transaction fails.
+    async fn write_org_policy(
+        &self,
+        org_id: &str,
+        policy: &OrgPolicy,
+        condition: Option<(String, Item)>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (condition, values) = condition.unzip();
+        let put = self.put(
+            org_policy_item(org_id, policy),
+            condition.as_deref(),
+            values.unwrap_or_default(),
+        )?;
+        match self.write_audited(Check::Record, put, audit).await? {
+            TransactionOutcome::Done => Ok(()),
+            _ => Err(StoreError::Conflict),
+        }
+    }
+}
+
 #[async_trait]
 impl PrincipalStore for DynamoStore {
     async fn put_account(&self, account: &Account, audit: &AuditEvent) -> Result<(), StoreError> {
@@ -327,11 +351,7 @@ impl PrincipalStore for DynamoStore {
         policy: &OrgPolicy,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let put = self.put(org_policy_item(org_id, policy), None, Item::new())?;
-        match self.write_audited(Check::Record, put, audit).await? {
-            TransactionOutcome::Done => Ok(()),
-            _ => Err(StoreError::Conflict),
-        }
+        self.write_org_policy(org_id, policy, None, audit).await
     }
 
     async fn put_org_policy_if(
@@ -341,12 +361,9 @@ impl PrincipalStore for DynamoStore {
         read: Option<&OrgPolicy>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let (condition, values) = org_policy_unchanged(read);
-        let put = self.put(org_policy_item(org_id, policy), Some(&condition), values)?;
-        match self.write_audited(Check::Record, put, audit).await? {
-            TransactionOutcome::Done => Ok(()),
-            _ => Err(StoreError::Conflict),
-        }
+        let unchanged = org_policy_unchanged(read);
+        self.write_org_policy(org_id, policy, Some(unchanged), audit)
+            .await
     }
 
     async fn revoke_tokens_before(
