@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
+mod common;
+use common::http_v2;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,25 +48,6 @@ fn rest_request(header: Option<&str>) -> String {
         "pathParameters": {}, "stageVariables": {},
         "requestContext": {"path": "/prod/v1/whoami", "accountId": "123456789012", "stage": "prod",
                            "requestId": "r", "resourcePath": "/v1/whoami", "httpMethod": "GET", "apiId": "abcdef1234"}
-    })
-    .to_string()
-}
-
-fn http_v2(header: Option<&str>, method: &str, path: &str) -> String {
-    let mut headers = json!({"host": "example.com"});
-    if let Some(h) = header {
-        headers["authorization"] = json!(h);
-    }
-    json!({
-        "version": "2.0", "type": "REQUEST",
-        "routeArn": format!("arn:aws:execute-api:us-east-1:123456789012:abcdef1234/$default/{method}{path}"),
-        "identitySource": header.map(|h| vec![h]).unwrap_or_default(),
-        "routeKey": format!("{method} {path}"), "rawPath": path, "rawQueryString": "",
-        "cookies": [], "headers": headers, "queryStringParameters": {},
-        "requestContext": {"accountId": "123456789012", "apiId": "abcdef1234",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "t"},
-            "requestId": "r", "routeKey": format!("{method} {path}"), "stage": "$default", "timeEpoch": 0},
-        "pathParameters": {}, "stageVariables": {}
     })
     .to_string()
 }

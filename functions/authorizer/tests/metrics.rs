@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
+mod common;
+use common::http_v2;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,25 +27,6 @@ use serde_json::{json, Value};
 
 const RULES: &str =
     r#"[{"method": "POST", "path": "/v1/orgs/*/sessions", "scope": "sessions:write"}]"#;
-
-fn http_v2(header: Option<&str>, method: &str, path: &str) -> String {
-    let mut headers = json!({"host": "example.com"});
-    if let Some(h) = header {
-        headers["authorization"] = json!(h);
-    }
-    json!({
-        "version": "2.0", "type": "REQUEST",
-        "routeArn": format!("arn:aws:execute-api:us-east-1:123456789012:abcdef1234/$default/{method}{path}"),
-        "identitySource": header.map(|h| vec![h]).unwrap_or_default(),
-        "routeKey": format!("{method} {path}"), "rawPath": path, "rawQueryString": "",
-        "cookies": [], "headers": headers, "queryStringParameters": {},
-        "requestContext": {"accountId": "123456789012", "apiId": "abcdef1234",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "t"},
-            "requestId": "r", "routeKey": format!("{method} {path}"), "stage": "$default", "timeEpoch": 0},
-        "pathParameters": {}, "stageVariables": {}
-    })
-    .to_string()
-}
 
 async fn token(store: &MemoryStore, now: Timestamp, expires_at: Timestamp) -> PlainToken {
     let token = PlainToken::generate().unwrap();

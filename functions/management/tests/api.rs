@@ -1112,22 +1112,7 @@ async fn a_token_reads_its_own_metadata_and_a_refused_one_gets_the_gateways_401(
 
 #[tokio::test]
 async fn a_service_key_reads_itself_while_its_service_user_is_active() {
-    let api = api().await;
-    let admin = Account {
-        user_id: "root".into(),
-        status: PrincipalStatus::Active,
-        sso: false,
-        pat_beta: false,
-        orgs: vec![OrgMembership {
-            org_id: "acme".into(),
-            role: "admin".into(),
-        }],
-        tokens_valid_after: None,
-    };
-    api.store
-        .put_account(&admin, &audit(AuditAction::AccountPut))
-        .await
-        .unwrap();
+    let api = with_admin().await;
     let users = "/v1/orgs/acme/service-users";
     let (status, su) = api
         .send(
@@ -1200,6 +1185,7 @@ async fn admin_call(
     api.send_event(function, e).await
 }
 
+/// The API with `root`, an admin of acme (no PATs: not in the beta).
 async fn with_admin() -> Api {
     let api = api().await;
     let admin = Account {
