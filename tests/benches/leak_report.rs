@@ -46,7 +46,12 @@ async fn live_tokens(stack: &Stack, store: &DynamoStore, count: usize) -> Vec<Pl
     let user = &user;
     let made: Vec<PlainToken> = in_batches_of_16(count, |i| async move {
         manager
-            .create(&caller(user), request(&format!("t{i}")), Timestamp::now())
+            .create(
+                &caller(user),
+                request(&format!("t{i}")),
+                None,
+                Timestamp::now(),
+            )
             .await
             .unwrap()
             .token

@@ -46,11 +46,11 @@ async fn measure() {
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
     let live = manager
-        .create(&caller("timing"), request("live"), now)
+        .create(&caller("timing"), request("live"), None, now)
         .await
         .unwrap();
     let revoked = manager
-        .create(&caller("timing"), request("revoked"), now)
+        .create(&caller("timing"), request("revoked"), None, now)
         .await
         .unwrap();
     manager
@@ -61,7 +61,10 @@ async fn measure() {
         expires_in_days: Some(Some(1)),
         ..request("expired")
     };
-    let expired = manager.create(&caller("timing"), short, now).await.unwrap();
+    let expired = manager
+        .create(&caller("timing"), short, None, now)
+        .await
+        .unwrap();
     // The authorizer's clock, two days on: the one-day token has expired.
     let later = now.plus_seconds(2 * 86_400);
     let authorizer = authorizer(&stack, &store).await;

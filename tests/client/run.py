@@ -16,6 +16,7 @@ exits non-zero at the first failed check.
 import re
 import sys
 import time
+import uuid
 from http import HTTPStatus
 
 import httpx
@@ -74,13 +75,27 @@ def walkthrough(base_url, user, spec):
     ok(f"signed in as {user}")
 
     name = f"client-{time.time_ns()}"
-    created = create_token.sync_detailed(
-        client=session, body=CreateToken(name=name, scopes=["tokens:read"], expires_in_days=7))
+    key = str(uuid.uuid4())
+    body = CreateToken(name=name, scopes=["tokens:read"], expires_in_days=7)
+    created = create_token.sync_detailed(client=session, body=body, idempotency_key=key)
     issued = parsed(created, 201, IssuedToken, "POST /v1/tokens")
     check(issued.token.startswith("cog_") and len(issued.token) == 58, "POST /v1/tokens: a cog_ token")
     check(issued.name == name and issued.status.value == "active", "POST /v1/tokens: the new token's metadata")
     check(created.headers.get("cache-control") == "no-store", "POST /v1/tokens: Cache-Control: no-store")
+    check("idempotent-replayed" not in created.headers, "POST /v1/tokens: a first answer is not a replay")
     ok(f"POST /v1/tokens: 201 IssuedToken {issued.id} ({issued.hint})")
+
+    # The answer lost: the retry with the same Idempotency-Key gets it back.
+    retried = create_token.sync_detailed(client=session, body=body, idempotency_key=key)
+    again = parsed(retried, 201, IssuedToken, "POST /v1/tokens retried")
+    check(again.id == issued.id and again.token == issued.token, "POST /v1/tokens retried: the same token")
+    check(retried.headers.get("idempotent-replayed") == "true", "POST /v1/tokens retried: Idempotent-Replayed")
+    ok(f"POST /v1/tokens retried: 201 IssuedToken {again.id}, replayed")
+    other = CreateToken(name=f"{name}-other", scopes=["tokens:read"], expires_in_days=7)
+    reused = create_token.sync_detailed(client=session, body=other, idempotency_key=key)
+    problem = parsed(reused, 422, Problem, "POST /v1/tokens, the key reused")
+    check(problem.code.value == "idempotency_key_reused", "POST /v1/tokens, the key reused: its code", reused)
+    ok("POST /v1/tokens, the key with another body: 422 Problem idempotency_key_reused")
 
     try:
         with_the_token(base_url, user, session, issued, ok)

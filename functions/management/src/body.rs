@@ -5,7 +5,9 @@ use cog_tokens::management::{
     CredentialFilter, ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX,
 };
 use cog_tokens::records::audit::AuditFilter;
-use cog_tokens::records::{OrgPolicy, Owner, OwnerKind, PrincipalStatus, StatusFilter, Timestamp};
+use cog_tokens::records::{
+    OrgPolicy, Owner, OwnerKind, PrincipalStatus, RetryKey, StatusFilter, Timestamp, UserId,
+};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
@@ -355,6 +357,39 @@ pub fn query<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
         .query_string_parameters_ref()
         .and_then(|q| q.first(name))
 }
+
+/// The `Idempotency-Key` header of an issuing request, as the retry key of
+/// `caller`'s request: `None` without one; more than one line, or a key
+/// that is not 1 to 255 visible ASCII characters, is refused.
+pub fn retry_key(request: &Request, caller: &UserId) -> Result<Option<RetryKey>, Problem> {
+    let invalid = || {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be one header of 1 to 255 visible ASCII characters",
+        )
+    };
+    let mut lines = request.headers().get_all(IDEMPOTENCY_KEY).iter();
+    let Some(line) = lines.next() else {
+        return Ok(None);
+    };
+    if lines.next().is_some() {
+        return Err(invalid());
+    }
+    let key = line.to_str().map_err(|_| invalid())?;
+    RetryKey::new(
+        caller,
+        key,
+        request.method().as_str(),
+        request.uri().path(),
+        request.body().as_ref(),
+    )
+    .map(Some)
+    .map_err(|_| invalid())
+}
+
+/// The header a client names a retryable request with (Stripe's).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,8 @@
 //! One handler per endpoint: read the request, call the manager, answer.
 //! The org-administration handlers are in `org_handlers.rs`.
 
-use cog_tokens::management::{ManagementError, TokenManager};
-use cog_tokens::records::{Caller, Timestamp};
+use cog_tokens::management::{IssuedToken, ManagementError, TokenManager};
+use cog_tokens::records::{Caller, RetryKey, Timestamp};
 use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
@@ -118,15 +118,31 @@ where
         )
     }
 
+    /// The request's `Idempotency-Key`, if it has one.
+    pub(crate) fn retry_key(&self) -> Result<Option<RetryKey>, Problem> {
+        body::retry_key(self.request, &self.user.user)
+    }
+
+    /// 201 with a credential just issued, or given back for a retry.
+    pub(crate) fn issued(&self, issued: &IssuedToken) -> Response<Body> {
+        let answer = response::json(StatusCode::CREATED, &IssuedView::new(issued, self.now));
+        if issued.replayed {
+            response::replayed(answer)
+        } else {
+            answer
+        }
+    }
+
     async fn create(&self) -> Answer {
+        let retry = self.retry_key()?;
         let (content_type, bytes) = self.body();
         let request = body::token_request(content_type, bytes)?;
-        let issued = self.manager.create(self.user, request, self.now).await?;
-        tracing::info!(token_id = %issued.record.id, user = %self.user, "token created");
-        Ok(response::json(
-            StatusCode::CREATED,
-            &IssuedView::new(&issued, self.now),
-        ))
+        let issued = self
+            .manager
+            .create(self.user, request, retry.as_ref(), self.now)
+            .await?;
+        tracing::info!(token_id = %issued.record.id, user = %self.user, replayed = issued.replayed, "token created");
+        Ok(self.issued(&issued))
     }
 
     async fn list(&self) -> Answer {
@@ -157,14 +173,15 @@ where
     }
 
     async fn rotate(&self, id: &str) -> Answer {
+        let retry = self.retry_key()?;
         let (content_type, bytes) = self.body();
         let grace = body::rotation_grace(content_type, bytes)?;
-        let issued = self.manager.rotate(self.user, id, grace, self.now).await?;
-        tracing::info!(token_id = %issued.record.id, rotated = %id, user = %self.user, "token rotated");
-        Ok(response::json(
-            StatusCode::CREATED,
-            &IssuedView::new(&issued, self.now),
-        ))
+        let issued = self
+            .manager
+            .rotate(self.user, id, grace, retry.as_ref(), self.now)
+            .await?;
+        tracing::info!(token_id = %issued.record.id, rotated = %id, user = %self.user, replayed = issued.replayed, "token rotated");
+        Ok(self.issued(&issued))
     }
 
     async fn revoke(&self, id: &str) -> Answer {

@@ -13,7 +13,7 @@ use crate::endpoints::OrgEndpoint;
 use crate::handlers::{Answer, Call};
 use crate::response;
 use crate::views::{
-    AuditPageView, CredentialListView, CredentialView, IssuedView, KeyListView, PolicyView,
+    AuditPageView, CredentialListView, CredentialView, KeyListView, PolicyView,
     ServiceUserListView, ServiceUserView, TokenView,
 };
 
@@ -139,14 +139,15 @@ where
     }
 
     async fn create_key(&self, at: OrgCall<'_>, su: &str) -> Answer {
+        let retry = self.retry_key()?;
         let (content_type, bytes) = self.body();
         let request = body::token_request(content_type, bytes)?;
-        let issued = self.manager.create_key(at, su, request).await?;
-        tracing::info!(key_id = %issued.record.id, service_user = su, admin = %at.admin, "key created");
-        Ok(response::json(
-            StatusCode::CREATED,
-            &IssuedView::new(&issued, self.now),
-        ))
+        let issued = self
+            .manager
+            .create_key(at, su, request, retry.as_ref())
+            .await?;
+        tracing::info!(key_id = %issued.record.id, service_user = su, admin = %at.admin, replayed = issued.replayed, "key created");
+        Ok(self.issued(&issued))
     }
 
     async fn list_keys(&self, at: OrgCall<'_>, su: &str) -> Answer {
@@ -169,14 +170,15 @@ where
     }
 
     async fn rotate_key(&self, at: OrgCall<'_>, su: &str, id: &str) -> Answer {
+        let retry = self.retry_key()?;
         let (content_type, bytes) = self.body();
         let grace = body::rotation_grace(content_type, bytes)?;
-        let issued = self.manager.rotate_key(at, su, id, grace).await?;
-        tracing::info!(key_id = %issued.record.id, rotated = %id, service_user = su, admin = %at.admin, "key rotated");
-        Ok(response::json(
-            StatusCode::CREATED,
-            &IssuedView::new(&issued, self.now),
-        ))
+        let issued = self
+            .manager
+            .rotate_key(at, su, id, grace, retry.as_ref())
+            .await?;
+        tracing::info!(key_id = %issued.record.id, rotated = %id, service_user = su, admin = %at.admin, replayed = issued.replayed, "key rotated");
+        Ok(self.issued(&issued))
     }
 
     async fn update_key(&self, at: OrgCall<'_>, su: &str, id: &str) -> Answer {

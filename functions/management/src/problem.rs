@@ -127,6 +127,11 @@ impl From<ManagementError> for Problem {
             E::ServiceUserLimitReached { .. } => {
                 Self::new(StatusCode::CONFLICT, "service_user_limit_reached", detail)
             }
+            E::IdempotencyKeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                detail,
+            ),
             E::Internal(cause) => {
                 tracing::error!(error = %Causes(&cause), "management request failed");
                 Self::new(

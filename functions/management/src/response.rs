@@ -46,3 +46,12 @@ pub fn tagged(mut response: Response<Body>, tag: &str) -> Response<Body> {
     }
     response
 }
+
+/// A replayed answer to a retried `Idempotency-Key` says so.
+pub fn replayed(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(
+        "idempotent-replayed",
+        header::HeaderValue::from_static("true"),
+    );
+    response
+}

@@ -47,6 +47,11 @@ pub enum ManagementError {
     ServiceUserDisabled,
     #[error("this org may have at most {limit} service users")]
     ServiceUserLimitReached { limit: u32 },
+    /// The `Idempotency-Key` was used, within its 24 hours, for another request.
+    #[error(
+        "this Idempotency-Key was used for a different request: use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
     /// Storage or KMS failed or was throttled: nothing was changed, try again.
     #[error("service unavailable")]
     Unavailable(#[source] Fault),
@@ -66,6 +71,12 @@ pub enum Fault {
     Randomness(#[from] RandomnessError),
     #[error("this function holds no pepper ring")]
     NoPepperRing,
+    #[error(transparent)]
+    Seal(#[from] crate::token::seal::SealError),
+    /// A kept idempotency result could not be read back (its pepper is
+    /// retired, or the record is damaged). Never re-run: it issued once.
+    #[error("the result kept for this idempotency key cannot be read")]
+    IdempotencyResultUnreadable,
 }
 
 impl ManagementError {

@@ -2,7 +2,8 @@
 //! HTTP. `policy` says what may be issued, `tokens` issues, lists, reads,
 //! rotates and revokes PATs, `service_users` is org administration (service
 //! users and their keys), `org_credentials` an org's PAT policy and blocks,
-//! `error` says why a request is refused.
+//! `error` says why a request is refused, `idempotency` gives a retried
+//! issuing request its first result back.
 //! `accounts` applies the platform directory's updates, `leaks` revokes
 //! reported tokens, `lifecycle` holds revoke-all and complete listings.
 //!
@@ -11,6 +12,7 @@
 
 pub mod accounts;
 mod error;
+mod idempotency;
 pub mod leaks;
 pub mod lifecycle;
 mod org_credentials;

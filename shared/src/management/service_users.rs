@@ -9,8 +9,8 @@ use super::tokens::{IssuedToken, TokenManager};
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::names::TokenName;
 use crate::records::{
-    Actor, AuditAction, AuditEvent, Caller, Owner, PrincipalStatus, ServiceUser, StatusFilter,
-    Timestamp, TokenRecord,
+    Actor, AuditAction, AuditEvent, Caller, Owner, PrincipalStatus, RetryKey, ServiceUser,
+    StatusFilter, Timestamp, TokenRecord,
 };
 use crate::store::pepper::PepperSource;
 use crate::store::{
@@ -230,8 +230,12 @@ where
         call: OrgCall<'_>,
         service_user: &str,
         request: TokenRequest,
+        retry: Option<&RetryKey>,
     ) -> Result<IssuedToken, ManagementError> {
         let user = self.org_service_user(call, service_user).await?;
+        if let Some(issued) = self.replay(retry, call.now).await? {
+            return Ok(issued);
+        }
         if user.status != PrincipalStatus::Active {
             return Err(ManagementError::ServiceUserDisabled);
         }
@@ -245,7 +249,8 @@ where
         }
         let limit = self.policy.max_keys_per_service_user;
         let owner = Owner::service_user(&user.id);
-        self.issue(owner, new, limit, &call.actor(), call.now).await
+        self.issue(owner, new, limit, &call.actor(), retry, call.now)
+            .await
     }
 
     pub async fn list_keys(
@@ -291,8 +296,12 @@ where
         service_user: &str,
         key_id: &str,
         grace_seconds: Option<u32>,
+        retry: Option<&RetryKey>,
     ) -> Result<IssuedToken, ManagementError> {
         let (user, old) = self.org_key(call, service_user, key_id).await?;
+        if let Some(issued) = self.replay(retry, call.now).await? {
+            return Ok(issued);
+        }
         let grace = grace_seconds.unwrap_or(0);
         self.policy.check_grace(grace)?;
         if user.status != PrincipalStatus::Active {
@@ -300,7 +309,7 @@ where
         }
         self.check_rotatable(&old, call.now)?;
         let limit = self.policy.max_keys_per_service_user;
-        self.replace(&old, grace, limit, &call.actor(), call.now)
+        self.replace(&old, grace, limit, &call.actor(), retry, call.now)
             .await
     }
 

@@ -8,7 +8,7 @@ use super::policy::{
 };
 use crate::management::lifecycle::revoke_all;
 use crate::records::{
-    Account, Actor, AuditAction, Caller, IpAllowlist, Owner, PrincipalStatus, Revocation,
+    Account, Actor, AuditAction, Caller, IpAllowlist, Owner, PrincipalStatus, RetryKey, Revocation,
     StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::pepper::{PepperKeeper, PepperRing, PepperSource};
@@ -22,6 +22,8 @@ use crate::token::{PlainToken, TokenId};
 pub struct IssuedToken {
     pub token: PlainToken,
     pub record: TokenRecord,
+    /// Given back for a retried `Idempotency-Key`, not issued now.
+    pub replayed: bool,
 }
 
 /// Why `account` may not hold PATs, if it may not: inactive, SSO, or not
@@ -85,7 +87,7 @@ where
         }
     }
 
-    fn ring(&self) -> Result<Arc<PepperRing>, ManagementError> {
+    pub(super) fn ring(&self) -> Result<Arc<PepperRing>, ManagementError> {
         let keeper = self
             .peppers
             .as_ref()
@@ -154,7 +156,11 @@ where
             allowed_ips: kept.allowed_ips,
             org_limit: kept.org_limit,
         };
-        Ok(IssuedToken { token, record })
+        Ok(IssuedToken {
+            token,
+            record,
+            replayed: false,
+        })
     }
 
     /// Runs `write` once more after freeing the slots of ended tokens, if
@@ -179,28 +185,34 @@ where
         }
     }
 
-    /// Issues a PAT to `user`.
+    /// Issues a PAT to `user`; once per `retry` key.
     pub async fn create(
         &self,
         caller: &Caller,
         request: TokenRequest,
+        retry: Option<&RetryKey>,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
+        if let Some(issued) = self.replay(retry, now).await? {
+            return Ok(issued);
+        }
         let account = self.check_account(caller).await?;
         let new = self.policy.validate(request)?;
         check_org_limit(new.org_limit.as_deref(), &account)?;
         let limit = self.policy.max_active_tokens;
-        self.issue(caller.owner(), new, limit, &caller.actor(), now)
+        self.issue(caller.owner(), new, limit, &caller.actor(), retry, now)
             .await
     }
 
-    /// Issues a credential to `owner`, audited as `by`, within `limit` active ones.
+    /// Issues a credential to `owner`, audited as `by`, within `limit`
+    /// active ones, keeping its result under `retry`'s key.
     pub(super) async fn issue(
         &self,
         owner: Owner,
         new: NewToken,
         limit: u32,
         by: &Actor,
+        retry: Option<&RetryKey>,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
         let kept = Kept {
@@ -213,11 +225,20 @@ where
         let audit = by
             .event(AuditAction::TokenCreate, owner.clone(), now)
             .for_token(issued.record.id);
-        self.within_limit(&owner, now, || {
-            self.store.create_token(&issued.record, limit, &audit)
-        })
-        .await?;
-        Ok(issued)
+        let kept = self.idempotency_record(retry, &issued, now)?;
+        let written = self
+            .within_limit(&owner, now, || {
+                self.store
+                    .create_token_once(&issued.record, limit, &audit, kept.as_ref())
+            })
+            .await;
+        match written {
+            Ok(()) => Ok(issued),
+            Err(error) => match self.concurrent_result(retry, now).await {
+                Some(result) => result,
+                None => Err(error.into()),
+            },
+        }
     }
 
     /// The caller's tokens, newest first.
@@ -308,25 +329,32 @@ where
         caller: &Caller,
         id: &str,
         grace_seconds: Option<u32>,
+        retry: Option<&RetryKey>,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
+        if let Some(issued) = self.replay(retry, now).await? {
+            return Ok(issued);
+        }
         let old = self.get(caller, id).await?;
         let grace = grace_seconds.unwrap_or(0);
         self.policy.check_grace(grace)?;
         self.check_account(caller).await?;
         self.check_rotatable(&old, now)?;
         let limit = self.policy.max_active_tokens;
-        self.replace(&old, grace, limit, &caller.actor(), now).await
+        self.replace(&old, grace, limit, &caller.actor(), retry, now)
+            .await
     }
 
     /// Replaces `old` (checked rotatable) with a new credential of the same
     /// owner, name, scopes and lifetime; `old` revoked after `grace` seconds.
+    /// Its result is kept under `retry`'s key.
     pub(super) async fn replace(
         &self,
         old: &TokenRecord,
         grace: u32,
         limit: u32,
         by: &Actor,
+        retry: Option<&RetryKey>,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
         // Name, scopes and allowlist are handed over as they are.
@@ -350,12 +378,24 @@ where
                 .for_token(issued.record.id)
                 .with_detail(format!("rotated from {}", old.id)),
         ];
+        let kept = self.idempotency_record(retry, &issued, now)?;
         let rotated = self
             .within_limit(&old.owner, now, || {
-                self.store
-                    .rotate_token(&old.id, &revocation, &issued.record, limit, &audits)
+                self.store.rotate_token_once(
+                    &old.id,
+                    &revocation,
+                    &issued.record,
+                    limit,
+                    &audits,
+                    kept.as_ref(),
+                )
             })
             .await;
+        if rotated.is_err() {
+            if let Some(result) = self.concurrent_result(retry, now).await {
+                return result;
+            }
+        }
         match rotated {
             // As stored: with the blocks and allowlist the old one had then.
             Ok(record) => Ok(IssuedToken { record, ..issued }),

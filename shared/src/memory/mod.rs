@@ -14,8 +14,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::records::{
-    Account, AuditEvent, IpAllowlist, OrgPolicy, Owner, Revocation, ServiceUser, StatusFilter,
-    Timestamp, TokenRecord, TokenStatus,
+    Account, AuditEvent, IdempotencyRecord, IpAllowlist, OrgPolicy, Owner, Revocation, ServiceUser,
+    StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -50,7 +50,24 @@ struct State {
     replaced_by: HashMap<TokenId, TokenId>,
     /// Requests counted per (key, window start).
     rates: HashMap<(String, i64), u32>,
+    idempotency: HashMap<[u8; 32], IdempotencyRecord>,
     audit: Vec<AuditEvent>,
+}
+
+/// Whether `record`'s key is free for it: no record, or an expired one.
+fn idempotency_free(state: &State, record: Option<&IdempotencyRecord>) -> bool {
+    record.is_none_or(|record| {
+        state
+            .idempotency
+            .get(&record.key)
+            .is_none_or(|held| !held.holds_at(record.created_at))
+    })
+}
+
+fn keep_idempotency(state: &mut State, record: Option<&IdempotencyRecord>) {
+    if let Some(record) = record {
+        state.idempotency.insert(record.key, record.clone());
+    }
 }
 
 /// Every storage port in memory. `fail_all` makes each call fail as if
@@ -213,14 +230,15 @@ fn name_free(
 
 #[async_trait]
 impl TokenStore for MemoryStore {
-    async fn create_token(
+    async fn create_token_once(
         &self,
         record: &TokenRecord,
         limit: u32,
         audit: &AuditEvent,
+        idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        if state.tokens.contains_key(&record.id) {
+        if state.tokens.contains_key(&record.id) || !idempotency_free(&state, idempotency) {
             return Err(StoreError::AlreadyExists);
         }
         if state.counters.get(&record.owner).copied().unwrap_or(0) >= limit {
@@ -232,8 +250,16 @@ impl TokenStore for MemoryStore {
         *state.counters.entry(record.owner.clone()).or_default() += 1;
         state.names.insert(name_slot(record), record.id);
         state.tokens.insert(record.id, (record.clone(), true));
+        keep_idempotency(&mut state, idempotency);
         state.audit.push(audit.clone());
         Ok(())
+    }
+
+    async fn get_idempotency_record(
+        &self,
+        key: &[u8; 32],
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self.state()?.idempotency.get(key).cloned())
     }
 
     async fn get_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
@@ -272,15 +298,19 @@ impl TokenStore for MemoryStore {
         self.revoke_token(&record.id, revocation, audit).await
     }
 
-    async fn rotate_token(
+    async fn rotate_token_once(
         &self,
         old_id: &TokenId,
         revocation: &Revocation,
         new_record: &TokenRecord,
         limit: u32,
         audits: &[AuditEvent],
+        idempotency: Option<&IdempotencyRecord>,
     ) -> Result<TokenRecord, StoreError> {
         let mut state = self.state()?;
+        if !idempotency_free(&state, idempotency) {
+            return Err(StoreError::AlreadyExists);
+        }
         let (held_slot, new_record) = match state.tokens.get(old_id) {
             Some((old, held)) if old.revoked.is_none() => (*held, old.carry_to(new_record.clone())),
             _ => return Err(StoreError::NotFound),
@@ -313,6 +343,7 @@ impl TokenStore for MemoryStore {
             .tokens
             .insert(new_record.id, (new_record.clone(), true));
         state.replaced_by.insert(*old_id, new_record.id);
+        keep_idempotency(&mut state, idempotency);
         state.audit.extend(audits.iter().cloned());
         Ok(new_record.clone())
     }

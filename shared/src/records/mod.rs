@@ -1,6 +1,7 @@
 //! The records the store keeps and the value types they are made of:
 //! tokens (`credentials`), accounts and service users (`principals`), audit
-//! events (`audit`), IP allowlists, token names, callers and org policies.
+//! events (`audit`), IP allowlists, token names, callers, org policies and
+//! what an `Idempotency-Key` keeps (`idempotency`).
 //! Below: the token format only. Each child imports its siblings by file,
 //! never through this module, which only re-exports them.
 
@@ -9,6 +10,7 @@ pub mod allowlist;
 pub mod audit;
 pub mod caller;
 pub mod credentials;
+pub mod idempotency;
 pub mod names;
 pub mod org_policy;
 pub mod primitives;
@@ -19,6 +21,7 @@ pub use allowlist::IpAllowlist;
 pub use audit::{Actor, AuditAction, AuditEvent, Origin};
 pub use caller::{Caller, InvalidUserId, UserId};
 pub use credentials::{Revocation, StatusFilter, TokenRecord, TokenStatus};
+pub use idempotency::{IdempotencyRecord, RetryKey};
 pub use org_policy::{OrgPolicy, PatAccess};
 pub use primitives::{entity_tag, Owner, OwnerKind, Timestamp, UnknownValue, DAY_MS};
 pub use principals::{Account, OrgMember, OrgMembership, PrincipalStatus, ServiceUser};

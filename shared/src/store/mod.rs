@@ -19,8 +19,9 @@ pub mod pepper;
 
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{
-    Account, AuditEvent, IpAllowlist, OrgMember, OrgMembership, OrgPolicy, Owner, OwnerKind,
-    PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord,
+    Account, AuditEvent, IdempotencyRecord, IpAllowlist, OrgMember, OrgMembership, OrgPolicy,
+    Owner, OwnerKind, PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp,
+    TokenRecord,
 };
 use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
@@ -94,7 +95,27 @@ pub trait TokenStore: Send + Sync {
         record: &TokenRecord,
         limit: u32,
         audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.create_token_once(record, limit, audit, None).await
+    }
+
+    /// [`create_token`](Self::create_token), and `idempotency` stored in the
+    /// same transaction: refused ([`StoreError::AlreadyExists`]) while an
+    /// unexpired record holds its key, so one key issues once.
+    async fn create_token_once(
+        &self,
+        record: &TokenRecord,
+        limit: u32,
+        audit: &AuditEvent,
+        idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError>;
+
+    /// The record an `Idempotency-Key` left, by its key, expired or not
+    /// (strongly consistent).
+    async fn get_idempotency_record(
+        &self,
+        key: &[u8; 32],
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
 
     /// A strongly consistent read, for the authorize path.
     async fn get_token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
@@ -138,6 +159,21 @@ pub trait TokenStore: Send + Sync {
         new_record: &TokenRecord,
         limit: u32,
         audits: &[AuditEvent],
+    ) -> Result<TokenRecord, StoreError> {
+        self.rotate_token_once(old_id, revocation, new_record, limit, audits, None)
+            .await
+    }
+
+    /// [`rotate_token`](Self::rotate_token), and `idempotency` stored in the
+    /// same transaction, as [`create_token_once`](Self::create_token_once).
+    async fn rotate_token_once(
+        &self,
+        old_id: &TokenId,
+        revocation: &Revocation,
+        new_record: &TokenRecord,
+        limit: u32,
+        audits: &[AuditEvent],
+        idempotency: Option<&IdempotencyRecord>,
     ) -> Result<TokenRecord, StoreError>;
 
     /// The owner's tokens, newest first, filtered by status at `now`.

@@ -55,7 +55,7 @@ impl TokenFormatError {
 /// The operating system's random generator failed; no token was made.
 #[derive(Debug, thiserror::Error)]
 #[error("operating system randomness unavailable")]
-pub struct RandomnessError(#[source] rand::rand_core::OsError);
+pub struct RandomnessError(#[source] pub(crate) rand::rand_core::OsError);
 
 /// Branch-free, so the all-bytes check below compiles to SIMD.
 fn is_base62(byte: u8) -> bool {

@@ -58,6 +58,15 @@ impl Pepper {
         TokenHash(mac.finalize().into_bytes().into())
     }
 
+    /// A key for `purpose`, derived from this pepper (HMAC of the label).
+    /// No label may start with `cog_`, so none is ever a token's hash.
+    pub(crate) fn derived_key(&self, purpose: &'static [u8]) -> zeroize::Zeroizing<[u8; HASH_LEN]> {
+        debug_assert!(!purpose.starts_with(b"cog_"));
+        let mut mac = self.keyed.clone();
+        mac.update(purpose);
+        zeroize::Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
     /// Whether `stored` is this pepper's hash of `token`, compared in constant time.
     pub fn verify(&self, token: &PlainToken, stored: &TokenHash) -> bool {
         let mut mac = self.keyed.clone();

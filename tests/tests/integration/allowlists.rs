@@ -31,6 +31,7 @@ async fn the_authorizer_admits_a_token_only_from_its_networks_and_never_from_an_
                 allowed_ips: vec!["203.0.113.0/24".into(), "2001:db8::/32".into()],
                 ..request("office")
             },
+            None,
             Timestamp::now(),
         )
         .await
@@ -90,6 +91,7 @@ async fn the_authorizer_admits_a_token_only_from_its_networks_and_never_from_an_
             &caller("ida"),
             issued.record.id.as_str(),
             None,
+            None,
             Timestamp::now(),
         )
         .await
@@ -117,6 +119,7 @@ async fn bad_lists_are_refused_with_a_reason_and_change_nothing() {
                     allowed_ips: entries.clone(),
                     ..request("bad")
                 },
+                None,
                 Timestamp::now(),
             )
             .await;
@@ -126,7 +129,7 @@ async fn bad_lists_are_refused_with_a_reason_and_change_nothing() {
         );
     }
     let issued = manager
-        .create(&caller("ivo"), request("good"), Timestamp::now())
+        .create(&caller("ivo"), request("good"), None, Timestamp::now())
         .await
         .unwrap();
     let id = issued.record.id.as_str();
@@ -180,7 +183,7 @@ async fn an_org_admin_limits_a_key_to_the_orgs_network() {
         .await
         .unwrap();
     let key = manager
-        .create_key(at(), &ci.id, request("deploy"))
+        .create_key(at(), &ci.id, request("deploy"), None)
         .await
         .unwrap();
     let changed = manager

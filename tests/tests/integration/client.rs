@@ -14,9 +14,11 @@ use cog_integration_tests::chain::{Chain, ChainConfig};
 use cog_integration_tests::{repo_root, Stack};
 
 /// Every check `tests/client/run.py` prints, per generated client, in order.
-const CHECKS: [&str; 9] = [
+const CHECKS: [&str; 11] = [
     "signed in as",
     "POST /v1/tokens: 201 IssuedToken",
+    "POST /v1/tokens retried: 201 IssuedToken",
+    "POST /v1/tokens, the key with another body: 422 Problem idempotency_key_reused",
     "GET /v1/whoami: 200 AuthorizerContext user:",
     "GET /v1/tokens: 200 TokenPage",
     "GET /v1/tokens/self: 200 TokenSelf acting as user:",

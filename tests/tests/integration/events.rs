@@ -157,6 +157,7 @@ async fn the_sweep_finds_tokens_on_the_expiry_index_and_notices_each_once() {
                 expires_in_days: Some(Some(2)),
                 ..request("two-days")
             },
+            None,
             now,
         )
         .await
@@ -168,6 +169,7 @@ async fn the_sweep_finds_tokens_on_the_expiry_index_and_notices_each_once() {
                 expires_in_days: Some(Some(2)),
                 ..request("revoked")
             },
+            None,
             now,
         )
         .await

@@ -23,11 +23,11 @@ async fn live_and_revoked(stack: &Stack, store: &DynamoStore, user: &str) -> (St
     let manager = services::manager(stack, store, services::policy(50)).await;
     let now = Timestamp::now();
     let live = manager
-        .create(&caller(user), services::request("live"), now)
+        .create(&caller(user), services::request("live"), None, now)
         .await
         .unwrap();
     let ended = manager
-        .create(&caller(user), services::request("ended"), now)
+        .create(&caller(user), services::request("ended"), None, now)
         .await
         .unwrap();
     manager

@@ -13,6 +13,7 @@ mod client;
 mod events;
 mod gateway;
 mod iam;
+mod idempotency;
 mod leaks;
 mod local_stack;
 mod management;

@@ -58,7 +58,7 @@ async fn user_a_cannot_read_rotate_or_revoke_user_bs_tokens() {
     let (_stack, store, manager) = setup(50).await;
     let now = Timestamp::now();
     let bobs = manager
-        .create(&caller("bob"), request("bob's"), now)
+        .create(&caller("bob"), request("bob's"), None, now)
         .await
         .unwrap();
     let id = bobs.record.id.to_string();
@@ -68,7 +68,7 @@ async fn user_a_cannot_read_rotate_or_revoke_user_bs_tokens() {
         Err(ManagementError::TokenNotFound)
     ));
     assert!(matches!(
-        manager.rotate(&caller("alice"), &id, None, now).await,
+        manager.rotate(&caller("alice"), &id, None, None, now).await,
         Err(ManagementError::TokenNotFound)
     ));
     assert!(matches!(
@@ -96,7 +96,7 @@ async fn given_a_limit_of_50_when_100_creates_race_then_exactly_50_succeed() {
         let manager = Arc::clone(&manager);
         tasks.push(tokio::spawn(async move {
             manager
-                .create(&caller("alice"), request(&format!("t{i}")), now)
+                .create(&caller("alice"), request(&format!("t{i}")), None, now)
                 .await
         }));
     }
@@ -131,7 +131,7 @@ async fn a_rotation_that_fails_half_way_leaves_the_old_token_valid_and_no_new_on
     let (_stack, store, manager) = setup(50).await;
     let now = Timestamp::now();
     let issued = manager
-        .create(&caller("alice"), request("ci"), now)
+        .create(&caller("alice"), request("ci"), None, now)
         .await
         .unwrap();
     let owner = Owner::user("alice");
@@ -180,7 +180,13 @@ async fn a_rotation_that_fails_half_way_leaves_the_old_token_valid_and_no_new_on
 
     // And a clean rotation through the manager works end to end.
     let rotated = manager
-        .rotate(&caller("alice"), issued.record.id.as_str(), Some(0), now)
+        .rotate(
+            &caller("alice"),
+            issued.record.id.as_str(),
+            Some(0),
+            None,
+            now,
+        )
         .await
         .unwrap();
     let old = store.get_token(&issued.record.id).await.unwrap().unwrap();
@@ -196,7 +202,7 @@ async fn revocation_is_durable_before_the_call_returns_and_audited_with_the_acto
     let (_stack, store, manager) = setup(50).await;
     let now = Timestamp::now();
     let issued = manager
-        .create(&caller("alice"), request("laptop"), now)
+        .create(&caller("alice"), request("laptop"), None, now)
         .await
         .unwrap();
     manager

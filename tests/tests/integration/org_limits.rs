@@ -40,7 +40,7 @@ async fn pat(manager: &Manager, user: &str, name: &str, orgs: Option<&[&str]>) -
         ..request(name)
     };
     manager
-        .create(&caller(user), request, Timestamp::now())
+        .create(&caller(user), request, None, Timestamp::now())
         .await
         .unwrap()
         .token
@@ -89,7 +89,7 @@ async fn a_limited_pat_carries_its_orgs_among_its_owners_live_memberships_only()
         .unwrap();
     assert_eq!(record.org_limit, Some(vec!["acme".to_owned()]));
     let rotated = manager
-        .rotate(&caller("lia"), limited.id().as_str(), Some(60), now)
+        .rotate(&caller("lia"), limited.id().as_str(), Some(60), None, now)
         .await
         .unwrap();
     assert_eq!(rotated.record.org_limit, record.org_limit);
@@ -203,6 +203,7 @@ async fn org_lists_that_are_not_the_callers_orgs_are_refused() {
                     orgs: Some(orgs),
                     ..request("bad")
                 },
+                None,
                 Timestamp::now(),
             )
             .await;
@@ -218,6 +219,7 @@ async fn org_lists_that_are_not_the_callers_orgs_are_refused() {
                 orgs: Some(vec!["globex".into()]),
                 ..request("bad")
             },
+            None,
             Timestamp::now(),
         )
         .await
@@ -248,6 +250,7 @@ async fn org_lists_that_are_not_the_callers_orgs_are_refused() {
                 orgs: Some(vec!["acme".into()]),
                 ..request("deploy")
             },
+            None,
         )
         .await;
     assert!(matches!(

@@ -74,7 +74,7 @@ async fn an_admin_creates_a_service_user_whose_key_acts_in_exactly_its_org_until
         .unwrap();
     assert!(ci.id.starts_with("svc_"));
     let key = manager
-        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"), None)
         .await
         .unwrap();
     let authorizer = authorizer(&stack, &store).await;
@@ -115,7 +115,7 @@ async fn an_admin_creates_a_service_user_whose_key_acts_in_exactly_its_org_until
     ));
     assert!(matches!(
         manager
-            .create_key(at(&admin, "acme"), &ci.id, request("more"))
+            .create_key(at(&admin, "acme"), &ci.id, request("more"), None)
             .await,
         Err(ManagementError::ServiceUserDisabled)
     ));
@@ -147,7 +147,7 @@ async fn members_are_refused_and_outsiders_never_learn_the_org_exists() {
         .await
         .unwrap();
     let key = manager
-        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"), None)
         .await
         .unwrap();
     let key_id = key.record.id.to_string();
@@ -166,12 +166,18 @@ async fn members_are_refused_and_outsiders_never_learn_the_org_exists() {
                 .update_service_user(call, &ci.id, ServiceUserChanges::default())
                 .await
                 .err(),
-            manager.create_key(call, &ci.id, request("k")).await.err(),
+            manager
+                .create_key(call, &ci.id, request("k"), None)
+                .await
+                .err(),
             manager
                 .list_keys(call, &ci.id, StatusFilter::All, 10, None)
                 .await
                 .err(),
-            manager.rotate_key(call, &ci.id, &key_id, None).await.err(),
+            manager
+                .rotate_key(call, &ci.id, &key_id, None, None)
+                .await
+                .err(),
             manager.revoke_key(call, &ci.id, &key_id).await.err(),
             manager.get_org_policy(call).await.err(),
             manager
@@ -235,7 +241,7 @@ async fn twenty_concurrent_key_creations_at_a_limit_of_ten_make_exactly_ten() {
             tokio::spawn(async move {
                 let admin = caller("admin");
                 manager
-                    .create_key(at(&admin, "acme"), &ci, request(&format!("k{i}")))
+                    .create_key(at(&admin, "acme"), &ci, request(&format!("k{i}")), None)
                     .await
             })
         })
@@ -410,11 +416,17 @@ async fn an_admin_rotates_and_revokes_keys_and_a_revoked_key_is_refused() {
         .await
         .unwrap();
     let old = manager
-        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"), None)
         .await
         .unwrap();
     let new = manager
-        .rotate_key(at(&admin, "acme"), &ci.id, old.record.id.as_str(), None)
+        .rotate_key(
+            at(&admin, "acme"),
+            &ci.id,
+            old.record.id.as_str(),
+            None,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(new.record.owner, Owner::service_user(&ci.id));
@@ -455,11 +467,17 @@ async fn every_org_change_is_in_the_orgs_trail_with_actor_ip_and_user_agent() {
         .await
         .unwrap();
     let key = manager
-        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"), None)
         .await
         .unwrap();
     let rotated = manager
-        .rotate_key(at(&admin, "acme"), &ci.id, key.record.id.as_str(), None)
+        .rotate_key(
+            at(&admin, "acme"),
+            &ci.id,
+            key.record.id.as_str(),
+            None,
+            None,
+        )
         .await
         .unwrap();
     manager
@@ -580,18 +598,18 @@ async fn an_sso_admin_manages_keys_while_an_sso_member_still_gets_no_pat() {
         .await
         .unwrap();
     manager
-        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"), None)
         .await
         .unwrap();
     assert!(matches!(
         manager
-            .create(&caller("member"), request("mine"), Timestamp::now())
+            .create(&caller("member"), request("mine"), None, Timestamp::now())
             .await,
         Err(ManagementError::PatUnavailableForSso)
     ));
     assert!(matches!(
         manager
-            .create(&admin, request("mine"), Timestamp::now())
+            .create(&admin, request("mine"), None, Timestamp::now())
             .await,
         Err(ManagementError::PatUnavailableForSso)
     ));
@@ -628,7 +646,7 @@ async fn blocking_a_members_pat_drops_only_that_org_at_the_next_request() {
     let (stack, store, manager) = org(policy(50)).await;
     member_of_two_orgs(&store).await;
     let pat = manager
-        .create(&caller("multi"), request("laptop"), Timestamp::now())
+        .create(&caller("multi"), request("laptop"), None, Timestamp::now())
         .await
         .unwrap();
     let authorizer = authorizer(&stack, &store).await;
@@ -691,7 +709,7 @@ async fn removing_a_service_key_from_its_org_revokes_it_and_others_are_not_found
         .await
         .unwrap();
     let key = manager
-        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"), None)
         .await
         .unwrap();
     let id = key.record.id.to_string();
@@ -730,7 +748,7 @@ async fn an_orgs_pat_policy_applies_within_the_cache_time() {
     member_of_two_orgs(&store).await;
     let multi = caller("multi");
     let month = manager
-        .create(&multi, request("month"), Timestamp::now())
+        .create(&multi, request("month"), None, Timestamp::now())
         .await
         .unwrap();
     let week = manager
@@ -740,6 +758,7 @@ async fn an_orgs_pat_policy_applies_within_the_cache_time() {
                 expires_in_days: Some(Some(7)),
                 ..request("week")
             },
+            None,
             Timestamp::now(),
         )
         .await
@@ -817,11 +836,11 @@ async fn the_inventory_lists_the_orgs_keys_and_its_members_pats_and_follows_memb
         .await
         .unwrap();
     let key = manager
-        .create_key(at(&admin, "acme"), &ci.id, request("deploy"))
+        .create_key(at(&admin, "acme"), &ci.id, request("deploy"), None)
         .await
         .unwrap();
     let pat = manager
-        .create(&caller("multi"), request("laptop"), Timestamp::now())
+        .create(&caller("multi"), request("laptop"), None, Timestamp::now())
         .await
         .unwrap();
     manager

@@ -237,7 +237,10 @@ async fn a_rotated_pat_keeps_its_org_block_and_every_other_field() {
     wanted.expires_in_days = Some(Some(10));
     wanted.allowed_ips = vec!["0.0.0.0/0".into()];
     wanted.orgs = Some(vec!["acme".into(), "globex".into()]);
-    let issued = manager.create(&caller(&user), wanted, now).await.unwrap();
+    let issued = manager
+        .create(&caller(&user), wanted, None, now)
+        .await
+        .unwrap();
     let owner = Owner::user(&user);
     store
         .block_in_org(
@@ -250,7 +253,7 @@ async fn a_rotated_pat_keeps_its_org_block_and_every_other_field() {
 
     let later = now.plus_seconds(60);
     let rotated = manager
-        .rotate(&caller(&user), issued.record.id.as_str(), None, later)
+        .rotate(&caller(&user), issued.record.id.as_str(), None, None, later)
         .await
         .unwrap();
     let new = store.get_token(&rotated.record.id).await.unwrap().unwrap();

@@ -43,11 +43,17 @@ async fn revoking_a_token_in_its_rotation_grace_ends_it_now() {
 
     // DELETE of the old token.
     let old = manager
-        .create(&caller("grace"), request("one"), now)
+        .create(&caller("grace"), request("one"), None, now)
         .await
         .unwrap();
     manager
-        .rotate(&caller("grace"), old.record.id.as_str(), Some(3600), now)
+        .rotate(
+            &caller("grace"),
+            old.record.id.as_str(),
+            Some(3600),
+            None,
+            now,
+        )
         .await
         .unwrap();
     assert!(matches!(
@@ -64,11 +70,17 @@ async fn revoking_a_token_in_its_rotation_grace_ends_it_now() {
 
     // Revoke-all by the owner.
     let old = manager
-        .create(&caller("grace"), request("two"), now)
+        .create(&caller("grace"), request("two"), None, now)
         .await
         .unwrap();
     let new = manager
-        .rotate(&caller("grace"), old.record.id.as_str(), Some(3600), now)
+        .rotate(
+            &caller("grace"),
+            old.record.id.as_str(),
+            Some(3600),
+            None,
+            now,
+        )
         .await
         .unwrap();
     manager.revoke_all(&caller("grace"), now).await.unwrap();
@@ -78,11 +90,17 @@ async fn revoking_a_token_in_its_rotation_grace_ends_it_now() {
     // `cogadmin token revoke-all`, the operator's way, a moment later.
     let later = Timestamp::now().plus_seconds(1);
     let old = manager
-        .create(&caller("grace"), request("three"), later)
+        .create(&caller("grace"), request("three"), None, later)
         .await
         .unwrap();
     manager
-        .rotate(&caller("grace"), old.record.id.as_str(), Some(3600), later)
+        .rotate(
+            &caller("grace"),
+            old.record.id.as_str(),
+            Some(3600),
+            None,
+            later,
+        )
         .await
         .unwrap();
     let output = Command::new(workspace_binary("cogadmin"))
@@ -188,7 +206,9 @@ async fn missing_or_mistyped_account_flags_fail_closed() {
                 other => panic!("{user}: {other:?}"),
             }
         }
-        let created = manager.create(&caller(user), request("new"), now).await;
+        let created = manager
+            .create(&caller(user), request("new"), None, now)
+            .await;
         assert!(created.is_err(), "{user}: a PAT was issued");
     }
 }
@@ -202,7 +222,7 @@ async fn revoke_token_starts_and_revokes_with_kms_unreachable() {
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
     let issued = manager
-        .create(&caller("kmsless"), request("k"), now)
+        .create(&caller("kmsless"), request("k"), None, now)
         .await
         .unwrap();
 
@@ -299,7 +319,10 @@ async fn items_removed_by_ttl_never_take_a_slot_with_them() {
             expires_in_days: Some(Some(1)),
             ..request(name)
         };
-        manager.create(&caller("ttl"), short, start).await.unwrap();
+        manager
+            .create(&caller("ttl"), short, None, start)
+            .await
+            .unwrap();
     }
     // A year on, after every TTL has passed: DynamoDB deletes what it may.
     let later = start.plus_seconds(400 * 86_400);
@@ -307,7 +330,7 @@ async fn items_removed_by_ttl_never_take_a_slot_with_them() {
     assert_eq!(store.active_token_count(&owner).await.unwrap(), 3);
     for name in ["d", "e", "f"] {
         manager
-            .create(&caller("ttl"), request(name), later)
+            .create(&caller("ttl"), request(name), None, later)
             .await
             .unwrap();
     }
@@ -338,7 +361,7 @@ async fn unknown_and_known_ids_cost_the_same_reads() {
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
     let issued = manager
-        .create(&caller("timing"), request("t"), now)
+        .create(&caller("timing"), request("t"), None, now)
         .await
         .unwrap();
     let proxy = FaultProxy::dynamodb().await;
@@ -378,12 +401,18 @@ async fn rotation_applies_todays_policy_and_the_limit() {
         scopes: vec!["tokens:read".into(), "orgs:read".into()],
         ..request("forever")
     };
-    let forever = lenient.create(&caller("rot"), forever, now).await.unwrap();
+    let forever = lenient
+        .create(&caller("rot"), forever, None, now)
+        .await
+        .unwrap();
     let long = TokenRequest {
         expires_in_days: Some(Some(366)),
         ..request("long")
     };
-    let long = lenient.create(&caller("rot"), long, now).await.unwrap();
+    let long = lenient
+        .create(&caller("rot"), long, None, now)
+        .await
+        .unwrap();
 
     // Today: tokens expire within 30 days, and `orgs:read` is no longer offered.
     let strict = manager(
@@ -397,14 +426,14 @@ async fn rotation_applies_todays_policy_and_the_limit() {
     )
     .await;
     let refused = strict
-        .rotate(&caller("rot"), forever.record.id.as_str(), None, now)
+        .rotate(&caller("rot"), forever.record.id.as_str(), None, None, now)
         .await;
     assert!(
         matches!(refused, Err(ManagementError::ScopeRetired(ref s)) if s == "orgs:read"),
         "{refused:?}"
     );
     let rotated = strict
-        .rotate(&caller("rot"), long.record.id.as_str(), None, now)
+        .rotate(&caller("rot"), long.record.id.as_str(), None, None, now)
         .await
         .unwrap();
     assert_eq!(
@@ -414,7 +443,13 @@ async fn rotation_applies_todays_policy_and_the_limit() {
 
     // At the limit (2), a rotation with grace needs a third slot: refused.
     let graced = strict
-        .rotate(&caller("rot"), rotated.record.id.as_str(), Some(600), now)
+        .rotate(
+            &caller("rot"),
+            rotated.record.id.as_str(),
+            Some(600),
+            None,
+            now,
+        )
         .await;
     assert!(
         matches!(graced, Err(ManagementError::LimitReached { limit: 2 })),
@@ -426,7 +461,13 @@ async fn rotation_applies_todays_policy_and_the_limit() {
         .await
         .unwrap();
     let next = strict
-        .rotate(&caller("rot"), rotated.record.id.as_str(), Some(600), now)
+        .rotate(
+            &caller("rot"),
+            rotated.record.id.as_str(),
+            Some(600),
+            None,
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -436,14 +477,26 @@ async fn rotation_applies_todays_policy_and_the_limit() {
     // And the chain stops there: no third live token.
     assert!(matches!(
         strict
-            .rotate(&caller("rot"), next.record.id.as_str(), Some(600), now)
+            .rotate(
+                &caller("rot"),
+                next.record.id.as_str(),
+                Some(600),
+                None,
+                now
+            )
             .await,
         Err(ManagementError::LimitReached { .. })
     ));
     // When the grace has passed, its slot comes back.
     let after = now.plus_seconds(601);
     strict
-        .rotate(&caller("rot"), next.record.id.as_str(), Some(600), after)
+        .rotate(
+            &caller("rot"),
+            next.record.id.as_str(),
+            Some(600),
+            None,
+            after,
+        )
         .await
         .unwrap();
 }
@@ -459,7 +512,7 @@ async fn revoke_all_covers_tokens_the_listing_misses() {
     let owner = Owner::user("all");
     let now = Timestamp::now();
     let issued = manager
-        .create(&caller("all"), request("a"), now)
+        .create(&caller("all"), request("a"), None, now)
         .await
         .unwrap();
 
@@ -479,7 +532,7 @@ async fn revoke_all_covers_tokens_the_listing_misses() {
     // A token made afterwards works; an account change keeps the watermark.
     let later = now.plus_seconds(1);
     let fresh = manager
-        .create(&caller("all"), request("b"), later)
+        .create(&caller("all"), request("b"), None, later)
         .await
         .unwrap();
     assert!(matches!(
@@ -503,7 +556,7 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     let manager = Arc::new(manager(&stack, &store, policy(50)).await);
     let now = Timestamp::now();
     let first = manager
-        .create(&caller("names"), request("Deploy Bot"), now)
+        .create(&caller("names"), request("Deploy Bot"), None, now)
         .await
         .unwrap();
     for same in [
@@ -514,7 +567,9 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     ] {
         assert!(
             matches!(
-                manager.create(&caller("names"), request(same), now).await,
+                manager
+                    .create(&caller("names"), request(same), None, now)
+                    .await,
                 Err(ManagementError::NameTaken)
             ),
             "{same}"
@@ -524,9 +579,11 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     let racers: Vec<_> = (0..20)
         .map(|_| {
             let manager = Arc::clone(&manager);
-            tokio::spawn(
-                async move { manager.create(&caller("names"), request("race"), now).await },
-            )
+            tokio::spawn(async move {
+                manager
+                    .create(&caller("names"), request("race"), None, now)
+                    .await
+            })
         })
         .collect();
     let mut won = 0;
@@ -544,18 +601,22 @@ async fn names_are_unique_case_insensitively_and_without_races() {
         .await
         .unwrap();
     manager
-        .create(&caller("names"), request("deploy bot"), now)
+        .create(&caller("names"), request("deploy bot"), None, now)
         .await
         .unwrap();
     let short = TokenRequest {
         expires_in_days: Some(Some(1)),
         ..request("short")
     };
-    manager.create(&caller("names"), short, now).await.unwrap();
+    manager
+        .create(&caller("names"), short, None, now)
+        .await
+        .unwrap();
     manager
         .create(
             &caller("names"),
             request("SHORT"),
+            None,
             now.plus_seconds(2 * 86_400),
         )
         .await
@@ -563,7 +624,7 @@ async fn names_are_unique_case_insensitively_and_without_races() {
     // Format characters never get in.
     assert!(matches!(
         manager
-            .create(&caller("names"), request("evil\u{202E}gpj.exe"), now)
+            .create(&caller("names"), request("evil\u{202E}gpj.exe"), None, now)
             .await,
         Err(ManagementError::Invalid {
             code: "invalid_name",
@@ -584,11 +645,11 @@ async fn every_security_change_is_audited() {
     let manager = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
     let old = manager
-        .create(&caller("audited"), request("r"), now)
+        .create(&caller("audited"), request("r"), None, now)
         .await
         .unwrap();
     let new = manager
-        .rotate(&caller("audited"), old.record.id.as_str(), None, now)
+        .rotate(&caller("audited"), old.record.id.as_str(), None, None, now)
         .await
         .unwrap();
     let events = store.audit_events(Some(&owner), 10).await.unwrap();
@@ -638,7 +699,7 @@ async fn trace_logging_never_writes_a_token() {
     let (store, _) = stack.seeded(&["logged"]).await;
     let manager = manager(&stack, &store, policy(50)).await;
     let issued = manager
-        .create(&caller("logged"), request("l"), Timestamp::now())
+        .create(&caller("logged"), request("l"), None, Timestamp::now())
         .await
         .unwrap();
     let api = RuntimeApi::start().unwrap();
@@ -772,7 +833,7 @@ async fn dynamodb_faults_never_allow_and_change_nothing() {
     let direct = manager(&stack, &store, policy(50)).await;
     let now = Timestamp::now();
     let issued = direct
-        .create(&caller("faulty"), request("f"), now)
+        .create(&caller("faulty"), request("f"), None, now)
         .await
         .unwrap();
 
@@ -795,7 +856,7 @@ async fn dynamodb_faults_never_allow_and_change_nothing() {
         assert!(decision.is_err(), "{fault:?}: {decision:?}");
         for outcome in [
             faulty
-                .create(&caller("faulty"), request("g"), now)
+                .create(&caller("faulty"), request("g"), None, now)
                 .await
                 .map(|_| ()),
             faulty
@@ -803,7 +864,13 @@ async fn dynamodb_faults_never_allow_and_change_nothing() {
                 .await
                 .map(|_| ()),
             faulty
-                .rotate(&caller("faulty"), issued.record.id.as_str(), None, now)
+                .rotate(
+                    &caller("faulty"),
+                    issued.record.id.as_str(),
+                    None,
+                    None,
+                    now,
+                )
                 .await
                 .map(|_| ()),
             faulty.revoke_all(&caller("faulty"), now).await.map(|_| ()),
@@ -862,7 +929,7 @@ async fn kms_faults_fail_closed() {
     let now = Timestamp::now();
     let old = manager(&stack, &store, policy(50))
         .await
-        .create(&caller("kms"), request("k"), now)
+        .create(&caller("kms"), request("k"), None, now)
         .await
         .unwrap();
 
@@ -896,7 +963,7 @@ async fn kms_faults_fail_closed() {
         .unwrap();
     let new = manager(&stack, &store, policy(50))
         .await
-        .create(&caller("kms"), request("k2"), now)
+        .create(&caller("kms"), request("k2"), None, now)
         .await
         .unwrap();
     proxy.set_fault(Fault::Drop);
@@ -914,6 +981,15 @@ async fn kms_faults_fail_closed() {
 async fn two_hundred_concurrent_creates_at_a_limit_of_fifty_make_exactly_fifty() {
     let stack = Stack::connect().await;
     let (store, _) = stack.seeded(&["crowd"]).await;
+    // DynamoDB Local answers a few of 200 concurrent transactions with a
+    // 500 (AWS would throttle); a patient client retries those.
+    let config = aws_sdk_dynamodb::config::Builder::from(&cog_tokens::aws::sdk_config().await)
+        .retry_config(
+            aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(10),
+        )
+        .build();
+    let patient = aws_sdk_dynamodb::Client::from_conf(config);
+    let store = DynamoStore::new(patient, store.table().to_owned());
     let manager = Arc::new(manager(&stack, &store, policy(50)).await);
     let now = Timestamp::now();
     let tasks: Vec<_> = (0..200)
@@ -921,7 +997,7 @@ async fn two_hundred_concurrent_creates_at_a_limit_of_fifty_make_exactly_fifty()
             let manager = Arc::clone(&manager);
             tokio::spawn(async move {
                 manager
-                    .create(&caller("crowd"), request(&format!("t{i}")), now)
+                    .create(&caller("crowd"), request(&format!("t{i}")), None, now)
                     .await
             })
         })
@@ -959,7 +1035,7 @@ async fn a_revoke_racing_a_thousand_authorizations_lets_none_through_after_it_re
     let manager = Arc::new(manager(&stack, &store, policy(50)).await);
     let authorizer = Arc::new(authorizer(&stack, &store).await);
     let issued = manager
-        .create(&caller("racer"), request("r"), Timestamp::now())
+        .create(&caller("racer"), request("r"), None, Timestamp::now())
         .await
         .unwrap();
     let header = Arc::new(format!("Bearer {}", issued.token.expose_secret()));
@@ -1017,14 +1093,14 @@ async fn a_rotation_racing_a_revocation_ends_consistent() {
     for round in 0..8 {
         let now = Timestamp::now();
         let old = manager
-            .create(&caller("both"), request(&format!("r{round}")), now)
+            .create(&caller("both"), request(&format!("r{round}")), None, now)
             .await
             .unwrap();
         let id = old.record.id.to_string();
         let (rotated, revoked) = tokio::join!(
             {
                 let (manager, id) = (Arc::clone(&manager), id.clone());
-                async move { manager.rotate(&caller("both"), &id, None, now).await }
+                async move { manager.rotate(&caller("both"), &id, None, None, now).await }
             },
             {
                 let (manager, id) = (Arc::clone(&manager), id.clone());

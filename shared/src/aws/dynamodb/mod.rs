@@ -18,6 +18,7 @@
 //! | published event marker | `PUBLISHED#<audit event id>` | `EVENT` | |
 //! | revocation feed | `FEED` | `REVOCATIONS` | |
 //! | scheduled credential end | `ENDS#<minute since the epoch>` | `<at ms, 20 digits>#<token id>` | |
+//! | an `Idempotency-Key`'s result | `IDEMPOTENCY#<hash of caller and key>` | `RESULT` | |
 //!
 //! A token holds a slot in its owner's counter (attribute `holds_slot`) from
 //! creation until the write that revokes it or releases its ended slot; that
@@ -31,13 +32,14 @@
 //! and from its item),
 //! `transaction` (conditioned writes and their outcomes), `paging` (one page
 //! of a listing), then one file per
-//! storage port: `tokens`, `principals`, `lookup`, `audit`, `peppers`, `feed`,
+//! storage port: `tokens` (with `idempotency`), `principals`, `lookup`, `audit`, `peppers`, `feed`,
 //! `scan` (every token, for operator commands).
 
 mod attributes;
 mod audit;
 mod expiry;
 mod feed;
+mod idempotency;
 mod items;
 mod keys;
 mod lookup;

@@ -17,7 +17,8 @@ use super::transaction::{
 };
 use super::{DynamoStore, Item};
 use crate::records::{
-    AuditEvent, IpAllowlist, Owner, Revocation, StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    AuditEvent, IdempotencyRecord, IpAllowlist, Owner, Revocation, StatusFilter, Timestamp,
+    TokenRecord, TokenStatus,
 };
 use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -135,23 +136,28 @@ impl DynamoStore {
 
 #[async_trait]
 impl TokenStore for DynamoStore {
-    async fn create_token(
+    async fn create_token_once(
         &self,
         record: &TokenRecord,
         limit: u32,
         audit: &AuditEvent,
+        idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError> {
         let outcome = self
             .transact_retrying(|| {
-                Ok(Transaction::default()
+                let transaction = Transaction::default()
                     .with(Check::Token, self.put_new_token(record)?)
                     .with(Check::Slot, self.take_slot(&record.owner, limit)?)
                     .with(Check::Name, self.claim_name(record, None)?)
-                    .with(Check::Unconditioned, self.put_audit(audit)?))
+                    .with(Check::Unconditioned, self.put_audit(audit)?);
+                self.with_idempotency(transaction, idempotency)
             })
             .await?;
         match outcome {
             TransactionOutcome::Done => Ok(()),
+            TransactionOutcome::ConditionFailed(Check::Idempotency) => {
+                Err(StoreError::AlreadyExists)
+            }
             TransactionOutcome::ConditionFailed(Check::Slot) => {
                 Err(StoreError::LimitReached { limit })
             }
@@ -222,13 +228,21 @@ impl TokenStore for DynamoStore {
         self.revoke_token(&record.id, revocation, audit).await
     }
 
-    async fn rotate_token(
+    async fn get_idempotency_record(
+        &self,
+        key: &[u8; 32],
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.read_idempotency(key).await
+    }
+
+    async fn rotate_token_once(
         &self,
         old_id: &TokenId,
         revocation: &Revocation,
         new_record: &TokenRecord,
         limit: u32,
         audits: &[AuditEvent],
+        idempotency: Option<&IdempotencyRecord>,
     ) -> Result<TokenRecord, StoreError> {
         for attempt in 0..TRANSACTION_ATTEMPTS {
             let Some(StoredToken {
@@ -246,11 +260,13 @@ impl TokenStore for DynamoStore {
             // The fields as stored now, not as the caller read them; the
             // write is conditioned on `rev`, so none can change in between.
             let new = old.carry_to(new_record.clone());
-            let transaction =
-                self.rotation(&old, held_slot, rev, revocation, &new, limit, audits)?;
+            let transaction = self.with_idempotency(
+                self.rotation(&old, held_slot, rev, revocation, &new, limit, audits)?,
+                idempotency,
+            )?;
             match self.transact(transaction).await? {
                 TransactionOutcome::Done => return Ok(new),
-                TransactionOutcome::ConditionFailed(Check::NewToken) => {
+                TransactionOutcome::ConditionFailed(Check::NewToken | Check::Idempotency) => {
                     return Err(StoreError::AlreadyExists)
                 }
                 TransactionOutcome::ConditionFailed(Check::Slot) => {

@@ -31,6 +31,8 @@ pub(super) enum Check {
     Name,
     /// The owner record, or a pepper record.
     Record,
+    /// The record an `Idempotency-Key` leaves.
+    Idempotency,
     /// An item that carries no condition (audit events).
     Unconditioned,
 }
@@ -115,6 +117,18 @@ pub(super) async fn backoff(attempt: u32) {
 }
 
 impl DynamoStore {
+    /// `transaction` with `record` stored too, if there is one.
+    pub(super) fn with_idempotency(
+        &self,
+        transaction: Transaction,
+        record: Option<&crate::records::IdempotencyRecord>,
+    ) -> Result<Transaction, StoreError> {
+        Ok(match record {
+            Some(record) => transaction.with(Check::Idempotency, self.put_idempotency(record)?),
+            None => transaction,
+        })
+    }
+
     pub(super) async fn transact(
         &self,
         transaction: Transaction,
@@ -133,14 +147,20 @@ impl DynamoStore {
         match error.as_service_error() {
             Some(E::TransactionCanceledException(cancel)) => {
                 let reasons = cancel.cancellation_reasons();
-                if let Some(index) = reasons
+                let failed: Vec<Check> = reasons
                     .iter()
-                    .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                    .zip(&transaction.checks)
+                    .filter(|(r, _)| r.code() == Some("ConditionalCheckFailed"))
+                    .map(|(_, check)| *check)
+                    .collect();
+                // A key that issued already explains every other refusal
+                // (the name or slot its own first request took).
+                if let Some(check) = failed
+                    .iter()
+                    .find(|c| **c == Check::Idempotency)
+                    .or(failed.first())
                 {
-                    let check = transaction.checks.get(index).copied();
-                    return Ok(TransactionOutcome::ConditionFailed(
-                        check.unwrap_or(Check::Unconditioned),
-                    ));
+                    return Ok(TransactionOutcome::ConditionFailed(*check));
                 }
                 if reasons
                     .iter()
