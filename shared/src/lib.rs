@@ -11,8 +11,8 @@
 //! | layer | module | holds |
 //! | --- | --- | --- |
 //! | 0 | [`config`], [`logging`], [`metrics`] | environment helpers, log set-up and error chains, CloudWatch metrics in Embedded Metric Format: used by every layer, import none |
-//! | 1 | [`token`] | the token format, bearer parsing, peppered hashing |
-//! | 2 | [`records`] | the stored records and value types: tokens, principals, audit events, access changes, allowlists, names, callers, org policies |
+//! | 1 | [`token`] | the token format, bearer parsing, peppered hashing, sealing under a pepper |
+//! | 2 | [`records`] | the stored records and value types: tokens, principals, audit events, access changes, allowlists, names, callers, org policies, idempotency records |
 //! | 3 | [`store`] | the ports the adapters implement (storage, the pepper source and ring, the expiry index, the revocation feed, API Gateway's authorizer cache) and their errors |
 //! | 4 | [`authorize`] | the authorization decision: rules, routes, org policies as applied, the credential cache, the context handed on |
 //! | 4 | [`management`] | the use cases behind the management routes, leak response, account sync, revoke-all |

@@ -366,7 +366,7 @@ pub fn retry_key(request: &Request, caller: &UserId) -> Result<Option<RetryKey>,
         Problem::new(
             StatusCode::BAD_REQUEST,
             "invalid_idempotency_key",
-            "Idempotency-Key must be one header of 1 to 255 visible ASCII characters",
+            "Idempotency-Key must be one header of 1 to 255 visible ASCII characters, no comma",
         )
     };
     let mut lines = request.headers().get_all(IDEMPOTENCY_KEY).iter();

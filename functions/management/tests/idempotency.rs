@@ -6,8 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
-use cog_tokens::records::{AuditAction, Owner, StatusFilter, Timestamp};
-use cog_tokens::store::{AuditLog, TokenStore};
+use cog_tokens::records::{AuditAction, Owner, PrincipalStatus, StatusFilter, Timestamp};
+use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use management::Function;
 use serde_json::{json, Value};
 
@@ -139,7 +139,8 @@ async fn a_refused_request_keeps_nothing_and_its_retry_runs_again() {
 async fn malformed_keys_are_400_and_nothing_is_issued() {
     let api = api().await;
     let long = "k".repeat(256);
-    for key in ["", " k", "ключ", long.as_str()] {
+    // A comma too: API Gateway joins two header lines with one.
+    for key in ["", " k", "ключ", "k1,k2", long.as_str()] {
         let (status, body, _) = keyed(&api, "POST", "/v1/tokens", "alice", Some(key), CI).await;
         assert_eq!(status, 400, "{key:?}: {body}");
         assert_eq!(body["code"], "invalid_idempotency_key");
@@ -166,18 +167,47 @@ async fn a_key_holds_its_result_for_24_hours_then_issues_anew() {
 }
 
 #[tokio::test]
-async fn a_replay_gives_the_token_with_its_record_as_it_is_now() {
+async fn a_replay_gives_the_token_with_its_record_as_it_is_now_while_it_is_active() {
     let api = api().await;
     let (_, first, _) = keyed(&api, "POST", "/v1/tokens", "alice", Some("k1"), CI).await;
     let path = format!("/v1/tokens/{}", first["id"].as_str().unwrap());
-    assert_eq!(api.send("DELETE", &path, Some("alice"), None).await.0, 204);
+    let narrowed = r#"{"allowed_ips": ["203.0.113.0/24"]}"#;
+    let patch = event("PATCH", &path, Some("alice"), Some(narrowed));
+    assert_eq!(api.send_event(Function::Revocation, patch).await.0, 200);
     let (status, body, replayed) = keyed(&api, "POST", "/v1/tokens", "alice", Some("k1"), CI).await;
     assert_eq!((status, replayed), (201, true));
     assert_eq!(
         (&body["id"], &body["token"]),
         (&first["id"], &first["token"])
     );
-    assert_eq!(body["status"], "revoked");
+    assert_eq!(body["allowed_ips"], json!(["203.0.113.0/24"]));
+    // Revoked since (it may have leaked): its secret is not handed out again.
+    assert_eq!(api.send("DELETE", &path, Some("alice"), None).await.0, 204);
+    let (status, body, _) = keyed(&api, "POST", "/v1/tokens", "alice", Some("k1"), CI).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("token_not_active"))
+    );
+    assert!(body.get("token").is_none());
+}
+
+#[tokio::test]
+async fn an_owner_refused_since_gets_the_refusal_not_the_token() {
+    let api = api().await;
+    let (status, _, _) = keyed(&api, "POST", "/v1/tokens", "alice", Some("k1"), CI).await;
+    assert_eq!(status, 201);
+    let mut alice = api.store.get_account("alice").await.unwrap().unwrap();
+    alice.status = PrincipalStatus::Suspended;
+    api.store
+        .put_account(&alice, &audit(AuditAction::AccountPut))
+        .await
+        .unwrap();
+    let (status, body, _) = keyed(&api, "POST", "/v1/tokens", "alice", Some("k1"), CI).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("account_inactive"))
+    );
+    assert!(body.get("token").is_none());
 }
 
 #[tokio::test]
@@ -187,7 +217,8 @@ async fn a_retried_rotation_gets_the_same_successor_and_rotates_once() {
     let path = format!("/v1/tokens/{}/rotate", old["id"].as_str().unwrap());
     let (status, new, replayed) = keyed(&api, "POST", &path, "alice", Some("r1"), "").await;
     assert_eq!((status, replayed), (201, false), "{new}");
-    let (status, again, replayed) = keyed(&api, "POST", &path, "alice", Some("r1"), "").await;
+    // No body and `{}` ask the same.
+    let (status, again, replayed) = keyed(&api, "POST", &path, "alice", Some("r1"), "{}").await;
     assert_eq!((status, replayed), (201, true), "{again}");
     assert_eq!((&again["id"], &again["token"]), (&new["id"], &new["token"]));
     // Without the key, the retry finds the old token ended.
@@ -238,10 +269,34 @@ async fn an_admins_retried_key_creation_and_rotation_issue_once() {
         .await
         .unwrap();
     assert_eq!(all.tokens.len(), 2);
-    // Another member is no admin: refused before any replay.
-    let (status, body, _) = keyed(&api, "POST", &keys, "alice", Some("k1"), CI).await;
+    // The service user disabled: its keys are not given back.
+    let su_path = format!("/v1/orgs/acme/service-users/{}", su["id"].as_str().unwrap());
+    let disable = Some(json!({"status": "disabled"}));
+    assert_eq!(
+        admin_call(&api, "PATCH", &su_path, disable, &[]).await.0,
+        200
+    );
+    let (status, body, _) = keyed(&api, "POST", &keys, "root", Some("k1"), CI).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("service_user_disabled"))
+    );
+    let enable = Some(json!({"status": "active"}));
+    assert_eq!(
+        admin_call(&api, "PATCH", &su_path, enable, &[]).await.0,
+        200
+    );
+    // The admin demoted since: refused before anything is given back.
+    let mut root = api.store.get_account("root").await.unwrap().unwrap();
+    root.orgs[0].role = "member".into();
+    api.store
+        .put_account(&root, &audit(AuditAction::AccountPut))
+        .await
+        .unwrap();
+    let (status, body, _) = keyed(&api, "POST", &keys, "root", Some("k1"), CI).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (403, Some("org_admin_required"))
     );
+    assert!(body.get("token").is_none());
 }

@@ -14,8 +14,8 @@ export class Problem extends Error {
 // The request never reached the API: nothing was changed.
 export class NetworkError extends Error {}
 
-export async function api(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" } };
+export async function api(method, path, body, headers = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -36,6 +36,34 @@ export async function api(method, path, body) {
   }
   if (!response.ok) throw new Problem(response.status, json);
   return json;
+}
+
+// Requests that issue a token, by what they ask, with the Idempotency-Key
+// each was first sent with; dropped once one succeeds.
+const retryKeys = new Map();
+
+function newRetryKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// POST a request that issues a token, with an Idempotency-Key. Sent again
+// unchanged after its answer was lost, it gets the token the first one
+// issued back, never a second token; other input is a new request.
+export async function issue(path, body) {
+  const request = `${path}\n${JSON.stringify(body)}`;
+  const key = retryKeys.get(request) ?? newRetryKey();
+  retryKeys.set(request, key);
+  try {
+    const issued = await api("POST", path, body, { "Idempotency-Key": key });
+    retryKeys.delete(request);
+    return issued;
+  } catch (error) {
+    if (error instanceof NetworkError) {
+      throw new NetworkError("No answer from the server. Your input is kept: submit again, and a token issued meanwhile is shown, never issued twice.");
+    }
+    throw error;
+  }
 }
 
 export const enc = encodeURIComponent;

@@ -1,6 +1,6 @@
 // Org administration, for each org where the caller is an admin: service
 // users and their keys, the credentials inventory, the PAT policy, the trail.
-import { api, enc } from "./api.js";
+import { api, enc, issue } from "./api.js";
 import { credentialActions, credentialCells, credentialColumns, credentialForm } from "./tokens.js";
 import {
   announce, confirmStep, date, el, field, formError, pagedTable, showAlert, showIssued, statusCell,
@@ -45,7 +45,7 @@ function keysPanel(org, user, issuance) {
     issuance,
     submitLabel: "Create key",
     create: async (body) => {
-      const issued = await api("POST", base, body);
+      const issued = await issue(base, body);
       await showIssued(issued.token, `The new key “${issued.name}” of ${user.name}`, form.querySelector('input[name="name"]'), table.reload);
     },
   });

@@ -1,6 +1,6 @@
 // Personal access tokens: the create form, the list, rotate and revoke.
 // `credentialForm` and `credentialActions` serve service-user keys too.
-import { api, enc } from "./api.js";
+import { api, enc, issue } from "./api.js";
 import {
   $, announce, checkboxes, confirmStep, date, el, field, formError, pagedTable, showAlert, showIssued,
   statusCell, submitting, uid,
@@ -100,7 +100,7 @@ export function credentialActions(item, { base, issuance, kind, after, changed }
     });
     if (!data) return;
     try {
-      const issued = await api("POST", `${base}/rotate`, { grace_seconds: Number(data.get("grace_seconds")) });
+      const issued = await issue(`${base}/rotate`, { grace_seconds: Number(data.get("grace_seconds")) });
       await showIssued(issued.token, `Your rotated ${kind} “${issued.name}”`, after(), changed);
     } catch (error) {
       showAlert(error.message);
@@ -174,7 +174,7 @@ export function renderPats(account) {
     orgs: account.orgs.map((m) => m.org),
     submitLabel: "Create token",
     create: async (body) => {
-      const issued = await api("POST", "/v1/tokens", body);
+      const issued = await issue("/v1/tokens", body);
       await showIssued(issued.token, `Your new token “${issued.name}”`, form.querySelector('input[name="name"]'), table.reload);
     },
   });

@@ -10,7 +10,7 @@
 use super::error::{Fault, ManagementError};
 use super::tokens::{IssuedToken, TokenManager};
 use crate::records::idempotency::IDEMPOTENCY_WINDOW_MS;
-use crate::records::{IdempotencyRecord, RetryKey, Timestamp};
+use crate::records::{IdempotencyRecord, Owner, RetryKey, Timestamp, TokenStatus};
 use crate::store::pepper::PepperSource;
 use crate::store::{PrincipalStore, TokenStore};
 use crate::token::{seal, PlainToken};
@@ -25,11 +25,13 @@ where
     P: PepperSource,
 {
     /// The first result of `retry`'s key, if its record holds it: the same
-    /// token, with its record as it is now. Another request under the key
-    /// is refused.
+    /// token of `owner`, with its record as it is now. Another request under
+    /// the key is refused, and so is one whose token has ended since (its
+    /// secret is not handed out again).
     pub(super) async fn replay(
         &self,
         retry: Option<&RetryKey>,
+        owner: &Owner,
         now: Timestamp,
     ) -> Result<Option<IssuedToken>, ManagementError> {
         let Some(retry) = retry else {
@@ -42,7 +44,20 @@ where
         if kept.fingerprint != retry.fingerprint {
             return Err(ManagementError::IdempotencyKeyReused);
         }
-        let ring = self.ring()?;
+        let record = self
+            .store
+            .get_token(&kept.token_id)
+            .await?
+            .filter(|record| record.owner == *owner)
+            .ok_or_else(unreadable)?;
+        if record.status(now) != TokenStatus::Active {
+            return Err(ManagementError::TokenNotActive);
+        }
+        // Sealed by any instance, maybe under a pepper this one has not loaded.
+        let ring = self
+            .ring_with(kept.pepper_version)
+            .await?
+            .ok_or_else(unreadable)?;
         let pepper = ring.get(kept.pepper_version).ok_or_else(unreadable)?;
         let context = IdempotencyRecord::context(&kept.key, &kept.fingerprint, &kept.token_id);
         let secret = seal::open(pepper, &context, &kept.sealed_token).ok_or_else(unreadable)?;
@@ -50,11 +65,6 @@ where
             .ok()
             .and_then(|text| PlainToken::parse(text).ok())
             .filter(|token| token.id() == kept.token_id)
-            .ok_or_else(unreadable)?;
-        let record = self
-            .store
-            .get_token(&kept.token_id)
-            .await?
             .ok_or_else(unreadable)?;
         Ok(Some(IssuedToken {
             token,
@@ -91,22 +101,24 @@ where
         }))
     }
 
-    /// After an issuing write under `retry` was refused: the result that a
-    /// concurrent request with the key committed meanwhile (or this one, if
-    /// it failed in transit after committing), or its refusal as another
-    /// request; `None` when the key holds nothing, so the write's own error
-    /// stands.
+    /// After the write of `issued` under `retry` was refused or failed: the
+    /// result that a concurrent request with the key committed meanwhile,
+    /// or this very write's if it committed but its answer was lost (then
+    /// not a replay), or the key's refusal; `None` when the key holds
+    /// nothing (or cannot be read now), so the write's own error stands.
     pub(super) async fn concurrent_result(
         &self,
         retry: Option<&RetryKey>,
+        issued: &IssuedToken,
         now: Timestamp,
     ) -> Option<Result<IssuedToken, ManagementError>> {
-        match self.replay(retry, now).await {
-            Ok(Some(issued)) => Some(Ok(issued)),
-            Err(ManagementError::IdempotencyKeyReused) => {
-                Some(Err(ManagementError::IdempotencyKeyReused))
-            }
-            Ok(None) | Err(_) => None,
+        match self.replay(retry, &issued.record.owner, now).await {
+            Ok(Some(found)) => Some(Ok(IssuedToken {
+                replayed: found.record.id != issued.record.id,
+                ..found
+            })),
+            Ok(None) | Err(ManagementError::Unavailable(_)) => None,
+            Err(refusal) => Some(Err(refusal)),
         }
     }
 }

@@ -233,11 +233,12 @@ where
         retry: Option<&RetryKey>,
     ) -> Result<IssuedToken, ManagementError> {
         let user = self.org_service_user(call, service_user).await?;
-        if let Some(issued) = self.replay(retry, call.now).await? {
-            return Ok(issued);
-        }
         if user.status != PrincipalStatus::Active {
             return Err(ManagementError::ServiceUserDisabled);
+        }
+        let owner = Owner::service_user(&user.id);
+        if let Some(issued) = self.replay(retry, &owner, call.now).await? {
+            return Ok(issued);
         }
         let new = self.policy.validate(request)?;
         if new.org_limit.is_some() {
@@ -248,7 +249,6 @@ where
             ));
         }
         let limit = self.policy.max_keys_per_service_user;
-        let owner = Owner::service_user(&user.id);
         self.issue(owner, new, limit, &call.actor(), retry, call.now)
             .await
     }
@@ -299,14 +299,14 @@ where
         retry: Option<&RetryKey>,
     ) -> Result<IssuedToken, ManagementError> {
         let (user, old) = self.org_key(call, service_user, key_id).await?;
-        if let Some(issued) = self.replay(retry, call.now).await? {
+        if user.status != PrincipalStatus::Active {
+            return Err(ManagementError::ServiceUserDisabled);
+        }
+        if let Some(issued) = self.replay(retry, &old.owner, call.now).await? {
             return Ok(issued);
         }
         let grace = grace_seconds.unwrap_or(0);
         self.policy.check_grace(grace)?;
-        if user.status != PrincipalStatus::Active {
-            return Err(ManagementError::ServiceUserDisabled);
-        }
         self.check_rotatable(&old, call.now)?;
         let limit = self.policy.max_keys_per_service_user;
         self.replace(&old, grace, limit, &call.actor(), retry, call.now)

@@ -95,6 +95,19 @@ where
         Ok(keeper.ring())
     }
 
+    /// A ring holding pepper `version`, reloaded if this one lacks it
+    /// (another instance may have a newer pepper); `None`: still unknown.
+    pub(super) async fn ring_with(
+        &self,
+        version: crate::token::hash::PepperVersion,
+    ) -> Result<Option<Arc<PepperRing>>, ManagementError> {
+        let keeper = self
+            .peppers
+            .as_ref()
+            .ok_or(ManagementError::Internal(Fault::NoPepperRing))?;
+        Ok(keeper.ring_with(version).await?)
+    }
+
     pub fn policy(&self) -> &IssuancePolicy {
         &self.policy
     }
@@ -193,10 +206,10 @@ where
         retry: Option<&RetryKey>,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
-        if let Some(issued) = self.replay(retry, now).await? {
+        let account = self.check_account(caller).await?;
+        if let Some(issued) = self.replay(retry, &caller.owner(), now).await? {
             return Ok(issued);
         }
-        let account = self.check_account(caller).await?;
         let new = self.policy.validate(request)?;
         check_org_limit(new.org_limit.as_deref(), &account)?;
         let limit = self.policy.max_active_tokens;
@@ -234,7 +247,7 @@ where
             .await;
         match written {
             Ok(()) => Ok(issued),
-            Err(error) => match self.concurrent_result(retry, now).await {
+            Err(error) => match self.concurrent_result(retry, &issued, now).await {
                 Some(result) => result,
                 None => Err(error.into()),
             },
@@ -332,13 +345,15 @@ where
         retry: Option<&RetryKey>,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
-        if let Some(issued) = self.replay(retry, now).await? {
+        // Read before the replay: a concurrent retry that commits between
+        // the two leaves this read stale, and the write's refusal replays it.
+        let old = self.get(caller, id).await?;
+        self.check_account(caller).await?;
+        if let Some(issued) = self.replay(retry, &old.owner, now).await? {
             return Ok(issued);
         }
-        let old = self.get(caller, id).await?;
         let grace = grace_seconds.unwrap_or(0);
         self.policy.check_grace(grace)?;
-        self.check_account(caller).await?;
         self.check_rotatable(&old, now)?;
         let limit = self.policy.max_active_tokens;
         self.replace(&old, grace, limit, &caller.actor(), retry, now)
@@ -392,7 +407,7 @@ where
             })
             .await;
         if rotated.is_err() {
-            if let Some(result) = self.concurrent_result(retry, now).await {
+            if let Some(result) = self.concurrent_result(retry, &issued, now).await {
                 return result;
             }
         }

@@ -23,7 +23,7 @@ pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 255;
 
 /// Why an `Idempotency-Key` header is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("Idempotency-Key must be 1 to 255 visible ASCII characters")]
+#[error("Idempotency-Key must be 1 to 255 visible ASCII characters, no comma")]
 pub struct InvalidIdempotencyKey;
 
 /// One retryable request: which record it claims (the caller and the key,
@@ -51,9 +51,13 @@ impl RetryKey {
         path: &str,
         body: &[u8],
     ) -> Result<Self, InvalidIdempotencyKey> {
+        // No comma: API Gateway joins repeated header lines with one, so a
+        // key with a comma could be two keys.
         let valid = !key.is_empty()
             && key.len() <= IDEMPOTENCY_KEY_MAX_LEN
-            && key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+            && key
+                .bytes()
+                .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b',');
         if !valid || key.trim() != key {
             return Err(InvalidIdempotencyKey);
         }
@@ -62,6 +66,12 @@ impl RetryKey {
             caller.as_str().as_bytes(),
             key.as_bytes(),
         ]);
+        // No body asks what `{}` asks (a rotation's body is optional).
+        let body = if body.is_empty() {
+            b"{}".as_slice()
+        } else {
+            body
+        };
         let canonical = match serde_json::from_slice::<Value>(body) {
             Ok(value) => {
                 let mut out = String::new();
@@ -170,7 +180,7 @@ mod tests {
     #[test]
     fn keys_are_one_to_255_visible_characters() {
         let body = b"{}";
-        for bad in ["", " k", "k ", "k\n", "ké", &"k".repeat(256)] {
+        for bad in ["", " k", "k ", "k\n", "ké", "a,b", &"k".repeat(256)] {
             let made = RetryKey::new(&user("u"), bad, "POST", "/v1/tokens", body);
             assert_eq!(made, Err(InvalidIdempotencyKey), "{bad:?}");
         }
@@ -218,7 +228,10 @@ mod tests {
             key("u", "k", "a=1").fingerprint,
             key("u", "k", "a=2").fingerprint
         );
-        assert_eq!(key("u", "k", "").fingerprint, key("u", "k", "").fingerprint);
+        assert_eq!(
+            key("u", "k", "").fingerprint,
+            key("u", "k", "{}").fingerprint
+        );
     }
 
     #[test]

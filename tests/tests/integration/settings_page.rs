@@ -215,7 +215,12 @@ async fn signed_out_then_errors_by_their_field_and_a_lost_network_loses_no_input
     let error = browser
         .text(&format!("{form} [data-field=_form] .field-error"))
         .await;
-    assert!(error.contains("Could not reach the server"), "{error}");
+    // A create may have landed before the answer was lost: submitting
+    // again under the same Idempotency-Key shows it, never a second one.
+    assert!(
+        error.contains("No answer from the server") && error.contains("submit again"),
+        "{error}"
+    );
     let kept = browser
         .run("const f = document.querySelector('#pats-body form'); return [f.name.value, f.allowed_ips.value, f.querySelector('input[name=scopes]').checked];")
         .await;
@@ -437,6 +442,93 @@ async fn a_new_token_stays_in_the_copy_panel_when_the_list_reload_after_it_fails
     browser.click("#dismiss-secret").await;
 
     a_new_key_stays_too(&chain, &browser).await;
+    browser.close().await;
+}
+
+/// The answer to the next POST is lost after the API acted on it, as when
+/// the network drops it.
+const LOSE_THE_NEXT_POST_ANSWER: &str = r"
+    const real = window.fetch;
+    window.loseNextPost = true;
+    window.fetch = async (url, init = {}) => {
+        const response = await real(url, init);
+        const method = (init.method || 'GET').toUpperCase();
+        if (method === 'POST' && window.loseNextPost) {
+            window.loseNextPost = false;
+            throw new TypeError('Failed to fetch');
+        }
+        return response;
+    };";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_whose_answer_was_lost_is_shown_when_submitted_again_never_issued_twice() {
+    if skipped("settings page: a lost answer") {
+        return;
+    }
+    let (chain, browser) = start("lost-answer", &[beta_account("lou")], 1280).await;
+    browser.sign_in(&chain.url, "lou").await;
+    browser.find("#pats-body form input[name=name]").await;
+    browser.run(LOSE_THE_NEXT_POST_ANSWER).await;
+    browser
+        .type_into("#pats-body form input[name=name]", "lost")
+        .await;
+    browser.click("#pats-body form input[name=scopes]").await;
+    browser.click("#pats-body form button[type=submit]").await;
+    browser
+        .until("document.querySelector('#pats-body form [data-field=_form] .field-error').textContent.includes('submit again')")
+        .await;
+    assert_eq!(
+        browser.value("#pats-body form input[name=name]").await,
+        "lost",
+        "the input is kept"
+    );
+    // Submitted again: the token the lost answer held, not a 409 for its name.
+    browser.click("#pats-body form button[type=submit]").await;
+    let token = browser.value("#new-secret-value").await;
+    assert!(token.starts_with("cog_"), "copy field holds {token:?}");
+    assert_eq!(
+        chain.with_token("GET", "/v1/whoami", &token).await.status,
+        200
+    );
+    // The list, reloaded after the token was shown, holds it once.
+    browser
+        .until("document.querySelectorAll(\"button[aria-label='Revoke token lost']\").length === 1")
+        .await;
+    browser.click("#dismiss-secret").await;
+
+    // A rotation with no grace whose answer is lost: confirmed again, it
+    // shows the one successor (the old token has ended).
+    browser.run("window.loseNextPost = true;").await;
+    browser
+        .click("button[aria-label='Rotate token lost']")
+        .await;
+    browser
+        .find("#confirm[open] select[name=grace_seconds]")
+        .await;
+    browser.click("#confirm-ok").await;
+    browser
+        .until("document.querySelector('#alert').textContent.includes('submit again')")
+        .await;
+    browser
+        .click("button[aria-label='Rotate token lost']")
+        .await;
+    browser
+        .find("#confirm[open] select[name=grace_seconds]")
+        .await;
+    browser.click("#confirm-ok").await;
+    let rotated = browser.value("#new-secret-value").await;
+    assert!(
+        rotated.starts_with("cog_") && rotated != token,
+        "{rotated:?}"
+    );
+    assert_eq!(
+        chain.with_token("GET", "/v1/whoami", &rotated).await.status,
+        200
+    );
+    assert_eq!(
+        chain.with_token("GET", "/v1/whoami", &token).await.status,
+        401
+    );
     browser.close().await;
 }
 
