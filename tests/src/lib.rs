@@ -181,6 +181,7 @@ pub fn new_token(
         blocked_orgs: Vec::new(),
         allowed_ips: Default::default(),
         org_limit: None,
+        family: None,
     };
     (token, record)
 }
@@ -317,6 +318,18 @@ pub mod services {
             .authorize(Some(&header), None, None, now)
             .await
             .unwrap()
+    }
+
+    /// The leak responder over `store` (what both leak routes call).
+    pub async fn leak_responder(
+        stack: &crate::Stack,
+        store: &DynamoStore,
+    ) -> cog_tokens::management::leaks::LeakResponder<DynamoStore, KmsPepperSource<DynamoStore>>
+    {
+        cog_tokens::management::leaks::LeakResponder::new(
+            Arc::new(store.clone()),
+            peppers(stack, store).await,
+        )
     }
 
     /// The leak-response function's service over `store`, with `keys`.

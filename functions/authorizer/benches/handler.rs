@@ -61,6 +61,7 @@ fn bench_state(
         blocked_orgs: Vec::new(),
         allowed_ips: Default::default(),
         org_limit: None,
+        family: None,
     };
     let account = Account {
         user_id: "u_bench".into(),

@@ -134,6 +134,7 @@ impl Fixture {
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,
+            family: None,
         };
         edit(&mut record);
         let audit = AuditEvent::new("test", AuditAction::TokenCreate, owner, self.now);

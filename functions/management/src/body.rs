@@ -6,7 +6,7 @@ use cog_tokens::management::{
 };
 use cog_tokens::records::audit::AuditFilter;
 use cog_tokens::records::{
-    OrgPolicy, Owner, OwnerKind, PrincipalStatus, RetryKey, StatusFilter, Timestamp, UserId,
+    OrgPolicy, Owner, OwnerKind, PrincipalStatus, RetryKey, StatusFilter, Timestamp,
 };
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Request, RequestExt};
@@ -359,9 +359,9 @@ pub fn query<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// The `Idempotency-Key` header of an issuing request, as the retry key of
-/// `caller`'s request: `None` without one; more than one line, or a key
+/// `caller`'s request (as audited: `user:<id>`, `token:<id>`): `None` without one; more than one line, or a key
 /// that is not 1 to 255 visible ASCII characters, is refused.
-pub fn retry_key(request: &Request, caller: &UserId) -> Result<Option<RetryKey>, Problem> {
+pub fn retry_key(request: &Request, caller: &str) -> Result<Option<RetryKey>, Problem> {
     let invalid = || {
         Problem::new(
             StatusCode::BAD_REQUEST,

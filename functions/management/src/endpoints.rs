@@ -8,6 +8,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/tokens"),
     ("GET", "/v1/tokens/self"),
     ("GET", "/v1/tokens/{id}"),
+    ("POST", "/v1/tokens/self/rotate"),
     ("POST", "/v1/tokens/{id}/rotate"),
     ("DELETE", "/v1/tokens/{id}"),
     ("PATCH", "/v1/tokens/{id}"),
@@ -39,6 +40,8 @@ pub enum Endpoint {
     Get(String),
     /// The token the request was authorized with: its own metadata.
     GetSelf,
+    /// The token the request was authorized with replaces itself.
+    RotateSelf,
     Rotate(String),
     Revoke(String),
     /// A token's IP allowlist changed.
@@ -117,6 +120,7 @@ impl Endpoint {
             ("GET", ["", "v1", "tokens", id]) => Some(Self::Get((*id).to_owned())),
             ("DELETE", ["", "v1", "tokens", id]) => Some(Self::Revoke((*id).to_owned())),
             ("PATCH", ["", "v1", "tokens", id]) => Some(Self::Update((*id).to_owned())),
+            ("POST", ["", "v1", "tokens", "self", "rotate"]) => Some(Self::RotateSelf),
             ("POST", ["", "v1", "tokens", id, "rotate"]) => Some(Self::Rotate((*id).to_owned())),
             (method, ["", "v1", "orgs", org, rest @ ..]) if !org.is_empty() => {
                 OrgEndpoint::parse(method, rest).map(|e| Self::Org((*org).to_owned(), e))
@@ -136,6 +140,7 @@ impl Endpoint {
             Self::List => "GET /v1/tokens",
             Self::Get(_) => "GET /v1/tokens/{id}",
             Self::GetSelf => "GET /v1/tokens/self",
+            Self::RotateSelf => "POST /v1/tokens/self/rotate",
             Self::Rotate(_) => "POST /v1/tokens/{id}/rotate",
             Self::Revoke(_) => "DELETE /v1/tokens/{id}",
             Self::Update(_) => "PATCH /v1/tokens/{id}",

@@ -1,15 +1,15 @@
 //! One handler per endpoint: read the request, call the manager, answer.
 //! The org-administration handlers are in `org_handlers.rs`.
 
-use cog_tokens::management::{IssuedToken, ManagementError, TokenManager};
-use cog_tokens::records::{Caller, RetryKey, Timestamp};
+use cog_tokens::management::{IssuedToken, TokenManager};
+use cog_tokens::records::{Caller, Owner, RetryKey, Timestamp};
 use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::body;
-use crate::caller::{caller, token_caller};
+use crate::caller::{caller, origin, token_caller};
 use crate::endpoints::{Endpoint, Function};
 use crate::problem::Problem;
 use crate::response;
@@ -49,8 +49,8 @@ where
     let endpoint = Endpoint::parse(request.method(), request.uri().path())
         .filter(|endpoint| function.serves(endpoint))
         .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "route_not_found", "no such route"))?;
-    if endpoint == Endpoint::GetSelf {
-        return Ok(token_self(manager, request, now).await);
+    if matches!(endpoint, Endpoint::GetSelf | Endpoint::RotateSelf) {
+        return Ok(token_self(manager, &endpoint, request, now).await);
     }
     let user = caller(request)?;
     let call = Call {
@@ -64,7 +64,9 @@ where
         Endpoint::List => call.list().await,
         Endpoint::Get(id) => call.get(&id).await,
         // Answered above, before a session is asked for.
-        Endpoint::GetSelf => Ok(token_self(manager, request, now).await),
+        Endpoint::GetSelf | Endpoint::RotateSelf => {
+            Ok(token_self(manager, &endpoint, request, now).await)
+        }
         Endpoint::Rotate(id) => call.rotate(&id).await,
         Endpoint::Revoke(id) => call.revoke(&id).await,
         Endpoint::Update(id) => call.update(&id).await,
@@ -75,12 +77,14 @@ where
     }
 }
 
-/// `GET /v1/tokens/self`: the metadata of the token the request was
-/// authorized with, read again with its owner. Without the token
-/// authorizer's context, or for a token no longer active or whose owner may
-/// no longer use it, the gateway's own 401, as for any refused token.
+/// `GET /v1/tokens/self` and `POST /v1/tokens/self/rotate`: what the token
+/// the request was authorized with does for itself, after reading it and
+/// its owner again. Without the token authorizer's context, or for a token
+/// no longer active or whose owner may no longer use it, the gateway's own
+/// 401, as for any refused token.
 async fn token_self<S, P>(
     manager: &TokenManager<S, P>,
+    endpoint: &Endpoint,
     request: &Request,
     now: Timestamp,
 ) -> Response<Body>
@@ -91,11 +95,47 @@ where
     let Some((owner, id)) = token_caller(request) else {
         return response::gateway_unauthorized();
     };
-    match manager.get_self(&owner, &id, now).await {
-        Ok(record) => response::json(StatusCode::OK, &SelfView::new(&record, now)),
-        Err(ManagementError::TokenNotFound) => response::gateway_unauthorized(),
-        Err(error) => Problem::from(error).into_response(),
+    let answer = match endpoint {
+        Endpoint::RotateSelf => rotate_self(manager, request, &owner, &id, now).await,
+        _ => manager
+            .get_self(&owner, &id, now)
+            .await
+            .map(|record| response::json(StatusCode::OK, &SelfView::new(&record, now)))
+            .map_err(Problem::from),
+    };
+    match answer {
+        Ok(response) => response,
+        // The token itself not found, not active, or its owner refused.
+        Err(problem) if problem.code == "token_not_found" => response::gateway_unauthorized(),
+        Err(problem) => problem.into_response(),
     }
+}
+
+/// `POST /v1/tokens/self/rotate`, by the token `id` acting as `owner`.
+async fn rotate_self<S, P>(
+    manager: &TokenManager<S, P>,
+    request: &Request,
+    owner: &Owner,
+    id: &str,
+    now: Timestamp,
+) -> Answer
+where
+    S: TokenStore + PrincipalStore + AuditLog,
+    P: PepperSource,
+{
+    let retry = body::retry_key(request, &format!("token:{id}"))?;
+    let grace = body::rotation_grace(body::content_type(request), request.body().as_ref())?;
+    let origin = origin(request).unwrap_or_default();
+    let issued = manager
+        .rotate_self(owner, id, grace, retry.as_ref(), origin, now)
+        .await?;
+    tracing::info!(token_id = %issued.record.id, rotated = %id, replayed = issued.replayed, "token rotated itself");
+    let answer = response::json(StatusCode::CREATED, &IssuedView::new(&issued, now));
+    Ok(if issued.replayed {
+        response::replayed(answer)
+    } else {
+        answer
+    })
 }
 
 /// One authenticated request on its way to the manager.
@@ -120,7 +160,7 @@ where
 
     /// The request's `Idempotency-Key`, if it has one.
     pub(crate) fn retry_key(&self) -> Result<Option<RetryKey>, Problem> {
-        body::retry_key(self.request, &self.user.user)
+        body::retry_key(self.request, &self.user.user.actor())
     }
 
     /// 201 with a credential just issued, or given back for a retry.

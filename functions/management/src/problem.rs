@@ -127,6 +127,9 @@ impl From<ManagementError> for Problem {
             E::ServiceUserLimitReached { .. } => {
                 Self::new(StatusCode::CONFLICT, "service_user_limit_reached", detail)
             }
+            E::ScopeRequired(_) => {
+                Self::new(StatusCode::FORBIDDEN, "scope_required", detail).with_field("scopes")
+            }
             E::IdempotencyKeyReused => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

@@ -122,7 +122,12 @@ async fn the_account_says_what_the_settings_page_may_offer() {
     );
     assert_eq!(
         alice["issuance"]["scopes"],
-        json!(["tokens:read", "sessions:read", "sessions:write"])
+        json!([
+            "tokens:read",
+            "sessions:read",
+            "sessions:write",
+            "tokens:rotate_self"
+        ])
     );
     assert_eq!(alice["issuance"]["max_rotation_grace_seconds"], 600);
     assert_eq!(alice["issuance"]["max_allowed_ips"], 20);
@@ -853,21 +858,6 @@ async fn org_and_audit_routes_check_their_input_and_record_where_a_change_came_f
     assert_eq!(own.1["events"][0]["target"], "user:alice");
 }
 
-/// A `GET /v1/tokens/self` event as the token authorizer passes it on:
-/// its context for `token_id`, acting as `principal`.
-fn self_event(principal: (&str, &str), token_id: &str) -> Value {
-    let mut e = event("GET", "/v1/tokens/self", None, None);
-    let method = if principal.0 == "user" {
-        "pat"
-    } else {
-        "service_key"
-    };
-    e["requestContext"]["authorizer"] = json!({"lambda": {
-        "principal_type": principal.0, "principal_id": principal.1, "token_id": token_id,
-        "auth_method": method, "scopes": "tokens:read", "orgs": "acme:member"}});
-    e
-}
-
 #[tokio::test]
 async fn a_token_reads_its_own_metadata_and_a_refused_one_gets_the_gateways_401() {
     let api = api().await;
@@ -876,7 +866,10 @@ async fn a_token_reads_its_own_metadata_and_a_refused_one_gets_the_gateways_401(
     let gateway_401 = json!({"message": "Unauthorized"});
 
     let (status, body, headers) = api
-        .send_event(Function::Issuance, self_event(("user", "alice"), &id))
+        .send_event(
+            Function::Issuance,
+            token_event("GET", "/v1/tokens/self", ("user", "alice"), &id),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["id"], id.as_str());
@@ -897,10 +890,10 @@ async fn a_token_reads_its_own_metadata_and_a_refused_one_gets_the_gateways_401(
     // context at all, a session instead: the gateway's 401, never a 404.
     let missing = PlainToken::generate().unwrap().id().to_string();
     for event in [
-        self_event(("user", "bob"), &id),
-        self_event(("service_user", "alice"), &id),
-        self_event(("user", "alice"), &missing),
-        self_event(("user", "alice"), "not-an-id"),
+        token_event("GET", "/v1/tokens/self", ("user", "bob"), &id),
+        token_event("GET", "/v1/tokens/self", ("service_user", "alice"), &id),
+        token_event("GET", "/v1/tokens/self", ("user", "alice"), &missing),
+        token_event("GET", "/v1/tokens/self", ("user", "alice"), "not-an-id"),
         event("GET", "/v1/tokens/self", None, None),
         event("GET", "/v1/tokens/self", Some("alice"), None),
     ] {
@@ -918,7 +911,10 @@ async fn a_token_reads_its_own_metadata_and_a_refused_one_gets_the_gateways_401(
         .await
         .unwrap();
     let (status, body, _) = api
-        .send_event(Function::Issuance, self_event(("user", "alice"), &id))
+        .send_event(
+            Function::Issuance,
+            token_event("GET", "/v1/tokens/self", ("user", "alice"), &id),
+        )
         .await;
     assert_eq!((status, body), (401, gateway_401.clone()));
     account.pat_beta = true;
@@ -927,7 +923,10 @@ async fn a_token_reads_its_own_metadata_and_a_refused_one_gets_the_gateways_401(
         .await
         .unwrap();
     let (status, _, _) = api
-        .send_event(Function::Issuance, self_event(("user", "alice"), &id))
+        .send_event(
+            Function::Issuance,
+            token_event("GET", "/v1/tokens/self", ("user", "alice"), &id),
+        )
         .await;
     assert_eq!(status, 200);
 
@@ -937,13 +936,19 @@ async fn a_token_reads_its_own_metadata_and_a_refused_one_gets_the_gateways_401(
         .await;
     assert_eq!(status, 204);
     let (status, body, _) = api
-        .send_event(Function::Issuance, self_event(("user", "alice"), &id))
+        .send_event(
+            Function::Issuance,
+            token_event("GET", "/v1/tokens/self", ("user", "alice"), &id),
+        )
         .await;
     assert_eq!((status, body), (401, gateway_401));
 
     // Only the issuance function serves it (it reads, the revocation function does not).
     let (status, body, _) = api
-        .send_event(Function::Revocation, self_event(("user", "alice"), &id))
+        .send_event(
+            Function::Revocation,
+            token_event("GET", "/v1/tokens/self", ("user", "alice"), &id),
+        )
         .await;
     assert_problem(&(status, body), 404, "route_not_found");
 }
@@ -976,7 +981,7 @@ async fn a_service_key_reads_itself_while_its_service_user_is_active() {
     let (status, own, _) = api
         .send_event(
             Function::Issuance,
-            self_event(("service_user", &su), &key_id),
+            token_event("GET", "/v1/tokens/self", ("service_user", &su), &key_id),
         )
         .await;
     assert_eq!(status, 200, "{own}");
@@ -996,7 +1001,7 @@ async fn a_service_key_reads_itself_while_its_service_user_is_active() {
     let (status, body, _) = api
         .send_event(
             Function::Issuance,
-            self_event(("service_user", &su), &key_id),
+            token_event("GET", "/v1/tokens/self", ("service_user", &su), &key_id),
         )
         .await;
     assert_eq!((status, body), (401, json!({"message": "Unauthorized"})));

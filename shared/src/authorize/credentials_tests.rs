@@ -25,6 +25,7 @@ fn verified(owner: &str) -> Verified {
         blocked_orgs: vec![],
         allowed_ips: Default::default(),
         org_limit: None,
+        family: None,
     };
     let account = crate::records::Account {
         user_id: owner.into(),

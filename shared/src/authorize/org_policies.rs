@@ -172,6 +172,7 @@ mod tests {
             blocked_orgs: blocked.iter().map(|o| (*o).to_owned()).collect(),
             allowed_ips: Default::default(),
             org_limit: None,
+            family: None,
         }
     }
 

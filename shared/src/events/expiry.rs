@@ -71,6 +71,7 @@ mod tests {
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,
+            family: None,
         }
     }
 

@@ -70,6 +70,7 @@ async fn token(
         blocked_orgs: vec![],
         allowed_ips: Default::default(),
         org_limit: None,
+        family: None,
     };
     let audit = AuditEvent::new("t", AuditAction::TokenCreate, record.owner.clone(), now);
     store.create_token(&record, 100, &audit).await.unwrap();

@@ -47,6 +47,9 @@ pub enum ManagementError {
     ServiceUserDisabled,
     #[error("this org may have at most {limit} service users")]
     ServiceUserLimitReached { limit: u32 },
+    /// The token lacks the scope this needs (granted at creation).
+    #[error("this token does not carry the `{0}` scope: create one with it to rotate it without a session")]
+    ScopeRequired(&'static str),
     /// The `Idempotency-Key` was used, within its 24 hours, for another request.
     #[error(
         "this Idempotency-Key was used for a different request: use a new key for a new request"

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
+use super::lifecycle::end_self_rotations;
 use crate::records::{Actor, AuditAction, Origin, Revocation, Timestamp, TokenRecord, TokenStatus};
 use crate::store::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::store::{RevokeOutcome, StoreError, TokenStore};
@@ -148,10 +149,12 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
 
         let mut findings = Vec::with_capacity(sightings.len());
         let mut to_revoke: HashMap<TokenId, (TokenRecord, String)> = HashMap::new();
+        let mut leaked: HashMap<TokenId, TokenRecord> = HashMap::new();
         for (sighting, token) in sightings.iter().zip(&tokens) {
             let record = token.as_ref().and_then(|t| records.get(&t.id()));
             let finding = match (token, record) {
                 (Some(token), Some(record)) if self.matches(token, record).await? => {
+                    leaked.insert(record.id, record.clone());
                     if record.status(now) == TokenStatus::Active {
                         to_revoke
                             .entry(record.id)
@@ -165,7 +168,11 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
             };
             findings.push(finding);
         }
-        let outcomes = self.revoke_all(to_revoke, reporter, origin, now).await?;
+        let outcomes = self
+            .revoke_all(to_revoke, reporter, origin.clone(), now)
+            .await?;
+        self.end_families(leaked.values(), reporter, origin, now)
+            .await?;
         // A concurrent revocation got there first: the token had ended.
         for (finding, token) in findings.iter_mut().zip(&tokens) {
             let id = token.as_ref().map(PlainToken::id);
@@ -176,6 +183,24 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
             }
         }
         Ok(findings)
+    }
+
+    /// Revokes what each leaked token gave itself by rotating without a
+    /// session (whoever found it may have rotated it first, ended or not);
+    /// each is revoked by now.
+    async fn end_families(
+        &self,
+        leaked: impl Iterator<Item = &TokenRecord>,
+        reporter: Reporter,
+        origin: Option<Origin>,
+        now: Timestamp,
+    ) -> Result<(), LeakError> {
+        let mut actor = Actor::new(reporter.actor_name());
+        actor.origin = origin;
+        for record in leaked {
+            end_self_rotations(&*self.store, record, &actor, reporter.reason(), now).await?;
+        }
+        Ok(())
     }
 
     /// Whether `token`'s secret matches `record` (constant time).
@@ -260,6 +285,7 @@ mod tests {
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,
+            family: None,
         };
         let audit =
             Actor::new("t").event(AuditAction::TokenCreate, Owner::user("ann"), Timestamp(0));

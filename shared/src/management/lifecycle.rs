@@ -37,6 +37,50 @@ pub async fn all_tokens(
     }
 }
 
+/// Revokes, one after the other, every token `record` gave itself by
+/// rotating without a session (its family, as `POST /v1/tokens/self/rotate`
+/// continues it): whoever holds a leaked or revoked token may have rotated
+/// it first. `record` must be revoked already, so it can rotate no more;
+/// each successor is revoked before its own successor is read, so the walk
+/// ends on a final answer. A rotation by a session or an admin starts a new
+/// family and ends the walk. Returns how many it revoked.
+pub async fn end_self_rotations(
+    store: &(impl TokenStore + ?Sized),
+    record: &TokenRecord,
+    by: &Actor,
+    reason: &str,
+    now: Timestamp,
+) -> Result<u32, StoreError> {
+    let family = record.family_root();
+    let mut revoked = 0;
+    let mut current = record.id;
+    while let Some(next) = store.successor(&current).await? {
+        let Some(successor) = store.get_token(&next).await? else {
+            break;
+        };
+        if successor.family != Some(family) {
+            break;
+        }
+        let revocation = Revocation {
+            at: now,
+            by: by.name.clone(),
+            reason: reason.to_owned(),
+        };
+        let audit = by
+            .event(AuditAction::TokenRevoke, successor.owner.clone(), now)
+            .for_token(next)
+            .with_detail(format!(
+                "{reason}: rotated from {} without a session",
+                record.id
+            ));
+        if store.revoke_token(&next, &revocation, &audit).await? == RevokeOutcome::Revoked {
+            revoked += 1;
+        }
+        current = next;
+    }
+    Ok(revoked)
+}
+
 /// Revokes every token of `owner`: first at once and completely, by moving
 /// the owner's `tokens_valid_after` to `now` (the authorizer checks it, so a
 /// token the eventually consistent listing misses is revoked all the same),
@@ -60,8 +104,15 @@ pub async fn revoke_all(
     }
     let mut revoked = 0;
     for record in all_tokens(store, owner, StatusFilter::All, now).await? {
+        let rotated = record
+            .revoked
+            .as_ref()
+            .is_some_and(|r| r.reason == "rotated");
         // Revoked already, unless only scheduled (a rotation's grace).
         if record.revoked.as_ref().is_some_and(|r| r.at <= now) {
+            if rotated {
+                revoked += end_self_rotations(store, &record, by, reason, now).await?;
+            }
             continue;
         }
         let revocation = Revocation {
@@ -77,6 +128,9 @@ pub async fn revoke_all(
             RevokeOutcome::Revoked => revoked += 1,
             RevokeOutcome::AlreadyRevoked => {}
         }
+        // A rotation without a session that landed before the watermark
+        // (with a token the listing does not show yet) is reached from here.
+        revoked += end_self_rotations(store, &record, by, reason, now).await?;
     }
     Ok(revoked)
 }
@@ -646,6 +700,7 @@ mod tests {
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,
+            family: None,
         }
     }
 

@@ -28,4 +28,4 @@ pub use policy::{
     DEFAULT_MAX_SERVICE_USERS_PER_ORG, DEFAULT_ROLES, DEFAULT_SCOPES, NAME_MAX_CHARS, PAGE_MAX,
 };
 pub use service_users::{OrgCall, ServiceUserChanges, ServiceUserRequest, ADMIN_ROLE};
-pub use tokens::{pat_refusal, IssuedToken, TokenManager};
+pub use tokens::{pat_refusal, IssuedToken, TokenManager, ROTATE_SELF_SCOPE};

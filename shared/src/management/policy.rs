@@ -169,6 +169,8 @@ pub const DEFAULT_SCOPES: &[&str] = &[
     "sessions:write",
     "orgs:read",
     "orgs:write",
+    // A token with it may rotate itself without a session (`tokens.rs`).
+    "tokens:rotate_self",
 ];
 
 /// The role catalog when `ROLE_CATALOG` is not set.

@@ -5,7 +5,7 @@
 use super::error::ManagementError;
 use super::policy::{TokenRequest, PAGE_MAX};
 use super::preconditions::IfMatch;
-use super::tokens::{IssuedToken, TokenManager};
+use super::tokens::{IssuedToken, Replacement, TokenManager};
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::names::TokenName;
 use crate::records::{
@@ -308,9 +308,14 @@ where
         let grace = grace_seconds.unwrap_or(0);
         self.policy.check_grace(grace)?;
         self.check_rotatable(&old, call.now)?;
-        let limit = self.policy.max_keys_per_service_user;
-        self.replace(&old, grace, limit, &call.actor(), retry, call.now)
-            .await
+        let how = Replacement {
+            grace,
+            limit: self.policy.max_keys_per_service_user,
+            by: &call.actor(),
+            retry,
+            by_itself: None,
+        };
+        self.replace(&old, how, call.now).await
     }
 
     /// Replaces the IP allowlist of one of the org's active keys.

@@ -8,14 +8,18 @@ use super::policy::{
 };
 use crate::management::lifecycle::revoke_all;
 use crate::records::{
-    Account, Actor, AuditAction, Caller, IpAllowlist, Owner, PrincipalStatus, RetryKey, Revocation,
-    StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    Account, Actor, AuditAction, Caller, IpAllowlist, Origin, Owner, OwnerKind, PrincipalStatus,
+    RetryKey, Revocation, StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::pepper::{PepperKeeper, PepperRing, PepperSource};
 use crate::store::{
-    read_principal, PrincipalStore, RevokeOutcome, StoreError, TokenPage, TokenStore,
+    read_principal, PrincipalStore, RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore,
 };
 use crate::token::{PlainToken, TokenId};
+
+/// The scope a token needs to rotate itself without a session: its owner
+/// grants it at creation, with a session.
+pub const ROTATE_SELF_SCOPE: &str = "tokens:rotate_self";
 
 /// A token just made: shown to its owner once, in this response only.
 #[derive(Debug)]
@@ -38,6 +42,24 @@ pub fn pat_refusal(account: &Account) -> Option<ManagementError> {
     } else {
         None
     }
+}
+
+/// How a rotation replaces a credential: the old one revoked after `grace`
+/// seconds, within `limit` active ones, audited as `by`, its result kept
+/// under `retry`'s key; `by_itself` for a token rotating itself.
+pub(super) struct Replacement<'a> {
+    pub grace: u32,
+    pub limit: u32,
+    pub by: &'a Actor,
+    pub retry: Option<&'a RetryKey>,
+    pub by_itself: Option<OwnerAsRead>,
+}
+
+/// What a rotation without a session read of the owner: its "revoke all"
+/// watermark, which must still hold when the rotation commits.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OwnerAsRead {
+    pub valid_after: Option<Timestamp>,
 }
 
 /// What a new credential carries besides its name.
@@ -168,6 +190,7 @@ where
             blocked_orgs: Vec::new(),
             allowed_ips: kept.allowed_ips,
             org_limit: kept.org_limit,
+            family: None,
         };
         Ok(IssuedToken {
             token,
@@ -296,6 +319,16 @@ where
         id: &str,
         now: Timestamp,
     ) -> Result<TokenRecord, ManagementError> {
+        Ok(self.read_self(owner, id, now).await?.0)
+    }
+
+    /// [`get_self`](Self::get_self), and the owner's "revoke all" watermark as read.
+    async fn read_self(
+        &self,
+        owner: &Owner,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<(TokenRecord, OwnerAsRead), ManagementError> {
         let id: TokenId = id.parse().map_err(|_| ManagementError::TokenNotFound)?;
         let record = match self.store.get_token(&id).await? {
             Some(record) if record.owner == *owner && record.status(now) == TokenStatus::Active => {
@@ -304,12 +337,63 @@ where
             _ => return Err(ManagementError::TokenNotFound),
         };
         let principal = read_principal(&*self.store, owner).await?;
+        let valid_after = principal.as_ref().and_then(|p| p.tokens_valid_after());
         let allowed = principal
             .filter(|p| !record.predates(p.tokens_valid_after()))
             .and_then(|p| p.memberships_for(&record));
         match allowed {
-            Some(_) => Ok(record),
+            Some(_) => Ok((record, OwnerAsRead { valid_after })),
             None => Err(ManagementError::TokenNotFound),
+        }
+    }
+
+    /// `POST /v1/tokens/self/rotate`: the token a request was authorized
+    /// with replaces itself without a session, as a session's rotation
+    /// would (name, scopes, allowlist, org limit, lifetime under today's
+    /// policy; the old one revoked after `grace_seconds`), audited as the
+    /// token. Only a token its owner gave [`ROTATE_SELF_SCOPE`] (with a
+    /// session, at creation) may; its owner must still be allowed to use
+    /// it, else `TokenNotFound`, as for a token that is not active. The
+    /// new token continues the old one's family, which a leak report
+    /// revokes whole, and the write is conditioned on the owner's "revoke
+    /// all" watermark as read, so a "revoke all" that lands first refuses it.
+    pub async fn rotate_self(
+        &self,
+        owner: &Owner,
+        id: &str,
+        grace_seconds: Option<u32>,
+        retry: Option<&RetryKey>,
+        origin: Origin,
+        now: Timestamp,
+    ) -> Result<IssuedToken, ManagementError> {
+        let (old, read) = self.read_self(owner, id, now).await?;
+        if !old.scopes.iter().any(|s| s == ROTATE_SELF_SCOPE) {
+            return Err(ManagementError::ScopeRequired(ROTATE_SELF_SCOPE));
+        }
+        let rotated = async {
+            if let Some(issued) = self.replay(retry, owner, now).await? {
+                return Ok(issued);
+            }
+            let grace = grace_seconds.unwrap_or(0);
+            self.policy.check_grace(grace)?;
+            self.check_rotatable(&old, now)?;
+            let how = Replacement {
+                grace,
+                limit: match owner.kind {
+                    OwnerKind::User => self.policy.max_active_tokens,
+                    OwnerKind::ServiceUser => self.policy.max_keys_per_service_user,
+                },
+                by: &Actor::token(&old.id).from_origin(origin),
+                retry,
+                by_itself: Some(read),
+            };
+            self.replace(&old, how, now).await
+        };
+        match rotated.await {
+            // Ended, or its owner refused, since it was read (a "revoke all"
+            // landing first included): as for any refused token.
+            Err(ManagementError::TokenNotActive) => Err(ManagementError::TokenNotFound),
+            other => other,
         }
     }
 
@@ -355,23 +439,31 @@ where
         let grace = grace_seconds.unwrap_or(0);
         self.policy.check_grace(grace)?;
         self.check_rotatable(&old, now)?;
-        let limit = self.policy.max_active_tokens;
-        self.replace(&old, grace, limit, &caller.actor(), retry, now)
-            .await
+        let how = Replacement {
+            grace,
+            limit: self.policy.max_active_tokens,
+            by: &caller.actor(),
+            retry,
+            by_itself: None,
+        };
+        self.replace(&old, how, now).await
     }
 
     /// Replaces `old` (checked rotatable) with a new credential of the same
-    /// owner, name, scopes and lifetime; `old` revoked after `grace` seconds.
-    /// Its result is kept under `retry`'s key.
+    /// owner, name, scopes and lifetime, as `how` says.
     pub(super) async fn replace(
         &self,
         old: &TokenRecord,
-        grace: u32,
-        limit: u32,
-        by: &Actor,
-        retry: Option<&RetryKey>,
+        how: Replacement<'_>,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
+        let Replacement {
+            grace,
+            limit,
+            by,
+            retry,
+            by_itself,
+        } = how;
         // Name, scopes and allowlist are handed over as they are.
         let same = Kept {
             scopes: old.scopes.clone(),
@@ -379,7 +471,10 @@ where
             allowed_ips: old.allowed_ips.clone(),
             org_limit: old.org_limit.clone(),
         };
-        let issued = self.new_record(old.owner.clone(), old.name.clone(), same, now)?;
+        let mut issued = self.new_record(old.owner.clone(), old.name.clone(), same, now)?;
+        // A rotation without a session continues the old token's family; a
+        // session's or an admin's starts a new one.
+        issued.record.family = by_itself.map(|_| old.family_root());
         let revocation = Revocation {
             at: now.plus_seconds(i64::from(grace)),
             by: by.name.clone(),
@@ -394,6 +489,10 @@ where
                 .with_detail(format!("rotated from {}", old.id)),
         ];
         let kept = self.idempotency_record(retry, &issued, now)?;
+        let terms = RotationTerms {
+            idempotency: kept.as_ref(),
+            owner_valid_after: by_itself.map(|owner| owner.valid_after),
+        };
         let rotated = self
             .within_limit(&old.owner, now, || {
                 self.store.rotate_token_once(
@@ -402,7 +501,7 @@ where
                     &issued.record,
                     limit,
                     &audits,
-                    kept.as_ref(),
+                    &terms,
                 )
             })
             .await;

@@ -14,10 +14,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::records::{
-    Account, AuditEvent, IdempotencyRecord, IpAllowlist, OrgPolicy, Owner, Revocation, ServiceUser,
-    StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    Account, AuditEvent, IdempotencyRecord, IpAllowlist, OrgPolicy, Owner, OwnerKind, Revocation,
+    ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
-use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
+use crate::store::{RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
@@ -255,6 +255,10 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
+    async fn successor(&self, id: &TokenId) -> Result<Option<TokenId>, StoreError> {
+        Ok(self.state()?.replaced_by.get(id).copied())
+    }
+
     async fn get_idempotency_record(
         &self,
         key: &[u8; 32],
@@ -305,11 +309,25 @@ impl TokenStore for MemoryStore {
         new_record: &TokenRecord,
         limit: u32,
         audits: &[AuditEvent],
-        idempotency: Option<&IdempotencyRecord>,
+        terms: &RotationTerms<'_>,
     ) -> Result<TokenRecord, StoreError> {
         let mut state = self.state()?;
+        let idempotency = terms.idempotency;
         if !idempotency_free(&state, idempotency) {
             return Err(StoreError::AlreadyExists);
+        }
+        if let Some(valid_after) = terms.owner_valid_after {
+            let owner = &new_record.owner;
+            let current = match owner.kind {
+                OwnerKind::User => state.accounts.get(&owner.id).map(|a| a.tokens_valid_after),
+                OwnerKind::ServiceUser => state
+                    .service_users
+                    .get(&owner.id)
+                    .map(|u| u.tokens_valid_after),
+            };
+            if current != Some(valid_after) {
+                return Err(StoreError::NotFound);
+            }
         }
         let (held_slot, new_record) = match state.tokens.get(old_id) {
             Some((old, held)) if old.revoked.is_none() => (*held, old.carry_to(new_record.clone())),

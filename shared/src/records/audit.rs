@@ -142,6 +142,11 @@ impl Actor {
         }
     }
 
+    /// A token acting on itself (rotating without a session): `token:<id>`.
+    pub fn token(id: &TokenId) -> Self {
+        Self::new(format!("token:{id}"))
+    }
+
     pub fn from_origin(mut self, origin: Origin) -> Self {
         self.origin = Some(origin);
         self

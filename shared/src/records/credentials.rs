@@ -1,5 +1,5 @@
 //! A credential's stored record: its owner, name, scopes, hash, lifetime,
-//! revocation, allowlist, org limit and blocks.
+//! revocation, allowlist, org limit, blocks and self-rotation family.
 
 use std::str::FromStr;
 
@@ -81,6 +81,10 @@ pub struct TokenRecord {
     /// A PAT limited to these orgs (chosen at creation, sorted): it acts in
     /// those of them its owner still belongs to. `None`: all the owner's orgs.
     pub org_limit: Option<Vec<String>>,
+    /// The first token of the chain of rotations without a session this one
+    /// continues (`POST /v1/tokens/self/rotate`); `None`: it starts its own.
+    /// Set once, at creation: what a leak of one of them revokes.
+    pub family: Option<TokenId>,
 }
 
 impl TokenRecord {
@@ -94,6 +98,11 @@ impl TokenRecord {
         new.blocked_orgs.clone_from(&self.blocked_orgs);
         new.allowed_ips.clone_from(&self.allowed_ips);
         new
+    }
+
+    /// The chain of self-rotations this token belongs to.
+    pub fn family_root(&self) -> TokenId {
+        self.family.unwrap_or(self.id)
     }
 
     /// Whether this token may act in `org` as far as its own limit goes.
@@ -145,6 +154,7 @@ mod tests {
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,
+            family: None,
         }
     }
 

@@ -11,7 +11,6 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::caller::UserId;
 use super::primitives::{Timestamp, DAY_MS};
 use crate::token::hash::PepperVersion;
 use crate::token::TokenId;
@@ -41,11 +40,13 @@ impl std::fmt::Debug for RetryKey {
 }
 
 impl RetryKey {
-    /// The retry key of `caller`'s request: `key` as sent in the header,
-    /// and the request it came with. The body is compared as JSON (key
-    /// order and spacing aside) when it is JSON, else byte for byte.
+    /// The retry key of `caller`'s request (who asks, as audited:
+    /// `user:<id>`, or `token:<id>` for a token acting on itself): `key` as
+    /// sent in the header, and the request it came with. The body is
+    /// compared as JSON (key order and spacing aside) when it is JSON, else
+    /// byte for byte.
     pub fn new(
-        caller: &UserId,
+        caller: &str,
         key: &str,
         method: &str,
         path: &str,
@@ -61,11 +62,7 @@ impl RetryKey {
         if !valid || key.trim() != key {
             return Err(InvalidIdempotencyKey);
         }
-        let record = digest(&[
-            b"idempotency/v1",
-            caller.as_str().as_bytes(),
-            key.as_bytes(),
-        ]);
+        let record = digest(&[b"idempotency/v1", caller.as_bytes(), key.as_bytes()]);
         // No body asks what `{}` asks (a rotation's body is optional).
         let body = if body.is_empty() {
             b"{}".as_slice()
@@ -169,8 +166,8 @@ impl IdempotencyRecord {
 mod tests {
     use super::*;
 
-    fn user(id: &str) -> UserId {
-        UserId::parse(id).unwrap()
+    fn user(id: &str) -> String {
+        format!("user:{id}")
     }
 
     fn key(caller: &str, key: &str, body: &str) -> RetryKey {

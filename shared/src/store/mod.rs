@@ -72,6 +72,16 @@ pub struct ServiceUserPage {
     pub next_cursor: Option<String>,
 }
 
+/// What a rotation's transaction is conditioned on besides the old token.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RotationTerms<'a> {
+    /// Stored with the new token; refused while a record holds its key.
+    pub idempotency: Option<&'a IdempotencyRecord>,
+    /// The owner's `tokens_valid_after` as read (`Some(None)`: unset),
+    /// which must still hold.
+    pub owner_valid_after: Option<Option<Timestamp>>,
+}
+
 /// What a revoke did. Revoking is idempotent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevokeOutcome {
@@ -160,12 +170,16 @@ pub trait TokenStore: Send + Sync {
         limit: u32,
         audits: &[AuditEvent],
     ) -> Result<TokenRecord, StoreError> {
-        self.rotate_token_once(old_id, revocation, new_record, limit, audits, None)
+        let terms = RotationTerms::default();
+        self.rotate_token_once(old_id, revocation, new_record, limit, audits, &terms)
             .await
     }
 
-    /// [`rotate_token`](Self::rotate_token), and `idempotency` stored in the
-    /// same transaction, as [`create_token_once`](Self::create_token_once).
+    /// [`rotate_token`](Self::rotate_token) under `terms`: an idempotency
+    /// record stored in the same transaction, as
+    /// [`create_token_once`](Self::create_token_once); and for a rotation
+    /// without a session, the condition that the owner's "revoke all"
+    /// watermark is still as read (else `NotFound`, like a token ended).
     async fn rotate_token_once(
         &self,
         old_id: &TokenId,
@@ -173,8 +187,12 @@ pub trait TokenStore: Send + Sync {
         new_record: &TokenRecord,
         limit: u32,
         audits: &[AuditEvent],
-        idempotency: Option<&IdempotencyRecord>,
+        terms: &RotationTerms<'_>,
     ) -> Result<TokenRecord, StoreError>;
+
+    /// The token a rotation replaced `id` with, if one did (strongly
+    /// consistent). Final once `id` is revoked: a revoked token cannot rotate.
+    async fn successor(&self, id: &TokenId) -> Result<Option<TokenId>, StoreError>;
 
     /// The owner's tokens, newest first, filtered by status at `now`.
     async fn list_tokens(

@@ -13,18 +13,11 @@ use cog_integration_tests::services::{manager, policy, request};
 use cog_integration_tests::{caller, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::{IssuedToken, ManagementError};
-use cog_tokens::records::{AuditAction, Owner, RetryKey, StatusFilter, Timestamp, UserId};
+use cog_tokens::records::{AuditAction, Owner, RetryKey, StatusFilter, Timestamp};
 use cog_tokens::store::{AuditLog, TokenStore};
 
 fn retry_key(user: &str, key: &str, path: &str, body: &str) -> RetryKey {
-    RetryKey::new(
-        &UserId::parse(user).unwrap(),
-        key,
-        "POST",
-        path,
-        body.as_bytes(),
-    )
-    .unwrap()
+    RetryKey::new(&format!("user:{user}"), key, "POST", path, body.as_bytes()).unwrap()
 }
 
 async fn all_tokens(store: &DynamoStore, user: &str) -> usize {

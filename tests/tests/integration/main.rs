@@ -25,6 +25,7 @@ mod orgs;
 mod peppers;
 mod rotation;
 mod security;
+mod self_rotation;
 mod settings_page;
 mod smoke;
 mod storage;

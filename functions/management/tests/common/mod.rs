@@ -20,6 +20,7 @@ pub fn policy() -> IssuancePolicy {
             "tokens:read".into(),
             "sessions:read".into(),
             "sessions:write".into(),
+            "tokens:rotate_self".into(),
         ],
         default_expiry_days: 30,
         max_expiry_days: 366,
@@ -215,4 +216,20 @@ pub async fn with_admin() -> Api {
         .await
         .unwrap();
     api
+}
+
+/// An event for one of a token's own routes (`/v1/tokens/self...`) as the
+/// token authorizer passes it on: its context for `token_id`, acting as
+/// `principal`.
+pub fn token_event(method: &str, path: &str, principal: (&str, &str), token_id: &str) -> Value {
+    let mut e = event(method, path, None, None);
+    let auth_method = if principal.0 == "user" {
+        "pat"
+    } else {
+        "service_key"
+    };
+    e["requestContext"]["authorizer"] = json!({"lambda": {
+        "principal_type": principal.0, "principal_id": principal.1, "token_id": token_id,
+        "auth_method": auth_method, "scopes": "tokens:read", "orgs": "acme:member"}});
+    e
 }

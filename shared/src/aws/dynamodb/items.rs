@@ -79,8 +79,14 @@ pub(super) fn token_item(record: &TokenRecord) -> Item {
     if let Some(orgs) = &record.org_limit {
         item.insert(ORG_LIMIT.into(), AttributeValue::Ss(orgs.clone()));
     }
+    if let Some(family) = &record.family {
+        item.insert(FAMILY.into(), s(family.as_str()));
+    }
     item
 }
+
+/// The first token of a self-rotation chain; absent: the token is its own.
+const FAMILY: &str = "family";
 
 /// A PAT's org limit: a non-empty string set; absent, all the owner's orgs.
 const ORG_LIMIT: &str = "org_limit";
@@ -166,6 +172,9 @@ impl TryFrom<&Item> for TokenRecord {
             blocked_orgs: blocked_orgs(item)?,
             allowed_ips: allowed_ips(item)?,
             org_limit: org_limit(item)?,
+            family: get_opt_s(item, FAMILY)
+                .map(|id| id.parse().map_err(|_| malformed(FAMILY)))
+                .transpose()?,
         })
     }
 }
@@ -318,6 +327,7 @@ pub(super) mod tests {
             blocked_orgs: vec!["acme".into(), "globex".into()],
             allowed_ips: IpAllowlist::parse(&["10.0.0.0/8", "2001:db8::/32"]).unwrap(),
             org_limit: Some(vec!["acme".into(), "globex".into()]),
+            family: None,
         }
     }
 

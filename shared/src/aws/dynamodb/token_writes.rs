@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::attributes::{n, s, ttl_after};
 use super::items::token_item;
-use super::keys::{counter_key, name_key, token_key};
+use super::keys::{counter_key, name_key, principal_key, token_key};
 use super::schema::TTL_ATTRIBUTE;
 use super::transaction::{Check, Transaction};
 use super::{DynamoStore, Item, TOKEN_RETENTION_DAYS};
@@ -54,6 +54,26 @@ pub(super) fn unchanged_since(rev: i64, values: &mut Item) -> String {
 }
 
 impl DynamoStore {
+    /// The condition that `owner` exists with its "revoke all" watermark
+    /// still `valid_after` (as read).
+    pub(super) fn owner_unchanged(
+        &self,
+        owner: &Owner,
+        valid_after: Option<Timestamp>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (condition, values) = match valid_after {
+            None => (
+                "attribute_exists(pk) AND attribute_not_exists(tokens_valid_after)",
+                Item::new(),
+            ),
+            Some(at) => (
+                "tokens_valid_after = :valid_after",
+                HashMap::from([(":valid_after".to_owned(), n(at.0))]),
+            ),
+        };
+        self.condition_check(principal_key(owner), condition, values)
+    }
+
     /// Creates `record`'s item if its id is free.
     pub(super) fn put_new_token(
         &self,

@@ -20,7 +20,7 @@ use crate::records::{
     AuditEvent, IdempotencyRecord, IpAllowlist, Owner, Revocation, StatusFilter, Timestamp,
     TokenRecord, TokenStatus,
 };
-use crate::store::{RevokeOutcome, StoreError, TokenPage, TokenStore};
+use crate::store::{RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
@@ -228,6 +228,10 @@ impl TokenStore for DynamoStore {
         self.revoke_token(&record.id, revocation, audit).await
     }
 
+    async fn successor(&self, id: &TokenId) -> Result<Option<TokenId>, StoreError> {
+        Ok(self.read_token(id).await?.and_then(|t| t.replaced_by))
+    }
+
     async fn get_idempotency_record(
         &self,
         key: &[u8; 32],
@@ -242,7 +246,7 @@ impl TokenStore for DynamoStore {
         new_record: &TokenRecord,
         limit: u32,
         audits: &[AuditEvent],
-        idempotency: Option<&IdempotencyRecord>,
+        terms: &RotationTerms<'_>,
     ) -> Result<TokenRecord, StoreError> {
         for attempt in 0..TRANSACTION_ATTEMPTS {
             let Some(StoredToken {
@@ -260,10 +264,14 @@ impl TokenStore for DynamoStore {
             // The fields as stored now, not as the caller read them; the
             // write is conditioned on `rev`, so none can change in between.
             let new = old.carry_to(new_record.clone());
-            let transaction = self.with_idempotency(
+            let mut transaction = self.with_idempotency(
                 self.rotation(&old, held_slot, rev, revocation, &new, limit, audits)?,
-                idempotency,
+                terms.idempotency,
             )?;
+            if let Some(valid_after) = terms.owner_valid_after {
+                transaction =
+                    transaction.with(Check::Owner, self.owner_unchanged(&old.owner, valid_after)?);
+            }
             match self.transact(transaction).await? {
                 TransactionOutcome::Done => return Ok(new),
                 TransactionOutcome::ConditionFailed(Check::NewToken | Check::Idempotency) => {
@@ -274,6 +282,10 @@ impl TokenStore for DynamoStore {
                 }
                 TransactionOutcome::ConditionFailed(Check::Name) => {
                     return Err(StoreError::NameTaken)
+                }
+                // A "revoke all" landed since the owner was read.
+                TransactionOutcome::ConditionFailed(Check::Owner) => {
+                    return Err(StoreError::NotFound)
                 }
                 // The old token changed since it was read: read it again.
                 TransactionOutcome::ConditionFailed(_) | TransactionOutcome::Conflict => {

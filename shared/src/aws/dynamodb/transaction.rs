@@ -33,6 +33,8 @@ pub(super) enum Check {
     Record,
     /// The record an `Idempotency-Key` leaves.
     Idempotency,
+    /// The owner's "revoke all" watermark, as a rotation without a session read it.
+    Owner,
     /// An item that carries no condition (audit events).
     Unconditioned,
 }
@@ -232,6 +234,23 @@ impl DynamoStore {
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A condition on `key`'s item that the transaction writes nothing to.
+    pub(super) fn condition_check(
+        &self,
+        key: Item,
+        condition: &str,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression(condition)
+            .set_expression_attribute_values(non_empty(values))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// An audit event: never conditioned, never overwrites (its key is unique).
