@@ -242,3 +242,45 @@ async fn a_service_key_rotates_itself_while_its_service_user_is_active() {
     let (status, _, _) = rotate_self(&api, principal, new_id, None, &[]).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn revoking_a_token_revokes_what_it_rotated_itself_into() {
+    let api = api().await;
+    let first = pat(&api, "ci", SELF_SCOPES).await;
+    let grace = Some(r#"{"grace_seconds": 600}"#);
+    let first_id = first["id"].as_str().unwrap();
+    let (_, second, _) = rotate_self(&api, ("user", "alice"), first_id, grace, &[]).await;
+    let second_id = second["id"].as_str().unwrap();
+    let (_, third, _) = rotate_self(&api, ("user", "alice"), second_id, grace, &[]).await;
+    // The owner revokes the first (say, it leaked): the chain it grew ends.
+    let path = format!("/v1/tokens/{first_id}");
+    assert_eq!(api.send("DELETE", &path, Some("alice"), None).await.0, 204);
+    for token in [&first, &second, &third] {
+        assert_eq!(
+            record(&api, &token["id"]).await.status(api.now),
+            TokenStatus::Revoked
+        );
+    }
+    // Audited on each, naming the one it was rotated from.
+    let events = api
+        .store
+        .audit_events(Some(&Owner::user("alice")), 50)
+        .await
+        .unwrap();
+    let walked = events
+        .iter()
+        .find(|e| {
+            e.action == AuditAction::TokenRevoke
+                && e.token_id
+                    .is_some_and(|t| t.as_str() == third["id"].as_str().unwrap())
+        })
+        .unwrap();
+    assert!(
+        walked
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains(&format!("rotated from {second_id}")),
+        "{walked:?}"
+    );
+}

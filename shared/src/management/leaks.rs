@@ -84,7 +84,8 @@ pub enum Finding {
     NotOurs,
     /// A live token of ours, revoked by this report.
     Revoked,
-    /// A token of ours that was already revoked or expired: left alone.
+    /// A token of ours that was already revoked or expired (an expired one
+    /// is revoked too, so that it can rotate itself no more).
     AlreadyEnded,
 }
 
@@ -149,12 +150,14 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
 
         let mut findings = Vec::with_capacity(sightings.len());
         let mut to_revoke: HashMap<TokenId, (TokenRecord, String)> = HashMap::new();
-        let mut leaked: HashMap<TokenId, TokenRecord> = HashMap::new();
+        let mut leaked: HashMap<TokenId, (TokenRecord, String)> = HashMap::new();
         for (sighting, token) in sightings.iter().zip(&tokens) {
             let record = token.as_ref().and_then(|t| records.get(&t.id()));
             let finding = match (token, record) {
                 (Some(token), Some(record)) if self.matches(token, record).await? => {
-                    leaked.insert(record.id, record.clone());
+                    leaked
+                        .entry(record.id)
+                        .or_insert_with(|| (record.clone(), sighting.context()));
                     if record.status(now) == TokenStatus::Active {
                         to_revoke
                             .entry(record.id)
@@ -190,14 +193,30 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
     /// each is revoked by now.
     async fn end_families(
         &self,
-        leaked: impl Iterator<Item = &TokenRecord>,
+        leaked: impl Iterator<Item = &(TokenRecord, String)>,
         reporter: Reporter,
         origin: Option<Origin>,
         now: Timestamp,
     ) -> Result<(), LeakError> {
         let mut actor = Actor::new(reporter.actor_name());
         actor.origin = origin;
-        for record in leaked {
+        for (record, context) in leaked {
+            // Expired but never revoked: revoked first, so that it can
+            // rotate no more (a rotation that read it live may still land).
+            if record.revoked.is_none() && record.status(now) != TokenStatus::Active {
+                let revocation = Revocation {
+                    at: now,
+                    by: reporter.actor_name().to_owned(),
+                    reason: reporter.reason().to_owned(),
+                };
+                let audit = actor
+                    .event(reporter.action(), record.owner.clone(), now)
+                    .for_token(record.id)
+                    .with_detail(format!("{}: {context}", reporter.reason()));
+                self.store
+                    .revoke_token(&record.id, &revocation, &audit)
+                    .await?;
+            }
             end_self_rotations(&*self.store, record, &actor, reporter.reason(), now).await?;
         }
         Ok(())
@@ -349,11 +368,15 @@ mod tests {
             .iter()
             .filter(|e| e.action == AuditAction::TokenLeaked)
             .collect();
+        // The live one and the expired one (revoked too: it must rotate no
+        // more), each once, however often reported.
         assert_eq!(
             leaks.len(),
-            1,
+            2,
             "one event per token, however often reported"
         );
+        let expired = store.get_token(&expired.id()).await.unwrap().unwrap();
+        assert_eq!(expired.revoked.unwrap().reason, "leaked");
         assert_eq!(leaks[0].actor, "github-secret-scanning");
         assert!(leaks[0]
             .detail

@@ -70,7 +70,7 @@ pub async fn end_self_rotations(
             .event(AuditAction::TokenRevoke, successor.owner.clone(), now)
             .for_token(next)
             .with_detail(format!(
-                "{reason}: rotated from {} without a session",
+                "{reason}: rotated from {current} without a session (family of {})",
                 record.id
             ));
         if store.revoke_token(&next, &revocation, &audit).await? == RevokeOutcome::Revoked {
@@ -104,15 +104,10 @@ pub async fn revoke_all(
     }
     let mut revoked = 0;
     for record in all_tokens(store, owner, StatusFilter::All, now).await? {
-        let rotated = record
-            .revoked
-            .as_ref()
-            .is_some_and(|r| r.reason == "rotated");
-        // Revoked already, unless only scheduled (a rotation's grace).
+        // Revoked already, unless only scheduled (a rotation's grace); what
+        // it may have rotated itself into is reached all the same.
         if record.revoked.as_ref().is_some_and(|r| r.at <= now) {
-            if rotated {
-                revoked += end_self_rotations(store, &record, by, reason, now).await?;
-            }
+            revoked += end_self_rotations(store, &record, by, reason, now).await?;
             continue;
         }
         let revocation = Revocation {
@@ -281,6 +276,8 @@ async fn revoke_records(
             RevokeOutcome::Revoked => totals.revoked += 1,
             RevokeOutcome::AlreadyRevoked => {}
         }
+        // Not counted (the counts are of what the selection matched), audited.
+        end_self_rotations(store, record, by, reason, now).await?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use super::error::{Fault, ManagementError};
 use super::policy::{
     allowlist, check_org_limit, IssuancePolicy, NewToken, TokenRequest, DAY_MS, PAGE_MAX,
 };
-use crate::management::lifecycle::revoke_all;
+use crate::management::lifecycle::{end_self_rotations, revoke_all};
 use crate::records::{
     Account, Actor, AuditAction, Caller, IpAllowlist, Origin, Owner, OwnerKind, PrincipalStatus,
     RetryKey, Revocation, StatusFilter, Timestamp, TokenRecord, TokenStatus,
@@ -570,7 +570,8 @@ where
             .await
     }
 
-    /// Revokes `record` now, audited as `by`, for `reason`; idempotent.
+    /// Revokes `record` now, audited as `by`, for `reason`, and every token
+    /// it rotated itself into; idempotent.
     pub(super) async fn end(
         &self,
         record: &TokenRecord,
@@ -587,10 +588,13 @@ where
             .event(AuditAction::TokenRevoke, record.owner.clone(), now)
             .for_token(record.id)
             .with_detail(reason);
-        Ok(self
+        let outcome = self
             .store
             .revoke_token(&record.id, &revocation, &audit)
-            .await?)
+            .await?;
+        // And what it rotated itself into: whoever held it may have.
+        end_self_rotations(&*self.store, record, by, reason, now).await?;
+        Ok(outcome)
     }
 
     /// Revokes every token of the caller, at once (the owner's watermark)

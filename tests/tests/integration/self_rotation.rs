@@ -171,3 +171,61 @@ async fn a_revoke_all_landing_between_a_self_rotations_read_and_write_refuses_it
         .await
         .unwrap();
 }
+
+/// The rotation read its owner, and "revoke all" lands before its write
+/// reaches DynamoDB: the watermark condition refuses it, as a refused token.
+#[tokio::test]
+async fn a_revoke_all_racing_a_self_rotation_through_the_manager_refuses_it() {
+    use cog_integration_tests::proxy::FaultProxy;
+    let stack = Stack::connect().await;
+    let (store, _) = stack.seeded(&["racer2"]).await;
+    let direct = manager(&stack, &store, self_policy()).await;
+    let old = direct
+        .create(&caller("racer2"), request("ci"), None, Timestamp::now())
+        .await
+        .unwrap();
+    let proxy = FaultProxy::dynamodb().await;
+    let through_proxy = DynamoStore::new(proxy.client(1).await, store.table().to_owned());
+    let racing = std::sync::Arc::new(manager(&stack, &through_proxy, self_policy()).await);
+    let mut held = proxy.pause_next("TransactWriteItems");
+    let rotation = {
+        let (racing, id) = (std::sync::Arc::clone(&racing), old.record.id.to_string());
+        tokio::spawn(async move {
+            racing
+                .rotate_self(
+                    &Owner::user("racer2"),
+                    &id,
+                    None,
+                    None,
+                    Origin::default(),
+                    Timestamp::now(),
+                )
+                .await
+        })
+    };
+    held.reached().await;
+    direct
+        .revoke_all(&caller("racer2"), Timestamp::now())
+        .await
+        .unwrap();
+    held.release();
+    let refused = rotation.await.unwrap();
+    assert!(
+        matches!(
+            refused,
+            Err(cog_tokens::management::ManagementError::TokenNotFound)
+        ),
+        "{refused:?}"
+    );
+    let all = store
+        .list_tokens(
+            &Owner::user("racer2"),
+            cog_tokens::records::StatusFilter::All,
+            Timestamp::now(),
+            10,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.tokens.len(), 1, "no successor was made");
+}

@@ -34,8 +34,9 @@ struct StoredToken {
 }
 
 /// How many rotations a per-token change follows before giving up: each
-/// needs its own request, and a chain only grows by one per rotation.
-const MAX_SUCCESSIONS: usize = 16;
+/// needs its own request, and a chain only grows by one per rotation, but
+/// a token that rotates itself can grow one without a session.
+const MAX_SUCCESSIONS: usize = 1_000;
 
 impl DynamoStore {
     async fn read_token(&self, id: &TokenId) -> Result<Option<StoredToken>, StoreError> {
