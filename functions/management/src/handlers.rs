@@ -130,12 +130,17 @@ where
         .rotate_self(owner, id, grace, retry.as_ref(), origin, now)
         .await?;
     tracing::info!(token_id = %issued.record.id, rotated = %id, replayed = issued.replayed, "token rotated itself");
-    let answer = response::json(StatusCode::CREATED, &IssuedView::new(&issued, now));
-    Ok(if issued.replayed {
+    Ok(issued_response(&issued, now))
+}
+
+/// 201 with a credential just issued, or given back for a retry.
+pub(crate) fn issued_response(issued: &IssuedToken, now: Timestamp) -> Response<Body> {
+    let answer = response::json(StatusCode::CREATED, &IssuedView::new(issued, now));
+    if issued.replayed {
         response::replayed(answer)
     } else {
         answer
-    })
+    }
 }
 
 /// One authenticated request on its way to the manager.
@@ -165,12 +170,7 @@ where
 
     /// 201 with a credential just issued, or given back for a retry.
     pub(crate) fn issued(&self, issued: &IssuedToken) -> Response<Body> {
-        let answer = response::json(StatusCode::CREATED, &IssuedView::new(issued, self.now));
-        if issued.replayed {
-            response::replayed(answer)
-        } else {
-            answer
-        }
+        issued_response(issued, self.now)
     }
 
     async fn create(&self) -> Answer {

@@ -233,15 +233,7 @@ async fn a_retried_rotation_gets_the_same_successor_and_rotates_once() {
 #[tokio::test]
 async fn an_admins_retried_key_creation_and_rotation_issue_once() {
     let api = with_admin().await;
-    let (status, su, _) = admin_call(
-        &api,
-        "POST",
-        "/v1/orgs/acme/service-users",
-        Some(json!({"name": "ci", "role": "deployer"})),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 201, "{su}");
+    let su = ci_service_user(&api).await;
     let keys = format!(
         "/v1/orgs/acme/service-users/{}/keys",
         su["id"].as_str().unwrap()

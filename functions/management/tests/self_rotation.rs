@@ -209,15 +209,7 @@ async fn a_retried_self_rotation_with_a_key_gets_the_same_successor() {
 #[tokio::test]
 async fn a_service_key_rotates_itself_while_its_service_user_is_active() {
     let api = with_admin().await;
-    let (status, su, _) = admin_call(
-        &api,
-        "POST",
-        "/v1/orgs/acme/service-users",
-        Some(json!({"name": "ci", "role": "deployer"})),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 201);
+    let su = ci_service_user(&api).await;
     let su_id = su["id"].as_str().unwrap().to_owned();
     let keys = format!("/v1/orgs/acme/service-users/{su_id}/keys");
     let body = Some(json!({"name": "deploy", "scopes": SELF_SCOPES}));

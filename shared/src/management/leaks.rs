@@ -150,18 +150,22 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
 
         let mut findings = Vec::with_capacity(sightings.len());
         let mut to_revoke: HashMap<TokenId, (TokenRecord, String)> = HashMap::new();
-        let mut leaked: HashMap<TokenId, (TokenRecord, String)> = HashMap::new();
+        let mut leaked: HashMap<TokenId, TokenRecord> = HashMap::new();
         for (sighting, token) in sightings.iter().zip(&tokens) {
             let record = token.as_ref().and_then(|t| records.get(&t.id()));
             let finding = match (token, record) {
                 (Some(token), Some(record)) if self.matches(token, record).await? => {
-                    leaked
-                        .entry(record.id)
-                        .or_insert_with(|| (record.clone(), sighting.context()));
-                    if record.status(now) == TokenStatus::Active {
+                    leaked.insert(record.id, record.clone());
+                    let live = record.status(now) == TokenStatus::Active;
+                    // An expired one never revoked is revoked too: then it can
+                    // rotate itself no more (a rotation that read it live may
+                    // still land), and its family walk below is final.
+                    if live || record.revoked.is_none() {
                         to_revoke
                             .entry(record.id)
                             .or_insert_with(|| (record.clone(), sighting.context()));
+                    }
+                    if live {
                         Finding::Revoked
                     } else {
                         Finding::AlreadyEnded
@@ -193,30 +197,14 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
     /// each is revoked by now.
     async fn end_families(
         &self,
-        leaked: impl Iterator<Item = &(TokenRecord, String)>,
+        leaked: impl Iterator<Item = &TokenRecord>,
         reporter: Reporter,
         origin: Option<Origin>,
         now: Timestamp,
     ) -> Result<(), LeakError> {
         let mut actor = Actor::new(reporter.actor_name());
         actor.origin = origin;
-        for (record, context) in leaked {
-            // Expired but never revoked: revoked first, so that it can
-            // rotate no more (a rotation that read it live may still land).
-            if record.revoked.is_none() && record.status(now) != TokenStatus::Active {
-                let revocation = Revocation {
-                    at: now,
-                    by: reporter.actor_name().to_owned(),
-                    reason: reporter.reason().to_owned(),
-                };
-                let audit = actor
-                    .event(reporter.action(), record.owner.clone(), now)
-                    .for_token(record.id)
-                    .with_detail(format!("{}: {context}", reporter.reason()));
-                self.store
-                    .revoke_token(&record.id, &revocation, &audit)
-                    .await?;
-            }
+        for record in leaked {
             end_self_rotations(&*self.store, record, &actor, reporter.reason(), now).await?;
         }
         Ok(())
@@ -249,7 +237,8 @@ impl<S: TokenStore, P: PepperSource> LeakResponder<S, P> {
         };
         let revocation = &revocation;
         // Owned items: the futures must not borrow from the stream's input.
-        // Each record was read by the batch: revoked without a second read.
+        // Each record was read by the batch: a live one is revoked without a
+        // second read (an expired one takes one, as `revoke_token`).
         let outcomes = stream::iter(tokens)
             .map(|(id, (record, context))| async move {
                 let audit = actor

@@ -54,6 +54,23 @@ async fn results(
     out
 }
 
+/// Every task got the same token (id and secret); exactly one issued it,
+/// the others were given it back.
+async fn one_token_for_all(
+    tasks: Vec<tokio::task::JoinHandle<Result<IssuedToken, ManagementError>>>,
+) {
+    let issued: Vec<IssuedToken> = results(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    for other in &issued {
+        assert_eq!(other.record.id, issued[0].record.id);
+        assert_eq!(other.token.expose_secret(), issued[0].token.expose_secret());
+    }
+    assert_eq!(issued.iter().filter(|i| !i.replayed).count(), 1);
+}
+
 #[tokio::test]
 async fn ten_concurrent_retries_of_a_create_issue_one_token_and_all_get_it() {
     let stack = Stack::connect().await;
@@ -71,17 +88,7 @@ async fn ten_concurrent_retries_of_a_create_issue_one_token_and_all_get_it() {
             })
         })
         .collect();
-    let issued: Vec<IssuedToken> = results(tasks)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
-    let first = &issued[0];
-    for other in &issued {
-        assert_eq!(other.record.id, first.record.id);
-        assert_eq!(other.token.expose_secret(), first.token.expose_secret());
-    }
-    assert_eq!(issued.iter().filter(|i| !i.replayed).count(), 1);
+    one_token_for_all(tasks).await;
     assert_eq!(all_tokens(&store, "retrier").await, 1);
     assert_eq!(
         audited(&store, "retrier", AuditAction::TokenCreate).await,
@@ -151,16 +158,7 @@ async fn ten_concurrent_retries_of_a_rotation_rotate_once() {
             })
         })
         .collect();
-    let issued: Vec<IssuedToken> = results(tasks)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
-    for other in &issued {
-        assert_eq!(other.record.id, issued[0].record.id);
-        assert_eq!(other.token.expose_secret(), issued[0].token.expose_secret());
-    }
-    assert_eq!(issued.iter().filter(|i| !i.replayed).count(), 1);
+    one_token_for_all(tasks).await;
     assert_eq!(all_tokens(&store, "rotor").await, 2);
     assert_eq!(audited(&store, "rotor", AuditAction::TokenRotate).await, 1);
     // The old token in its grace, the new one active: two slots.

@@ -233,3 +233,11 @@ pub fn token_event(method: &str, path: &str, principal: (&str, &str), token_id: 
         "auth_method": auth_method, "scopes": "tokens:read", "orgs": "acme:member"}});
     e
 }
+
+/// A deployer service user `ci` of acme, made by `root` (see [`with_admin`]).
+pub async fn ci_service_user(api: &Api) -> Value {
+    let body = Some(json!({"name": "ci", "role": "deployer"}));
+    let (status, su, _) = admin_call(api, "POST", "/v1/orgs/acme/service-users", body, &[]).await;
+    assert_eq!(status, 201, "{su}");
+    su
+}
