@@ -1,6 +1,7 @@
 //! Managing credentials: the rules behind the settings page, independent of
 //! HTTP. `policy` says what may be issued, `tokens` issues, lists, reads,
-//! rotates and revokes PATs, `service_users` is org administration (service
+//! rotates and revokes PATs (`rotation` replaces a credential),
+//! `token_self` is what a token does for itself (reads and rotates itself), `service_users` is org administration (service
 //! users and their keys), `org_credentials` an org's PAT policy and blocks,
 //! `error` says why a request is refused, `idempotency` gives a retried
 //! issuing request its first result back.
@@ -18,7 +19,9 @@ pub mod lifecycle;
 mod org_credentials;
 mod policy;
 pub mod preconditions;
+mod rotation;
 mod service_users;
+mod token_self;
 mod tokens;
 
 pub use error::{Fault, ManagementError};
@@ -28,4 +31,5 @@ pub use policy::{
     DEFAULT_MAX_SERVICE_USERS_PER_ORG, DEFAULT_ROLES, DEFAULT_SCOPES, NAME_MAX_CHARS, PAGE_MAX,
 };
 pub use service_users::{OrgCall, ServiceUserChanges, ServiceUserRequest, ADMIN_ROLE};
-pub use tokens::{pat_refusal, IssuedToken, TokenManager, ROTATE_SELF_SCOPE};
+pub use token_self::ROTATE_SELF_SCOPE;
+pub use tokens::{pat_refusal, IssuedToken, TokenManager};

@@ -5,7 +5,8 @@
 use super::error::ManagementError;
 use super::policy::{TokenRequest, PAGE_MAX};
 use super::preconditions::IfMatch;
-use super::tokens::{IssuedToken, Replacement, TokenManager};
+use super::rotation::Replacement;
+use super::tokens::{IssuedToken, TokenManager};
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::names::TokenName;
 use crate::records::{

@@ -1,25 +1,18 @@
-//! `TokenManager`: issue, list, read, rotate and revoke one's own PATs.
+//! `TokenManager`: issue, list, read and revoke one's own PATs (rotation
+//! in `rotation`, a token's own routes in `token_self`).
 
 use std::sync::Arc;
 
 use super::error::{Fault, ManagementError};
-use super::policy::{
-    allowlist, check_org_limit, IssuancePolicy, NewToken, TokenRequest, DAY_MS, PAGE_MAX,
-};
+use super::policy::{allowlist, check_org_limit, IssuancePolicy, NewToken, TokenRequest, PAGE_MAX};
 use crate::management::lifecycle::{end_self_rotations, revoke_all};
 use crate::records::{
-    Account, Actor, AuditAction, Caller, IpAllowlist, Origin, Owner, OwnerKind, PrincipalStatus,
-    RetryKey, Revocation, StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    Account, Actor, AuditAction, Caller, IpAllowlist, Owner, PrincipalStatus, RetryKey, Revocation,
+    StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::pepper::{PepperKeeper, PepperRing, PepperSource};
-use crate::store::{
-    read_principal, PrincipalStore, RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore,
-};
+use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenPage, TokenStore};
 use crate::token::{PlainToken, TokenId};
-
-/// The scope a token needs to rotate itself without a session: its owner
-/// grants it at creation, with a session.
-pub const ROTATE_SELF_SCOPE: &str = "tokens:rotate_self";
 
 /// A token just made: shown to its owner once, in this response only.
 #[derive(Debug)]
@@ -44,30 +37,12 @@ pub fn pat_refusal(account: &Account) -> Option<ManagementError> {
     }
 }
 
-/// How a rotation replaces a credential: the old one revoked after `grace`
-/// seconds, within `limit` active ones, audited as `by`, its result kept
-/// under `retry`'s key; `by_itself` for a token rotating itself.
-pub(super) struct Replacement<'a> {
-    pub grace: u32,
-    pub limit: u32,
-    pub by: &'a Actor,
-    pub retry: Option<&'a RetryKey>,
-    pub by_itself: Option<OwnerAsRead>,
-}
-
-/// What a rotation without a session read of the owner: its "revoke all"
-/// watermark, which must still hold when the rotation commits.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct OwnerAsRead {
-    pub valid_after: Option<Timestamp>,
-}
-
 /// What a new credential carries besides its name.
-struct Kept {
-    scopes: Vec<String>,
-    lifetime_ms: Option<i64>,
-    allowed_ips: IpAllowlist,
-    org_limit: Option<Vec<String>>,
+pub(super) struct Kept {
+    pub scopes: Vec<String>,
+    pub lifetime_ms: Option<i64>,
+    pub allowed_ips: IpAllowlist,
+    pub org_limit: Option<Vec<String>>,
 }
 
 /// The management service over the storage ports and the pepper ring.
@@ -143,7 +118,7 @@ where
     }
 
     /// The account may hold PATs: exists, active, not SSO, beta flag on.
-    async fn check_account(&self, caller: &Caller) -> Result<Account, ManagementError> {
+    pub(super) async fn check_account(&self, caller: &Caller) -> Result<Account, ManagementError> {
         let account = self.account(caller).await?;
         match pat_refusal(&account) {
             Some(refusal) => Err(refusal),
@@ -151,20 +126,9 @@ where
         }
     }
 
-    /// A rotated token's lifetime under today's policy: the old lifetime,
-    /// clamped to `max_expiry_days`, and never unbounded unless allowed.
-    fn rotation_lifetime(&self, old: &TokenRecord) -> Option<i64> {
-        let max_ms = i64::from(self.policy.max_expiry_days) * DAY_MS;
-        match old.expires_at.map(|e| e.0 - old.created_at.0) {
-            None if self.policy.allow_non_expiring => None,
-            None => Some(max_ms),
-            Some(lifetime) => Some(lifetime.clamp(1, max_ms)),
-        }
-    }
-
     /// A new credential of `owner` with `name` (checked when it was chosen)
     /// and `kept`'s scopes, lifetime and allowlist.
-    fn new_record(
+    pub(super) fn new_record(
         &self,
         owner: Owner,
         name: String,
@@ -201,7 +165,7 @@ where
 
     /// Runs `write` once more after freeing the slots of ended tokens, if
     /// the first attempt hit the limit and there were any.
-    async fn within_limit<T, F, Fut>(
+    pub(super) async fn within_limit<T, F, Fut>(
         &self,
         owner: &Owner,
         now: Timestamp,
@@ -304,218 +268,6 @@ where
         match self.store.get_token(&id).await? {
             Some(record) if record.owner == caller.owner() => Ok(record),
             _ => Err(ManagementError::TokenNotFound),
-        }
-    }
-
-    /// The token a request was authorized with (`GET /v1/tokens/self`),
-    /// read again with its owner: only while it is active (in a rotation's
-    /// grace too), acts as `owner`, and its owner may still use it (the
-    /// authorizer's own rule, "revoke all" included). The authorizer's
-    /// answer may come from a cache; these reads are current, so a token
-    /// refused since is refused here like an unknown one.
-    pub async fn get_self(
-        &self,
-        owner: &Owner,
-        id: &str,
-        now: Timestamp,
-    ) -> Result<TokenRecord, ManagementError> {
-        Ok(self.read_self(owner, id, now).await?.0)
-    }
-
-    /// [`get_self`](Self::get_self), and the owner's "revoke all" watermark as read.
-    async fn read_self(
-        &self,
-        owner: &Owner,
-        id: &str,
-        now: Timestamp,
-    ) -> Result<(TokenRecord, OwnerAsRead), ManagementError> {
-        let id: TokenId = id.parse().map_err(|_| ManagementError::TokenNotFound)?;
-        let record = match self.store.get_token(&id).await? {
-            Some(record) if record.owner == *owner && record.status(now) == TokenStatus::Active => {
-                record
-            }
-            _ => return Err(ManagementError::TokenNotFound),
-        };
-        let principal = read_principal(&*self.store, owner).await?;
-        let valid_after = principal.as_ref().and_then(|p| p.tokens_valid_after());
-        let allowed = principal
-            .filter(|p| !record.predates(p.tokens_valid_after()))
-            .and_then(|p| p.memberships_for(&record));
-        match allowed {
-            Some(_) => Ok((record, OwnerAsRead { valid_after })),
-            None => Err(ManagementError::TokenNotFound),
-        }
-    }
-
-    /// `POST /v1/tokens/self/rotate`: the token a request was authorized
-    /// with replaces itself without a session, as a session's rotation
-    /// would (name, scopes, allowlist, org limit, lifetime under today's
-    /// policy; the old one revoked after `grace_seconds`), audited as the
-    /// token. Only a token its owner gave [`ROTATE_SELF_SCOPE`] (with a
-    /// session, at creation) may; its owner must still be allowed to use
-    /// it, else `TokenNotFound`, as for a token that is not active. The
-    /// new token continues the old one's family, which a leak report
-    /// revokes whole, and the write is conditioned on the owner's "revoke
-    /// all" watermark as read, so a "revoke all" that lands first refuses it.
-    pub async fn rotate_self(
-        &self,
-        owner: &Owner,
-        id: &str,
-        grace_seconds: Option<u32>,
-        retry: Option<&RetryKey>,
-        origin: Origin,
-        now: Timestamp,
-    ) -> Result<IssuedToken, ManagementError> {
-        let (old, read) = self.read_self(owner, id, now).await?;
-        if !old.scopes.iter().any(|s| s == ROTATE_SELF_SCOPE) {
-            return Err(ManagementError::ScopeRequired(ROTATE_SELF_SCOPE));
-        }
-        let rotated = async {
-            if let Some(issued) = self.replay(retry, owner, now).await? {
-                return Ok(issued);
-            }
-            let grace = grace_seconds.unwrap_or(0);
-            self.policy.check_grace(grace)?;
-            self.check_rotatable(&old, now)?;
-            let how = Replacement {
-                grace,
-                limit: match owner.kind {
-                    OwnerKind::User => self.policy.max_active_tokens,
-                    OwnerKind::ServiceUser => self.policy.max_keys_per_service_user,
-                },
-                by: &Actor::token(&old.id).from_origin(origin),
-                retry,
-                by_itself: Some(read),
-            };
-            self.replace(&old, how, now).await
-        };
-        match rotated.await {
-            // Ended, or its owner refused, since it was read (a "revoke all"
-            // landing first included): as for any refused token.
-            Err(ManagementError::TokenNotActive) => Err(ManagementError::TokenNotFound),
-            other => other,
-        }
-    }
-
-    /// Whether `old` may be rotated now: still active, and every scope
-    /// still offered.
-    pub(super) fn check_rotatable(
-        &self,
-        old: &TokenRecord,
-        now: Timestamp,
-    ) -> Result<(), ManagementError> {
-        if old.status(now) != TokenStatus::Active || old.revoked.is_some() {
-            return Err(ManagementError::TokenNotActive);
-        }
-        match old
-            .scopes
-            .iter()
-            .find(|s| !self.policy.scope_catalog.contains(s))
-        {
-            Some(retired) => Err(ManagementError::ScopeRetired(retired.clone())),
-            None => Ok(()),
-        }
-    }
-
-    /// A new token with the old one's name, scopes and lifetime (under
-    /// today's policy); the old one revoked (reason `rotated`) after
-    /// `grace_seconds`, in one transaction. A token in its grace still counts
-    /// against the limit.
-    pub async fn rotate(
-        &self,
-        caller: &Caller,
-        id: &str,
-        grace_seconds: Option<u32>,
-        retry: Option<&RetryKey>,
-        now: Timestamp,
-    ) -> Result<IssuedToken, ManagementError> {
-        // Read before the replay: a concurrent retry that commits between
-        // the two leaves this read stale, and the write's refusal replays it.
-        let old = self.get(caller, id).await?;
-        self.check_account(caller).await?;
-        if let Some(issued) = self.replay(retry, &old.owner, now).await? {
-            return Ok(issued);
-        }
-        let grace = grace_seconds.unwrap_or(0);
-        self.policy.check_grace(grace)?;
-        self.check_rotatable(&old, now)?;
-        let how = Replacement {
-            grace,
-            limit: self.policy.max_active_tokens,
-            by: &caller.actor(),
-            retry,
-            by_itself: None,
-        };
-        self.replace(&old, how, now).await
-    }
-
-    /// Replaces `old` (checked rotatable) with a new credential of the same
-    /// owner, name, scopes and lifetime, as `how` says.
-    pub(super) async fn replace(
-        &self,
-        old: &TokenRecord,
-        how: Replacement<'_>,
-        now: Timestamp,
-    ) -> Result<IssuedToken, ManagementError> {
-        let Replacement {
-            grace,
-            limit,
-            by,
-            retry,
-            by_itself,
-        } = how;
-        // Name, scopes and allowlist are handed over as they are.
-        let same = Kept {
-            scopes: old.scopes.clone(),
-            lifetime_ms: self.rotation_lifetime(old),
-            allowed_ips: old.allowed_ips.clone(),
-            org_limit: old.org_limit.clone(),
-        };
-        let mut issued = self.new_record(old.owner.clone(), old.name.clone(), same, now)?;
-        // A rotation without a session continues the old token's family; a
-        // session's or an admin's starts a new one.
-        issued.record.family = by_itself.map(|_| old.family_root());
-        let revocation = Revocation {
-            at: now.plus_seconds(i64::from(grace)),
-            by: by.name.clone(),
-            reason: "rotated".into(),
-        };
-        let audits = [
-            by.event(AuditAction::TokenRotate, old.owner.clone(), now)
-                .for_token(old.id)
-                .with_detail(format!("replaced by {}", issued.record.id)),
-            by.event(AuditAction::TokenCreate, old.owner.clone(), now)
-                .for_token(issued.record.id)
-                .with_detail(format!("rotated from {}", old.id)),
-        ];
-        let kept = self.idempotency_record(retry, &issued, now)?;
-        let terms = RotationTerms {
-            idempotency: kept.as_ref(),
-            owner_valid_after: by_itself.map(|owner| owner.valid_after),
-        };
-        let rotated = self
-            .within_limit(&old.owner, now, || {
-                self.store.rotate_token_once(
-                    &old.id,
-                    &revocation,
-                    &issued.record,
-                    limit,
-                    &audits,
-                    &terms,
-                )
-            })
-            .await;
-        if rotated.is_err() {
-            if let Some(result) = self.concurrent_result(retry, &issued, now).await {
-                return result;
-            }
-        }
-        match rotated {
-            // As stored: with the blocks and allowlist the old one had then.
-            Ok(record) => Ok(IssuedToken { record, ..issued }),
-            // Revoked or rotated by a concurrent request since it was read.
-            Err(StoreError::NotFound) => Err(ManagementError::TokenNotActive),
-            Err(other) => Err(other.into()),
         }
     }
 
