@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use cog_integration_tests::services::{authorizer, manager, policy, request, DynamoAuthorizer};
 use cog_integration_tests::{caller, same_id_other_secret, Stack};
-use cog_tokens::authorize::Decision;
+use cog_tokens::authorize::{Decision, Source};
 use cog_tokens::management::TokenRequest;
 use cog_tokens::records::Timestamp;
 use cog_tokens::PlainToken;
@@ -99,7 +99,7 @@ async fn sample(
             let class = (round + offset) % headers.len();
             let started = Instant::now();
             let decision = authorizer
-                .authorize(Some(&headers[class]), None, None, at)
+                .authorize(Some(&headers[class]), None, Source::default(), at)
                 .await
                 .unwrap();
             let elapsed = started.elapsed();

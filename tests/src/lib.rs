@@ -101,6 +101,17 @@ impl Stack {
         texts
     }
 
+    /// The current pepper of `store`'s ring, decrypted as the functions do.
+    pub async fn current_pepper(&self, store: &DynamoStore) -> Pepper {
+        use cog_tokens::store::pepper::PepperSource;
+        cog_tokens::aws::kms::KmsPepperSource::new(self.kms.clone(), store.clone())
+            .load_ring()
+            .await
+            .unwrap()
+            .current()
+            .clone()
+    }
+
     /// A stored pepper's plaintext, decrypted as the functions decrypt it.
     pub async fn pepper_plaintext(&self, stored: &cog_tokens::store::StoredPepper) -> Vec<u8> {
         self.kms
@@ -178,6 +189,7 @@ pub fn new_token(
         expires_at,
         revoked: None,
         last_used_at: None,
+        last_use: Default::default(),
         blocked_orgs: Vec::new(),
         allowed_ips: Default::default(),
         org_limit: None,
@@ -230,7 +242,9 @@ pub mod services {
     use std::time::Duration;
 
     use cog_tokens::authorize::routes::RouteRules;
-    use cog_tokens::authorize::{Authorizer, AuthorizerSettings, CachingSettings, Decision};
+    use cog_tokens::authorize::{
+        Authorizer, AuthorizerSettings, CachingSettings, Decision, Source,
+    };
     use cog_tokens::aws::dynamodb::DynamoStore;
     use cog_tokens::aws::kms::KmsPepperSource;
     use cog_tokens::management::{IssuancePolicy, TokenManager, TokenRequest};
@@ -252,6 +266,7 @@ pub mod services {
             role_catalog: vec!["admin".into(), "deployer".into(), "viewer".into()],
             max_service_users_per_org: 100,
             max_keys_per_service_user: 10,
+            idle_expiry_days: Some(365),
         }
     }
 
@@ -315,7 +330,7 @@ pub mod services {
     ) -> Decision {
         let header = format!("Bearer {}", token.expose_secret());
         authorizer
-            .authorize(Some(&header), None, None, now)
+            .authorize(Some(&header), None, Source::default(), now)
             .await
             .unwrap()
     }

@@ -58,6 +58,7 @@ fn bench_state(
         expires_at: Some(now.plus_seconds(86_400)),
         revoked: None,
         last_used_at: None,
+        last_use: Default::default(),
         blocked_orgs: Vec::new(),
         allowed_ips: Default::default(),
         org_limit: None,

@@ -82,7 +82,7 @@ where
         .authorize(
             event.authorization(shape),
             event.route(shape),
-            event.source_ip(shape),
+            event.source(shape),
             now,
         )
         .await;

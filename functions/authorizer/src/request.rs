@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use cog_tokens::authorize::Route;
+use cog_tokens::authorize::{Route, Source};
 use serde::Deserialize;
 
 /// An event this function cannot read.
@@ -75,6 +75,7 @@ struct RequestContext {
 struct HttpDescription {
     method: Option<String>,
     source_ip: Option<String>,
+    user_agent: Option<String>,
 }
 
 /// REST `REQUEST`: `requestContext.identity`.
@@ -82,6 +83,7 @@ struct HttpDescription {
 #[serde(rename_all = "camelCase")]
 struct CallerIdentity {
     source_ip: Option<String>,
+    user_agent: Option<String>,
 }
 
 /// The `Authorization` values of a header map (any letter case), counting
@@ -216,16 +218,27 @@ impl AuthorizerEvent {
         }
     }
 
-    /// The caller's address: `requestContext.identity.sourceIp` (REST
-    /// `REQUEST`) or `requestContext.http.sourceIp` (HTTP API), as given
-    /// (the authorizer parses it only for a token with an allowlist). A
-    /// `TOKEN` event carries none.
-    pub fn source_ip(&self, shape: EventShape) -> Option<&str> {
-        let context = self.request_context.as_ref()?;
-        match shape {
-            EventShape::RestToken => None,
-            EventShape::RestRequest => context.identity.as_ref()?.source_ip.as_deref(),
-            EventShape::HttpV2 => context.http.as_ref()?.source_ip.as_deref(),
+    /// The caller's address and user agent: `requestContext.identity`'s
+    /// `sourceIp` and `userAgent` (REST `REQUEST`) or `requestContext.http`'s
+    /// (HTTP API), as given (the authorizer parses the address only for a
+    /// token with an allowlist or a use it records). A `TOKEN` event
+    /// carries neither.
+    pub fn source(&self, shape: EventShape) -> Source<'_> {
+        let Some(context) = self.request_context.as_ref() else {
+            return Source::default();
+        };
+        let (ip, user_agent) = match shape {
+            EventShape::RestToken => return Source::default(),
+            EventShape::RestRequest => context
+                .identity
+                .as_ref()
+                .map(|i| (&i.source_ip, &i.user_agent)),
+            EventShape::HttpV2 => context.http.as_ref().map(|h| (&h.source_ip, &h.user_agent)),
+        }
+        .unzip();
+        Source {
+            ip: ip.and_then(|ip| ip.as_deref()),
+            user_agent: user_agent.and_then(|agent| agent.as_deref()),
         }
     }
 
@@ -259,17 +272,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_source_ip_comes_from_each_shapes_own_field() {
+    fn the_source_comes_from_each_shapes_own_fields() {
         let read = |json: &str| {
             let event = AuthorizerEvent::from_json(json).unwrap();
-            event.source_ip(event.shape().unwrap()).map(str::to_owned)
+            let source = event.source(event.shape().unwrap());
+            (
+                source.ip.map(str::to_owned),
+                source.user_agent.map(str::to_owned),
+            )
         };
-        let rest = r#"{"type":"REQUEST","requestContext":{"identity":{"sourceIp":"203.0.113.9"},"http":{"sourceIp":"198.51.100.1"}}}"#;
-        assert_eq!(read(rest).as_deref(), Some("203.0.113.9"));
-        let http = r#"{"version":"2.0","type":"REQUEST","requestContext":{"http":{"method":"GET","sourceIp":"2001:db8::7"}}}"#;
-        assert_eq!(read(http).as_deref(), Some("2001:db8::7"));
-        let token = r#"{"type":"TOKEN","authorizationToken":"x","requestContext":{"identity":{"sourceIp":"203.0.113.9"}}}"#;
-        assert_eq!(read(token), None, "a TOKEN event tells no address");
+        let rest = r#"{"type":"REQUEST","requestContext":{"identity":{"sourceIp":"203.0.113.9","userAgent":"curl/8"},"http":{"sourceIp":"198.51.100.1"}}}"#;
+        assert_eq!(
+            read(rest),
+            (Some("203.0.113.9".into()), Some("curl/8".into()))
+        );
+        let http = r#"{"version":"2.0","type":"REQUEST","requestContext":{"http":{"method":"GET","sourceIp":"2001:db8::7","userAgent":"sdk/1"}}}"#;
+        assert_eq!(
+            read(http),
+            (Some("2001:db8::7".into()), Some("sdk/1".into()))
+        );
+        let token = r#"{"type":"TOKEN","authorizationToken":"x","requestContext":{"identity":{"sourceIp":"203.0.113.9","userAgent":"a"}}}"#;
+        assert_eq!(read(token), (None, None), "a TOKEN event tells neither");
     }
 
     #[test]

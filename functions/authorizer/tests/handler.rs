@@ -131,6 +131,7 @@ impl Fixture {
             expires_at: Some(self.now.plus_seconds(3600)),
             revoked: None,
             last_used_at: None,
+            last_use: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,

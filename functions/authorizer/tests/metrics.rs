@@ -42,6 +42,7 @@ async fn token(store: &MemoryStore, now: Timestamp, expires_at: Timestamp) -> Pl
         expires_at: Some(expires_at),
         revoked: None,
         last_used_at: None,
+        last_use: Default::default(),
         blocked_orgs: Vec::new(),
         allowed_ips: Default::default(),
         org_limit: None,

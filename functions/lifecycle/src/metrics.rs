@@ -2,6 +2,7 @@
 //! batch or a schedule tick), dimension `Function` only.
 
 use cog_tokens::events::expiry::SweepReport;
+use cog_tokens::management::idle::IdleReport;
 use cog_tokens::metrics::{Aggregate, Unit};
 use cog_tokens::records::Timestamp;
 
@@ -19,8 +20,11 @@ pub const OUTBOX_LAG: &str = "OutboxLag";
 /// Count: stream records handed back for another attempt; after the
 /// mapping's last attempt it dead-letters them.
 pub const EVENTS_RETRIED: &str = "EventsRetried";
-/// Count: expiry notices recorded (7 days, 1 day, expired).
+/// Count: expiry notices recorded (7 days, 1 day, expired), and idle
+/// warnings (7 days, 1 day before an idle revocation).
 pub const EXPIRY_WARNINGS_SENT: &str = "ExpiryWarningsSent";
+/// Count: credentials the idle sweep revoked (`idle_expired`).
+pub const IDLE_REVOCATIONS: &str = "IdleRevocations";
 /// Count: API Gateway authorizer-cache flushes.
 pub const CACHE_FLUSHES: &str = "CacheFlushes";
 /// Count: batches or ticks that failed on a flush.
@@ -39,10 +43,15 @@ pub fn record_publish(aggregate: &mut Aggregate, tally: &PublishTally, now: Time
     }
 }
 
-/// One sweep.
-pub fn record_sweep(aggregate: &mut Aggregate, report: &SweepReport) {
-    let notices = report.seven_days + report.one_day + report.expired;
+/// One sweep; `idle` when the idle sweep finished (a failed one is the
+/// function's error, alarmed as such).
+pub fn record_sweep(aggregate: &mut Aggregate, report: &SweepReport, idle: Option<&IdleReport>) {
+    let idle_warnings = idle.map_or(0, |i| i.seven_days + i.one_day);
+    let notices = report.seven_days + report.one_day + report.expired + idle_warnings;
     aggregate.count(EXPIRY_WARNINGS_SENT, &[], u64::from(notices));
+    if let Some(idle) = idle {
+        aggregate.count(IDLE_REVOCATIONS, &[], u64::from(idle.revoked));
+    }
 }
 
 /// One invalidator batch or tick.
@@ -107,8 +116,16 @@ mod tests {
             one_day: 1,
             expired: 4,
         };
-        record_sweep(&mut aggregate, &report);
-        assert_eq!(document(aggregate, EXPIRY_SWEEP)["ExpiryWarningsSent"], 7);
+        let idle = IdleReport {
+            seven_days: 1,
+            one_day: 0,
+            revoked: 2,
+            addresses_removed: 5,
+        };
+        record_sweep(&mut aggregate, &report, Some(&idle));
+        let swept = document(aggregate, EXPIRY_SWEEP);
+        assert_eq!(swept["ExpiryWarningsSent"], 8);
+        assert_eq!(swept["IdleRevocations"], 2);
 
         let mut aggregate = Aggregate::new();
         let tally = InvalidationTally {

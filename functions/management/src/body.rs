@@ -137,6 +137,8 @@ struct PolicyBody {
     pat_access: String,
     #[serde(default)]
     pat_max_lifetime_days: Option<u32>,
+    #[serde(default)]
+    idle_expiry_days: Option<u32>,
 }
 
 /// `PUT /v1/orgs/{org}/policy`: the whole policy (range checked by the manager).
@@ -152,6 +154,7 @@ pub fn org_policy(content_type: Option<&str>, bytes: &[u8]) -> Result<OrgPolicy,
     Ok(OrgPolicy {
         pat_access,
         pat_max_lifetime_days: body.pat_max_lifetime_days,
+        idle_expiry_days: body.idle_expiry_days,
     })
 }
 

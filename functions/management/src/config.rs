@@ -43,6 +43,7 @@ pub fn issuance_policy_from_env() -> Result<IssuancePolicy, ConfigError> {
         allow_non_expiring: parsed_or("ALLOW_NON_EXPIRING", false)?,
         max_active_tokens: parsed_or("MAX_ACTIVE_TOKENS", 50)?,
         max_rotation_grace_seconds: parsed_or("MAX_ROTATION_GRACE_SECONDS", 3600)?,
+        idle_expiry_days: cog_tokens::management::idle::deployment_window_from_env()?,
     })
 }
 

@@ -3,8 +3,8 @@
 use cog_tokens::management::{pat_refusal, Credential, IssuancePolicy, IssuedToken, ADMIN_ROLE};
 use cog_tokens::records::audit::AuditPage;
 use cog_tokens::records::{
-    Account, AuditEvent, IpAllowlist, OrgPolicy, OwnerKind, ServiceUser, Timestamp, TokenRecord,
-    TokenStatus,
+    Account, AuditEvent, IpAllowlist, LastUse, OrgPolicy, OwnerKind, ServiceUser, Timestamp,
+    TokenRecord, TokenStatus,
 };
 use serde::{Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
@@ -23,6 +23,8 @@ pub struct TokenView<'a> {
     pub expires_at: Option<Timestamp>,
     #[serde(serialize_with = "optional_rfc3339")]
     pub last_used_at: Option<Timestamp>,
+    /// Where the last recorded uses came from, within the retention.
+    pub last_use: LastUseView,
     #[serde(serialize_with = "optional_rfc3339")]
     pub revoked_at: Option<Timestamp>,
     pub status: TokenStatus,
@@ -42,10 +44,44 @@ impl<'a> TokenView<'a> {
             created_at: record.created_at,
             expires_at: record.expires_at,
             last_used_at: record.last_used_at,
+            last_use: LastUseView::new(&record.last_use.retained(record.last_used_at, now)),
             revoked_at: record.revoked.as_ref().map(|r| r.at),
             status: record.status(now),
             allowed_ips: record.allowed_ips.to_strings(),
             orgs: record.org_limit.as_deref(),
+        }
+    }
+}
+
+/// A credential's last use: its address and user agent, and the recent
+/// distinct addresses (most recent first), none older than the retention.
+#[derive(Debug, Serialize)]
+pub struct LastUseView {
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub recent_addresses: Vec<RecentAddressView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecentAddressView {
+    pub ip: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub last_seen_at: Timestamp,
+}
+
+impl LastUseView {
+    fn new(details: &LastUse) -> Self {
+        Self {
+            source_ip: details.source_ip.map(|ip| ip.to_string()),
+            user_agent: details.user_agent.clone(),
+            recent_addresses: details
+                .recent
+                .iter()
+                .map(|a| RecentAddressView {
+                    ip: a.ip.to_string(),
+                    last_seen_at: a.seen_at,
+                })
+                .collect(),
         }
     }
 }
@@ -236,6 +272,8 @@ pub struct CredentialListView<'a> {
 pub struct PolicyView {
     pub pat_access: &'static str,
     pub pat_max_lifetime_days: Option<u32>,
+    /// Days a credential acting here may stay unused; `null`: the deployment's.
+    pub idle_expiry_days: Option<u32>,
 }
 
 impl PolicyView {
@@ -243,6 +281,7 @@ impl PolicyView {
         Self {
             pat_access: policy.pat_access.as_str(),
             pat_max_lifetime_days: policy.pat_max_lifetime_days,
+            idle_expiry_days: policy.idle_expiry_days,
         }
     }
 }
@@ -287,6 +326,9 @@ pub struct IssuanceView<'a> {
     pub max_rotation_grace_seconds: u32,
     pub max_allowed_ips: usize,
     pub max_orgs: usize,
+    /// The deployment's idle window in days (`null`: none); an org may set
+    /// a shorter one, never a longer.
+    pub idle_expiry_days: Option<u32>,
 }
 
 impl<'a> AccountView<'a> {
@@ -320,6 +362,7 @@ impl<'a> AccountView<'a> {
                 max_rotation_grace_seconds: policy.max_rotation_grace_seconds,
                 max_allowed_ips: IpAllowlist::MAX_ENTRIES,
                 max_orgs: TokenRecord::MAX_ORG_LIMIT,
+                idle_expiry_days: policy.idle_expiry_days,
             },
         }
     }

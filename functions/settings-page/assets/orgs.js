@@ -1,7 +1,7 @@
 // Org administration, for each org where the caller is an admin: service
 // users and their keys, the credentials inventory, the PAT policy, the trail.
 import { api, enc, issue } from "./api.js";
-import { credentialActions, credentialCells, credentialColumns, credentialForm } from "./tokens.js";
+import { credentialActions, credentialCells, credentialColumns, credentialForm, lastUseCell } from "./tokens.js";
 import {
   announce, confirmStep, date, el, field, formError, pagedTable, showAlert, showIssued, statusCell,
   submitting, uid,
@@ -97,7 +97,7 @@ function serviceUsers(org, issuance) {
 function inventory(org) {
   const table = pagedTable({
     caption: `Credentials that can act in ${org}, newest first`,
-    columns: ["Type", "Owner", "Name", "Token", "Status", "Actions"],
+    columns: ["Type", "Owner", "Name", "Token", "Last used", "Status", "Actions"],
     empty: "No credentials act in this org.",
     load: async (cursor) => page(await api("GET", `/v1/orgs/${enc(org)}/credentials?limit=20${more(cursor)}`), "credentials"),
     row: (c) => {
@@ -124,26 +124,37 @@ function inventory(org) {
         });
         actions.push(button);
       }
-      return [pat ? "PAT" : "Service key", c.owner, c.name, el("code", { text: c.hint }), status, actions];
+      return [pat ? "PAT" : "Service key", c.owner, c.name, el("code", { text: c.hint }), lastUseCell(c), status, actions];
     },
   });
   return { node: el("section", {}, el("h3", { text: "Credentials in this org" }), table.node), load: () => table.reload() };
 }
 
-function policy(org) {
+function policy(org, issuance) {
   const form = el("form", { class: "card", novalidate: true });
   const access = el("select", { name: "pat_access" },
     [["allowed", "Allowed: members' PATs act here"], ["limited_only", "Only PATs limited to this org"], ["blocked", "Blocked: no PAT acts here"]]
       .map(([value, text]) => el("option", { value, text })));
   const lifetime = el("input", { name: "pat_max_lifetime_days", type: "number", min: "1", max: "3650", inputmode: "numeric" });
+  const deployment = issuance.idle_expiry_days;
+  const idle = el("input", { name: "idle_expiry_days", type: "number", min: "30", max: String(deployment ?? 730), inputmode: "numeric" });
+  const idleHint = deployment
+    ? `30 to ${deployment}; empty: this deployment's ${deployment} days. Warned 7 days and 1 day before.`
+    : "30 to 730; empty: unused credentials never expire here. Warned 7 days and 1 day before.";
   form.append(field("Personal access tokens", access, { field: "pat_access" }),
     field("Longest PAT lifetime, in days (optional)", lifetime, { field: "pat_max_lifetime_days", hint: "Older PATs stop acting here." }),
+    field("Revoke credentials acting here after this many days unused (optional)", idle, { field: "idle_expiry_days", hint: idleHint }),
     formError(), el("button", { type: "submit", text: "Save policy" }));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     submitting(form, async () => {
       const days = lifetime.value.trim();
-      await api("PUT", `/v1/orgs/${enc(org)}/policy`, { pat_access: access.value, pat_max_lifetime_days: days ? Number(days) : null });
+      const idleDays = idle.value.trim();
+      await api("PUT", `/v1/orgs/${enc(org)}/policy`, {
+        pat_access: access.value,
+        pat_max_lifetime_days: days ? Number(days) : null,
+        idle_expiry_days: idleDays ? Number(idleDays) : null,
+      });
       announce(`The PAT policy of ${org} is saved.`);
     });
   });
@@ -151,6 +162,7 @@ function policy(org) {
     const current = await api("GET", `/v1/orgs/${enc(org)}/policy`);
     access.value = current.pat_access;
     lifetime.value = current.pat_max_lifetime_days ?? "";
+    idle.value = current.idle_expiry_days ?? "";
   };
   return { node: el("section", {}, el("h3", { text: "PAT policy" }), form), load };
 }
@@ -170,7 +182,7 @@ function trail(org) {
 export function renderOrgs(account) {
   const parts = [];
   const sections = account.orgs.filter((m) => m.admin).map(({ org }) => {
-    const pieces = [serviceUsers(org, account.issuance), inventory(org), policy(org), trail(org)];
+    const pieces = [serviceUsers(org, account.issuance), inventory(org), policy(org, account.issuance), trail(org)];
     parts.push(...pieces);
     const id = uid("org");
     return el("section", { class: "org", "aria-labelledby": id },

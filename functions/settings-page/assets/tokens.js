@@ -127,6 +127,23 @@ export function credentialActions(item, { base, issuance, kind, after, changed }
 
 export const credentialColumns = ["Name", "Token", "Scopes", "Created", "Expires", "Last used", "Status", "Actions"];
 
+// When a credential was last used, from where, and with what; the recent
+// distinct addresses behind a disclosure. Text only: a user agent is the
+// caller's own words.
+export function lastUseCell(item) {
+  if (!item.last_used_at) return "Never";
+  const use = item.last_use || { recent_addresses: [] };
+  const when = date(item.last_used_at);
+  const summary = use.source_ip ? `${when} from ${use.source_ip}` : when;
+  if (!use.user_agent && use.recent_addresses.length === 0) return summary;
+  const rows = use.recent_addresses.map((a) => el("li", {}, el("code", { text: a.ip }), ` ${date(a.last_seen_at)}`));
+  return el("details", { class: "last-use" },
+    el("summary", { text: summary }),
+    use.user_agent ? el("p", {}, "User agent: ", el("code", { text: use.user_agent })) : null,
+    rows.length ? el("p", { text: "Recent addresses:" }) : null,
+    rows.length ? el("ul", { "aria-label": `Recent addresses of ${item.name}` }, rows) : null);
+}
+
 export function credentialCells(item, actions) {
   return [
     item.name,
@@ -134,7 +151,7 @@ export function credentialCells(item, actions) {
     item.scopes.join(", "),
     date(item.created_at),
     item.expires_at ? date(item.expires_at) : "Never",
-    item.last_used_at ? date(item.last_used_at) : "Never",
+    lastUseCell(item),
     statusCell(item),
     actions,
   ];

@@ -6,6 +6,7 @@
 use anyhow::{Context, Result};
 use cog_tokens::aws::dynamodb::{schema, DynamoStore};
 use cog_tokens::aws::kms::add_pepper_version;
+use cog_tokens::management::idle::backfill_idle_index;
 use cog_tokens::management::lifecycle::{
     all_tokens, reconcile_peppers, reconcile_restored, revoke_all, revoke_selection,
     ReconcileOptions, Selection,
@@ -378,6 +379,13 @@ impl Operator {
             Some(record) => self.out.record(&token_json(&record, Timestamp::now())),
             None => return Err(not_found(format!("no token `{id}`"))),
         }
+        Ok(())
+    }
+
+    pub async fn token_idle_backfill(&self, dry_run: bool) -> Result<()> {
+        let done = backfill_idle_index(&self.store, Timestamp::now(), dry_run).await?;
+        self.out
+            .record(&json!({"dry_run": dry_run, "active": done.active, "joined": done.joined}));
         Ok(())
     }
 

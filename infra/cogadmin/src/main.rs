@@ -235,6 +235,13 @@ enum TokenCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Put every active token made before idle expiry into the idle index,
+    /// so the expiry sweep can revoke it when unused (once, after upgrading)
+    IdleBackfill {
+        /// Count the active tokens (at most that many would join); change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -467,6 +474,9 @@ async fn run(cli: Cli, out: Output) -> Result<()> {
                 .await
         }
         Command::Token(TokenCommand::Show { id }) => ops.token_show(&id).await,
+        Command::Token(TokenCommand::IdleBackfill { dry_run }) => {
+            ops.token_idle_backfill(dry_run).await
+        }
         Command::Token(TokenCommand::RevokeAll {
             owner,
             service_user,

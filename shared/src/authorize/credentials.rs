@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
-use crate::records::{ChangeKey, Owner, Timestamp, TokenRecord};
+use crate::records::{ChangeKey, LastUse, Owner, Timestamp, TokenRecord};
 use crate::store::feed::{
     FeedEntry, FeedSnapshot, RevocationFeed, CLOCK_MARGIN_MS, FEED_RETENTION_MS,
 };
@@ -157,10 +157,12 @@ impl CredentialCache {
         );
     }
 
-    /// After this instance wrote `last_used_at`: the cached record shows it.
-    pub fn touched(&self, id: &TokenId, at: Timestamp) {
+    /// After this instance wrote (or started writing) `last_used_at`: the
+    /// cached record shows it, so the next write starts from these details.
+    pub fn touched(&self, id: &TokenId, at: Timestamp, details: &LastUse) {
         if let Some(entry) = self.lock().entries.peek_mut(id) {
             entry.verified.record.last_used_at = Some(at);
+            entry.verified.record.last_use.clone_from(details);
         }
     }
 

@@ -22,6 +22,7 @@ fn verified(owner: &str) -> Verified {
         expires_at: None,
         revoked: None,
         last_used_at: None,
+        last_use: Default::default(),
         blocked_orgs: vec![],
         allowed_ips: Default::default(),
         org_limit: None,

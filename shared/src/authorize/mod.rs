@@ -84,6 +84,28 @@ pub struct Route<'a> {
     pub path: &'a str,
 }
 
+/// Where a request came from, as its event tells: the source address (text
+/// that is no address counts as none) and the `User-Agent`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Source<'a> {
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+impl<'a> Source<'a> {
+    /// A request from `ip` that told no user agent.
+    pub fn ip(ip: Option<&'a str>) -> Self {
+        Self {
+            ip,
+            user_agent: None,
+        }
+    }
+
+    fn address(&self) -> Option<IpAddr> {
+        self.ip.and_then(|text| text.parse().ok())
+    }
+}
+
 /// Who a valid token acts as, passed downstream as authorizer context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -224,14 +246,13 @@ where
     }
 
     /// Decides one request. `authorization` is the raw `Authorization`
-    /// header value; `source` the caller's address as the event gives it
-    /// (parsed only for a token with an IP allowlist; text that is no
-    /// address counts as none).
+    /// header value; `source` where the event says it came from (read only
+    /// for a token with an IP allowlist, or when its use is recorded).
     pub async fn authorize(
         &self,
         authorization: Option<&str>,
         route: Option<Route<'_>>,
-        source: Option<&str>,
+        source: Source<'_>,
         now: Timestamp,
     ) -> Result<Decision, AuthorizeError> {
         let started = Instant::now();
@@ -249,7 +270,7 @@ where
         &self,
         authorization: Option<&str>,
         route: Option<Route<'_>>,
-        source: Option<&str>,
+        source: Source<'_>,
         now: Timestamp,
     ) -> Result<Decision, AuthorizeError> {
         use Decision::Unauthorized;
@@ -301,28 +322,33 @@ where
                 return Ok(Unauthorized(reason));
             }
         };
-        let source = (!record.allowed_ips.is_empty())
-            .then(|| source.and_then(|text| text.parse::<IpAddr>().ok()));
-        let admitted = source.is_none_or(|source| record.allowed_ips.admits(source));
+        let address = (!record.allowed_ips.is_empty()).then(|| source.address());
+        let admitted = address.is_none_or(|address| record.allowed_ips.admits(address));
         // A due `last_used_at` write, awaited with the gateway's cache on,
         // runs beside the org-policy read: the cold path pays the longer
         // of the two, not their sum.
         let acting = self.acting_orgs(&record, memberships);
         let (orgs, written) = match (&ring, admitted) {
             (Some(ring), true) => {
-                let written = self.after_success(&token, &record, ring.current(), now);
+                let written = self.after_success(&token, &record, ring.current(), source, now);
                 futures::join!(acting, written)
             }
-            _ => (acting.await, Ok(())),
+            _ => (acting.await, Ok(None)),
         };
         let orgs = orgs?;
         if let (Some(credentials), Some(principal)) = (&self.credentials, kept) {
-            let record = record.clone();
+            // As stored once a use it recorded lands, so the next write
+            // builds on these details.
+            let mut record = record.clone();
+            if let Ok(Some(details)) = &written {
+                record.last_used_at = Some(now);
+                record.last_use.clone_from(details);
+            }
             credentials.insert(Verified { record, principal }, read_started);
         }
-        if let Some(source) = source.filter(|_| !admitted) {
-            self.record_refusal(&record, source, now);
-            let reason = match source {
+        if let Some(address) = address.filter(|_| !admitted) {
+            self.record_refusal(&record, address, now);
+            let reason = match address {
                 Some(_) => ForbidReason::SourceNotAllowed,
                 None => ForbidReason::SourceUnknown,
             };

@@ -146,6 +146,7 @@ mod tests {
             let blocked = OrgPolicy {
                 pat_access: PatAccess::Blocked,
                 pat_max_lifetime_days: None,
+                idle_expiry_days: None,
             };
             Ok(orgs
                 .iter()
@@ -169,6 +170,7 @@ mod tests {
             expires_at: Some(Timestamp(86_400_000)),
             revoked: None,
             last_used_at: None,
+            last_use: Default::default(),
             blocked_orgs: blocked.iter().map(|o| (*o).to_owned()).collect(),
             allowed_ips: Default::default(),
             org_limit: None,
@@ -228,6 +230,7 @@ mod tests {
         let policy = OrgPolicy {
             pat_access: PatAccess::Allowed,
             pat_max_lifetime_days: Some(1),
+            idle_expiry_days: None,
         };
         assert!(policy.admits_pat(&pat(&[])));
         let mut two_days = pat(&[]);

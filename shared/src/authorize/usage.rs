@@ -5,9 +5,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{Authorizer, KnownToken, KNOWN_TOKENS_CAPACITY};
+use super::{Authorizer, KnownToken, Source, KNOWN_TOKENS_CAPACITY};
 use crate::logging::Causes;
-use crate::records::{AuditAction, AuditEvent, Timestamp, TokenRecord};
+use crate::records::{AuditAction, AuditEvent, LastUse, Timestamp, TokenRecord};
 use crate::store::feed::RevocationFeed;
 use crate::store::pepper::PepperSource;
 use crate::store::{CredentialLookup, StoreError, TokenStore};
@@ -90,7 +90,8 @@ where
         });
     }
 
-    /// `last_used_at` and the lazy re-hash. With API Gateway's cache on, a
+    /// `last_used_at` (with the use's details, which it returns when it
+    /// writes them) and the lazy re-hash. With API Gateway's cache on, a
     /// due `last_used_at` write is awaited and its fault fails closed: the
     /// invalidator skips flushing the gateway for a credential whose
     /// `last_used_at` is older than the TTL plus the interval, which holds
@@ -102,28 +103,44 @@ where
         token: &PlainToken,
         record: &TokenRecord,
         current: &Pepper,
+        source: Source<'_>,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<LastUse>, StoreError> {
         let interval_ms = self.last_used_interval_ms();
         let threshold = now.0.saturating_sub(interval_ms);
         let stale_in_record = record.last_used_at.is_none_or(|at| at.0 <= threshold);
         let claimed = self.remember_and_claim(record, now, interval_ms, stale_in_record, |k| {
             &mut k.touched_at
         });
-        if claimed && self.settings.caching.gateway_cache_on {
+        // Read from the event only for a use that is recorded: the address
+        // parse and the copy happen once per interval per token.
+        let details = claimed.then(|| {
+            record
+                .last_use
+                .after(now, source.address(), source.user_agent)
+        });
+        if let (Some(details), true) = (&details, self.settings.caching.gateway_cache_on) {
             let id = record.id;
-            if let Err(error) = self.store.touch_last_used(&id, now, interval_ms).await {
+            if let Err(error) = self
+                .store
+                .touch_last_used(&id, now, interval_ms, details)
+                .await
+            {
                 self.forget(&id);
                 return Err(error);
             }
             if let Some(credentials) = &self.credentials {
-                credentials.touched(&id, now);
+                credentials.touched(&id, now, details);
             }
-        } else if claimed {
+        } else if let Some(details) = &details {
             let store = Arc::clone(&self.store);
             let id = record.id;
+            if let Some(credentials) = &self.credentials {
+                credentials.touched(&id, now, details);
+            }
+            let details = details.clone();
             self.spawn(async move {
-                if let Err(error) = store.touch_last_used(&id, now, interval_ms).await {
+                if let Err(error) = store.touch_last_used(&id, now, interval_ms, &details).await {
                     tracing::warn!(token_id = %id, error = %Causes(&error), "last_used_at update failed");
                 }
             });
@@ -155,7 +172,7 @@ where
                 }
             });
         }
-        Ok(())
+        Ok(details)
     }
 
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {

@@ -68,6 +68,7 @@ mod tests {
             expires_at: expires_day.map(|d| Timestamp(d * DAY_MS)),
             revoked: None,
             last_used_at: None,
+            last_use: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,

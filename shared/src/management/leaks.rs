@@ -290,6 +290,7 @@ mod tests {
             expires_at: expires_at.map(Timestamp),
             revoked: None,
             last_used_at: None,
+            last_use: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,

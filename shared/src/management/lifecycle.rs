@@ -694,6 +694,7 @@ mod tests {
             expires_at: None,
             revoked: None,
             last_used_at: None,
+            last_use: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,

@@ -6,7 +6,7 @@
 //! `error` says why a request is refused, `idempotency` gives a retried
 //! issuing request its first result back.
 //! `accounts` applies the platform directory's updates, `leaks` revokes
-//! reported tokens, `lifecycle` holds revoke-all and complete listings.
+//! reported tokens, `idle` revokes unused ones, `lifecycle` holds revoke-all and complete listings.
 //!
 //! Layer 4: may import `store`, `records`, `token`; never `authorize` or
 //! `events`.
@@ -14,6 +14,7 @@
 pub mod accounts;
 mod error;
 mod idempotency;
+pub mod idle;
 pub mod leaks;
 pub mod lifecycle;
 mod org_credentials;

@@ -11,6 +11,7 @@ use super::preconditions::IfMatch;
 use super::service_users::OrgCall;
 use super::tokens::TokenManager;
 use crate::management::lifecycle::all_tokens;
+use crate::records::idle;
 use crate::records::{
     AuditAction, OrgPolicy, Owner, OwnerKind, StatusFilter, Timestamp, TokenRecord,
 };
@@ -75,13 +76,31 @@ where
                 ),
             ));
         }
-        let detail = format!(
+        let deployment = self.policy().idle_expiry_days;
+        if policy
+            .idle_expiry_days
+            .is_some_and(|days| !idle::admits_org_window(days, deployment))
+        {
+            return Err(ManagementError::invalid(
+                "idle_expiry_days",
+                "invalid_idle_expiry",
+                format!(
+                    "idle_expiry_days must be {} to {} or null (the deployment's window)",
+                    idle::MIN_IDLE_DAYS,
+                    deployment.unwrap_or(idle::MAX_IDLE_DAYS)
+                ),
+            ));
+        }
+        let mut detail = format!(
             "pat_access={} pat_max_lifetime_days={}",
             policy.pat_access.as_str(),
             policy
                 .pat_max_lifetime_days
                 .map_or("none".to_owned(), |d| d.to_string())
         );
+        if let Some(days) = policy.idle_expiry_days {
+            detail.push_str(&format!(" idle_expiry_days={days}"));
+        }
         let audit = call
             .actor()
             .org_event(AuditAction::OrgPolicyPut, call.now)

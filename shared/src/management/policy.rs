@@ -25,6 +25,9 @@ pub struct IssuancePolicy {
     pub max_service_users_per_org: u32,
     /// Active keys per service user.
     pub max_keys_per_service_user: u32,
+    /// How long an unused credential stays valid (`records::idle`);
+    /// `None`: only orgs' settings apply.
+    pub idle_expiry_days: Option<u32>,
 }
 
 impl IssuancePolicy {

@@ -151,6 +151,7 @@ where
                 .map(|ms| Timestamp(now.0.saturating_add(ms))),
             revoked: None,
             last_used_at: None,
+            last_use: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: kept.allowed_ips,
             org_limit: kept.org_limit,

@@ -14,8 +14,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::records::{
-    Account, AuditEvent, IdempotencyRecord, IpAllowlist, OrgPolicy, Owner, OwnerKind, Revocation,
-    ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    Account, AuditEvent, IdempotencyRecord, IpAllowlist, LastUse, OrgPolicy, Owner, OwnerKind,
+    Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -432,6 +432,7 @@ impl TokenStore for MemoryStore {
         id: &TokenId,
         at: Timestamp,
         min_interval_ms: i64,
+        details: &LastUse,
     ) -> Result<bool, StoreError> {
         let mut state = self.side_write_state()?;
         let Some((record, _)) = state.tokens.get_mut(id) else {
@@ -444,6 +445,7 @@ impl TokenStore for MemoryStore {
             return Ok(false);
         }
         record.last_used_at = Some(at);
+        record.last_use.clone_from(details);
         Ok(true)
     }
 

@@ -4,6 +4,7 @@
 use std::str::FromStr;
 
 use super::allowlist::IpAllowlist;
+use super::last_use::LastUse;
 use super::primitives::{Owner, Timestamp, UnknownValue};
 use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
@@ -74,6 +75,8 @@ pub struct TokenRecord {
     pub expires_at: Option<Timestamp>,
     pub revoked: Option<Revocation>,
     pub last_used_at: Option<Timestamp>,
+    /// Where the last recorded uses came from (written with `last_used_at`).
+    pub last_use: LastUse,
     /// Orgs whose admins blocked this PAT there: it never carries them.
     pub blocked_orgs: Vec<String>,
     /// The source networks it may be used from; empty: any.
@@ -151,6 +154,7 @@ mod tests {
                 reason: "test".into(),
             }),
             last_used_at: None,
+            last_use: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,

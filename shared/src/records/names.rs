@@ -54,7 +54,10 @@ pub fn uniqueness_key(name: &str) -> String {
     folded.nfkc().collect()
 }
 
-fn allowed(c: char) -> bool {
+/// Whether `c` shows as itself: no control, format (bidi overrides,
+/// zero-width), private-use or unassigned character, and no separator but
+/// the plain space. Also what a kept user agent is cleaned to.
+pub fn allowed(c: char) -> bool {
     if c == ' ' {
         return true;
     }

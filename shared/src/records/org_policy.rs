@@ -1,5 +1,6 @@
 //! What an org's admins decide about their members' PATs: whether PATs may
-//! act in the org at all, and how long they may live.
+//! act in the org at all, and how long they may live; and how long any of
+//! its credentials may stay unused.
 
 use std::str::FromStr;
 
@@ -45,6 +46,9 @@ pub struct OrgPolicy {
     pub pat_access: PatAccess,
     /// A PAT whose lifetime is longer (or unbounded) does not carry the org.
     pub pat_max_lifetime_days: Option<u32>,
+    /// Days a credential acting in the org may stay unused before the idle
+    /// sweep revokes it; `None`: the deployment's (`records::idle`).
+    pub idle_expiry_days: Option<u32>,
 }
 
 impl OrgPolicy {
@@ -57,7 +61,16 @@ impl OrgPolicy {
         let days = self
             .pat_max_lifetime_days
             .map_or_else(String::new, |d| d.to_string());
-        super::entity_tag(&["org_policy", self.pat_access.as_str(), &days])
+        // Unset, the tag is what it was before the setting existed.
+        match self.idle_expiry_days {
+            None => super::entity_tag(&["org_policy", self.pat_access.as_str(), &days]),
+            Some(idle) => super::entity_tag(&[
+                "org_policy",
+                self.pat_access.as_str(),
+                &days,
+                &format!("idle={idle}"),
+            ]),
+        }
     }
 
     /// Whether a PAT (`record`) that may act in the org by its own limit

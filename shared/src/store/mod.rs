@@ -3,7 +3,7 @@
 //! in [`crate::memory`] (feature `test-util`).
 //!
 //! Layer 3: the ports (`TokenStore`, `TokenScan`, `PrincipalStore`,
-//! `CredentialLookup`, `AuditLog`, `RateLimiter`, `expiry::ExpiryIndex`, `feed::RevocationFeed`,
+//! `CredentialLookup`, `AuditLog`, `RateLimiter`, `expiry::ExpiryIndex`, `idle::IdleIndex`, `feed::RevocationFeed`,
 //! `gateway::GatewayCache`,
 //! `pepper::PepperSource` with the ring it feeds) and `StoreError`. May
 //! import `records`, `token`.
@@ -15,12 +15,13 @@ use async_trait::async_trait;
 pub mod expiry;
 pub mod feed;
 pub mod gateway;
+pub mod idle;
 pub mod pepper;
 
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{
-    Account, AuditEvent, IdempotencyRecord, IpAllowlist, OrgMember, OrgMembership, OrgPolicy,
-    Owner, OwnerKind, PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp,
+    Account, AuditEvent, IdempotencyRecord, IpAllowlist, LastUse, OrgMember, OrgMembership,
+    OrgPolicy, Owner, OwnerKind, PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp,
     TokenRecord,
 };
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -211,13 +212,14 @@ pub trait TokenStore: Send + Sync {
     /// (expired, or revoked at a time now past); returns how many.
     async fn release_ended(&self, owner: &Owner, now: Timestamp) -> Result<u32, StoreError>;
 
-    /// Sets `last_used_at = at` unless it was set after `at - min_interval_ms`.
-    /// Returns whether it wrote.
+    /// Sets `last_used_at = at` and the last-use `details` unless it was
+    /// set after `at - min_interval_ms`. Returns whether it wrote.
     async fn touch_last_used(
         &self,
         id: &TokenId,
         at: Timestamp,
         min_interval_ms: i64,
+        details: &LastUse,
     ) -> Result<bool, StoreError>;
 
     /// Blocks a PAT in `org_id` (idempotent), with `audit`: it no longer

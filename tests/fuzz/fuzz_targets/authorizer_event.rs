@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = event.route(shape);
-    let _ = event.source_ip(shape);
+    let _ = event.source(shape);
     let decisions = [
         Decision::Allow(identity()),
         Decision::Forbidden(identity(), ForbidReason::MissingScope),

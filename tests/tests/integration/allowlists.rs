@@ -9,7 +9,7 @@ use std::time::Duration;
 use cog_integration_tests::chain::{Chain, ChainConfig};
 use cog_integration_tests::services::{authorizer, manager, policy, request};
 use cog_integration_tests::{caller, Stack};
-use cog_tokens::authorize::{Decision, ForbidReason};
+use cog_tokens::authorize::{Decision, ForbidReason, Source};
 use cog_tokens::management::{ManagementError, OrgCall, ServiceUserRequest, TokenRequest};
 use cog_tokens::records::{AuditAction, Owner, Timestamp};
 use cog_tokens::store::AuditLog;
@@ -45,7 +45,7 @@ async fn the_authorizer_admits_a_token_only_from_its_networks_and_never_from_an_
         let (authorizer, header) = (&authorizer, &header);
         async move {
             authorizer
-                .authorize(Some(header), None, source, Timestamp::now())
+                .authorize(Some(header), None, Source::ip(source), Timestamp::now())
                 .await
                 .unwrap()
         }
@@ -199,12 +199,22 @@ async fn an_org_admin_limits_a_key_to_the_orgs_network() {
     let authorizer = authorizer(&stack, &store).await;
     let header = format!("Bearer {}", key.token.expose_secret());
     let inside = authorizer
-        .authorize(Some(&header), None, ip("192.0.2.10"), Timestamp::now())
+        .authorize(
+            Some(&header),
+            None,
+            Source::ip(ip("192.0.2.10")),
+            Timestamp::now(),
+        )
         .await
         .unwrap();
     assert!(matches!(inside, Decision::Allow(_)));
     let outside = authorizer
-        .authorize(Some(&header), None, ip("192.0.3.10"), Timestamp::now())
+        .authorize(
+            Some(&header),
+            None,
+            Source::ip(ip("192.0.3.10")),
+            Timestamp::now(),
+        )
         .await
         .unwrap();
     assert!(matches!(outside, Decision::Forbidden(..)));

@@ -92,7 +92,7 @@ impl Setup {
             &Owner::user("alice"),
             &pepper,
             now,
-            Some(now.plus_seconds(600)),
+            Some(now.plus_seconds(3_600)),
         );
         let audit = AuditEvent::new(
             "user:alice",
@@ -166,6 +166,69 @@ async fn given_a_real_token_then_allowed_twice_and_refused_once_revoked() {
         .unwrap();
     let response = s.call(&rest_token(&other)).await.unwrap();
     assert_eq!(response["context"]["orgs"], "initech:member");
+}
+
+/// An HTTP API 2.0 event and a REST `REQUEST` event from `ip` with `agent`.
+fn from_address(token: &PlainToken, ip: &str, agent: &str) -> [String; 2] {
+    let header = format!("Bearer {}", token.expose_secret());
+    [
+        json!({"version": "2.0", "type": "REQUEST", "routeArn": ARN, "headers": {"authorization": header},
+            "requestContext": {"http": {"method": "GET", "path": "/v1/whoami", "sourceIp": ip, "userAgent": agent}}})
+        .to_string(),
+        json!({"type": "REQUEST", "methodArn": ARN, "headers": {"Authorization": header},
+            "requestContext": {"identity": {"sourceIp": ip, "userAgent": agent}}})
+        .to_string(),
+    ]
+}
+
+#[tokio::test]
+async fn each_recorded_use_keeps_its_address_and_agent_and_the_recent_addresses() {
+    let s = setup().await;
+    let token = s.issue().await;
+    let start = Timestamp::now();
+    let at = |intervals: i64| start.plus_seconds(intervals * 301);
+    let [http, rest] = from_address(&token, "192.0.2.10", "deploy-bot/3.1");
+    let [_, other] = from_address(&token, "2001:db8::20", "curl/8.5");
+    let calls = [
+        (&http, at(0)),
+        (&rest, at(0)),
+        (&other, at(1)),
+        (&rest, at(2)),
+    ];
+    for (event, now) in calls {
+        handle_json_event(&s.state, event, now).await.unwrap();
+        s.state.authorizer.finish_background_writes().await;
+    }
+    let record = s.store.get_token(&token.id()).await.unwrap().unwrap();
+    assert_eq!(record.last_used_at, Some(at(2)));
+    let used = &record.last_use;
+    assert_eq!(used.source_ip, "192.0.2.10".parse().ok());
+    assert_eq!(used.user_agent.as_deref(), Some("deploy-bot/3.1"));
+    let recent: Vec<_> = used
+        .recent
+        .iter()
+        .map(|a| (a.ip.to_string(), a.seen_at))
+        .collect();
+    assert_eq!(
+        recent,
+        [
+            ("192.0.2.10".to_owned(), at(2)),
+            ("2001:db8::20".to_owned(), at(1))
+        ],
+        "distinct addresses, most recent first; the second call of an interval wrote nothing"
+    );
+
+    // A REST TOKEN event tells neither: the last use names none, the
+    // recent addresses stay.
+    handle_json_event(&s.state, &rest_token(&token), at(3))
+        .await
+        .unwrap();
+    s.state.authorizer.finish_background_writes().await;
+    let record = s.store.get_token(&token.id()).await.unwrap().unwrap();
+    assert_eq!(record.last_used_at, Some(at(3)));
+    assert_eq!(record.last_use.source_ip, None);
+    assert_eq!(record.last_use.user_agent, None);
+    assert_eq!(record.last_use.recent.len(), 2);
 }
 
 #[tokio::test]

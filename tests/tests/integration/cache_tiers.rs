@@ -15,7 +15,7 @@ use cog_integration_tests::proxy::FaultProxy;
 use cog_integration_tests::services::{authorizer_with, DynamoAuthorizer};
 use cog_integration_tests::{new_token, Stack};
 use cog_tokens::authorize::credentials::CredentialCacheSettings;
-use cog_tokens::authorize::{CachingSettings, Decision, DenyReason};
+use cog_tokens::authorize::{CachingSettings, Decision, DenyReason, Source};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::records::{AuditAction, AuditEvent, ChangeKey, Owner, Revocation, Timestamp};
 use cog_tokens::store::feed::RevocationFeed;
@@ -63,7 +63,7 @@ async fn setup(user: &str) -> (DynamoStore, [PlainToken; 2], DynamoAuthorizer, F
 async fn decide(authorizer: &DynamoAuthorizer, token: &PlainToken) -> Decision {
     let header = format!("Bearer {}", token.expose_secret());
     authorizer
-        .authorize(Some(&header), None, None, Timestamp::now())
+        .authorize(Some(&header), None, Source::default(), Timestamp::now())
         .await
         .unwrap()
 }

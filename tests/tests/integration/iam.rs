@@ -65,6 +65,8 @@ const NEW_TOKEN: &[&str] = &[
     "expires_at",
     "gsi2pk",
     "gsi2sk",
+    "gsi3pk",
+    "gsi3sk",
     "blocked_orgs",
     "allowed_ips",
     "org_limit",
@@ -96,9 +98,10 @@ const GRANTS: &[Row] = &[
     // ... and the revocation feed.
     ("authorizer", &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], TABLE,
         &["TOKEN#", "USER#", "SVCUSER#", "ORG#", "PEPPER", "FEED"], None),
-    // last_used_at, the lazy re-hash, the refused-address record.
+    // last_used_at with the last use's details, the lazy re-hash, the
+    // refused-address record.
     ("authorizer", &["dynamodb:UpdateItem"], TABLE, &["TOKEN#"],
-        Some(&["last_used_at", "hash", "pepper_version", "ip_refused_at"])),
+        Some(&["last_used_at", "last_used_ip", "last_used_ua", "recent_addresses", "gsi3pk", "gsi3sk", "hash", "pepper_version", "ip_refused_at"])),
     ("authorizer", &["dynamodb:PutItem"], TABLE, &["AUDIT#"], Some(AUDIT)),
     ("authorizer", DECRYPT.0, DECRYPT.1, &[], None),
 
@@ -132,7 +135,7 @@ const GRANTS: &[Row] = &[
     ("revoke-token", &["dynamodb:UpdateItem"], TABLE, &["SVCUSER#"],
         Some(&["name", "role", "status", "org_id", "tokens_valid_after"])),
     ("revoke-token", &["dynamodb:PutItem"], TABLE, &["ORG#"],
-        Some(&["org_id", "pat_access", "pat_max_lifetime_days"])),
+        Some(&["org_id", "pat_access", "pat_max_lifetime_days", "idle_expiry_days"])),
     ("revoke-token", &["dynamodb:PutItem"], TABLE, &["AUDIT#"], Some(AUDIT)),
 
     ("leak-response", &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], TABLE,
@@ -151,9 +154,16 @@ const GRANTS: &[Row] = &[
     ("event-publisher", &["sqs:SendMessage"], &["dead-letter-queue"], &[], None),
 
     ("expiry-sweep", &["dynamodb:Query"], &["gsi2"], &["EXPIRES#"], None),
-    // revoked_at only in the notice's condition (IAM counts it all the same).
+    ("expiry-sweep", &["dynamodb:Query"], &["gsi3"], &["IDLE#"], None),
+    // The idle sweep's reads: a due credential, its owner, its orgs' policies.
+    ("expiry-sweep", &["dynamodb:GetItem"], TABLE, &["TOKEN#", "USER#", "SVCUSER#", "ORG#"], None),
+    // revoked_at and last_used_at only in conditions (IAM counts them all the same).
     ("expiry-sweep", &["dynamodb:UpdateItem"], TABLE, &["TOKEN#"],
-        Some(&["expiry_notices", "gsi2pk", "gsi2sk", "revoked_at"])),
+        Some(&["expiry_notices", "gsi2pk", "gsi2sk", "revoked_at", "idle_notices", "last_used_at",
+            "last_used_ip", "last_used_ua", "recent_addresses", "gsi3pk", "gsi3sk", "revoked_by",
+            "revoke_reason", "ttl", "holds_slot"])),
+    ("expiry-sweep", &["dynamodb:DeleteItem"], TABLE, &["OWNER#"], Some(&["token_id"])),
+    ("expiry-sweep", &["dynamodb:UpdateItem"], TABLE, &["OWNER#"], Some(&["active"])),
     ("expiry-sweep", &["dynamodb:PutItem"], TABLE, &["AUDIT#"], Some(AUDIT)),
 
     // The feed (read, conditional put), tokens' last_used_at and grace ends,
@@ -253,6 +263,7 @@ fn resource_name(resource: &Value) -> String {
     let known = [
         ("index/gsi1", "gsi1"),
         ("index/gsi2", "gsi2"),
+        ("index/gsi3", "gsi3"),
         ("TokensTable.StreamArn", "stream"),
         ("TokensTable.Arn", "table"),
         ("PepperKey.Arn", "pepper-key"),
@@ -350,7 +361,7 @@ fn each_functions_grants_are_exactly_the_table_statement_by_statement() {
     let granted = template_grants();
     for grant in &granted {
         // Table and index rights are scoped to key prefixes, whatever the table says.
-        if ["table", "gsi1", "gsi2"].contains(&grant.resource.as_str()) {
+        if ["table", "gsi1", "gsi2", "gsi3"].contains(&grant.resource.as_str()) {
             assert!(
                 !grant.prefix.is_empty(),
                 "{grant:?}: no dynamodb:LeadingKeys"
@@ -467,8 +478,8 @@ async fn every_request_each_function_makes_through_the_walkthrough_is_granted() 
 }
 
 /// What the walkthrough does not do: a create with an `Idempotency-Key`
-/// and its retry, a token rotating itself, and the revocation that walks
-/// what it rotated into.
+/// and its retry, a token rotating itself, the revocation that walks
+/// what it rotated into, and an org's idle window set over its version.
 async fn beyond_the_walkthrough(chain: &Chain) {
     let cookie = chain.sign_in("iam-walker").await;
     let headers = [
@@ -499,4 +510,37 @@ async fn beyond_the_walkthrough(chain: &Chain) {
         )
         .await;
     assert_eq!(revoked.status, 204, "{}", revoked.body);
+
+    // An org's idle window, over the version read (If-Match): the write and
+    // its condition both name `idle_expiry_days`.
+    let read = chain
+        .call(
+            "GET",
+            "/v1/orgs/acme/policy",
+            &[("cookie", cookie.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let tag = read.headers["etag"].to_str().unwrap().to_owned();
+    for (body, if_match) in [
+        (
+            r#"{"pat_access": "allowed", "idle_expiry_days": 90}"#,
+            tag.as_str(),
+        ),
+        (
+            r#"{"pat_access": "allowed", "idle_expiry_days": null}"#,
+            "*",
+        ),
+    ] {
+        let headers = [
+            ("cookie", cookie.as_str()),
+            ("content-type", "application/json"),
+            ("if-match", if_match),
+        ];
+        let put = chain
+            .call("PUT", "/v1/orgs/acme/policy", &headers, body)
+            .await;
+        assert_eq!(put.status, 200, "{}", put.body);
+    }
 }

@@ -14,6 +14,8 @@ mod events;
 mod gateway;
 mod iam;
 mod idempotency;
+mod idle_expiry;
+mod last_use;
 mod leaks;
 mod local_stack;
 mod management;

@@ -38,6 +38,7 @@ async fn setup(limit: u32) -> (Stack, DynamoStore, Arc<Manager>) {
         role_catalog: vec!["admin".into(), "deployer".into(), "viewer".into()],
         max_service_users_per_org: 100,
         max_keys_per_service_user: 10,
+        idle_expiry_days: Some(365),
     };
     let manager = Arc::new(TokenManager::new(Arc::new(store.clone()), peppers, policy));
     (stack, store, manager)

@@ -125,6 +125,7 @@ async fn an_orgs_limited_only_policy_drops_unlimited_pats_from_it() {
     let limited_only = OrgPolicy {
         pat_access: PatAccess::LimitedOnly,
         pat_max_lifetime_days: None,
+        idle_expiry_days: None,
     };
     manager
         .put_org_policy(

@@ -772,6 +772,7 @@ async fn an_orgs_pat_policy_applies_within_the_cache_time() {
     let blocked = OrgPolicy {
         pat_access: PatAccess::Blocked,
         pat_max_lifetime_days: None,
+        idle_expiry_days: None,
     };
     manager
         .put_org_policy(at(&admin, "acme"), blocked)
@@ -789,6 +790,7 @@ async fn an_orgs_pat_policy_applies_within_the_cache_time() {
     let short_lived = OrgPolicy {
         pat_access: PatAccess::Allowed,
         pat_max_lifetime_days: Some(7),
+        idle_expiry_days: None,
     };
     manager
         .put_org_policy(at(&admin, "acme"), short_lived)
@@ -802,6 +804,7 @@ async fn an_orgs_pat_policy_applies_within_the_cache_time() {
     let too_long = OrgPolicy {
         pat_access: PatAccess::Allowed,
         pat_max_lifetime_days: Some(0),
+        idle_expiry_days: None,
     };
     assert!(matches!(
         manager.put_org_policy(at(&admin, "acme"), too_long).await,
@@ -975,6 +978,7 @@ async fn concurrent_writes_naming_one_version_land_once_and_the_rest_get_412() {
                 let wanted = OrgPolicy {
                     pat_access: access,
                     pat_max_lifetime_days: None,
+                    idle_expiry_days: None,
                 };
                 manager
                     .put_org_policy_if(at(&admin, "acme"), wanted, Some(&unset))

@@ -7,7 +7,7 @@
 use cog_integration_tests::proxy::FaultProxy;
 use cog_integration_tests::services::{self, request};
 use cog_integration_tests::{caller, new_token, unique, Stack};
-use cog_tokens::authorize::Decision;
+use cog_tokens::authorize::{Decision, Source};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::memory::MemoryStore;
 use cog_tokens::records::{
@@ -272,7 +272,7 @@ async fn a_rotated_pat_keeps_its_org_block_and_every_other_field() {
     let authorizer = services::authorizer(&stack, &store).await;
     let header = format!("Bearer {}", rotated.token.expose_secret());
     let decision = authorizer
-        .authorize(Some(&header), None, Some("192.0.2.1"), later)
+        .authorize(Some(&header), None, Source::ip(Some("192.0.2.1")), later)
         .await
         .unwrap();
     match decision {

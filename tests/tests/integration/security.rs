@@ -18,7 +18,7 @@ use cog_integration_tests::services::{authorizer, decide, manager, policy, reque
 use cog_integration_tests::{
     audit_actions, caller, new_token, spawn_function, workspace_binary, Stack,
 };
-use cog_tokens::authorize::{Decision, DenyReason};
+use cog_tokens::authorize::{Decision, DenyReason, Source};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::{IssuancePolicy, ManagementError, TokenRequest};
 use cog_tokens::records::{AuditAction, AuditEvent, Owner, Timestamp, TokenStatus};
@@ -201,7 +201,10 @@ async fn missing_or_mistyped_account_flags_fail_closed() {
         let header = format!("Bearer {}", token.expose_secret());
         let fresh = authorizer(&stack, &store).await;
         for checker in [&pepper, &fresh] {
-            match checker.authorize(Some(&header), None, None, now).await {
+            match checker
+                .authorize(Some(&header), None, Source::default(), now)
+                .await
+            {
                 Ok(Decision::Unauthorized(_)) | Err(_) => {}
                 other => panic!("{user}: {other:?}"),
             }
@@ -852,7 +855,9 @@ async fn dynamodb_faults_never_allow_and_change_nothing() {
     ] {
         proxy.set_fault(fault.clone());
         let header = format!("Bearer {}", issued.token.expose_secret());
-        let decision = authorizer.authorize(Some(&header), None, None, now).await;
+        let decision = authorizer
+            .authorize(Some(&header), None, Source::default(), now)
+            .await;
         assert!(decision.is_err(), "{fault:?}: {decision:?}");
         for outcome in [
             faulty
@@ -972,7 +977,9 @@ async fn kms_faults_fail_closed() {
         Decision::Allow(_)
     ));
     let header = format!("Bearer {}", new.token.expose_secret());
-    let decision = authorizer.authorize(Some(&header), None, None, now).await;
+    let decision = authorizer
+        .authorize(Some(&header), None, Source::default(), now)
+        .await;
     assert!(decision.is_err(), "{decision:?}");
 }
 
@@ -1052,7 +1059,7 @@ async fn a_revoke_racing_a_thousand_authorizations_lets_none_through_after_it_re
                 for _ in 0..32 {
                     let started = std::time::Instant::now();
                     let decision = authorizer
-                        .authorize(Some(&header), None, None, Timestamp::now())
+                        .authorize(Some(&header), None, Source::default(), Timestamp::now())
                         .await
                         .unwrap();
                     let after_revoke = revoked_at.get().is_some_and(|at| started > *at);

@@ -98,10 +98,29 @@ async fn a_token_is_shown_once_works_is_rotated_and_is_revoked_from_the_page() {
     assert!(notice.contains("won't see it again"), "{notice}");
     browser.screenshot("new-token").await;
 
-    // The token works outside the browser.
-    let whoami = chain.with_token("GET", "/v1/whoami", &token).await;
+    // The token works outside the browser; its use is recorded.
+    let auth = format!("Bearer {token}");
+    let whoami = chain
+        .call(
+            "GET",
+            "/v1/whoami",
+            &[("authorization", &auth), ("user-agent", "pia-laptop/1.0")],
+            "",
+        )
+        .await;
     assert_eq!(whoami.status, 200, "{}", whoami.body);
     assert_eq!(whoami.json()["principal_id"], "pia");
+    let session = chain.sign_in("pia").await;
+    for attempt in 0.. {
+        let listed = chain
+            .call("GET", "/v1/tokens", &[("cookie", &session)], "")
+            .await;
+        if !listed.json()["tokens"][0]["last_used_at"].is_null() {
+            break;
+        }
+        assert!(attempt < 50, "the use was never recorded: {}", listed.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // Dismissed: gone from the page, focus back on the form.
     browser.click("#dismiss-secret").await;
@@ -120,6 +139,16 @@ async fn a_token_is_shown_once_works_is_rotated_and_is_revoked_from_the_page() {
         )
         .await;
     assert!(!kept.as_str().unwrap().contains(&token[4..20]));
+    // Where it was last used from, the agent and the recent addresses behind it.
+    let used = browser.text("#pats-body details.last-use summary").await;
+    assert!(used.ends_with("from 127.0.0.1"), "{used}");
+    browser.click("#pats-body details.last-use summary").await;
+    let details = browser.text("#pats-body details.last-use").await;
+    assert!(details.contains("User agent: pia-laptop/1.0"), "{details}");
+    let recent = browser
+        .text("#pats-body details.last-use ul[aria-label='Recent addresses of ci deploys'] li")
+        .await;
+    assert!(recent.starts_with("127.0.0.1"), "{recent}");
     browser.screenshot("tokens").await;
 
     // Rotated in the page with no grace: the old token stops, the new one
@@ -344,6 +373,26 @@ async fn an_org_admin_manages_a_service_user_its_key_and_the_pat_policy() {
     browser
         .select(&format!("{policy} select[name=pat_access]"), "limited_only")
         .await;
+    // An idle window under the shortest allowed: refused at its field.
+    let idle = format!("{policy} input[name=idle_expiry_days]");
+    browser.type_into(&idle, "10").await;
+    browser
+        .click(&format!("{policy} button[type=submit]"))
+        .await;
+    let error = browser
+        .text(&format!(
+            "{policy} [data-field=idle_expiry_days] .field-error"
+        ))
+        .await;
+    assert!(error.contains("30 to 365"), "{error}");
+    let hint = browser
+        .text(&format!("{policy} [data-field=idle_expiry_days]"))
+        .await;
+    assert!(hint.contains("this deployment's 365 days"), "{hint}");
+    browser
+        .run(&format!("document.querySelector('{idle}').value = '';"))
+        .await;
+    browser.type_into(&idle, "90").await;
     browser
         .click(&format!("{policy} button[type=submit]"))
         .await;
@@ -355,6 +404,9 @@ async fn an_org_admin_manages_a_service_user_its_key_and_the_pat_policy() {
     browser.reload().await;
     browser
         .until("document.querySelector('select[name=pat_access]').value === 'limited_only'")
+        .await;
+    browser
+        .until("document.querySelector('input[name=idle_expiry_days]').value === '90'")
         .await;
     let trail = browser
         .run("return [...document.querySelectorAll('.org table')].at(-1).textContent;")

@@ -10,8 +10,8 @@ use cog_integration_tests::{new_token, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::lifecycle::revoke_all;
 use cog_tokens::records::{
-    Account, Actor, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, Revocation,
-    ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    Account, Actor, AuditAction, AuditEvent, LastUse, OrgMembership, Owner, PrincipalStatus,
+    Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use cog_tokens::store::{AuditLog, PrincipalStore, RevokeOutcome, StoreError, TokenStore};
 use cog_tokens::{Pepper, PepperVersion};
@@ -408,22 +408,42 @@ async fn last_used_is_written_at_most_once_per_interval() {
     let (_, record) = new_token(&owner, &pepper(), now, None);
     save(&store, &record).await;
 
+    let from =
+        |ip: &str, agent: Option<&str>| LastUse::default().after(now, ip.parse().ok(), agent);
+    let first = from("192.0.2.1", Some("cli/1"));
     assert!(store
-        .touch_last_used(&record.id, now, 60_000)
+        .touch_last_used(&record.id, now, 60_000, &first)
         .await
         .unwrap());
     assert!(!store
-        .touch_last_used(&record.id, now.plus_seconds(30), 60_000)
+        .touch_last_used(
+            &record.id,
+            now.plus_seconds(30),
+            60_000,
+            &from("192.0.2.9", None)
+        )
         .await
         .unwrap());
+    let read = store.get_token(&record.id).await.unwrap().unwrap();
+    assert_eq!(read.last_use, first, "the refused write left the details");
+    let second = first.after(now.plus_seconds(61), "2001:db8::5".parse().ok(), None);
     assert!(store
-        .touch_last_used(&record.id, now.plus_seconds(61), 60_000)
+        .touch_last_used(&record.id, now.plus_seconds(61), 60_000, &second)
         .await
         .unwrap());
     let read = store.get_token(&record.id).await.unwrap().unwrap();
     assert_eq!(read.last_used_at, Some(now.plus_seconds(61)));
+    assert_eq!(read.last_use, second);
+    assert_eq!(
+        read.last_use.user_agent, None,
+        "an older use's agent is not kept"
+    );
+    assert_eq!(read.last_use.recent.len(), 2);
     let missing = cog_tokens::PlainToken::generate().unwrap().id();
-    assert!(!store.touch_last_used(&missing, now, 0).await.unwrap());
+    assert!(!store
+        .touch_last_used(&missing, now, 0, &first)
+        .await
+        .unwrap());
     assert!(
         store.get_token(&missing).await.unwrap().is_none(),
         "touch must not create items"

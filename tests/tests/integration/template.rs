@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use cog_integration_tests::repo_root;
 use cog_tokens::aws::dynamodb::schema::{
-    EXPIRY_INDEX, EXPIRY_INDEX_PARTITION_KEY, EXPIRY_INDEX_SORT_KEY, OWNER_INDEX,
+    EXPIRY_INDEX, EXPIRY_INDEX_PARTITION_KEY, EXPIRY_INDEX_SORT_KEY, IDLE_INDEX,
+    IDLE_INDEX_PARTITION_KEY, IDLE_INDEX_PROJECTED, IDLE_INDEX_SORT_KEY, OWNER_INDEX,
     OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY, STREAM_VIEW,
     TTL_ATTRIBUTE,
 };
@@ -58,7 +59,7 @@ fn the_template_table_matches_the_code_schema() {
         vec![pair(PARTITION_KEY, "HASH"), pair(SORT_KEY, "RANGE")]
     );
     let indexes = table["GlobalSecondaryIndexes"].as_sequence().unwrap();
-    assert_eq!(indexes.len(), 2);
+    assert_eq!(indexes.len(), 3);
     for (index, (name, partition, sort)) in indexes.iter().zip([
         (OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY),
         (
@@ -66,13 +67,28 @@ fn the_template_table_matches_the_code_schema() {
             EXPIRY_INDEX_PARTITION_KEY,
             EXPIRY_INDEX_SORT_KEY,
         ),
+        (IDLE_INDEX, IDLE_INDEX_PARTITION_KEY, IDLE_INDEX_SORT_KEY),
     ]) {
         assert_eq!(index["IndexName"].as_str(), Some(name));
         assert_eq!(
             key_schema(&index["KeySchema"]),
             vec![pair(partition, "HASH"), pair(sort, "RANGE")]
         );
-        assert_eq!(index["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+        if name == IDLE_INDEX {
+            assert_eq!(
+                index["Projection"]["ProjectionType"].as_str(),
+                Some("INCLUDE")
+            );
+            let projected: Vec<_> = index["Projection"]["NonKeyAttributes"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert_eq!(projected, IDLE_INDEX_PROJECTED);
+        } else {
+            assert_eq!(index["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+        }
     }
     assert_eq!(
         table["StreamSpecification"]["StreamViewType"].as_str(),
@@ -97,6 +113,8 @@ fn the_template_table_matches_the_code_schema() {
         pair(OWNER_INDEX_SORT_KEY, "S"),
         pair(EXPIRY_INDEX_PARTITION_KEY, "S"),
         pair(EXPIRY_INDEX_SORT_KEY, "S"),
+        pair(IDLE_INDEX_PARTITION_KEY, "S"),
+        pair(IDLE_INDEX_SORT_KEY, "S"),
     ];
     expected.sort();
     assert_eq!(attributes, expected);

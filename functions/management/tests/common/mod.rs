@@ -30,6 +30,7 @@ pub fn policy() -> IssuancePolicy {
         role_catalog: vec!["admin".into(), "deployer".into(), "viewer".into()],
         max_service_users_per_org: 100,
         max_keys_per_service_user: 10,
+        idle_expiry_days: Some(365),
     }
 }
 

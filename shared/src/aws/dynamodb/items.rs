@@ -9,14 +9,17 @@ use super::attributes::{
     ttl_after,
 };
 use super::keys::{
-    audit_partition, audit_sort_key, created_sort_key, expiry_partition, key, org_audit_key,
-    owner_key, pepper_key, token_key, TOKEN_PREFIX,
+    audit_partition, audit_sort_key, created_sort_key, expiry_partition, idle_partition,
+    idle_sort_key, key, org_audit_key, owner_key, pepper_key, token_key, TOKEN_PREFIX,
 };
+use super::last_use;
 use super::schema::{
-    EXPIRY_INDEX_PARTITION_KEY, EXPIRY_INDEX_SORT_KEY, OWNER_INDEX_PARTITION_KEY,
-    OWNER_INDEX_SORT_KEY, PARTITION_KEY, TTL_ATTRIBUTE,
+    EXPIRY_INDEX_PARTITION_KEY, EXPIRY_INDEX_SORT_KEY, IDLE_INDEX_PARTITION_KEY,
+    IDLE_INDEX_SORT_KEY, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY, PARTITION_KEY,
+    TTL_ATTRIBUTE,
 };
 use super::{Item, AUDIT_RETENTION_DAYS};
+use crate::records::idle;
 use crate::records::{
     AuditEvent, IpAllowlist, Origin, Owner, OwnerKind, Revocation, Timestamp, TokenRecord,
 };
@@ -66,6 +69,17 @@ pub(super) fn token_item(record: &TokenRecord) -> Item {
     }
     if let Some(last_used_at) = record.last_used_at {
         item.insert("last_used_at".into(), n(last_used_at.0));
+    }
+    last_use::insert(&mut item, &record.last_use);
+    if record.revoked.is_none() {
+        item.insert(
+            IDLE_INDEX_PARTITION_KEY.into(),
+            s(idle_partition(idle::last_active(record))),
+        );
+        item.insert(
+            IDLE_INDEX_SORT_KEY.into(),
+            s(idle_sort_key(&record.id, !record.last_use.is_empty())),
+        );
     }
     if !record.blocked_orgs.is_empty() {
         item.insert(
@@ -169,6 +183,7 @@ impl TryFrom<&Item> for TokenRecord {
             expires_at: get_opt_timestamp(item, "expires_at")?,
             revoked,
             last_used_at: get_opt_timestamp(item, "last_used_at")?,
+            last_use: last_use::read(item)?,
             blocked_orgs: blocked_orgs(item)?,
             allowed_ips: allowed_ips(item)?,
             org_limit: org_limit(item)?,
@@ -324,6 +339,11 @@ pub(super) mod tests {
                 reason: "lost".into(),
             }),
             last_used_at: Some(Timestamp(1_710_000_000_000)),
+            last_use: crate::records::LastUse::default().after(
+                Timestamp(1_710_000_000_000),
+                Some("192.0.2.7".parse().unwrap()),
+                Some("cog-cli/2.1"),
+            ),
             blocked_orgs: vec!["acme".into(), "globex".into()],
             allowed_ips: IpAllowlist::parse(&["10.0.0.0/8", "2001:db8::/32"]).unwrap(),
             org_limit: Some(vec!["acme".into(), "globex".into()]),

@@ -112,6 +112,30 @@ pub(super) fn expiry_partition(at: Timestamp) -> String {
     format!("EXPIRES#{}", at.0.div_euclid(crate::records::DAY_MS))
 }
 
+/// The idle index's partition of credentials last active on `at`'s (UTC) day.
+pub(super) fn idle_partition(at: Timestamp) -> String {
+    format!("IDLE#{}", at.0.div_euclid(crate::records::DAY_MS))
+}
+
+/// The idle index's sort key: the id, after `A#` while the credential
+/// keeps last-use addresses (the retention pass reads only those) and `N#`
+/// once it keeps none.
+pub(super) fn idle_sort_key(id: &TokenId, keeps_addresses: bool) -> String {
+    let mark = if keeps_addresses { "A" } else { "N" };
+    format!("{mark}#{id}")
+}
+
+/// The id and the mark of an idle-index sort key.
+pub(super) fn read_idle_sort_key(key: &str) -> Option<(TokenId, bool)> {
+    let (mark, id) = key.split_once('#')?;
+    let keeps = match mark {
+        "A" => true,
+        "N" => false,
+        _ => return None,
+    };
+    Some((id.parse().ok()?, keeps))
+}
+
 /// The expiry index's bounds for `[from, to]`: sort keys are
 /// `<expires_at ms, 20 digits>#<id>`, and `$` sorts after `#`.
 pub(super) fn expiry_sort_range(from: Timestamp, to: Timestamp) -> (String, String) {

@@ -4,7 +4,7 @@
 //!
 //! | item | pk | sk | GSI `gsi1` |
 //! | --- | --- | --- | --- |
-//! | token | `TOKEN#<id>` | `TOKEN` | `OWNER#<kind>#<owner>` / `<created_at ms, 20 digits>#<id>`; `gsi2` while it may get expiry notices: `EXPIRES#<day>` / `<expires_at ms, 20 digits>#<id>` |
+//! | token | `TOKEN#<id>` | `TOKEN` | `OWNER#<kind>#<owner>` / `<created_at ms, 20 digits>#<id>`; `gsi2` while it may get expiry notices: `EXPIRES#<day>` / `<expires_at ms, 20 digits>#<id>`; `gsi3` (idle index, owner projected) until the idle sweep lets it go: `IDLE#<last active day>` / `<id>` |
 //! | active-token counter | `OWNER#<kind>#<owner>` | `COUNTER` | |
 //! | token name | `OWNER#<kind>#<owner>` | `NAME#<uniqueness key>` | |
 //! | account | `USER#<user_id>` | `ACCOUNT` | |
@@ -32,7 +32,7 @@
 //! and from its item),
 //! `transaction` (conditioned writes and their outcomes), `paging` (one page
 //! of a listing), then one file per
-//! storage port: `tokens` (with `idempotency`), `principals`, `lookup`, `audit`, `peppers`, `feed`,
+//! storage port: `tokens` (with `idempotency` and `last_use`), `expiry`, `idle`, `principals`, `lookup`, `audit`, `peppers`, `feed`,
 //! `scan` (every token, for operator commands).
 
 mod attributes;
@@ -40,8 +40,10 @@ mod audit;
 mod expiry;
 mod feed;
 mod idempotency;
+mod idle;
 mod items;
 mod keys;
+pub mod last_use;
 mod lookup;
 mod paging;
 mod peppers;

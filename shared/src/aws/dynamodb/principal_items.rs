@@ -187,17 +187,47 @@ pub(super) fn org_policy_unchanged(read: Option<&OrgPolicy>) -> (String, Item) {
         return ("attribute_not_exists(pk)".to_owned(), Item::new());
     };
     let mut values = HashMap::from([(":was_access".to_owned(), s(read.pat_access.as_str()))]);
-    let days = match read.pat_max_lifetime_days {
-        Some(days) => {
-            values.insert(":was_days".to_owned(), n(days));
-            "pat_max_lifetime_days = :was_days"
-        }
-        None => "attribute_not_exists(pat_max_lifetime_days)",
-    };
+    let days = optional_number_unchanged(
+        "pat_max_lifetime_days",
+        ":was_days",
+        read.pat_max_lifetime_days,
+        &mut values,
+    );
+    let idle = optional_number_unchanged(
+        IDLE_EXPIRY_DAYS,
+        ":was_idle",
+        read.idle_expiry_days,
+        &mut values,
+    );
     (
-        format!("attribute_exists(pk) AND pat_access = :was_access AND {days}"),
+        format!("attribute_exists(pk) AND pat_access = :was_access AND {days} AND {idle}"),
         values,
     )
+}
+
+/// The condition that the optional number `name` is still `read`.
+fn optional_number_unchanged(
+    name: &str,
+    placeholder: &str,
+    read: Option<u32>,
+    values: &mut Item,
+) -> String {
+    match read {
+        Some(value) => {
+            values.insert(placeholder.to_owned(), n(value));
+            format!("{name} = {placeholder}")
+        }
+        None => format!("attribute_not_exists({name})"),
+    }
+}
+
+/// An org's idle-expiry window in days; absent: the deployment's.
+const IDLE_EXPIRY_DAYS: &str = "idle_expiry_days";
+
+fn optional_days(item: &Item, name: &str) -> Result<Option<u32>, StoreError> {
+    get_opt_i64(item, name)?
+        .map(|days| u32::try_from(days).map_err(|_| malformed(name)))
+        .transpose()
 }
 
 /// An org's PAT policy item.
@@ -208,6 +238,9 @@ pub(super) fn org_policy_item(org_id: &str, policy: &OrgPolicy) -> Item {
     if let Some(days) = policy.pat_max_lifetime_days {
         item.insert("pat_max_lifetime_days".into(), n(days));
     }
+    if let Some(days) = policy.idle_expiry_days {
+        item.insert(IDLE_EXPIRY_DAYS.into(), n(days));
+    }
     item
 }
 
@@ -216,17 +249,12 @@ impl TryFrom<&Item> for OrgPolicy {
     type Error = StoreError;
 
     fn try_from(item: &Item) -> Result<Self, StoreError> {
-        let pat_max_lifetime_days = match get_opt_i64(item, "pat_max_lifetime_days")? {
-            None => None,
-            Some(days) => {
-                Some(u32::try_from(days).map_err(|_| malformed("pat_max_lifetime_days"))?)
-            }
-        };
         Ok(OrgPolicy {
             pat_access: get_s(item, "pat_access")?
                 .parse()
                 .map_err(|_| malformed("pat_access"))?,
-            pat_max_lifetime_days,
+            pat_max_lifetime_days: optional_days(item, "pat_max_lifetime_days")?,
+            idle_expiry_days: optional_days(item, IDLE_EXPIRY_DAYS)?,
         })
     }
 }

@@ -21,6 +21,15 @@ pub const OWNER_INDEX_SORT_KEY: &str = "gsi1sk";
 pub const EXPIRY_INDEX: &str = "gsi2";
 pub const EXPIRY_INDEX_PARTITION_KEY: &str = "gsi2pk";
 pub const EXPIRY_INDEX_SORT_KEY: &str = "gsi2sk";
+/// GSI of credentials by the day they were last active, for the idle
+/// sweep. Sparse (tokens only), keyed `IDLE#<day>` / `<id>` so a use moves
+/// an entry at most once a day, and projecting only the owner: a use's
+/// `last_used_at` write changes nothing in it on the other days.
+pub const IDLE_INDEX: &str = "gsi3";
+pub const IDLE_INDEX_PARTITION_KEY: &str = "gsi3pk";
+pub const IDLE_INDEX_SORT_KEY: &str = "gsi3sk";
+/// What the idle index projects besides its keys.
+pub const IDLE_INDEX_PROJECTED: [&str; 2] = ["owner_kind", "owner_id"];
 /// The table's stream: every item as written, read by the event publisher.
 pub const STREAM_VIEW: StreamViewType = StreamViewType::NewImage;
 /// DynamoDB TTL attribute (seconds since the epoch).
@@ -47,20 +56,46 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
 }
 
 fn index(name: &str, partition: &str, sort: &str) -> Result<GlobalSecondaryIndex, StoreError> {
+    let all = Projection::builder()
+        .projection_type(ProjectionType::All)
+        .build();
+    index_projecting(name, partition, sort, all)
+}
+
+fn index_projecting(
+    name: &str,
+    partition: &str,
+    sort: &str,
+    projection: Projection,
+) -> Result<GlobalSecondaryIndex, StoreError> {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(partition, KeyType::Hash)?)
         .key_schema(key(sort, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+        .projection(projection)
         .build()
         .map_err(|e| unavailable("index", e))
 }
 
-/// Creates the table (on-demand, with both GSIs, its stream and TTL) unless it exists.
+fn idle_index() -> Result<GlobalSecondaryIndex, StoreError> {
+    let projection = Projection::builder()
+        .projection_type(ProjectionType::Include)
+        .set_non_key_attributes(Some(
+            IDLE_INDEX_PROJECTED
+                .iter()
+                .map(|a| (*a).to_owned())
+                .collect(),
+        ))
+        .build();
+    index_projecting(
+        IDLE_INDEX,
+        IDLE_INDEX_PARTITION_KEY,
+        IDLE_INDEX_SORT_KEY,
+        projection,
+    )
+}
+
+/// Creates the table (on-demand, with its three GSIs, its stream and TTL) unless it exists.
 /// Returns whether it created it. PITR and encryption are set by the template
 /// in AWS; DynamoDB Local supports neither.
 pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreError> {
@@ -87,6 +122,8 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
         .attribute_definitions(string_attribute(OWNER_INDEX_SORT_KEY)?)
         .attribute_definitions(string_attribute(EXPIRY_INDEX_PARTITION_KEY)?)
         .attribute_definitions(string_attribute(EXPIRY_INDEX_SORT_KEY)?)
+        .attribute_definitions(string_attribute(IDLE_INDEX_PARTITION_KEY)?)
+        .attribute_definitions(string_attribute(IDLE_INDEX_SORT_KEY)?)
         .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
         .key_schema(key(SORT_KEY, KeyType::Range)?)
         .global_secondary_indexes(index(
@@ -99,6 +136,7 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
             EXPIRY_INDEX_PARTITION_KEY,
             EXPIRY_INDEX_SORT_KEY,
         )?)
+        .global_secondary_indexes(idle_index()?)
         .stream_specification(stream)
         .send()
         .await

@@ -6,19 +6,22 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::attributes::{b, get_bool, get_opt_i64, get_opt_s, malformed, n};
+use super::attributes::{b, get_bool, get_opt_i64, get_opt_s, malformed, n, s};
 use super::items::{allowed_ips_value, ALLOWED_IPS};
-use super::keys::{counter_key, decode_cursor, encode_cursor, owner_key, token_key};
+use super::keys::{
+    counter_key, decode_cursor, encode_cursor, idle_partition, idle_sort_key, owner_key, token_key,
+};
+use super::last_use;
 use super::paging::collect_page;
+use super::schema::{IDLE_INDEX_PARTITION_KEY, IDLE_INDEX_SORT_KEY};
 use super::token_writes::{unchanged_since, REPLACED_BY, REV};
 use super::transaction::{
-    backoff, is_condition_failure, unavailable, Check, Transaction, TransactionOutcome,
-    TRANSACTION_ATTEMPTS,
+    backoff, written, Check, Transaction, TransactionOutcome, TRANSACTION_ATTEMPTS,
 };
 use super::{DynamoStore, Item};
 use crate::records::{
-    AuditEvent, IdempotencyRecord, IpAllowlist, Owner, Revocation, StatusFilter, Timestamp,
-    TokenRecord, TokenStatus,
+    AuditEvent, IdempotencyRecord, IpAllowlist, LastUse, Owner, Revocation, StatusFilter,
+    Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -363,25 +366,41 @@ impl TokenStore for DynamoStore {
         id: &TokenId,
         at: Timestamp,
         min_interval_ms: i64,
+        details: &LastUse,
     ) -> Result<bool, StoreError> {
+        let mut values = HashMap::from([
+            (":at".to_owned(), n(at.0)),
+            (
+                ":threshold".to_owned(),
+                n(at.0.saturating_sub(min_interval_ms)),
+            ),
+        ]);
+        let (mut set, remove) = last_use::touch_expression(details, &mut values);
+        set.insert(0, "last_used_at = :at".to_owned());
+        // The same day's partition on most writes: the idle index changes
+        // at most once a day per credential.
+        set.push(format!(
+            "{IDLE_INDEX_PARTITION_KEY} = :idle_day, {IDLE_INDEX_SORT_KEY} = :id"
+        ));
+        values.insert(":idle_day".into(), s(idle_partition(at)));
+        values.insert(":id".into(), s(idle_sort_key(id, !details.is_empty())));
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(token_key(id)))
-            .update_expression("SET last_used_at = :at")
+            .update_expression(expression)
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at <= :threshold)",
             )
-            .expression_attribute_values(":at", n(at.0))
-            .expression_attribute_values(":threshold", n(at.0.saturating_sub(min_interval_ms)))
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
-        }
+        written(result)
     }
 
     async fn block_in_org(

@@ -52,6 +52,34 @@ impl Transaction {
         self.checks.push(check);
         self
     }
+
+    /// Adds `condition` (with its `values`) to the update standing for
+    /// `check`: DynamoDB takes one operation per item in a transaction, so
+    /// a further condition on an item goes into its write.
+    /// A transaction without that update is a bug, refused rather than
+    /// sent without the condition.
+    pub(super) fn requiring(
+        mut self,
+        check: Check,
+        condition: &str,
+        values: Item,
+    ) -> Result<Self, StoreError> {
+        let position = self.checks.iter().position(|c| *c == check);
+        let Some(update) = position.and_then(|i| self.items[i].update.as_mut()) else {
+            return Err(StoreError::Unavailable(format!(
+                "no update for {check:?} to condition"
+            )));
+        };
+        update.condition_expression = Some(match update.condition_expression.take() {
+            Some(existing) => format!("({existing}) AND ({condition})"),
+            None => condition.to_owned(),
+        });
+        update
+            .expression_attribute_values
+            .get_or_insert_with(Item::new)
+            .extend(values);
+        Ok(self)
+    }
 }
 
 /// How DynamoDB ended a transaction.
@@ -73,6 +101,19 @@ where
 
 fn build_error(error: BuildError) -> StoreError {
     StoreError::Unavailable(format!("request build: {error}"))
+}
+
+/// A single-item conditional write's outcome: whether it wrote (`false`:
+/// only its condition failed).
+pub(super) fn written<T, E>(result: Result<T, SdkError<E>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if is_condition_failure(&error) => Ok(false),
+        Err(error) => Err(unavailable(error)),
+    }
 }
 
 /// Whether a single-item write failed only its condition.
