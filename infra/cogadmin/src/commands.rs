@@ -605,6 +605,12 @@ fn token_json(record: &TokenRecord, now: Timestamp) -> Value {
         "pepper_version": record.pepper_version.0, "created_at_ms": record.created_at.0,
         "expires_at_ms": record.expires_at.map(|t| t.0),
         "last_used_at_ms": record.last_used_at.map(|t| t.0),
+        // What an investigation needs, as stored (the API shows 30 days at most).
+        "last_used_ip": record.last_use.source_ip.map(|ip| ip.to_string()),
+        "last_used_user_agent": record.last_use.user_agent,
+        "recent_addresses": record.last_use.recent.iter()
+            .map(|a| json!({"ip": a.ip.to_string(), "last_seen_at_ms": a.seen_at.0}))
+            .collect::<Vec<_>>(),
         "revoked_at_ms": record.revoked.as_ref().map(|r| r.at.0),
         "revoked_by": record.revoked.as_ref().map(|r| r.by.as_str()),
         "revoke_reason": record.revoked.as_ref().map(|r| r.reason.as_str()),

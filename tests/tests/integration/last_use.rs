@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use cog_integration_tests::chain::{Chain, ChainConfig};
-use cog_integration_tests::Stack;
+use cog_integration_tests::{workspace_binary, Stack};
 use serde_json::{json, Value};
 
 /// The listed credential `id` from `path`'s `field` list, once its last use
@@ -81,5 +81,18 @@ async fn the_owner_and_the_org_admins_see_where_a_token_was_last_used_from() {
     .await;
     assert_eq!(listed["last_use"], own["last_use"]);
     assert_eq!(listed["last_used_at"], own["last_used_at"]);
+
+    // An operator investigating sees the same (`cogadmin token show`).
+    let shown = std::process::Command::new(workspace_binary("cogadmin"))
+        .args(["--json", "token", "show", &id])
+        .env("TABLE_NAME", store.table())
+        .env("COGADMIN_ACTOR", "it-ops")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    let shown: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(shown["last_used_ip"], "127.0.0.1");
+    assert_eq!(shown["last_used_user_agent"], agent);
+    assert_eq!(shown["recent_addresses"][0]["ip"], "127.0.0.1");
     assert!(chain.leaks(&[token]).is_empty(), "{:?}", chain.leaks(&[]));
 }
