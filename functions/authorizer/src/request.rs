@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use cog_tokens::authorize::{Route, Source};
+use compact_str::CompactString;
 use serde::Deserialize;
 
 /// An event this function cannot read.
@@ -35,19 +36,20 @@ pub enum EventShape {
 /// REQUEST event (mostly building `http::HeaderMap`s), more than this
 /// function's whole per-event budget, so they are not used on the hot path.
 /// A test reads every sample event through both and requires the same
-/// shape, credential and route.
+/// shape, credential and route. Short text fields are `CompactString`s,
+/// kept inline up to 24 bytes: reading them allocates nothing.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizerEvent {
     #[serde(rename = "type")]
-    kind: Option<String>,
-    version: Option<String>,
+    kind: Option<CompactString>,
+    version: Option<CompactString>,
     authorization_token: Option<String>,
     method_arn: Option<String>,
     route_arn: Option<String>,
-    http_method: Option<String>,
-    path: Option<String>,
-    raw_path: Option<String>,
+    http_method: Option<CompactString>,
+    path: Option<CompactString>,
+    raw_path: Option<CompactString>,
     headers: Option<AuthorizationHeaders>,
     multi_value_headers: Option<AuthorizationHeaders>,
     request_context: Option<RequestContext>,
@@ -73,17 +75,17 @@ struct RequestContext {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct HttpDescription {
-    method: Option<String>,
-    source_ip: Option<String>,
-    user_agent: Option<String>,
+    method: Option<CompactString>,
+    source_ip: Option<CompactString>,
+    user_agent: Option<CompactString>,
 }
 
 /// REST `REQUEST`: `requestContext.identity`.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct CallerIdentity {
-    source_ip: Option<String>,
-    user_agent: Option<String>,
+    source_ip: Option<CompactString>,
+    user_agent: Option<CompactString>,
 }
 
 /// The `Authorization` values of a header map (any letter case), counting
