@@ -139,8 +139,8 @@ function policy(org, issuance) {
   const deployment = issuance.idle_expiry_days;
   const idle = el("input", { name: "idle_expiry_days", type: "number", min: "30", max: String(deployment ?? 730), inputmode: "numeric" });
   const idleHint = deployment
-    ? `30 to ${deployment}; empty: this deployment's ${deployment} days. Warned 7 days and 1 day before.`
-    : "30 to 730; empty: unused credentials never expire here. Warned 7 days and 1 day before.";
+    ? `30 to ${deployment}; empty: this deployment's ${deployment} days. Warned 7 days and 1 day before; one already past it goes within the hour.`
+    : "30 to 730; empty: unused credentials never expire here. Warned 7 days and 1 day before; one already past it goes within the hour.";
   form.append(field("Personal access tokens", access, { field: "pat_access" }),
     field("Longest PAT lifetime, in days (optional)", lifetime, { field: "pat_max_lifetime_days", hint: "Older PATs stop acting here." }),
     field("Revoke credentials acting here after this many days unused (optional)", idle, { field: "idle_expiry_days", hint: idleHint }),

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use crate::config::{parsed_or, ConfigError};
 use crate::records::idle::{self, IdleStep, IDLE_REASON};
-use crate::records::last_use::ADDRESS_RETENTION_MS;
+use crate::records::last_use::{LastUse, ADDRESS_RETENTION_MS};
 use crate::records::{
     Actor, AuditAction, OrgPolicy, Owner, OwnerKind, Revocation, Timestamp, TokenRecord,
     TokenStatus, DAY_MS,
@@ -138,9 +138,10 @@ pub async fn sweep_idle(
         for candidate in store.inactive_since(day).await? {
             // The shortest window this owner's credentials can have: if even
             // that is not near, no warning or revocation is due here.
-            let near = match windows.window(&candidate.owner, None).await? {
-                Some(days) => age + 8 >= i64::from(days),
-                None => false,
+            let near = match skip_damaged(windows.window(&candidate.owner, None).await)? {
+                Some(Some(days)) => age + 8 >= i64::from(days),
+                Some(None) => false,
+                None => continue,
             };
             let expired_addresses = candidate.keeps_addresses && age >= retention_days;
             // The walk's last day: whatever is still here moves on (below).
@@ -152,10 +153,24 @@ pub async fn sweep_idle(
             continue;
         }
         for found in store.idle_records(&due).await? {
-            sweep_one(store, &mut windows, found, now, &mut report).await?;
+            let walk_end = age == OLDEST_AGE;
+            sweep_one(store, &mut windows, found, now, walk_end, &mut report).await?;
         }
     }
     Ok(report)
+}
+
+/// A damaged owner or org-policy record must not stop every idle
+/// revocation: the credentials it concerns are skipped (`None`), logged.
+fn skip_damaged<T>(result: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(StoreError::Malformed(what)) => {
+            tracing::warn!(%what, "unreadable owner or org policy: its credentials skipped by the idle sweep");
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// The walk's ages, in days since last active: from the first warning the
@@ -172,16 +187,21 @@ fn oldest_walked_day(now: Timestamp) -> Timestamp {
 async fn sweep_one<S: IdleIndex + PrincipalStore>(
     store: &S,
     windows: &mut Windows<'_, S>,
-    found: IdleRecord,
+    mut found: IdleRecord,
     now: Timestamp,
+    walk_end: bool,
     report: &mut IdleReport,
 ) -> Result<(), StoreError> {
-    let record = &found.record;
-    let last_active = idle::last_active(record);
+    let last_active = idle::last_active(&found.record);
     let past_retention = last_active.0 <= now.0 - ADDRESS_RETENTION_MS;
-    if past_retention && !record.last_use.is_empty() && store.forget_last_use(record).await? {
+    if past_retention
+        && !found.record.last_use.is_empty()
+        && store.forget_last_use(&found.record).await?
+    {
         report.addresses_removed += 1;
+        found.record.last_use = LastUse::default();
     }
+    let record = &found.record;
     if record.status(now) != TokenStatus::Active {
         // Ended: nothing left to warn about; it leaves once its addresses have.
         if past_retention {
@@ -189,9 +209,12 @@ async fn sweep_one<S: IdleIndex + PrincipalStore>(
         }
         return Ok(());
     }
-    let window = windows.window(&record.owner, Some(record)).await?;
+    let Some(window) = skip_damaged(windows.window(&record.owner, Some(record)).await)? else {
+        return Ok(());
+    };
     let step = window.map_or(IdleStep::Nothing, |days| IdleStep::due(record, days, now));
-    if step == IdleStep::Nothing && last_active < oldest_walked_day(now) {
+    // Only from the walk's last day: once moved, the entry is younger.
+    if step == IdleStep::Nothing && walk_end {
         store
             .place_in_idle_index(record, oldest_walked_day(now), Placement::Move)
             .await?;

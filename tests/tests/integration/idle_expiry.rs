@@ -160,6 +160,27 @@ async fn the_sweep_warns_then_revokes_idle_credentials_and_spares_used_ones() {
     assert!(report.seven_days >= 1, "{report:?}");
     assert_eq!(sweep_events(&store, &seven).await.len(), 2);
 
+    // A damaged owner record skips that owner's credentials, not the run.
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (_, orphan) = made(&store, &pepper, &Owner::user("damaged"), now, 100.0, None).await;
+    stack
+        .dynamodb
+        .put_item()
+        .table_name(store.table())
+        .item("pk", AttributeValue::S("USER#damaged".into()))
+        .item("sk", AttributeValue::S("ACCOUNT".into()))
+        .item("status", AttributeValue::N("7".into()))
+        .send()
+        .await
+        .unwrap();
+    let (_, beside) = made(&store, &pepper, &ida, now, 100.0, None).await;
+    assert_eq!(sweep_idle(&store, Some(90), now).await.unwrap().revoked, 1);
+    assert_eq!(
+        read(&store, &beside).await.status(now),
+        TokenStatus::Revoked
+    );
+    assert_eq!(read(&store, &orphan).await.status(now), TokenStatus::Active);
+
     // No deployment window and no org setting: nothing expires.
     let (_, ancient) = made(&store, &pepper, &ida, now, 700.0, None).await;
     assert_eq!(sweep_idle(&store, None, now).await.unwrap().revoked, 0);

@@ -201,9 +201,19 @@ impl IdleIndex for DynamoStore {
         day: Timestamp,
         placement: Placement,
     ) -> Result<bool, StoreError> {
-        let only_if = match placement {
-            Placement::Join => format!(" AND attribute_not_exists({IDLE_INDEX_PARTITION_KEY})"),
-            Placement::Move => String::new(),
+        let mut values = HashMap::from([
+            (":day".to_owned(), s(idle_partition(day))),
+            (
+                ":sk".to_owned(),
+                s(idle_sort_key(&record.id, !record.last_use.is_empty())),
+            ),
+        ]);
+        let condition = match placement {
+            Placement::Join => format!(
+                "attribute_exists(pk) AND attribute_not_exists(revoked_at) AND attribute_not_exists({IDLE_INDEX_PARTITION_KEY})"
+            ),
+            // Not over a use that landed since the read.
+            Placement::Move => unused_since_read(record, &mut values),
         };
         let result = self
             .client
@@ -213,14 +223,8 @@ impl IdleIndex for DynamoStore {
             .update_expression(format!(
                 "SET {IDLE_INDEX_PARTITION_KEY} = :day, {IDLE_INDEX_SORT_KEY} = :sk"
             ))
-            .condition_expression(format!(
-                "attribute_exists(pk) AND attribute_not_exists(revoked_at){only_if}"
-            ))
-            .expression_attribute_values(":day", s(idle_partition(day)))
-            .expression_attribute_values(
-                ":sk",
-                s(idle_sort_key(&record.id, !record.last_use.is_empty())),
-            )
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         written(result)
