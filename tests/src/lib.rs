@@ -154,6 +154,20 @@ pub fn beta_account(user: &str) -> cog_tokens::records::Account {
     }
 }
 
+/// `user`'s beta account with exactly these (org, role) memberships.
+pub fn member_of(user: &str, orgs: &[(&str, &str)]) -> cog_tokens::records::Account {
+    cog_tokens::records::Account {
+        orgs: orgs
+            .iter()
+            .map(|(org, role)| cog_tokens::records::OrgMembership {
+                org_id: (*org).into(),
+                role: (*role).into(),
+            })
+            .collect(),
+        ..beta_account(user)
+    }
+}
+
 /// A signed-in caller for a test, from a documentation address (RFC 5737);
 /// panics on an invalid user id.
 pub fn caller(id: &str) -> cog_tokens::records::Caller {
@@ -190,6 +204,7 @@ pub fn new_token(
         revoked: None,
         last_used_at: None,
         last_use: Default::default(),
+        approvals: Default::default(),
         blocked_orgs: Vec::new(),
         allowed_ips: Default::default(),
         org_limit: None,

@@ -59,6 +59,7 @@ fn bench_state(
         revoked: None,
         last_used_at: None,
         last_use: Default::default(),
+        approvals: Default::default(),
         blocked_orgs: Vec::new(),
         allowed_ips: Default::default(),
         org_limit: None,

@@ -43,6 +43,7 @@ async fn token(store: &MemoryStore, now: Timestamp, expires_at: Timestamp) -> Pl
         revoked: None,
         last_used_at: None,
         last_use: Default::default(),
+        approvals: Default::default(),
         blocked_orgs: Vec::new(),
         allowed_ips: Default::default(),
         org_limit: None,

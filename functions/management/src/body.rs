@@ -2,11 +2,12 @@
 
 use cog_tokens::management::preconditions::IfMatch;
 use cog_tokens::management::{
-    CredentialFilter, ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX,
+    CredentialFilter, Decision, ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX,
 };
 use cog_tokens::records::audit::AuditFilter;
 use cog_tokens::records::{
-    OrgPolicy, Owner, OwnerKind, PrincipalStatus, RetryKey, StatusFilter, Timestamp,
+    ExistingPats, OrgPolicy, Owner, OwnerKind, PatApproval, PrincipalStatus, RetryKey,
+    StatusFilter, Timestamp,
 };
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Request, RequestExt};
@@ -139,11 +140,52 @@ struct PolicyBody {
     pat_max_lifetime_days: Option<u32>,
     #[serde(default)]
     idle_expiry_days: Option<u32>,
+    #[serde(default)]
+    pat_approval: Option<String>,
+    #[serde(default)]
+    existing_pats: Option<String>,
+    /// Read-only: accepted so a `GET` answer can be sent back as it is.
+    #[serde(default)]
+    #[allow(dead_code)]
+    existing_pats_before: Option<serde::de::IgnoredAny>,
 }
 
-/// `PUT /v1/orgs/{org}/policy`: the whole policy (range checked by the manager).
-pub fn org_policy(content_type: Option<&str>, bytes: &[u8]) -> Result<OrgPolicy, Problem> {
+/// `PUT /v1/orgs/{org}/policy`: the whole policy (range checked by the
+/// manager), and what turning approval on does to the PATs already there.
+pub fn org_policy(
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<(OrgPolicy, Option<ExistingPats>), Problem> {
     let body: PolicyBody = read_json(content_type, bytes)?.ok_or_else(body_required)?;
+    let pat_approval = match body.pat_approval.as_deref() {
+        None | Some("not_required") => PatApproval::NotRequired,
+        Some("required") => PatApproval::Required {
+            existing_before: None,
+        },
+        Some(_) => {
+            return Err(Problem::invalid(
+                "pat_approval",
+                "invalid_pat_approval",
+                "pat_approval must be required or not_required",
+            ))
+        }
+    };
+    let existing_pats = body
+        .existing_pats
+        .map(|text| match (text.parse(), pat_approval) {
+            (Ok(existing), PatApproval::Required { .. }) => Ok(existing),
+            (Ok(_), PatApproval::NotRequired) => Err(Problem::invalid(
+                "existing_pats",
+                "invalid_existing_pats",
+                "existing_pats applies only with pat_approval: required",
+            )),
+            (Err(_), _) => Err(Problem::invalid(
+                "existing_pats",
+                "invalid_existing_pats",
+                "existing_pats must be approved or pending",
+            )),
+        })
+        .transpose()?;
     let pat_access = body.pat_access.parse().map_err(|_| {
         Problem::invalid(
             "pat_access",
@@ -151,11 +193,28 @@ pub fn org_policy(content_type: Option<&str>, bytes: &[u8]) -> Result<OrgPolicy,
             "pat_access must be allowed, blocked or limited_only",
         )
     })?;
-    Ok(OrgPolicy {
+    let policy = OrgPolicy {
         pat_access,
         pat_max_lifetime_days: body.pat_max_lifetime_days,
         idle_expiry_days: body.idle_expiry_days,
-    })
+        pat_approval,
+    };
+    Ok((policy, existing_pats))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalBody {
+    decision: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /v1/orgs/{org}/credentials/{id}/approval`: `approve`, or `deny`
+/// with the reason the owner sees.
+pub fn approval_decision(content_type: Option<&str>, bytes: &[u8]) -> Result<Decision, Problem> {
+    let body: ApprovalBody = read_json(content_type, bytes)?.ok_or_else(body_required)?;
+    Ok(Decision::parse(&body.decision, body.reason.as_deref())?)
 }
 
 /// `?type=`, `?status=` and `?owner=` of an org's credential inventory.
@@ -188,10 +247,22 @@ pub fn credential_filter(request: &Request) -> Result<CredentialFilter, Problem>
             })
         })
         .transpose()?;
+    let approval = query(request, "approval")
+        .map(|text| {
+            text.parse().map_err(|_| {
+                Problem::invalid(
+                    "approval",
+                    "invalid_approval",
+                    "approval must be pending, approved or denied",
+                )
+            })
+        })
+        .transpose()?;
     Ok(CredentialFilter {
         kind,
         status: status_filter(query(request, "status"))?,
         owner,
+        approval,
     })
 }
 

@@ -28,6 +28,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/orgs/{org}/policy"),
     ("PUT", "/v1/orgs/{org}/policy"),
     ("DELETE", "/v1/orgs/{org}/credentials/{id}"),
+    ("POST", "/v1/orgs/{org}/credentials/{id}/approval"),
     ("GET", "/v1/orgs/{org}/credentials"),
 ];
 
@@ -76,6 +77,8 @@ pub enum OrgEndpoint {
     PutPolicy,
     /// A credential taken out of the org: a key revoked, a PAT blocked.
     RemoveCredential(String),
+    /// A member's PAT approved or denied in the org.
+    DecideApproval(String),
     /// Every credential that can act in the org.
     ListCredentials,
 }
@@ -100,6 +103,7 @@ impl OrgEndpoint {
             ("GET", ["policy"]) => Self::GetPolicy,
             ("PUT", ["policy"]) => Self::PutPolicy,
             ("DELETE", ["credentials", id]) => Self::RemoveCredential(owned(id)),
+            ("POST", ["credentials", id, "approval"]) => Self::DecideApproval(owned(id)),
             ("GET", ["credentials"]) => Self::ListCredentials,
             _ => return None,
         })
@@ -168,6 +172,7 @@ impl OrgEndpoint {
             Self::GetPolicy => "GET /v1/orgs/{org}/policy",
             Self::PutPolicy => "PUT /v1/orgs/{org}/policy",
             Self::RemoveCredential(_) => "DELETE /v1/orgs/{org}/credentials/{id}",
+            Self::DecideApproval(_) => "POST /v1/orgs/{org}/credentials/{id}/approval",
             Self::ListCredentials => "GET /v1/orgs/{org}/credentials",
         }
     }
@@ -199,6 +204,7 @@ impl Function {
                             | OrgEndpoint::UpdateKey(..)
                             | OrgEndpoint::PutPolicy
                             | OrgEndpoint::RemoveCredential(_)
+                            | OrgEndpoint::DecideApproval(_)
                     )
             ),
         }

@@ -193,11 +193,12 @@ where
             .manager
             .list(self.user, filter, limit, cursor, self.now)
             .await?;
+        let rules = self.manager.approval_rules(self.user).await?;
         let view = TokenListView {
             tokens: page
                 .tokens
                 .iter()
-                .map(|t| TokenView::new(t, self.now))
+                .map(|t| TokenView::with_rules(t, self.now, &rules))
                 .collect(),
             next_cursor: page.next_cursor.as_deref(),
         };
@@ -206,9 +207,10 @@ where
 
     async fn get(&self, id: &str) -> Answer {
         let record = self.manager.get(self.user, id).await?;
+        let rules = self.manager.approval_rules(self.user).await?;
         Ok(response::json(
             StatusCode::OK,
-            &TokenView::new(&record, self.now),
+            &TokenView::with_rules(&record, self.now, &rules),
         ))
     }
 

@@ -45,6 +45,7 @@ where
             }
             OrgEndpoint::PutPolicy => self.put_policy(at).await,
             OrgEndpoint::RemoveCredential(id) => self.remove_credential(at, &id).await,
+            OrgEndpoint::DecideApproval(id) => self.decide_approval(at, &id).await,
             OrgEndpoint::ListCredentials => self.list_credentials(at).await,
         }
     }
@@ -67,14 +68,26 @@ where
 
     async fn put_policy(&self, at: OrgCall<'_>) -> Answer {
         let (content_type, bytes) = self.body();
-        let policy = body::org_policy(content_type, bytes)?;
+        let (policy, existing) = body::org_policy(content_type, bytes)?;
         let if_match = body::if_match(self.request)?;
         let policy = self
             .manager
-            .put_org_policy_if(at, policy, if_match.as_ref())
+            .put_org_policy_with(at, policy, existing, if_match.as_ref())
             .await?;
-        tracing::info!(org = at.org, pat_access = policy.pat_access.as_str(), admin = %at.admin, "org policy changed");
+        tracing::info!(org = at.org, pat_access = policy.pat_access.as_str(), pat_approval = policy.pat_approval.as_str(), admin = %at.admin, "org policy changed");
         Ok(policy_response(&policy))
+    }
+
+    async fn decide_approval(&self, at: OrgCall<'_>, id: &str) -> Answer {
+        let (content_type, bytes) = self.body();
+        let decision = body::approval_decision(content_type, bytes)?;
+        let credential = self.manager.decide_pat(at, id, decision).await?;
+        let state = credential.approval().map_or("not_required", |s| s.as_str());
+        tracing::info!(token_id = %id, org = at.org, state, admin = %at.admin, "PAT approval decided");
+        Ok(response::json(
+            StatusCode::OK,
+            &CredentialView::new(&credential, self.now),
+        ))
     }
 
     async fn remove_credential(&self, at: OrgCall<'_>, id: &str) -> Answer {

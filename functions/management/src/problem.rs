@@ -121,6 +121,9 @@ impl From<ManagementError> for Problem {
             E::ServiceUserNotFound => {
                 Self::new(StatusCode::NOT_FOUND, "service_user_not_found", detail)
             }
+            E::ApprovalNotRequired => {
+                Self::new(StatusCode::CONFLICT, "approval_not_required", detail)
+            }
             E::ServiceUserDisabled => {
                 Self::new(StatusCode::CONFLICT, "service_user_disabled", detail)
             }

@@ -3,8 +3,8 @@
 use cog_tokens::management::{pat_refusal, Credential, IssuancePolicy, IssuedToken, ADMIN_ROLE};
 use cog_tokens::records::audit::AuditPage;
 use cog_tokens::records::{
-    Account, AuditEvent, IpAllowlist, LastUse, OrgPolicy, OwnerKind, ServiceUser, Timestamp,
-    TokenRecord, TokenStatus,
+    Account, ApprovalRules, ApprovalState, AuditEvent, ExistingPats, IpAllowlist, LastUse,
+    OrgPolicy, OwnerKind, PatApproval, ServiceUser, Timestamp, TokenRecord, TokenStatus,
 };
 use serde::{Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
@@ -32,11 +32,55 @@ pub struct TokenView<'a> {
     pub allowed_ips: Vec<String>,
     /// The orgs a PAT is limited to; `null`: all its owner's.
     pub orgs: Option<&'a [String]>,
+    /// A PAT's approvals and denials by org admins; where its owner's
+    /// orgs' rules are known (their listing, read, create), also the orgs
+    /// it waits in.
+    pub org_approvals: Vec<OrgApprovalView<'a>>,
+}
+
+/// Where a PAT stands in one org that requires approval.
+#[derive(Debug, Serialize)]
+pub struct OrgApprovalView<'a> {
+    pub org: &'a str,
+    #[serde(flatten)]
+    pub approval: ApprovalView<'a>,
+}
+
+/// `approved`, `pending` or `denied`, with the admin's reason to deny.
+#[derive(Debug, Serialize)]
+pub struct ApprovalView<'a> {
+    pub state: &'static str,
+    pub reason: Option<&'a str>,
+    #[serde(serialize_with = "optional_rfc3339")]
+    pub denied_at: Option<Timestamp>,
+}
+
+impl<'a> ApprovalView<'a> {
+    fn new(state: ApprovalState<'a>) -> Self {
+        let denial = match state {
+            ApprovalState::Denied(denial) => Some(denial),
+            _ => None,
+        };
+        Self {
+            state: state.as_str(),
+            reason: denial.map(|d| d.reason.as_str()),
+            denied_at: denial.map(|d| d.at),
+        }
+    }
 }
 
 impl<'a> TokenView<'a> {
+    /// Its owner's view, with the orgs it waits in under `rules`.
+    pub fn with_rules(record: &'a TokenRecord, now: Timestamp, rules: &'a ApprovalRules) -> Self {
+        Self {
+            org_approvals: approval_views(record, Some(rules)),
+            ..Self::new(record, now)
+        }
+    }
+
     pub fn new(record: &'a TokenRecord, now: Timestamp) -> Self {
         Self {
+            org_approvals: approval_views(record, None),
             id: record.id.as_str(),
             name: &record.name,
             scopes: &record.scopes,
@@ -51,6 +95,20 @@ impl<'a> TokenView<'a> {
             orgs: record.org_limit.as_deref(),
         }
     }
+}
+
+fn approval_views<'a>(
+    record: &'a TokenRecord,
+    rules: Option<&'a ApprovalRules>,
+) -> Vec<OrgApprovalView<'a>> {
+    record
+        .approval_states(rules)
+        .into_iter()
+        .map(|(org, state)| OrgApprovalView {
+            org,
+            approval: ApprovalView::new(state),
+        })
+        .collect()
 }
 
 /// A credential's last use: its address and user agent, and the recent
@@ -128,7 +186,7 @@ pub struct IssuedView<'a> {
 impl<'a> IssuedView<'a> {
     pub fn new(issued: &'a IssuedToken, now: Timestamp) -> Self {
         Self {
-            metadata: TokenView::new(&issued.record, now),
+            metadata: TokenView::with_rules(&issued.record, now, &issued.approval_rules),
             token: issued.token.expose_secret(),
         }
     }
@@ -241,6 +299,9 @@ pub struct CredentialView<'a> {
     /// `user:<id>` or `service_user:<id>`.
     pub owner: String,
     pub blocked_here: bool,
+    /// A member's PAT's approval here; `null` for a key, or when the org
+    /// does not require approval.
+    pub approval: Option<ApprovalView<'a>>,
     #[serde(flatten)]
     pub metadata: TokenView<'a>,
 }
@@ -255,6 +316,7 @@ impl<'a> CredentialView<'a> {
             },
             owner: record.owner.to_string(),
             blocked_here: credential.blocked_here,
+            approval: credential.approval().map(ApprovalView::new),
             metadata: TokenView::new(record, now),
         }
     }
@@ -274,14 +336,34 @@ pub struct PolicyView {
     pub pat_max_lifetime_days: Option<u32>,
     /// Days a credential acting here may stay unused; `null`: the deployment's.
     pub idle_expiry_days: Option<u32>,
+    /// `required`: members' PATs wait for an admin's approval here.
+    pub pat_approval: &'static str,
+    /// With approval required: whether the PATs there when it was turned
+    /// on count as approved (`approved`, those created before
+    /// `existing_pats_before`) or wait too (`pending`).
+    pub existing_pats: Option<&'static str>,
+    #[serde(serialize_with = "optional_rfc3339")]
+    pub existing_pats_before: Option<Timestamp>,
 }
 
 impl PolicyView {
     pub fn new(policy: &OrgPolicy) -> Self {
+        let (existing_pats, existing_pats_before) = match policy.pat_approval {
+            PatApproval::NotRequired => (None, None),
+            PatApproval::Required {
+                existing_before: Some(at),
+            } => (Some(ExistingPats::Approved.as_str()), Some(at)),
+            PatApproval::Required {
+                existing_before: None,
+            } => (Some(ExistingPats::Pending.as_str()), None),
+        };
         Self {
             pat_access: policy.pat_access.as_str(),
             pat_max_lifetime_days: policy.pat_max_lifetime_days,
             idle_expiry_days: policy.idle_expiry_days,
+            pat_approval: policy.pat_approval.as_str(),
+            existing_pats,
+            existing_pats_before,
         }
     }
 }

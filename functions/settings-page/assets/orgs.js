@@ -94,16 +94,85 @@ function serviceUsers(org, issuance) {
   return { node, load: () => table.reload() };
 }
 
+const APPROVAL_WORDS = { approved: "Approved", pending: "Pending approval", denied: "Denied" };
+
+// A member's PAT's approval here, in words; a denial with its reason (the
+// admin's own words, as text).
+function approvalCell(c) {
+  if (!c.approval) return c.type === "pat" ? "Not required" : "—";
+  const { state, reason } = c.approval;
+  const badge = el("span", { class: `badge ${state}`, text: APPROVAL_WORDS[state] || state });
+  return [badge, state === "denied" && reason ? el("p", { class: "reason", text: `Reason: ${reason}` }) : null];
+}
+
+// Approve (a PAT pending or denied here) and deny (pending or approved):
+// deny asks, in an inline form, for the reason its owner sees.
+function approvalActions(org, c, changed) {
+  const path = `/v1/orgs/${enc(org)}/credentials/${enc(c.id)}/approval`;
+  const { state } = c.approval;
+  const buttons = [];
+  let form = null;
+  if (state !== "approved") {
+    const approve = el("button", { type: "button", text: "Approve", "aria-label": `Approve ${c.name}` });
+    approve.addEventListener("click", async () => {
+      approve.disabled = true;
+      try {
+        await api("POST", path, { decision: "approve" });
+        await changed();
+        announce(`“${c.name}” of ${c.owner} is approved in ${org}.`);
+      } catch (error) {
+        approve.disabled = false;
+        showAlert(error.message);
+      }
+    });
+    buttons.push(approve);
+  }
+  if (state !== "denied") {
+    const deny = el("button", { type: "button", class: "danger", text: "Deny", "aria-label": `Deny ${c.name}`, "aria-expanded": "false" });
+    const reason = el("input", { name: "reason", maxlength: "500", autocomplete: "off", required: true });
+    const cancel = el("button", { type: "button", text: "Cancel" });
+    form = el("form", { class: "deny", novalidate: true, hidden: true },
+      field("Reason, which its owner sees", reason, { field: "reason", hint: "Up to 500 characters." }), formError(),
+      el("div", { class: "actions" }, el("button", { type: "submit", class: "danger", text: "Deny" }), cancel));
+    const open = (shown) => {
+      form.hidden = !shown;
+      deny.setAttribute("aria-expanded", String(shown));
+      (shown ? reason : deny).focus();
+    };
+    deny.addEventListener("click", () => open(form.hidden));
+    cancel.addEventListener("click", () => open(false));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      submitting(form, async () => {
+        await api("POST", path, { decision: "deny", reason: reason.value.trim() });
+        await changed();
+        announce(`“${c.name}” of ${c.owner} is denied in ${org}; its owner sees the reason.`);
+      });
+    });
+    buttons.push(deny);
+  }
+  return { buttons, form };
+}
+
 function inventory(org) {
+  const filter = el("select", { name: "approval", id: uid("approval") },
+    [["", "Any approval"], ["pending", "Pending approval"], ["approved", "Approved"], ["denied", "Denied"]]
+      .map(([value, text]) => el("option", { value, text })));
   const table = pagedTable({
     caption: `Credentials that can act in ${org}, newest first`,
-    columns: ["Type", "Owner", "Name", "Token", "Last used", "Status", "Actions"],
-    empty: "No credentials act in this org.",
-    load: async (cursor) => page(await api("GET", `/v1/orgs/${enc(org)}/credentials?limit=20${more(cursor)}`), "credentials"),
+    columns: ["Type", "Owner", "Name", "Token", "Last used", "Status", "Approval", "Actions"],
+    empty: () => (filter.value ? "None in this org matches." : "No credentials act in this org."),
+    load: async (cursor) => {
+      const approval = filter.value ? `&approval=${enc(filter.value)}` : "";
+      return page(await api("GET", `/v1/orgs/${enc(org)}/credentials?limit=20${approval}${more(cursor)}`), "credentials");
+    },
     row: (c) => {
       const pat = c.type === "pat";
       const status = [statusCell(c), c.blocked_here ? [" ", el("span", { class: "badge revoked", text: "Blocked here" })] : null];
       const actions = [];
+      const decisions = pat && c.approval && c.status === "active" && !c.blocked_here
+        ? approvalActions(org, c, () => table.reload()) : { buttons: [], form: null };
+      actions.push(...decisions.buttons);
       if (c.status === "active" && !c.blocked_here) {
         const label = pat ? "Block" : "Revoke";
         const button = el("button", { type: "button", class: "danger", text: label, "aria-label": `${label} ${c.name}` });
@@ -124,10 +193,22 @@ function inventory(org) {
         });
         actions.push(button);
       }
-      return [pat ? "PAT" : "Service key", c.owner, c.name, el("code", { text: c.hint }), lastUseCell(c), status, actions];
+      return [pat ? "PAT" : "Service key", c.owner, c.name, el("code", { text: c.hint }), lastUseCell(c), status, approvalCell(c),
+        el("div", { class: "actions" }, actions, decisions.form)];
     },
   });
-  return { node: el("section", {}, el("h3", { text: "Credentials in this org" }), table.node), load: () => table.reload() };
+  filter.addEventListener("change", () => table.reload().catch((e) => showAlert(e.message)));
+  const node = el("section", {}, el("h3", { text: "Credentials in this org" }),
+    el("div", { class: "field inline" }, el("label", { for: filter.id, text: "Show" }), filter), table.node);
+  return { node, load: () => table.reload() };
+}
+
+// What the stored approval rule means, under the PAT approval select.
+function approvalHint(current) {
+  if (current.pat_approval !== "required") return "Required: a member's PAT acts here only once an admin of this org approves it.";
+  return current.existing_pats_before
+    ? `Required since ${date(current.existing_pats_before)}: PATs older than that count as approved.`
+    : "Required: every member's PAT waits for an admin's approval, older ones too.";
 }
 
 function policy(org, issuance) {
@@ -141,29 +222,53 @@ function policy(org, issuance) {
   const idleHint = deployment
     ? `30 to ${deployment}; empty: this deployment's ${deployment} days. Warned 7 days and 1 day before; one already past it goes within the hour.`
     : "30 to 730; empty: unused credentials never expire here. Warned 7 days and 1 day before; one already past it goes within the hour.";
+  const approval = el("select", { name: "pat_approval" },
+    [["not_required", "Not required"], ["required", "Required: an admin approves each member's PAT"]]
+      .map(([value, text]) => el("option", { value, text })));
+  const existing = el("select", { name: "existing_pats" },
+    [["approved", "Approved: they keep working (default)"], ["pending", "Pending: they wait for approval too"]]
+      .map(([value, text]) => el("option", { value, text })));
+  const approvalField = field("PAT approval", approval, { field: "pat_approval", hint: approvalHint({}) });
+  const existingField = field("PATs that already act here", existing, {
+    field: "existing_pats", hint: "Chosen once, as approval is turned on; kept while it stays on.",
+  });
+  // The policy as stored: what the existing-PATs choice depends on.
+  let stored = null;
+  const showExisting = () => { existingField.hidden = approval.value !== "required" || stored?.pat_approval === "required"; };
+  approval.addEventListener("change", showExisting);
+  showExisting();
+  const show = (current) => {
+    stored = current;
+    access.value = current.pat_access;
+    lifetime.value = current.pat_max_lifetime_days ?? "";
+    idle.value = current.idle_expiry_days ?? "";
+    approval.value = current.pat_approval ?? "not_required";
+    existing.value = "approved";
+    approvalField.querySelector(".hint").textContent = approvalHint(current);
+    showExisting();
+  };
   form.append(field("Personal access tokens", access, { field: "pat_access" }),
     field("Longest PAT lifetime, in days (optional)", lifetime, { field: "pat_max_lifetime_days", hint: "Older PATs stop acting here." }),
     field("Revoke credentials acting here after this many days unused (optional)", idle, { field: "idle_expiry_days", hint: idleHint }),
-    formError(), el("button", { type: "submit", text: "Save policy" }));
+    approvalField, existingField, formError(), el("button", { type: "submit", text: "Save policy" }));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     submitting(form, async () => {
       const days = lifetime.value.trim();
       const idleDays = idle.value.trim();
-      await api("PUT", `/v1/orgs/${enc(org)}/policy`, {
+      // The whole policy: a PUT replaces it.
+      const body = {
         pat_access: access.value,
         pat_max_lifetime_days: days ? Number(days) : null,
         idle_expiry_days: idleDays ? Number(idleDays) : null,
-      });
+        pat_approval: approval.value,
+      };
+      if (!existingField.hidden) body.existing_pats = existing.value;
+      show(await api("PUT", `/v1/orgs/${enc(org)}/policy`, body));
       announce(`The PAT policy of ${org} is saved.`);
     });
   });
-  const load = async () => {
-    const current = await api("GET", `/v1/orgs/${enc(org)}/policy`);
-    access.value = current.pat_access;
-    lifetime.value = current.pat_max_lifetime_days ?? "";
-    idle.value = current.idle_expiry_days ?? "";
-  };
+  const load = async () => show(await api("GET", `/v1/orgs/${enc(org)}/policy`));
   return { node: el("section", {}, el("h3", { text: "PAT policy" }), form), load };
 }
 

@@ -144,6 +144,23 @@ export function lastUseCell(item) {
     rows.length ? el("ul", { "aria-label": `Recent addresses of ${item.name}` }, rows) : null);
 }
 
+// Where an active PAT waits, or was denied, in its owner's orgs that require
+// an admin's approval; approvals go unsaid. Text only: a reason is an
+// admin's own words.
+function approvalNotes(item) {
+  if (item.status !== "active") return [];
+  return (item.org_approvals || []).filter((a) => a.state !== "approved").map((a) => el("p", {
+    class: `approval ${a.state}`,
+    text: a.state === "denied" ? `Denied in ${a.org}${a.reason ? `: ${a.reason}` : ""}` : `Pending approval in ${a.org}`,
+  }));
+}
+
+// What the shown-once panel says of a new PAT that waits for approval.
+function waitingNote(issued) {
+  const orgs = (issued.org_approvals || []).filter((a) => a.state === "pending").map((a) => a.org);
+  return orgs.length ? `It acts in ${orgs.join(", ")} only once an admin there approves it.` : "";
+}
+
 export function credentialCells(item, actions) {
   return [
     item.name,
@@ -152,7 +169,7 @@ export function credentialCells(item, actions) {
     date(item.created_at),
     item.expires_at ? date(item.expires_at) : "Never",
     lastUseCell(item),
-    statusCell(item),
+    [statusCell(item), ...approvalNotes(item)],
     actions,
   ];
 }
@@ -192,7 +209,7 @@ export function renderPats(account) {
     submitLabel: "Create token",
     create: async (body) => {
       const issued = await issue("/v1/tokens", body);
-      await showIssued(issued.token, `Your new token “${issued.name}”`, form.querySelector('input[name="name"]'), table.reload);
+      await showIssued(issued.token, `Your new token “${issued.name}”`, form.querySelector('input[name="name"]'), table.reload, waitingNote(issued));
     },
   });
   $("#pats-body").replaceChildren(

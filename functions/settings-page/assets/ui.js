@@ -14,7 +14,8 @@ export function el(tag, props = {}, ...children) {
     else if (key in node && key !== "list") node[key] = value;
     else node.setAttribute(key, value === true ? "" : value);
   }
-  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  // Any depth: a cell may be a list of pieces, each a list itself.
+  node.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   return node;
 }
 
@@ -147,21 +148,24 @@ export function confirmStep({ title, text, action, extra }) {
 // from the page when dismissed, and on leaving the page.
 let returnFocus = null;
 
-export function showSecret(token, title, after) {
+export function showSecret(token, title, after, note = "") {
   $("#new-secret-title").textContent = title;
+  $("#new-secret-note").textContent = note;
+  $("#new-secret-note").hidden = !note;
   const input = $("#new-secret-value");
   input.value = token;
   $("#new-secret").hidden = false;
   returnFocus = after;
   input.focus();
   input.select();
-  announce(`${title}. Copy it now: you won't see it again.`);
+  announce(`${title}. Copy it now: you won't see it again.${note ? ` ${note}` : ""}`);
 }
 
-// A credential just issued: the panel first, then `reload` of its list. A
-// failed reload is said in the alert; the panel and its token stay.
-export async function showIssued(token, title, after, reload) {
-  showSecret(token, title, after);
+// A credential just issued: the panel first (with `note`, if any), then
+// `reload` of its list. A failed reload is said in the alert; the panel
+// and its token stay.
+export async function showIssued(token, title, after, reload, note = "") {
+  showSecret(token, title, after, note);
   try {
     await reload();
   } catch (error) {
@@ -172,6 +176,7 @@ export async function showIssued(token, title, after, reload) {
 
 function hideSecret() {
   $("#new-secret-value").value = "";
+  $("#new-secret-note").textContent = "";
   $("#new-secret").hidden = true;
   const target = returnFocus;
   returnFocus = null;
@@ -198,11 +203,12 @@ export function setUpSecretPanel() {
   addEventListener("pagehide", () => { input.value = ""; });
 }
 
-// A table whose rows come a page at a time (`load(cursor)` → {items, next}).
+// A table whose rows come a page at a time (`load(cursor)` → {items, next});
+// `empty`, the words for no rows, may be a function of the moment.
 export function pagedTable({ caption, columns, load, row, empty }) {
   const body = el("tbody");
   const more = el("button", { type: "button", class: "more", hidden: true, text: "Show more" });
-  const note = el("p", { class: "muted", hidden: true, text: empty });
+  const note = el("p", { class: "muted", hidden: true });
   const table = el("table", {},
     el("caption", { text: caption }),
     el("thead", {}, el("tr", {}, columns.map((c) => el("th", { scope: "col", text: c })))),
@@ -217,6 +223,7 @@ export function pagedTable({ caption, columns, load, row, empty }) {
     }
     cursor = page.next;
     more.hidden = !cursor;
+    note.textContent = typeof empty === "function" ? empty() : empty;
     note.hidden = body.children.length > 0;
   };
   more.addEventListener("click", () => fetchPage(false).catch((e) => showAlert(e.message)));

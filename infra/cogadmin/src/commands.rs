@@ -616,6 +616,11 @@ fn token_json(record: &TokenRecord, now: Timestamp) -> Value {
         "revoke_reason": record.revoked.as_ref().map(|r| r.reason.as_str()),
         "blocked_orgs": record.blocked_orgs, "allowed_ips": record.allowed_ips.to_strings(),
         "orgs": record.org_limit,
+        "approved_orgs": record.approvals.approved,
+        "org_denials": record.approvals.denied.iter()
+            .map(|d| json!({"org": d.org, "reason": d.reason, "by": d.by, "at_ms": d.at.0}))
+            .collect::<Vec<_>>(),
+        "chain_started_at_ms": record.approvals.chain_started_at.map(|t| t.0),
     })
 }
 

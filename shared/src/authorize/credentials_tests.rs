@@ -23,6 +23,7 @@ fn verified(owner: &str) -> Verified {
         revoked: None,
         last_used_at: None,
         last_use: Default::default(),
+        approvals: Default::default(),
         blocked_orgs: vec![],
         allowed_ips: Default::default(),
         org_limit: None,

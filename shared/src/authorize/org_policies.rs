@@ -54,7 +54,7 @@ impl PolicyCache {
             fresh
                 .get(&m.org_id)
                 .or_else(|| entries.get(&m.org_id).map(|(policy, _)| policy))
-                .is_some_and(|policy| policy.admits_pat(record))
+                .is_some_and(|policy| policy.admits_pat(&m.org_id, record))
         });
         Ok(orgs)
     }
@@ -147,6 +147,7 @@ mod tests {
                 pat_access: PatAccess::Blocked,
                 pat_max_lifetime_days: None,
                 idle_expiry_days: None,
+                pat_approval: Default::default(),
             };
             Ok(orgs
                 .iter()
@@ -171,6 +172,7 @@ mod tests {
             revoked: None,
             last_used_at: None,
             last_use: Default::default(),
+            approvals: Default::default(),
             blocked_orgs: blocked.iter().map(|o| (*o).to_owned()).collect(),
             allowed_ips: Default::default(),
             org_limit: None,
@@ -231,14 +233,15 @@ mod tests {
             pat_access: PatAccess::Allowed,
             pat_max_lifetime_days: Some(1),
             idle_expiry_days: None,
+            pat_approval: Default::default(),
         };
-        assert!(policy.admits_pat(&pat(&[])));
+        assert!(policy.admits_pat("acme", &pat(&[])));
         let mut two_days = pat(&[]);
         two_days.expires_at = Some(Timestamp(2 * 86_400_000));
-        assert!(!policy.admits_pat(&two_days));
+        assert!(!policy.admits_pat("acme", &two_days));
         let mut forever = pat(&[]);
         forever.expires_at = None;
-        assert!(!policy.admits_pat(&forever));
-        assert!(OrgPolicy::default().admits_pat(&forever));
+        assert!(!policy.admits_pat("acme", &forever));
+        assert!(OrgPolicy::default().admits_pat("acme", &forever));
     }
 }

@@ -69,6 +69,7 @@ mod tests {
             revoked: None,
             last_used_at: None,
             last_use: Default::default(),
+            approvals: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,

@@ -68,6 +68,7 @@ async fn token(
         revoked: None,
         last_used_at: used_ago_ms.map(|ago| now.plus_millis(-ago)),
         last_use: Default::default(),
+        approvals: Default::default(),
         blocked_orgs: vec![],
         allowed_ips: Default::default(),
         org_limit: None,

@@ -64,6 +64,9 @@ pub fn detail_type(action: AuditAction) -> Option<&'static str> {
         AuditAction::TokenRevokeAll => "Credentials Revoked",
         AuditAction::TokenLeaked => "Credential Leaked",
         AuditAction::TokenBlock => "Credential Blocked In Org",
+        AuditAction::TokenApprovalRequest => "Credential Approval Requested",
+        AuditAction::TokenApprove => "Credential Approved In Org",
+        AuditAction::TokenDeny => "Credential Denied In Org",
         AuditAction::TokenUpdate => "Credential Updated",
         AuditAction::TokenIpRefused => "Credential Refused From Address",
         AuditAction::TokenExpiring => "Credential Expiring",
@@ -148,7 +151,7 @@ mod tests {
             .into_iter()
             .filter(|a| detail_type(*a).is_some())
             .collect();
-        assert_eq!(published.len(), 10);
+        assert_eq!(published.len(), 13);
         let account = AuditEvent::new(
             "op",
             AuditAction::AccountPut,

@@ -43,6 +43,9 @@ pub enum ManagementError {
     /// `If-Match` named none of the current entity tags: read it again.
     #[error("it changed since it was read (If-Match names another version): read it again")]
     PreconditionFailed,
+    /// An approval decision in an org whose policy does not require them.
+    #[error("this org does not require approval of PATs: set `pat_approval: required` in its policy first")]
+    ApprovalNotRequired,
     #[error("the service user is disabled: enable it first")]
     ServiceUserDisabled,
     #[error("this org may have at most {limit} service users")]

@@ -70,6 +70,7 @@ where
             token,
             record,
             replayed: true,
+            approval_rules: Vec::new(),
         }))
     }
 

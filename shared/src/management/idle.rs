@@ -105,7 +105,7 @@ impl<S: PrincipalStore> Windows<'_, S> {
                 (Some(pat), OwnerKind::User) => {
                     pat.may_act_in(org)
                         && !pat.blocked_orgs.iter().any(|b| b == org)
-                        && policy.admits_pat(pat)
+                        && policy.admits_pat(org, pat)
                 }
                 _ => true,
             };

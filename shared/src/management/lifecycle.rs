@@ -584,8 +584,9 @@ async fn deactivate_owner(
     }
 }
 
-/// Blocks `record` in the orgs the source blocked it in, and gives it the
-/// source's allowlist when the source has one that differs. Whether it did.
+/// Blocks `record` in the orgs the source blocked it in, denies it where
+/// the source denied it, and gives it the source's allowlist when the
+/// source has one that differs. Whether it did.
 async fn narrow_token(
     restored: &(impl TokenStore + ?Sized),
     record: &TokenRecord,
@@ -600,9 +601,27 @@ async fn narrow_token(
         .iter()
         .filter(|org| !record.blocked_orgs.contains(org))
         .collect();
+    let denials: Vec<_> = there
+        .approvals
+        .denied
+        .iter()
+        .filter(|d| !record.approvals.denied.iter().any(|r| r.org == d.org))
+        .collect();
     let allowlist = !there.allowed_ips.is_empty() && there.allowed_ips != record.allowed_ips;
-    if dry_run || (blocks.is_empty() && !allowlist) {
-        return Ok(!blocks.is_empty() || allowlist);
+    let narrower = !blocks.is_empty() || !denials.is_empty() || allowlist;
+    if dry_run || !narrower {
+        return Ok(narrower);
+    }
+    for denial in denials {
+        let audit = by
+            .clone()
+            .in_org(&denial.org)
+            .event(AuditAction::TokenDeny, record.owner.clone(), now)
+            .for_token(record.id)
+            .with_detail(detail);
+        restored
+            .decide_in_org(&record.id, &denial.org, Some(denial), &audit)
+            .await?;
     }
     for org in blocks {
         let audit = by
@@ -695,6 +714,7 @@ mod tests {
             revoked: None,
             last_used_at: None,
             last_use: Default::default(),
+            approvals: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,
@@ -986,6 +1006,16 @@ mod tests {
             .block_in_org(&records[1].id, "acme", &audit(&erin))
             .await
             .unwrap();
+        let denial = crate::records::Denial {
+            org: "globex".into(),
+            reason: "not here".into(),
+            by: "user:ann".into(),
+            at: Timestamp(550),
+        };
+        source
+            .decide_in_org(&records[1].id, "globex", Some(&denial), &audit(&erin))
+            .await
+            .unwrap();
         source
             .revoke_tokens_before(&frank, Timestamp(600), &audit(&frank))
             .await
@@ -1038,6 +1068,11 @@ mod tests {
         assert_eq!(status(&restored, &records[3]).await, TokenStatus::Revoked);
         let blocked = restored.get_token(&records[1].id).await.unwrap().unwrap();
         assert_eq!(blocked.blocked_orgs, vec!["acme".to_owned()]);
+        assert_eq!(
+            blocked.approvals.denied,
+            vec![denial],
+            "denied as in the source"
+        );
         assert_eq!(blocked.status(NOW), TokenStatus::Active);
         assert_eq!(status(&restored, &records[2]).await, TokenStatus::Active);
 

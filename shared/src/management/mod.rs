@@ -12,6 +12,8 @@
 //! `events`.
 
 pub mod accounts;
+mod approval_rules;
+mod approvals;
 mod error;
 mod idempotency;
 pub mod idle;
@@ -25,6 +27,7 @@ mod service_users;
 mod token_self;
 mod tokens;
 
+pub use approval_rules::Decision;
 pub use error::{Fault, ManagementError};
 pub use org_credentials::{Credential, CredentialFilter, CredentialPage, Removal};
 pub use policy::{

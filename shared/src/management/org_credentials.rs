@@ -5,6 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use super::approval_rules::resolved_rule;
 use super::error::ManagementError;
 use super::policy::PAGE_MAX;
 use super::preconditions::IfMatch;
@@ -13,7 +14,8 @@ use super::tokens::TokenManager;
 use crate::management::lifecycle::all_tokens;
 use crate::records::idle;
 use crate::records::{
-    AuditAction, OrgPolicy, Owner, OwnerKind, StatusFilter, Timestamp, TokenRecord,
+    ApprovalFilter, ApprovalState, AuditAction, ExistingPats, OrgPolicy, Owner, OwnerKind,
+    PatApproval, StatusFilter, Timestamp, TokenRecord,
 };
 use crate::store::pepper::PepperSource;
 use crate::store::{PrincipalStore, StoreError, TokenStore};
@@ -62,7 +64,55 @@ where
         policy: OrgPolicy,
         if_match: Option<&IfMatch>,
     ) -> Result<OrgPolicy, ManagementError> {
+        self.put_org_policy_with(call, policy, None, if_match).await
+    }
+
+    /// As [`TokenManager::put_org_policy_if`], with what turning approval
+    /// on does to the PATs already there (`existing`; default approved).
+    /// The stored policy is read first: while approval stays on, the
+    /// choice made when it was turned on is kept.
+    pub async fn put_org_policy_with(
+        &self,
+        call: OrgCall<'_>,
+        mut policy: OrgPolicy,
+        existing: Option<ExistingPats>,
+        if_match: Option<&IfMatch>,
+    ) -> Result<OrgPolicy, ManagementError> {
         self.require_org_admin(call).await?;
+        self.check_org_policy(&policy)?;
+        // `*` admits any version, and an org always has a policy (the default).
+        let if_match = if_match.filter(|m| **m != IfMatch::Any);
+        let asked = policy.pat_approval;
+        for _ in 0..POLICY_WRITE_ATTEMPTS {
+            let read = self.store.get_org_policy(call.org).await?;
+            let stored = read.unwrap_or_default();
+            if if_match.is_some_and(|m| !m.admits(&stored.entity_tag())) {
+                return Err(ManagementError::PreconditionFailed);
+            }
+            policy.pat_approval = resolved_rule(asked, stored.pat_approval, existing, call.now);
+            let audit = call
+                .actor()
+                .org_event(AuditAction::OrgPolicyPut, call.now)
+                .with_detail(policy_detail(&policy));
+            match self
+                .store
+                .put_org_policy_if(call.org, &policy, read.as_ref(), &audit)
+                .await
+            {
+                Ok(()) => return Ok(policy),
+                // Changed between the read and the write.
+                Err(StoreError::Conflict) if if_match.is_some() => {
+                    return Err(ManagementError::PreconditionFailed)
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    /// The bounds of a policy's numbers.
+    fn check_org_policy(&self, policy: &OrgPolicy) -> Result<(), ManagementError> {
         if policy
             .pat_max_lifetime_days
             .is_some_and(|days| days == 0 || days > OrgPolicy::MAX_LIFETIME_DAYS)
@@ -91,39 +141,16 @@ where
                 ),
             ));
         }
-        let mut detail = format!(
-            "pat_access={} pat_max_lifetime_days={}",
-            policy.pat_access.as_str(),
-            policy
-                .pat_max_lifetime_days
-                .map_or("none".to_owned(), |d| d.to_string())
-        );
-        if let Some(days) = policy.idle_expiry_days {
-            detail.push_str(&format!(" idle_expiry_days={days}"));
-        }
-        let audit = call
-            .actor()
-            .org_event(AuditAction::OrgPolicyPut, call.now)
-            .with_detail(detail);
-        // `*` admits any version, and an org always has a policy (the default).
-        let Some(if_match) = if_match.filter(|m| **m != IfMatch::Any) else {
-            self.store.put_org_policy(call.org, &policy, &audit).await?;
-            return Ok(policy);
-        };
-        let read = self.store.get_org_policy(call.org).await?;
-        if !if_match.admits(&read.unwrap_or_default().entity_tag()) {
-            return Err(ManagementError::PreconditionFailed);
-        }
-        match self
+        Ok(())
+    }
+
+    /// Whether `user_id` has an account that is a member of `org`.
+    pub(super) async fn is_member(&self, user_id: &str, org: &str) -> Result<bool, StoreError> {
+        Ok(self
             .store
-            .put_org_policy_if(call.org, &policy, read.as_ref(), &audit)
-            .await
-        {
-            Ok(()) => Ok(policy),
-            // Changed between the read and the write.
-            Err(StoreError::Conflict) => Err(ManagementError::PreconditionFailed),
-            Err(other) => Err(other.into()),
-        }
+            .get_account(user_id)
+            .await?
+            .is_some_and(|account| account.orgs.iter().any(|m| m.org_id == org)))
     }
 
     /// Takes a credential out of the org: a service key of the org is
@@ -157,12 +184,7 @@ where
                 Ok(Removal::KeyRevoked)
             }
             OwnerKind::User => {
-                let member = self
-                    .store
-                    .get_account(&record.owner.id)
-                    .await?
-                    .is_some_and(|account| account.orgs.iter().any(|m| m.org_id == call.org));
-                if !member {
+                if !self.is_member(&record.owner.id, call.org).await? {
                     return Err(ManagementError::TokenNotFound);
                 }
                 let audit = call
@@ -179,6 +201,35 @@ where
     }
 }
 
+/// Attempts at a policy write without `If-Match` that raced another.
+const POLICY_WRITE_ATTEMPTS: usize = 3;
+
+/// What a policy change records in its audit event.
+fn policy_detail(policy: &OrgPolicy) -> String {
+    let mut detail = format!(
+        "pat_access={} pat_max_lifetime_days={}",
+        policy.pat_access.as_str(),
+        policy
+            .pat_max_lifetime_days
+            .map_or("none".to_owned(), |d| d.to_string())
+    );
+    if let Some(days) = policy.idle_expiry_days {
+        detail.push_str(&format!(" idle_expiry_days={days}"));
+    }
+    if let PatApproval::Required { existing_before } = policy.pat_approval {
+        let existing = if existing_before.is_some() {
+            ExistingPats::Approved
+        } else {
+            ExistingPats::Pending
+        };
+        detail.push_str(&format!(
+            " pat_approval=required existing_pats={}",
+            existing.as_str()
+        ));
+    }
+    detail
+}
+
 /// Which of an org's credentials to list.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialFilter {
@@ -187,6 +238,8 @@ pub struct CredentialFilter {
     pub status: StatusFilter,
     /// One owner only.
     pub owner: Option<Owner>,
+    /// Members' PATs in this approval state here only (keys never match).
+    pub approval: Option<ApprovalFilter>,
 }
 
 /// One credential that can act in an org: never its secret.
@@ -195,21 +248,42 @@ pub struct Credential {
     pub record: TokenRecord,
     /// A member's PAT blocked in this org.
     pub blocked_here: bool,
+    /// The org's approval rule, and the org.
+    rule: PatApproval,
+    org: String,
 }
 
 impl Credential {
-    /// `record` as `org`'s admins may see it: of its org limit and its
-    /// blocks, `org`'s own part only; the other orgs are not theirs to know.
-    fn seen_from(org: &str, mut record: TokenRecord) -> Self {
+    /// `record` as `org`'s admins may see it: of its org limit, its blocks
+    /// and its approvals, `org`'s own part only; the other orgs are not
+    /// theirs to know.
+    pub(super) fn seen_from(org: &str, rule: PatApproval, mut record: TokenRecord) -> Self {
         let blocked_here = record.blocked_orgs.iter().any(|o| o == org);
         record.blocked_orgs.retain(|o| o == org);
         if let Some(orgs) = &mut record.org_limit {
             orgs.retain(|o| o == org);
         }
+        record.approvals.approved.retain(|o| o == org);
+        record.approvals.denied.retain(|d| d.org == org);
         Self {
             record,
             blocked_here,
+            rule,
+            org: org.to_owned(),
         }
+    }
+
+    /// A member's PAT's approval here; `None` for a key, or when the org
+    /// does not require approval.
+    pub fn approval(&self) -> Option<ApprovalState<'_>> {
+        if self.record.owner.kind != OwnerKind::User {
+            return None;
+        }
+        let state = self
+            .record
+            .approvals
+            .state_in(&self.org, self.record.created_at, self.rule);
+        (state != ApprovalState::NotRequired).then_some(state)
     }
 }
 
@@ -239,6 +313,12 @@ where
     ) -> Result<CredentialPage, ManagementError> {
         self.require_org_admin(call).await?;
         let after = cursor.map(read_cursor).transpose()?;
+        let rule = self
+            .store
+            .get_org_policy(call.org)
+            .await?
+            .unwrap_or_default()
+            .pat_approval;
         let mut all = Vec::new();
         for owner in self.org_owners(call.org, &filter).await? {
             for record in all_tokens(self.store.as_ref(), &owner, filter.status, call.now).await? {
@@ -246,7 +326,16 @@ where
                 if !record.may_act_in(call.org) {
                     continue;
                 }
-                all.push(Credential::seen_from(call.org, record));
+                let credential = Credential::seen_from(call.org, rule, record);
+                if let Some(wanted) = filter.approval {
+                    if !credential
+                        .approval()
+                        .is_some_and(|state| wanted.admits(state))
+                    {
+                        continue;
+                    }
+                }
+                all.push(credential);
             }
         }
         all.sort_by(|a, b| {

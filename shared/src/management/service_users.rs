@@ -250,7 +250,7 @@ where
             ));
         }
         let limit = self.policy.max_keys_per_service_user;
-        self.issue(owner, new, limit, &call.actor(), retry, call.now)
+        self.issue(owner, new, limit, &call.actor(), retry, None, call.now)
             .await
     }
 

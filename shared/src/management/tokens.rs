@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
+use super::approval_rules::requests as approval_requests;
 use super::error::{Fault, ManagementError};
 use super::policy::{allowlist, check_org_limit, IssuancePolicy, NewToken, TokenRequest, PAGE_MAX};
 use crate::management::lifecycle::{end_self_rotations, revoke_all};
 use crate::records::{
-    Account, Actor, AuditAction, Caller, IpAllowlist, Owner, PrincipalStatus, RetryKey, Revocation,
-    StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    Account, Actor, ApprovalRules, AuditAction, Caller, IpAllowlist, Owner, PatApproval,
+    PrincipalStatus, RetryKey, Revocation, StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::pepper::{PepperKeeper, PepperRing, PepperSource};
 use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenPage, TokenStore};
@@ -21,6 +22,9 @@ pub struct IssuedToken {
     pub record: TokenRecord,
     /// Given back for a retried `Idempotency-Key`, not issued now.
     pub replayed: bool,
+    /// The owner's orgs that require approval, when a PAT's creation read
+    /// them (what its answer shows it waiting in); empty otherwise.
+    pub approval_rules: Vec<(String, PatApproval)>,
 }
 
 /// Why `account` may not hold PATs, if it may not: inactive, SSO, or not
@@ -152,6 +156,7 @@ where
             revoked: None,
             last_used_at: None,
             last_use: Default::default(),
+            approvals: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: kept.allowed_ips,
             org_limit: kept.org_limit,
@@ -161,6 +166,7 @@ where
             token,
             record,
             replayed: false,
+            approval_rules: Vec::new(),
         })
     }
 
@@ -201,12 +207,27 @@ where
         let new = self.policy.validate(request)?;
         check_org_limit(new.org_limit.as_deref(), &account)?;
         let limit = self.policy.max_active_tokens;
-        self.issue(caller.owner(), new, limit, &caller.actor(), retry, now)
-            .await
+        let rules = self.approval_rules_of(&account).await?;
+        let requests = Some((&account, rules.as_slice()));
+        let mut issued = self
+            .issue(
+                caller.owner(),
+                new,
+                limit,
+                &caller.actor(),
+                retry,
+                requests,
+                now,
+            )
+            .await?;
+        issued.approval_rules = rules;
+        Ok(issued)
     }
 
     /// Issues a credential to `owner`, audited as `by`, within `limit`
-    /// active ones, keeping its result under `retry`'s key.
+    /// active ones, keeping its result under `retry`'s key. A PAT makes
+    /// its approval `requests` (its owner's account and orgs' rules).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn issue(
         &self,
         owner: Owner,
@@ -214,6 +235,7 @@ where
         limit: u32,
         by: &Actor,
         retry: Option<&RetryKey>,
+        requests: Option<(&Account, &ApprovalRules)>,
         now: Timestamp,
     ) -> Result<IssuedToken, ManagementError> {
         let kept = Kept {
@@ -223,14 +245,17 @@ where
             org_limit: new.org_limit,
         };
         let issued = self.new_record(owner.clone(), new.name.into_string(), kept, now)?;
-        let audit = by
+        let mut audits = vec![by
             .event(AuditAction::TokenCreate, owner.clone(), now)
-            .for_token(issued.record.id);
+            .for_token(issued.record.id)];
+        if let Some((account, rules)) = requests {
+            audits.extend(approval_requests(&issued.record, account, rules, by, now));
+        }
         let kept = self.idempotency_record(retry, &issued, now)?;
         let written = self
             .within_limit(&owner, now, || {
                 self.store
-                    .create_token_once(&issued.record, limit, &audit, kept.as_ref())
+                    .create_token_once(&issued.record, limit, &audits, kept.as_ref())
             })
             .await;
         match written {

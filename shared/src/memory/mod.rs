@@ -14,8 +14,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::records::{
-    Account, AuditEvent, IdempotencyRecord, IpAllowlist, LastUse, OrgPolicy, Owner, OwnerKind,
-    Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    Account, AuditEvent, Denial, IdempotencyRecord, IpAllowlist, LastUse, OrgPolicy, Owner,
+    OwnerKind, Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -234,7 +234,7 @@ impl TokenStore for MemoryStore {
         &self,
         record: &TokenRecord,
         limit: u32,
-        audit: &AuditEvent,
+        audits: &[AuditEvent],
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
@@ -251,7 +251,7 @@ impl TokenStore for MemoryStore {
         state.names.insert(name_slot(record), record.id);
         state.tokens.insert(record.id, (record.clone(), true));
         keep_idempotency(&mut state, idempotency);
-        state.audit.push(audit.clone());
+        state.audit.extend_from_slice(audits);
         Ok(())
     }
 
@@ -460,6 +460,31 @@ impl TokenStore for MemoryStore {
             if !record.blocked_orgs.iter().any(|o| o == org_id) {
                 record.blocked_orgs.push(org_id.to_owned());
                 record.blocked_orgs.sort();
+            }
+        })
+    }
+
+    async fn decide_in_org(
+        &self,
+        id: &TokenId,
+        org_id: &str,
+        denial: Option<&Denial>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        change_following_rotations(&mut state, id, audit, false, |record| {
+            let approvals = &mut record.approvals;
+            approvals.approved.retain(|o| o != org_id);
+            approvals.denied.retain(|d| d.org != org_id);
+            match denial {
+                Some(denial) => {
+                    approvals.denied.push(denial.clone());
+                    approvals.denied.sort_by(|a, b| a.org.cmp(&b.org));
+                }
+                None => {
+                    approvals.approved.push(org_id.to_owned());
+                    approvals.approved.sort();
+                }
             }
         })
     }

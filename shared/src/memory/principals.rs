@@ -169,6 +169,13 @@ impl PrincipalStore for MemoryStore {
         Ok(self.state()?.org_policies.get(org_id).copied())
     }
 
+    async fn get_org_policies(
+        &self,
+        orgs: &[String],
+    ) -> Result<std::collections::HashMap<String, OrgPolicy>, StoreError> {
+        crate::store::CredentialLookup::org_policies(self, orgs).await
+    }
+
     async fn put_org_policy(
         &self,
         org_id: &str,

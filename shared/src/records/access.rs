@@ -76,15 +76,19 @@ impl AccessChange {
             | A::TokenLeaked
             | A::TokenRotate
             | A::TokenBlock
+            | A::TokenDeny
             | A::TokenUpdate
             | A::TokenExpired => (token()?, true),
-            A::TokenRehash => (token()?, false),
+            // An approval widens: authorizers drop their copies, the
+            // gateway's cache may keep a narrower answer for its TTL.
+            A::TokenRehash | A::TokenApprove => (token()?, false),
             // Suspension, SSO, the beta flag, memberships and roles, a
             // service user's state and role, "revoke all": all on the
             // principal's item, so every token of theirs.
             A::TokenRevokeAll | A::AccountPut | A::ServiceUserUpdate => (principal()?, true),
             A::OrgPolicyPut => (ChangeKey::Org(event.org.clone()?), true),
             A::TokenCreate
+            | A::TokenApprovalRequest
             | A::ServiceUserCreate
             | A::TokenIpRefused
             | A::TokenExpiring
@@ -128,8 +132,10 @@ mod tests {
             let change = AccessChange::from_audit(&event);
             let expected = match action.as_str() {
                 "token.revoke" | "token.leaked" | "token.rotate" | "token.block"
-                | "token.update" | "token.expired" => Some((ChangeKey::Token(id), true)),
-                "token.rehash" => Some((ChangeKey::Token(id), false)),
+                | "token.update" | "token.expired" | "token.deny" => {
+                    Some((ChangeKey::Token(id), true))
+                }
+                "token.rehash" | "token.approve" => Some((ChangeKey::Token(id), false)),
                 "token.revoke_all" | "account.put" | "service_user.update" => {
                     Some((ChangeKey::Principal(owner.clone()), true))
                 }

@@ -22,6 +22,12 @@ pub enum AuditAction {
     ServiceUserUpdate,
     /// An org admin blocked a member's PAT in the org.
     TokenBlock,
+    /// A new PAT reaches an org that requires approval: it waits there.
+    TokenApprovalRequest,
+    /// An org admin approved a member's PAT in the org.
+    TokenApprove,
+    /// An org admin denied a member's PAT in the org, with a reason.
+    TokenDeny,
     /// An org admin changed the org's PAT policy.
     OrgPolicyPut,
     /// A leak report (GitHub secret scanning) revoked the token.
@@ -39,7 +45,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 20] = [
         Self::TokenCreate,
         Self::TokenRotate,
         Self::TokenRevoke,
@@ -49,6 +55,9 @@ impl AuditAction {
         Self::ServiceUserCreate,
         Self::ServiceUserUpdate,
         Self::TokenBlock,
+        Self::TokenApprovalRequest,
+        Self::TokenApprove,
+        Self::TokenDeny,
         Self::OrgPolicyPut,
         Self::TokenLeaked,
         Self::TokenUpdate,
@@ -70,6 +79,9 @@ impl AuditAction {
             Self::ServiceUserCreate => "service_user.create",
             Self::ServiceUserUpdate => "service_user.update",
             Self::TokenBlock => "token.block",
+            Self::TokenApprovalRequest => "token.approval_request",
+            Self::TokenApprove => "token.approve",
+            Self::TokenDeny => "token.deny",
             Self::OrgPolicyPut => "org.policy_put",
             Self::TokenLeaked => "token.leaked",
             Self::TokenUpdate => "token.update",

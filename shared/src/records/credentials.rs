@@ -4,6 +4,7 @@
 use std::str::FromStr;
 
 use super::allowlist::IpAllowlist;
+use super::approval::{ApprovalRules, ApprovalState, Approvals};
 use super::last_use::LastUse;
 use super::primitives::{Owner, Timestamp, UnknownValue};
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -79,6 +80,8 @@ pub struct TokenRecord {
     pub last_use: LastUse,
     /// Orgs whose admins blocked this PAT there: it never carries them.
     pub blocked_orgs: Vec<String>,
+    /// Org admins' approvals and denials of this PAT, kept through rotations.
+    pub approvals: Approvals,
     /// The source networks it may be used from; empty: any.
     pub allowed_ips: IpAllowlist,
     /// A PAT limited to these orgs (chosen at creation, sorted): it acts in
@@ -95,12 +98,47 @@ impl TokenRecord {
     pub const MAX_ORG_LIMIT: usize = 20;
 
     /// `new`, this token's successor in a rotation, with the fields that can
-    /// change after creation (org blocks, the allowlist) as this record holds
-    /// them; name, scopes, org limit and lifetime the rotation chose.
+    /// change after creation (org blocks and approvals, the allowlist) as
+    /// this record holds them; name, scopes, org limit and lifetime the
+    /// rotation chose.
     pub fn carry_to(&self, mut new: TokenRecord) -> TokenRecord {
         new.blocked_orgs.clone_from(&self.blocked_orgs);
+        new.approvals = self.approvals.carried(self.created_at);
         new.allowed_ips.clone_from(&self.allowed_ips);
         new
+    }
+
+    /// Where this PAT stands in each org of `rules` it reaches (its limit
+    /// and blocks allowing); with no `rules` known, its stored decisions.
+    pub fn approval_states<'a>(
+        &'a self,
+        rules: Option<&'a ApprovalRules>,
+    ) -> Vec<(&'a str, ApprovalState<'a>)> {
+        let approvals = &self.approvals;
+        let Some(rules) = rules else {
+            let approved = approvals
+                .approved
+                .iter()
+                .map(|org| (org.as_str(), ApprovalState::Approved));
+            let denied = approvals
+                .denied
+                .iter()
+                .map(|d| (d.org.as_str(), ApprovalState::Denied(d)));
+            let mut all: Vec<_> = approved.chain(denied).collect();
+            all.sort_by_key(|(org, _)| *org);
+            return all;
+        };
+        rules
+            .iter()
+            .filter(|(org, _)| self.may_act_in(org) && !self.blocked_orgs.contains(org))
+            .map(|(org, rule)| {
+                (
+                    org.as_str(),
+                    approvals.state_in(org, self.created_at, *rule),
+                )
+            })
+            .filter(|(_, state)| *state != ApprovalState::NotRequired)
+            .collect()
     }
 
     /// The chain of self-rotations this token belongs to.
@@ -155,6 +193,7 @@ mod tests {
             }),
             last_used_at: None,
             last_use: Default::default(),
+            approvals: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,

@@ -123,6 +123,7 @@ mod tests {
             revoked: None,
             last_used_at: used_day.map(|d| Timestamp(d * DAY_MS)),
             last_use: Default::default(),
+            approvals: Default::default(),
             blocked_orgs: Vec::new(),
             allowed_ips: Default::default(),
             org_limit: None,

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod allowlist;
+pub mod approval;
 pub mod audit;
 pub mod caller;
 pub mod credentials;
@@ -20,6 +21,9 @@ pub mod principals;
 
 pub use access::{AccessChange, ChangeKey};
 pub use allowlist::IpAllowlist;
+pub use approval::{
+    ApprovalFilter, ApprovalRules, ApprovalState, Approvals, Denial, ExistingPats, PatApproval,
+};
 pub use audit::{Actor, AuditAction, AuditEvent, Origin};
 pub use caller::{Caller, InvalidUserId, UserId};
 pub use credentials::{Revocation, StatusFilter, TokenRecord, TokenStatus};

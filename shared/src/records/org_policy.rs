@@ -1,9 +1,11 @@
 //! What an org's admins decide about their members' PATs: whether PATs may
-//! act in the org at all, and how long they may live; and how long any of
-//! its credentials may stay unused.
+//! act in the org at all, whether they need an admin's approval there, and
+//! how long they may live; and how long any of its credentials may stay
+//! unused.
 
 use std::str::FromStr;
 
+use super::approval::{ApprovalState, PatApproval};
 use super::credentials::TokenRecord;
 use super::primitives::UnknownValue;
 
@@ -49,6 +51,8 @@ pub struct OrgPolicy {
     /// Days a credential acting in the org may stay unused before the idle
     /// sweep revokes it; `None`: the deployment's (`records::idle`).
     pub idle_expiry_days: Option<u32>,
+    /// Whether a PAT waits for an admin's approval (`records::approval`).
+    pub pat_approval: PatApproval,
 }
 
 impl OrgPolicy {
@@ -61,21 +65,36 @@ impl OrgPolicy {
         let days = self
             .pat_max_lifetime_days
             .map_or_else(String::new, |d| d.to_string());
+        let mut parts = vec![
+            "org_policy".to_owned(),
+            self.pat_access.as_str().to_owned(),
+            days,
+        ];
         // Unset, the tag is what it was before the setting existed.
-        match self.idle_expiry_days {
-            None => super::entity_tag(&["org_policy", self.pat_access.as_str(), &days]),
-            Some(idle) => super::entity_tag(&[
-                "org_policy",
-                self.pat_access.as_str(),
-                &days,
-                &format!("idle={idle}"),
-            ]),
+        if let Some(idle) = self.idle_expiry_days {
+            parts.push(format!("idle={idle}"));
         }
+        if let PatApproval::Required { existing_before } = self.pat_approval {
+            let before = existing_before.map_or(0, |at| at.0);
+            parts.push(format!("approval={before}"));
+        }
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        super::entity_tag(&parts)
     }
 
-    /// Whether a PAT (`record`) that may act in the org by its own limit
+    /// Where `record`, a PAT, stands in `org` as far as approval goes.
+    pub fn approval_of<'a>(&self, org: &str, record: &'a TokenRecord) -> ApprovalState<'a> {
+        record
+            .approvals
+            .state_in(org, record.created_at, self.pat_approval)
+    }
+
+    /// Whether a PAT (`record`) that may act in `org` by its own limit
     /// may act there under this policy.
-    pub fn admits_pat(&self, record: &TokenRecord) -> bool {
+    pub fn admits_pat(&self, org: &str, record: &TokenRecord) -> bool {
+        if !self.approval_of(org, record).admits() {
+            return false;
+        }
         match self.pat_access {
             PatAccess::Blocked => return false,
             PatAccess::LimitedOnly if record.org_limit.is_none() => return false,

@@ -20,7 +20,7 @@ pub mod pepper;
 
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{
-    Account, AuditEvent, IdempotencyRecord, IpAllowlist, LastUse, OrgMember, OrgMembership,
+    Account, AuditEvent, Denial, IdempotencyRecord, IpAllowlist, LastUse, OrgMember, OrgMembership,
     OrgPolicy, Owner, OwnerKind, PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp,
     TokenRecord,
 };
@@ -107,17 +107,19 @@ pub trait TokenStore: Send + Sync {
         limit: u32,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        self.create_token_once(record, limit, audit, None).await
+        self.create_token_once(record, limit, std::slice::from_ref(audit), None)
+            .await
     }
 
-    /// [`create_token`](Self::create_token), and `idempotency` stored in the
-    /// same transaction: refused ([`StoreError::AlreadyExists`]) while an
-    /// unexpired record holds its key, so one key issues once.
+    /// [`create_token`](Self::create_token) with `audits` (the creation's,
+    /// then its approval requests: at most 95 in all), and `idempotency`
+    /// stored in the same transaction: refused ([`StoreError::AlreadyExists`])
+    /// while an unexpired record holds its key, so one key issues once.
     async fn create_token_once(
         &self,
         record: &TokenRecord,
         limit: u32,
-        audit: &AuditEvent,
+        audits: &[AuditEvent],
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError>;
 
@@ -229,6 +231,18 @@ pub trait TokenStore: Send + Sync {
         &self,
         id: &TokenId,
         org_id: &str,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Records an org admin's decision on a PAT in `org_id`, with `audit`:
+    /// an approval (`denial` `None`) or a denial, each replacing the other;
+    /// on it and on any token a rotation replaced it with.
+    /// `NotFound` when the token does not exist.
+    async fn decide_in_org(
+        &self,
+        id: &TokenId,
+        org_id: &str,
+        denial: Option<&Denial>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
@@ -371,6 +385,11 @@ pub trait PrincipalStore: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<ServiceUserPage, StoreError>;
     async fn get_org_policy(&self, org_id: &str) -> Result<Option<OrgPolicy>, StoreError>;
+    /// The stored policies of `orgs` (batched); an org with none is left out.
+    async fn get_org_policies(
+        &self,
+        orgs: &[String],
+    ) -> Result<HashMap<String, OrgPolicy>, StoreError>;
     /// Replaces an org's PAT policy, with `audit`.
     async fn put_org_policy(
         &self,

@@ -20,8 +20,8 @@ use cog_integration_tests::caching::{
 };
 use cog_integration_tests::chain::{Answer, Chain, ChainConfig};
 use cog_integration_tests::github::FakeGitHub;
-use cog_integration_tests::{beta_account, new_token, workspace_binary, Stack};
-use cog_tokens::records::{Account, AuditAction, AuditEvent, OrgMembership, Owner, Timestamp};
+use cog_integration_tests::{beta_account, member_of, new_token, workspace_binary, Stack};
+use cog_tokens::records::{Account, AuditAction, AuditEvent, Owner, Timestamp};
 use cog_tokens::store::gateway::FlushSchedule;
 use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{PrincipalStore, TokenStore};
@@ -80,19 +80,6 @@ async fn cached_key(chain: &Chain, cookie: &str, su: &str) -> (String, String) {
 }
 
 /// `user`'s account with `orgs` as (org, role) and every flag as seeded.
-fn member_of(user: &str, orgs: &[(&str, &str)]) -> Account {
-    Account {
-        orgs: orgs
-            .iter()
-            .map(|(org, role)| OrgMembership {
-                org_id: (*org).into(),
-                role: (*role).into(),
-            })
-            .collect(),
-        ..beta_account(user)
-    }
-}
-
 async fn put_account(store: &impl PrincipalStore, account: &Account) {
     let audit = account.audit_put("test", Timestamp::now());
     store.put_account(account, &audit).await.unwrap();
@@ -453,6 +440,40 @@ async fn an_org_blocking_pats_drops_it_from_a_cached_pats_context_within_a_secon
     assert_eq!(answer.status, 200, "{}", answer.body);
     let dropped = ("orgs", "globex:admin");
     context_within_bound(&chain, &token, ROUTE, dropped, since, "org blocks PATs").await;
+}
+
+#[tokio::test]
+async fn an_org_admin_denying_a_members_cached_pat_drops_the_org_within_a_second() {
+    let _one_at_a_time = MEASURING.lock().await;
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["deny_admin"]).await;
+    put_account(&store, &member_of("denied_member", &[("acme", "viewer")])).await;
+    let chain = cached_chain(store.table());
+    let root = chain.sign_in("deny_admin").await;
+    let cookie = chain.sign_in("denied_member").await;
+    let (token, id) = cached_pat(&chain, &cookie).await;
+    // Approval turned on: the PAT there before it counts as approved.
+    put_policy(
+        &chain,
+        &root,
+        r#"{"pat_access": "allowed", "pat_approval": "required"}"#,
+    )
+    .await;
+    settled(&chain).await;
+    assert_eq!(
+        chain.with_token("GET", ROUTE, &token).await.json()["orgs"],
+        "acme:viewer"
+    );
+    warm(&chain, &token, ROUTE).await;
+
+    let since = Instant::now();
+    let path = format!("/v1/orgs/acme/credentials/{id}/approval");
+    let body = r#"{"decision": "deny", "reason": "not in this org"}"#;
+    let answer = chain
+        .call("POST", &path, &[("cookie", &root), JSON], body)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    context_within_bound(&chain, &token, ROUTE, ("orgs", ""), since, "org denial").await;
 }
 
 /// `PUT /v1/orgs/acme/policy` by the admin `cookie`.

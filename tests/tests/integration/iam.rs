@@ -68,6 +68,9 @@ const NEW_TOKEN: &[&str] = &[
     "gsi3pk",
     "gsi3sk",
     "blocked_orgs",
+    "approved_orgs",
+    "org_denials",
+    "chain_started_at",
     "allowed_ips",
     "org_limit",
     "family",
@@ -107,6 +110,8 @@ const GRANTS: &[Row] = &[
 
     ("issue-token", GET_QUERY, &["table", "gsi1"],
         &["USER#", "SVCUSER#", "ORG#", "TOKEN#", "OWNER#", "AUDIT#", "PEPPER", "IDEMPOTENCY#"], None),
+    // The owner's orgs' policies: which require approval.
+    ("issue-token", &["dynamodb:BatchGetItem"], TABLE, &["ORG#"], None),
     ("issue-token", &["dynamodb:PutItem"], TABLE, &["TOKEN#"], Some(NEW_TOKEN)),
     // An Idempotency-Key's result, and a self-rotation's owner watermark check.
     ("issue-token", &["dynamodb:PutItem"], TABLE, &["IDEMPOTENCY#"],
@@ -125,17 +130,19 @@ const GRANTS: &[Row] = &[
 
     ("revoke-token", GET_QUERY, &["table", "gsi1"],
         &["USER#", "SVCUSER#", "ORG#", "TOKEN#", "OWNER#", "AUDIT#"], None),
-    // Revocations, org blocks, allowlists, ended slots: never scopes, hash, owner or expiry.
+    // Revocations, org blocks and approvals, allowlists, ended slots: never
+    // scopes, hash, owner or expiry.
     ("revoke-token", &["dynamodb:UpdateItem"], TABLE, &["TOKEN#"],
         Some(&["revoked_at", "revoked_by", "revoke_reason", "ttl", "holds_slot", "blocked_orgs",
-               "allowed_ips", "rev", "replaced_by"])),
+               "approved_orgs", "org_denials", "allowed_ips", "rev", "replaced_by"])),
     ("revoke-token", &["dynamodb:DeleteItem"], TABLE, &["OWNER#"], Some(&["token_id"])),
     ("revoke-token", &["dynamodb:UpdateItem"], TABLE, &["OWNER#"], Some(&["active"])),
     ("revoke-token", &["dynamodb:UpdateItem"], TABLE, &["USER#"], Some(&["tokens_valid_after"])),
     ("revoke-token", &["dynamodb:UpdateItem"], TABLE, &["SVCUSER#"],
         Some(&["name", "role", "status", "org_id", "tokens_valid_after"])),
     ("revoke-token", &["dynamodb:PutItem"], TABLE, &["ORG#"],
-        Some(&["org_id", "pat_access", "pat_max_lifetime_days", "idle_expiry_days"])),
+        Some(&["org_id", "pat_access", "pat_max_lifetime_days", "idle_expiry_days", "pat_approval",
+               "approval_existing_before"])),
     ("revoke-token", &["dynamodb:PutItem"], TABLE, &["AUDIT#"], Some(AUDIT)),
 
     ("leak-response", &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], TABLE,
@@ -543,4 +550,51 @@ async fn beyond_the_walkthrough(chain: &Chain) {
             .await;
         assert_eq!(put.status, 200, "{}", put.body);
     }
+    approvals(chain, &cookie).await;
+}
+
+/// Org approval: the policy's rule, a PAT's request (the owner's orgs'
+/// policies in one read), a denial and an approval, each following the
+/// rotation the PAT is in the grace of.
+async fn approvals(chain: &Chain, cookie: &str) {
+    let json = [("cookie", cookie), ("content-type", "application/json")];
+    let body =
+        r#"{"pat_access": "allowed", "pat_approval": "required", "existing_pats": "pending"}"#;
+    let put = chain.call("PUT", "/v1/orgs/acme/policy", &json, body).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let body = r#"{"name": "iam-approval", "scopes": ["tokens:read"]}"#;
+    let created = chain.call("POST", "/v1/tokens", &json, body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.json()["org_approvals"][0]["state"], "pending");
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let rotated = chain
+        .call(
+            "POST",
+            &format!("/v1/tokens/{id}/rotate"),
+            &json,
+            r#"{"grace_seconds": 60}"#,
+        )
+        .await;
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    let listed = chain
+        .call(
+            "GET",
+            "/v1/orgs/acme/credentials?approval=pending",
+            &[("cookie", cookie)],
+            "",
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    for body in [
+        r#"{"decision": "deny", "reason": "not for this org"}"#,
+        r#"{"decision": "approve"}"#,
+    ] {
+        let path = format!("/v1/orgs/acme/credentials/{id}/approval");
+        let decided = chain.call("POST", &path, &json, body).await;
+        assert_eq!(decided.status, 200, "{}", decided.body);
+    }
+    let mine = chain
+        .call("GET", "/v1/tokens", &[("cookie", cookie)], "")
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
 }

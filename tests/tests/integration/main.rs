@@ -22,6 +22,7 @@ mod management;
 mod mass_revocation;
 mod metrics;
 mod openapi;
+mod org_approval;
 mod org_limits;
 mod orgs;
 mod peppers;

@@ -6,28 +6,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
 use cog_integration_tests::services::{authorizer, decide, manager, policy, request, Manager};
-use cog_integration_tests::{beta_account, caller, Stack};
+use cog_integration_tests::{caller, member_of, Stack};
 use cog_tokens::authorize::Decision;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::{
     CredentialFilter, ManagementError, OrgCall, ServiceUserRequest, TokenRequest,
 };
-use cog_tokens::records::{Account, OrgMembership, OrgPolicy, PatAccess, Timestamp};
+use cog_tokens::records::{Account, OrgPolicy, PatAccess, Timestamp};
 use cog_tokens::store::PrincipalStore;
 use cog_tokens::PlainToken;
-
-fn member_of(user: &str, orgs: &[(&str, &str)]) -> Account {
-    Account {
-        orgs: orgs
-            .iter()
-            .map(|(org, role)| OrgMembership {
-                org_id: (*org).into(),
-                role: (*role).into(),
-            })
-            .collect(),
-        ..beta_account(user)
-    }
-}
 
 async fn put(store: &DynamoStore, account: &Account) {
     let audit = account.audit_put("test", Timestamp::now());
@@ -126,6 +113,7 @@ async fn an_orgs_limited_only_policy_drops_unlimited_pats_from_it() {
         pat_access: PatAccess::LimitedOnly,
         pat_max_lifetime_days: None,
         idle_expiry_days: None,
+        pat_approval: Default::default(),
     };
     manager
         .put_org_policy(

@@ -773,6 +773,7 @@ async fn an_orgs_pat_policy_applies_within_the_cache_time() {
         pat_access: PatAccess::Blocked,
         pat_max_lifetime_days: None,
         idle_expiry_days: None,
+        pat_approval: Default::default(),
     };
     manager
         .put_org_policy(at(&admin, "acme"), blocked)
@@ -791,6 +792,7 @@ async fn an_orgs_pat_policy_applies_within_the_cache_time() {
         pat_access: PatAccess::Allowed,
         pat_max_lifetime_days: Some(7),
         idle_expiry_days: None,
+        pat_approval: Default::default(),
     };
     manager
         .put_org_policy(at(&admin, "acme"), short_lived)
@@ -805,6 +807,7 @@ async fn an_orgs_pat_policy_applies_within_the_cache_time() {
         pat_access: PatAccess::Allowed,
         pat_max_lifetime_days: Some(0),
         idle_expiry_days: None,
+        pat_approval: Default::default(),
     };
     assert!(matches!(
         manager.put_org_policy(at(&admin, "acme"), too_long).await,
@@ -979,6 +982,7 @@ async fn concurrent_writes_naming_one_version_land_once_and_the_rest_get_412() {
                     pat_access: access,
                     pat_max_lifetime_days: None,
                     idle_expiry_days: None,
+                    pat_approval: Default::default(),
                 };
                 manager
                     .put_org_policy_if(at(&admin, "acme"), wanted, Some(&unset))

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use cog_integration_tests::browser::{skipped, Browser, ENTER, TAB};
 use cog_integration_tests::chain::{Chain, ChainConfig};
-use cog_integration_tests::{beta_account, Stack};
+use cog_integration_tests::{beta_account, member_of, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::records::{Account, Timestamp};
 use cog_tokens::store::PrincipalStore;
@@ -415,6 +415,210 @@ async fn an_org_admin_manages_a_service_user_its_key_and_the_pat_policy() {
     assert!(trail.contains("service_user.create"), "{trail}");
     assert!(trail.contains("token.revoke"), "{trail}");
     assert!(trail.contains("org.policy_put"), "{trail}");
+    browser.close().await;
+}
+
+/// `GET path` in the session `cookie`, answered 200: its JSON.
+async fn get_json(chain: &Chain, path: &str, cookie: &str) -> serde_json::Value {
+    let answer = chain.call("GET", path, &[("cookie", cookie)], "").await;
+    assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+    answer.json()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_org_admin_approves_and_denies_a_members_pat_and_the_owner_sees_the_reason() {
+    if skipped("settings page: PAT approval") {
+        return;
+    }
+    let accounts = [beta_account("ada"), member_of("max", &[("acme", "viewer")])];
+    let (chain, browser) = start("pat-approval", &accounts, 1280).await;
+    let ada = chain.sign_in("ada").await;
+    let max = chain.sign_in("max").await;
+
+    // GIVEN acme requires approval, turned on in the policy form: the
+    // choice for the PATs already there shows only while turning it on.
+    browser.sign_in(&chain.url, "ada").await;
+    let policy = ".org form:has(select[name=pat_approval])";
+    let choice = format!("{policy} [data-field=existing_pats]");
+    browser
+        .until(&format!("document.querySelector('{choice}').hidden"))
+        .await;
+    browser
+        .select(&format!("{policy} select[name=pat_approval]"), "required")
+        .await;
+    assert_eq!(
+        browser
+            .value(&format!("{policy} select[name=existing_pats]"))
+            .await,
+        "approved",
+        "the PATs already there stay approved by default"
+    );
+    browser
+        .click(&format!("{policy} button[type=submit]"))
+        .await;
+    browser
+        .until("document.querySelector('#status').textContent.includes('policy of acme is saved')")
+        .await;
+    // Saved: the form shows the stored rule; the one-time choice is gone.
+    let hint = browser
+        .text(&format!("{policy} [data-field=pat_approval] .hint"))
+        .await;
+    assert!(hint.starts_with("Required since"), "{hint}");
+    browser
+        .until(&format!("document.querySelector('{choice}').hidden"))
+        .await;
+    assert_eq!(
+        browser
+            .value(&format!("{policy} select[name=pat_approval]"))
+            .await,
+        "required"
+    );
+    let stored = get_json(&chain, "/v1/orgs/acme/policy", &ada).await;
+    assert_eq!(stored["pat_approval"], "required", "{stored}");
+    assert_eq!(stored["existing_pats"], "approved");
+    assert_eq!(
+        stored["pat_access"], "allowed",
+        "the rest of the policy kept"
+    );
+    browser.screenshot("policy-required").await;
+
+    // WHEN a member creates a PAT that reaches acme: it waits there, and
+    // both the shown-once panel and the list say so.
+    browser.sign_in(&chain.url, "max").await;
+    assert!(
+        browser.all(".org").await.is_empty(),
+        "a member administers nothing"
+    );
+    create_in(&browser, "#pats-body form", "laptop").await;
+    let note = browser.text("#new-secret-note").await;
+    assert!(
+        note.contains("acts in acme only once an admin there approves it"),
+        "{note}"
+    );
+    browser.click("#dismiss-secret").await;
+    browser
+        .until("document.querySelector('#pats-body td[data-label=Status]')?.textContent.includes('Pending approval in acme')")
+        .await;
+    // The status badge and the note, each as itself (no object's name).
+    let status = browser.text("#pats-body td[data-label=Status]").await;
+    assert!(
+        status.starts_with("Active") && !status.contains("[object"),
+        "{status}"
+    );
+    browser.screenshot("owner-pending").await;
+
+    // The admin's inventory, filtered: nothing denied yet, the PAT pending.
+    browser.sign_in(&chain.url, "ada").await;
+    let inventory = ".org section:has(select[name=approval])";
+    let filter = format!("{inventory} select[name=approval]");
+    let deny = "button[aria-label='Deny laptop']";
+    browser.find(deny).await;
+    browser.select(&filter, "denied").await;
+    browser
+        .until(&format!("!document.querySelector(\"{deny}\")"))
+        .await;
+    assert_eq!(
+        browser
+            .text(&format!("{inventory} .table-wrap > p.muted"))
+            .await,
+        "None in this org matches."
+    );
+    browser.select(&filter, "pending").await;
+    let row = browser.text(&format!("{inventory} tbody tr")).await;
+    assert!(
+        row.contains("user:max") && row.contains("Pending approval") && !row.contains("[object"),
+        "{row}"
+    );
+    browser.screenshot("inventory-pending").await;
+
+    // Denied with no reason: refused at the reason, nothing changed.
+    browser.click(deny).await;
+    let reason = format!("{inventory} form.deny input[name=reason]");
+    browser.find(&reason).await;
+    assert_eq!(browser.focused().await, "reason");
+    let submit = format!("{inventory} form.deny button[type=submit]");
+    browser.click(&submit).await;
+    let error = browser
+        .text(&format!(
+            "{inventory} form.deny [data-field=reason] .field-error"
+        ))
+        .await;
+    assert!(error.contains("reason its owner will see"), "{error}");
+    assert_eq!(browser.focused().await, "reason");
+    let pending = get_json(&chain, "/v1/orgs/acme/credentials?approval=pending", &ada).await;
+    assert_eq!(pending["credentials"][0]["name"], "laptop", "{pending}");
+    assert_eq!(pending["credentials"][0]["approval"]["state"], "pending");
+    browser.screenshot("deny-without-reason").await;
+
+    // Denied with a reason: it leaves the pending list.
+    browser.type_into(&reason, "not for CI").await;
+    browser.click(&submit).await;
+    browser
+        .until("document.querySelector('#status').textContent.includes('is denied in acme')")
+        .await;
+    browser
+        .until(&format!("!document.querySelector(\"{deny}\")"))
+        .await;
+    let denied = get_json(&chain, "/v1/orgs/acme/credentials?approval=denied", &ada).await;
+    assert_eq!(denied["credentials"][0]["name"], "laptop", "{denied}");
+    assert_eq!(denied["credentials"][0]["approval"]["reason"], "not for CI");
+
+    // THEN its owner reads the reason in their list.
+    browser.sign_in(&chain.url, "max").await;
+    let status = browser
+        .text("#pats-body tbody tr td[data-label=Status]")
+        .await;
+    assert!(status.contains("Denied in acme: not for CI"), "{status}");
+    assert!(!status.contains("Pending approval"), "{status}");
+    let mine = get_json(&chain, "/v1/tokens", &max).await;
+    let approval = &mine["tokens"][0]["org_approvals"][0];
+    assert_eq!(approval["org"], "acme", "{mine}");
+    assert_eq!(approval["state"], "denied");
+    assert_eq!(approval["reason"], "not for CI");
+    browser.screenshot("owner-denied").await;
+
+    // The admin approves it after all: the denial, with its reason, is in
+    // the inventory and the trail; a denied PAT offers Approve, not Deny.
+    browser.sign_in(&chain.url, "ada").await;
+    let row = browser.text(&format!("{inventory} tbody tr")).await;
+    assert!(
+        row.contains("Denied") && row.contains("Reason: not for CI"),
+        "{row}"
+    );
+    assert!(browser.all(deny).await.is_empty(), "{row}");
+    let trail = browser
+        .run("return [...document.querySelectorAll('.org table')].at(-1).textContent;")
+        .await;
+    assert!(trail.as_str().unwrap().contains("token.deny"), "{trail}");
+    browser.click("button[aria-label='Approve laptop']").await;
+    browser
+        .until("document.querySelector('#status').textContent.includes('is approved in acme')")
+        .await;
+    let row = browser.text(&format!("{inventory} tbody tr")).await;
+    assert!(
+        row.contains("Approved") && !row.contains("not for CI"),
+        "{row}"
+    );
+    browser.find(deny).await;
+    assert!(browser
+        .all("button[aria-label='Approve laptop']")
+        .await
+        .is_empty());
+
+    // Its owner's list says nothing more of acme.
+    browser.sign_in(&chain.url, "max").await;
+    let status = browser
+        .text("#pats-body tbody tr td[data-label=Status]")
+        .await;
+    assert!(
+        !status.contains("Pending") && !status.contains("Denied"),
+        "{status}"
+    );
+    let mine = get_json(&chain, "/v1/tokens", &max).await;
+    assert_eq!(
+        mine["tokens"][0]["org_approvals"][0]["state"], "approved",
+        "{mine}"
+    );
     browser.close().await;
 }
 

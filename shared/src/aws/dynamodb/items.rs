@@ -4,6 +4,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::approvals;
 use super::attributes::{
     b, get_bool, get_bytes, get_i64, get_opt_s, get_opt_timestamp, get_s, get_u32, malformed, n, s,
     ttl_after,
@@ -87,6 +88,7 @@ pub(super) fn token_item(record: &TokenRecord) -> Item {
             AttributeValue::Ss(record.blocked_orgs.clone()),
         );
     }
+    approvals::insert(&mut item, &record.approvals);
     if !record.allowed_ips.is_empty() {
         item.insert(ALLOWED_IPS.into(), allowed_ips_value(&record.allowed_ips));
     }
@@ -185,6 +187,7 @@ impl TryFrom<&Item> for TokenRecord {
             last_used_at: get_opt_timestamp(item, "last_used_at")?,
             last_use: last_use::read(item)?,
             blocked_orgs: blocked_orgs(item)?,
+            approvals: approvals::read(item)?,
             allowed_ips: allowed_ips(item)?,
             org_limit: org_limit(item)?,
             family: get_opt_s(item, FAMILY)
@@ -345,6 +348,16 @@ pub(super) mod tests {
                 Some("cog-cli/2.1"),
             ),
             blocked_orgs: vec!["acme".into(), "globex".into()],
+            approvals: crate::records::Approvals {
+                approved: vec!["initech".into()],
+                denied: vec![crate::records::Denial {
+                    org: "umbrella".into(),
+                    reason: "not for production".into(),
+                    by: "user:ann".into(),
+                    at: Timestamp(1_720_000_000_000),
+                }],
+                chain_started_at: Some(Timestamp(1_690_000_000_000)),
+            },
             allowed_ips: IpAllowlist::parse(&["10.0.0.0/8", "2001:db8::/32"]).unwrap(),
             org_limit: Some(vec!["acme".into(), "globex".into()]),
             family: None,

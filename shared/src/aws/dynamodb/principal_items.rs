@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::approvals;
 use super::attributes::{get_opt_i64, get_opt_timestamp, get_s, malformed, n, s};
 use super::keys::{
     created_sort_key_of, member_key, org_policy_key, org_service_users_key, principal_key,
@@ -199,8 +200,11 @@ pub(super) fn org_policy_unchanged(read: Option<&OrgPolicy>) -> (String, Item) {
         read.idle_expiry_days,
         &mut values,
     );
+    let approval = approvals::rule_unchanged(read.pat_approval, &mut values);
     (
-        format!("attribute_exists(pk) AND pat_access = :was_access AND {days} AND {idle}"),
+        format!(
+            "attribute_exists(pk) AND pat_access = :was_access AND {days} AND {idle} AND {approval}"
+        ),
         values,
     )
 }
@@ -241,6 +245,7 @@ pub(super) fn org_policy_item(org_id: &str, policy: &OrgPolicy) -> Item {
     if let Some(days) = policy.idle_expiry_days {
         item.insert(IDLE_EXPIRY_DAYS.into(), n(days));
     }
+    approvals::insert_rule(&mut item, policy.pat_approval);
     item
 }
 
@@ -255,6 +260,7 @@ impl TryFrom<&Item> for OrgPolicy {
                 .map_err(|_| malformed("pat_access"))?,
             pat_max_lifetime_days: optional_days(item, "pat_max_lifetime_days")?,
             idle_expiry_days: optional_days(item, IDLE_EXPIRY_DAYS)?,
+            pat_approval: approvals::read_rule(item)?,
         })
     }
 }

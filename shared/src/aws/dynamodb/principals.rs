@@ -345,6 +345,13 @@ impl PrincipalStore for DynamoStore {
         self.get_record(org_policy_key(org_id)).await
     }
 
+    async fn get_org_policies(
+        &self,
+        orgs: &[String],
+    ) -> Result<std::collections::HashMap<String, OrgPolicy>, StoreError> {
+        crate::store::CredentialLookup::org_policies(self, orgs).await
+    }
+
     async fn put_org_policy(
         &self,
         org_id: &str,

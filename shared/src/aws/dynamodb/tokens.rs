@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::approvals::{self, DENIALS};
 use super::attributes::{b, get_bool, get_opt_i64, get_opt_s, malformed, n, s};
 use super::items::{allowed_ips_value, ALLOWED_IPS};
 use super::keys::{
@@ -20,7 +21,7 @@ use super::transaction::{
 };
 use super::{DynamoStore, Item};
 use crate::records::{
-    AuditEvent, IdempotencyRecord, IpAllowlist, LastUse, Owner, Revocation, StatusFilter,
+    AuditEvent, Denial, IdempotencyRecord, IpAllowlist, LastUse, Owner, Revocation, StatusFilter,
     Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
@@ -69,13 +70,16 @@ impl DynamoStore {
         id: &TokenId,
         update: &str,
         values: &Item,
+        names: &HashMap<String, String>,
         audit: &AuditEvent,
         allowlist: bool,
     ) -> Result<(), StoreError> {
-        // One clause per action: an `ADD` change takes the count in its own.
-        let expression = match update.strip_prefix("ADD ") {
-            Some(added) => format!("ADD {added}, {REV} :one"),
-            None => format!("{update} ADD {REV} :one"),
+        // One clause per action: a change whose last clause is `ADD` takes
+        // the count in it.
+        let expression = if update.starts_with("ADD ") || update.contains(" ADD ") {
+            format!("{update}, {REV} :one")
+        } else {
+            format!("{update} ADD {REV} :one")
         };
         let mut values = values.clone();
         values.insert(":one".into(), n(1));
@@ -93,13 +97,14 @@ impl DynamoStore {
                     _ => return Ok(()), // gone, or a list of its own since
                 }
             }
-            let last = self.update(
+            let last = self.update_named(
                 token_key(&id),
                 &expression,
                 Some(&format!(
                     "attribute_exists(pk) AND attribute_not_exists({REPLACED_BY}){guard}"
                 )),
                 values.clone(),
+                names,
             )?;
             match self.write_audited(Check::Token, last, &audit).await? {
                 TransactionOutcome::Done => return Ok(()),
@@ -117,11 +122,12 @@ impl DynamoStore {
             };
             // Live in its grace: the change applies here, then to the successor.
             let guard = unchanged_since(current.rev, &mut values);
-            let replaced = self.update(
+            let replaced = self.update_named(
                 token_key(&id),
                 &expression,
                 Some(&format!("attribute_exists(pk){guard}")),
                 values.clone(),
+                names,
             )?;
             match self.write_audited(Check::Token, replaced, &audit).await? {
                 TransactionOutcome::Done => {}
@@ -138,22 +144,53 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Gives token `id` and the tokens rotations replaced it with an empty
+    /// denial map if they have none (items from before approvals), so a
+    /// decision can set one org's entry. Changes nothing else.
+    async fn give_denial_maps(&self, id: &TokenId) -> Result<(), StoreError> {
+        let mut id = *id;
+        for _ in 0..MAX_SUCCESSIONS {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(token_key(&id)))
+                .update_expression(format!("SET {DENIALS} = :empty"))
+                .condition_expression(format!(
+                    "attribute_exists(pk) AND attribute_not_exists({DENIALS})"
+                ))
+                .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+                .send()
+                .await;
+            written(result)?;
+            match self.successor(&id).await? {
+                Some(next) => id = next,
+                None => return Ok(()),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+}
+
 #[async_trait]
 impl TokenStore for DynamoStore {
     async fn create_token_once(
         &self,
         record: &TokenRecord,
         limit: u32,
-        audit: &AuditEvent,
+        audits: &[AuditEvent],
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError> {
         let outcome = self
             .transact_retrying(|| {
-                let transaction = Transaction::default()
+                let mut transaction = Transaction::default()
                     .with(Check::Token, self.put_new_token(record)?)
                     .with(Check::Slot, self.take_slot(&record.owner, limit)?)
-                    .with(Check::Name, self.claim_name(record, None)?)
-                    .with(Check::Unconditioned, self.put_audit(audit)?);
+                    .with(Check::Name, self.claim_name(record, None)?);
+                for audit in audits {
+                    transaction = transaction.with(Check::Unconditioned, self.put_audit(audit)?);
+                }
                 self.with_idempotency(transaction, idempotency)
             })
             .await?;
@@ -413,7 +450,27 @@ impl TokenStore for DynamoStore {
             ":org".to_owned(),
             AttributeValue::Ss(vec![org_id.to_owned()]),
         )]);
-        self.change_following_rotations(id, "ADD blocked_orgs :org", &values, audit, false)
+        self.change_following_rotations(
+            id,
+            "ADD blocked_orgs :org",
+            &values,
+            &HashMap::new(),
+            audit,
+            false,
+        )
+        .await
+    }
+
+    async fn decide_in_org(
+        &self,
+        id: &TokenId,
+        org_id: &str,
+        denial: Option<&Denial>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.give_denial_maps(id).await?;
+        let (update, values, names) = approvals::decision_update(org_id, denial);
+        self.change_following_rotations(id, &update, &values, &names, audit, false)
             .await
     }
 
@@ -426,12 +483,19 @@ impl TokenStore for DynamoStore {
         if allowed_ips.is_empty() {
             let update = format!("REMOVE {ALLOWED_IPS}");
             return self
-                .change_following_rotations(id, &update, &HashMap::new(), audit, true)
+                .change_following_rotations(
+                    id,
+                    &update,
+                    &HashMap::new(),
+                    &HashMap::new(),
+                    audit,
+                    true,
+                )
                 .await;
         }
         let values = HashMap::from([(":ips".to_owned(), allowed_ips_value(allowed_ips))]);
         let update = format!("SET {ALLOWED_IPS} = :ips");
-        self.change_following_rotations(id, &update, &values, audit, true)
+        self.change_following_rotations(id, &update, &values, &HashMap::new(), audit, true)
             .await
     }
 

@@ -306,16 +306,28 @@ impl DynamoStore {
         condition: Option<&str>,
         values: Item,
     ) -> Result<TransactWriteItem, StoreError> {
+        self.update_named(key, expression, condition, values, &HashMap::new())
+    }
+
+    /// [`update`](Self::update) with placeholders of its own (`names`) beside the known ones.
+    pub(super) fn update_named(
+        &self,
+        key: Item,
+        expression: &str,
+        condition: Option<&str>,
+        values: Item,
+        names: &HashMap<String, String>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut all_names =
+            expression_names(&[expression, condition.unwrap_or_default()]).unwrap_or_default();
+        all_names.extend(names.iter().map(|(k, v)| (k.clone(), v.clone())));
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key))
             .update_expression(expression)
             .set_condition_expression(condition.map(str::to_owned))
             .set_expression_attribute_values(non_empty(values))
-            .set_expression_attribute_names(expression_names(&[
-                expression,
-                condition.unwrap_or_default(),
-            ]))
+            .set_expression_attribute_names((!all_names.is_empty()).then_some(all_names))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())

@@ -1,0 +1,178 @@
+//! A PAT's org approvals on its item: `approved_orgs` (SS), `org_denials`
+//! (a map of org to `{reason, by, at}`), `chain_started_at` (N); and an org
+//! policy's `pat_approval` (S, absent: not required) with
+//! `approval_existing_before` (N).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::attributes::{get_opt_i64, get_opt_s, malformed, n, s};
+use super::Item;
+use crate::records::{Approvals, Denial, PatApproval, Timestamp};
+use crate::store::StoreError;
+
+pub(super) const APPROVED: &str = "approved_orgs";
+pub(super) const DENIALS: &str = "org_denials";
+pub(super) const CHAIN_STARTED_AT: &str = "chain_started_at";
+pub(super) const PAT_APPROVAL: &str = "pat_approval";
+pub(super) const EXISTING_BEFORE: &str = "approval_existing_before";
+
+fn denial_value(denial: &Denial) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("reason".to_owned(), s(&denial.reason)),
+        ("by".to_owned(), s(&denial.by)),
+        ("at".to_owned(), n(denial.at.0)),
+    ]))
+}
+
+/// Puts `approvals` on a new item. The denial map is always there, even
+/// empty, so a decision can set one org's entry in it.
+pub(super) fn insert(item: &mut Item, approvals: &Approvals) {
+    if !approvals.approved.is_empty() {
+        item.insert(
+            APPROVED.into(),
+            AttributeValue::Ss(approvals.approved.clone()),
+        );
+    }
+    item.insert(
+        DENIALS.into(),
+        AttributeValue::M(
+            approvals
+                .denied
+                .iter()
+                .map(|d| (d.org.clone(), denial_value(d)))
+                .collect(),
+        ),
+    );
+    if let Some(at) = approvals.chain_started_at {
+        item.insert(CHAIN_STARTED_AT.into(), n(at.0));
+    }
+}
+
+/// Reads them back; damage is an error, never "approved".
+pub(super) fn read(item: &Item) -> Result<Approvals, StoreError> {
+    let mut approved = match item.get(APPROVED) {
+        None => Vec::new(),
+        Some(value) => value.as_ss().map_err(|_| malformed(APPROVED))?.clone(),
+    };
+    approved.sort();
+    let mut denied = Vec::new();
+    if let Some(value) = item.get(DENIALS) {
+        for (org, entry) in value.as_m().map_err(|_| malformed(DENIALS))? {
+            let entry = entry.as_m().map_err(|_| malformed(DENIALS))?;
+            denied.push(Denial {
+                org: org.clone(),
+                reason: get_opt_s(entry, "reason").ok_or_else(|| malformed(DENIALS))?,
+                by: get_opt_s(entry, "by").ok_or_else(|| malformed(DENIALS))?,
+                at: Timestamp(get_opt_i64(entry, "at")?.ok_or_else(|| malformed(DENIALS))?),
+            });
+        }
+    }
+    denied.sort_by(|a, b| a.org.cmp(&b.org));
+    Ok(Approvals {
+        approved,
+        denied,
+        chain_started_at: get_opt_i64(item, CHAIN_STARTED_AT)?.map(Timestamp),
+    })
+}
+
+/// An admin's decision in `org` as a token change: its update (its `ADD`
+/// clause last), values and names.
+pub(super) fn decision_update(
+    org: &str,
+    denial: Option<&Denial>,
+) -> (String, Item, HashMap<String, String>) {
+    let names = HashMap::from([("#org".to_owned(), org.to_owned())]);
+    let mut values = HashMap::from([(":org".to_owned(), AttributeValue::Ss(vec![org.to_owned()]))]);
+    let update = match denial {
+        Some(denial) => {
+            values.insert(":denial".into(), denial_value(denial));
+            format!("SET {DENIALS}.#org = :denial DELETE {APPROVED} :org")
+        }
+        None => format!("REMOVE {DENIALS}.#org ADD {APPROVED} :org"),
+    };
+    (update, values, names)
+}
+
+/// Puts a policy's approval rule on its item.
+pub(super) fn insert_rule(item: &mut Item, rule: PatApproval) {
+    if let PatApproval::Required { existing_before } = rule {
+        item.insert(PAT_APPROVAL.into(), s(rule.as_str()));
+        if let Some(at) = existing_before {
+            item.insert(EXISTING_BEFORE.into(), n(at.0));
+        }
+    }
+}
+
+/// A policy's approval rule; an unknown value is damage.
+pub(super) fn read_rule(item: &Item) -> Result<PatApproval, StoreError> {
+    match get_opt_s(item, PAT_APPROVAL).as_deref() {
+        None | Some("not_required") => Ok(PatApproval::NotRequired),
+        Some("required") => Ok(PatApproval::Required {
+            existing_before: get_opt_i64(item, EXISTING_BEFORE)?.map(Timestamp),
+        }),
+        Some(_) => Err(malformed(PAT_APPROVAL)),
+    }
+}
+
+/// The condition that a policy's stored rule is still `read`.
+pub(super) fn rule_unchanged(read: PatApproval, values: &mut Item) -> String {
+    match read {
+        PatApproval::NotRequired => format!("attribute_not_exists({PAT_APPROVAL})"),
+        PatApproval::Required { existing_before } => {
+            values.insert(":was_approval".into(), s(read.as_str()));
+            let before = match existing_before {
+                Some(at) => {
+                    values.insert(":was_before".into(), n(at.0));
+                    format!("{EXISTING_BEFORE} = :was_before")
+                }
+                None => format!("attribute_not_exists({EXISTING_BEFORE})"),
+            };
+            format!("{PAT_APPROVAL} = :was_approval AND {before}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approvals_and_rules_read_back_as_written_and_damage_is_an_error() {
+        let approvals = Approvals {
+            approved: vec!["acme".into(), "globex".into()],
+            denied: vec![Denial {
+                org: "initech".into(),
+                reason: "not for prod".into(),
+                by: "user:ann".into(),
+                at: Timestamp(7),
+            }],
+            chain_started_at: Some(Timestamp(3)),
+        };
+        let mut item = Item::new();
+        insert(&mut item, &approvals);
+        assert_eq!(read(&item).unwrap(), approvals);
+        let mut empty = Item::new();
+        insert(&mut empty, &Approvals::default());
+        assert!(empty.contains_key(DENIALS), "the map is there to set into");
+        assert_eq!(read(&empty).unwrap(), Approvals::default());
+        item.insert(DENIALS.into(), s("initech"));
+        assert!(read(&item).is_err());
+
+        for rule in [
+            PatApproval::NotRequired,
+            PatApproval::Required {
+                existing_before: None,
+            },
+            PatApproval::Required {
+                existing_before: Some(Timestamp(9)),
+            },
+        ] {
+            let mut item = Item::new();
+            insert_rule(&mut item, rule);
+            assert_eq!(read_rule(&item).unwrap(), rule);
+        }
+        assert!(read_rule(&HashMap::from([(PAT_APPROVAL.to_owned(), s("maybe"))])).is_err());
+    }
+}
