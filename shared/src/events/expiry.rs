@@ -52,28 +52,13 @@ pub async fn sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::credentials::test_record;
     use crate::records::{Owner, Revocation, TokenRecord};
 
     fn token(created_day: i64, expires_day: Option<i64>) -> TokenRecord {
-        let token = crate::PlainToken::generate().unwrap();
-        let pepper = crate::Pepper::new(crate::PepperVersion(1), &[1; 32]).unwrap();
         TokenRecord {
-            id: token.id(),
-            owner: Owner::user("u"),
-            name: "t".into(),
-            scopes: vec![],
-            hash: pepper.hash(&token),
-            pepper_version: crate::PepperVersion(1),
-            created_at: Timestamp(created_day * DAY_MS),
             expires_at: expires_day.map(|d| Timestamp(d * DAY_MS)),
-            revoked: None,
-            last_used_at: None,
-            last_use: Default::default(),
-            approvals: Default::default(),
-            blocked_orgs: Vec::new(),
-            allowed_ips: Default::default(),
-            org_limit: None,
-            family: None,
+            ..test_record(Owner::user("u"), Timestamp(created_day * DAY_MS))
         }
     }
 

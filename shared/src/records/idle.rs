@@ -106,28 +106,13 @@ impl IdleStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::credentials::test_record;
     use crate::records::Owner;
 
     fn record(created_day: i64, used_day: Option<i64>) -> TokenRecord {
-        let token = crate::PlainToken::generate().unwrap();
-        let pepper = crate::Pepper::new(crate::PepperVersion(1), &[1; 32]).unwrap();
         TokenRecord {
-            id: token.id(),
-            owner: Owner::user("u"),
-            name: "t".into(),
-            scopes: vec![],
-            hash: pepper.hash(&token),
-            pepper_version: crate::PepperVersion(1),
-            created_at: Timestamp(created_day * DAY_MS),
-            expires_at: None,
-            revoked: None,
             last_used_at: used_day.map(|d| Timestamp(d * DAY_MS)),
-            last_use: Default::default(),
-            approvals: Default::default(),
-            blocked_orgs: Vec::new(),
-            allowed_ips: Default::default(),
-            org_limit: None,
-            family: None,
+            ..test_record(Owner::user("u"), Timestamp(created_day * DAY_MS))
         }
     }
 

@@ -8,8 +8,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::attributes::{malformed, s};
 use super::keys::{expiry_partition, expiry_sort_range, token_key};
+use super::paging::query_all;
 use super::schema::{EXPIRY_INDEX, EXPIRY_INDEX_PARTITION_KEY, EXPIRY_INDEX_SORT_KEY};
-use super::transaction::{unavailable, Check, TransactionOutcome};
+use super::transaction::{Check, TransactionOutcome};
 use super::{DynamoStore, Item};
 use crate::records::{AuditEvent, Timestamp, TokenRecord, DAY_MS};
 use crate::store::expiry::{ExpiringToken, ExpiryIndex, ExpiryNotice};
@@ -37,35 +38,27 @@ impl DynamoStore {
         day_start: Timestamp,
         (low, high): (&str, &str),
     ) -> Result<Vec<ExpiringToken>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(EXPIRY_INDEX)
-                .key_condition_expression("#pk = :day AND #sk BETWEEN :low AND :high")
-                .expression_attribute_names("#pk", EXPIRY_INDEX_PARTITION_KEY)
-                .expression_attribute_names("#sk", EXPIRY_INDEX_SORT_KEY)
-                .expression_attribute_values(":day", s(expiry_partition(day_start)))
-                .expression_attribute_values(":low", s(low))
-                .expression_attribute_values(":high", s(high))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items() {
-                found.push(ExpiringToken {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(EXPIRY_INDEX)
+            .key_condition_expression("#pk = :day AND #sk BETWEEN :low AND :high")
+            .expression_attribute_names("#pk", EXPIRY_INDEX_PARTITION_KEY)
+            .expression_attribute_names("#sk", EXPIRY_INDEX_SORT_KEY)
+            .expression_attribute_values(":day", s(expiry_partition(day_start)))
+            .expression_attribute_values(":low", s(low))
+            .expression_attribute_values(":high", s(high));
+        query_all(query)
+            .await?
+            .iter()
+            .map(|item| {
+                Ok(ExpiringToken {
                     record: TokenRecord::try_from(item)?,
                     notices: notices(item)?,
-                });
-            }
-            match output.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(found),
-            }
-        }
+                })
+            })
+            .collect()
     }
 }
 

@@ -10,8 +10,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::attributes::{get_bool, get_s, malformed, n, s};
 use super::keys::{idle_partition, idle_sort_key, read_idle_sort_key, token_key};
 use super::last_use;
+use super::paging::query_all;
 use super::schema::{IDLE_INDEX, IDLE_INDEX_PARTITION_KEY, IDLE_INDEX_SORT_KEY};
-use super::transaction::{unavailable, written, Check, TransactionOutcome};
+use super::transaction::{Check, TransactionOutcome};
 use super::{DynamoStore, Item};
 use crate::records::{AuditEvent, Owner, OwnerKind, Revocation, Timestamp, TokenRecord};
 use crate::store::idle::{IdleCandidate, IdleIndex, IdleRecord, Placement};
@@ -53,34 +54,24 @@ fn candidate(item: &Item) -> Result<IdleCandidate, StoreError> {
 #[async_trait]
 impl IdleIndex for DynamoStore {
     async fn inactive_since(&self, day: Timestamp) -> Result<Vec<IdleCandidate>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(IDLE_INDEX)
+            .key_condition_expression("#pk = :day")
+            .expression_attribute_names("#pk", IDLE_INDEX_PARTITION_KEY)
+            .expression_attribute_values(":day", s(idle_partition(day)));
         let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(IDLE_INDEX)
-                .key_condition_expression("#pk = :day")
-                .expression_attribute_names("#pk", IDLE_INDEX_PARTITION_KEY)
-                .expression_attribute_values(":day", s(idle_partition(day)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            // One damaged entry must not stop every idle revocation: it is
-            // logged and skipped (its token stays as it is).
-            for item in output.items() {
-                match candidate(item) {
-                    Ok(candidate) => found.push(candidate),
-                    Err(error) => tracing::warn!(%error, "unreadable idle-index entry skipped"),
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(found),
+        // One damaged entry must not stop every idle revocation: it is
+        // logged and skipped (its token stays as it is).
+        for item in query_all(query).await? {
+            match candidate(&item) {
+                Ok(candidate) => found.push(candidate),
+                Err(error) => tracing::warn!(%error, "unreadable idle-index entry skipped"),
             }
         }
+        Ok(found)
     }
 
     async fn idle_records(&self, ids: &[TokenId]) -> Result<Vec<IdleRecord>, StoreError> {
@@ -164,35 +155,24 @@ impl IdleIndex for DynamoStore {
             }
             None => "attribute_exists(pk) AND attribute_not_exists(last_used_at)",
         };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(token_key(&record.id)))
-            .update_expression(format!(
-                "SET {IDLE_INDEX_SORT_KEY} = :kept_none REMOVE {}",
-                last_use::ATTRIBUTES.join(", ")
-            ))
-            .condition_expression(condition)
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        written(result)
+        let expression = format!(
+            "SET {IDLE_INDEX_SORT_KEY} = :kept_none REMOVE {}",
+            last_use::ATTRIBUTES.join(", ")
+        );
+        self.update_if(token_key(&record.id), &expression, condition, values)
+            .await
     }
 
     async fn leave_idle_index(&self, id: &TokenId) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(token_key(id)))
-            .update_expression(format!(
-                "REMOVE {IDLE_INDEX_PARTITION_KEY}, {IDLE_INDEX_SORT_KEY}"
-            ))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        written(result).map(|_| ())
+        let expression = format!("REMOVE {IDLE_INDEX_PARTITION_KEY}, {IDLE_INDEX_SORT_KEY}");
+        self.update_if(
+            token_key(id),
+            &expression,
+            "attribute_exists(pk)",
+            Item::new(),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn place_in_idle_index(
@@ -215,18 +195,9 @@ impl IdleIndex for DynamoStore {
             // Not over a use that landed since the read.
             Placement::Move => unused_since_read(record, &mut values),
         };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(token_key(&record.id)))
-            .update_expression(format!(
-                "SET {IDLE_INDEX_PARTITION_KEY} = :day, {IDLE_INDEX_SORT_KEY} = :sk"
-            ))
-            .condition_expression(condition)
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        written(result)
+        let expression =
+            format!("SET {IDLE_INDEX_PARTITION_KEY} = :day, {IDLE_INDEX_SORT_KEY} = :sk");
+        self.update_if(token_key(&record.id), &expression, &condition, values)
+            .await
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 
 use super::attributes::{get_opt_s, n, s};
@@ -19,6 +20,26 @@ use crate::store::StoreError;
 /// Most items one listing request reads (10 query pages of 100). A page
 /// may then hold fewer records than asked for, even none, with a cursor.
 pub(super) const MAX_ITEMS_READ: usize = 1_000;
+
+/// Every item `query` finds, page after page (for the partitions that stay
+/// small: an org's members, one day of an index).
+pub(super) async fn query_all(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let output = query
+            .clone()
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        items.extend(output.items.unwrap_or_default());
+        match output.last_evaluated_key {
+            Some(key) => start = Some(key),
+            None => return Ok(items),
+        }
+    }
+}
 
 /// Reads query pages from `start` (`query` is given each page's start key)
 /// until `limit` records pass `keep` or `MAX_ITEMS_READ` items were read.

@@ -12,14 +12,12 @@ use super::keys::{
     decode_service_user_cursor, encode_service_user_cursor, member_key, org_policy_key,
     org_service_user_counter_key, org_service_users_key, principal_key, MEMBER_PREFIX,
 };
-use super::paging::collect_page;
+use super::paging::{collect_page, query_all};
 use super::principal_items::{
     account_values, member_item, member_sync_value, org_policy_item, org_policy_unchanged,
     service_user_change, service_user_item, StoredAccount, ACCOUNT_UPDATE, MEMBER_SYNC,
 };
-use super::transaction::{
-    backoff, unavailable, Check, Transaction, TransactionOutcome, TRANSACTION_ATTEMPTS,
-};
+use super::transaction::{backoff, Check, Transaction, TransactionOutcome, TRANSACTION_ATTEMPTS};
 use super::{DynamoStore, Item};
 use crate::records::{
     Account, AuditEvent, OrgMember, OrgMembership, OrgPolicy, Owner, PrincipalStatus, ServiceUser,
@@ -229,29 +227,19 @@ impl PrincipalStore for DynamoStore {
     }
 
     async fn org_members(&self, org_id: &str) -> Result<Vec<OrgMember>, StoreError> {
-        let mut members = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :member)")
-                .expression_attribute_values(":pk", s(format!("ORG#{org_id}")))
-                .expression_attribute_values(":member", s(MEMBER_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items() {
-                members.push(OrgMember::try_from(item)?);
-            }
-            match output.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(members),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :member)")
+            .expression_attribute_values(":pk", s(format!("ORG#{org_id}")))
+            .expression_attribute_values(":member", s(MEMBER_PREFIX))
+            .consistent_read(true);
+        query_all(query)
+            .await?
+            .iter()
+            .map(OrgMember::try_from)
+            .collect()
     }
 
     async fn get_account(&self, user_id: &str) -> Result<Option<Account>, StoreError> {

@@ -16,9 +16,7 @@ use super::last_use;
 use super::paging::collect_page;
 use super::schema::{IDLE_INDEX_PARTITION_KEY, IDLE_INDEX_SORT_KEY};
 use super::token_writes::{unchanged_since, REPLACED_BY, REV};
-use super::transaction::{
-    backoff, written, Check, Transaction, TransactionOutcome, TRANSACTION_ATTEMPTS,
-};
+use super::transaction::{backoff, Check, Transaction, TransactionOutcome, TRANSACTION_ATTEMPTS};
 use super::{DynamoStore, Item};
 use crate::records::{
     AuditEvent, Denial, IdempotencyRecord, IpAllowlist, LastUse, Owner, Revocation, StatusFilter,
@@ -151,19 +149,13 @@ impl DynamoStore {
     async fn give_denial_maps(&self, id: &TokenId) -> Result<(), StoreError> {
         let mut id = *id;
         for _ in 0..MAX_SUCCESSIONS {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(token_key(&id)))
-                .update_expression(format!("SET {DENIALS} = :empty"))
-                .condition_expression(format!(
-                    "attribute_exists(pk) AND attribute_not_exists({DENIALS})"
-                ))
-                .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
-                .send()
-                .await;
-            written(result)?;
+            self.update_if(
+                token_key(&id),
+                &format!("SET {DENIALS} = :empty"),
+                &format!("attribute_exists(pk) AND attribute_not_exists({DENIALS})"),
+                HashMap::from([(":empty".to_owned(), AttributeValue::M(HashMap::new()))]),
+            )
+            .await?;
             match self.successor(&id).await? {
                 Some(next) => id = next,
                 None => return Ok(()),
@@ -425,19 +417,9 @@ impl TokenStore for DynamoStore {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(token_key(id)))
-            .update_expression(expression)
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at <= :threshold)",
-            )
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        written(result)
+        let condition = "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at <= :threshold)";
+        self.update_if(token_key(id), &expression, condition, values)
+            .await
     }
 
     async fn block_in_org(

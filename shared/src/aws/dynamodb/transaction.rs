@@ -160,6 +160,30 @@ pub(super) async fn backoff(attempt: u32) {
 }
 
 impl DynamoStore {
+    /// One conditional `UpdateItem` of `key`, outside any transaction:
+    /// whether it wrote (`false`: its condition failed).
+    pub(super) async fn update_if(
+        &self,
+        key: Item,
+        expression: &str,
+        condition: &str,
+        values: Item,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_values(non_empty(values))
+            .send()
+            .await;
+        written(result)
+    }
+}
+
+impl DynamoStore {
     /// `transaction` with `record` stored too, if there is one.
     pub(super) fn with_idempotency(
         &self,
