@@ -2,12 +2,12 @@
 
 use cog_tokens::management::preconditions::IfMatch;
 use cog_tokens::management::{
-    CredentialFilter, Decision, ServiceUserChanges, ServiceUserRequest, TokenRequest, PAGE_MAX,
+    ApprovalChange, CredentialFilter, Decision, ServiceUserChanges, ServiceUserRequest,
+    TokenRequest, PAGE_MAX,
 };
 use cog_tokens::records::audit::AuditFilter;
 use cog_tokens::records::{
-    ExistingPats, OrgPolicy, Owner, OwnerKind, PatApproval, PrincipalStatus, RetryKey,
-    StatusFilter, Timestamp,
+    OrgPolicy, Owner, OwnerKind, PrincipalStatus, RetryKey, StatusFilter, Timestamp,
 };
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Request, RequestExt};
@@ -140,52 +140,21 @@ struct PolicyBody {
     pat_max_lifetime_days: Option<u32>,
     #[serde(default)]
     idle_expiry_days: Option<u32>,
+    /// Absent: the stored rule is kept.
     #[serde(default)]
     pat_approval: Option<String>,
     #[serde(default)]
     existing_pats: Option<String>,
-    /// Read-only: accepted so a `GET` answer can be sent back as it is.
-    #[serde(default)]
-    #[allow(dead_code)]
-    existing_pats_before: Option<serde::de::IgnoredAny>,
 }
 
 /// `PUT /v1/orgs/{org}/policy`: the whole policy (range checked by the
-/// manager), and what turning approval on does to the PATs already there.
+/// manager) but its approval rule, which is kept unless named, and what a
+/// change to it does to the PATs that reach the org then.
 pub fn org_policy(
     content_type: Option<&str>,
     bytes: &[u8],
-) -> Result<(OrgPolicy, Option<ExistingPats>), Problem> {
+) -> Result<(OrgPolicy, ApprovalChange), Problem> {
     let body: PolicyBody = read_json(content_type, bytes)?.ok_or_else(body_required)?;
-    let pat_approval = match body.pat_approval.as_deref() {
-        None | Some("not_required") => PatApproval::NotRequired,
-        Some("required") => PatApproval::Required {
-            existing_before: None,
-        },
-        Some(_) => {
-            return Err(Problem::invalid(
-                "pat_approval",
-                "invalid_pat_approval",
-                "pat_approval must be required or not_required",
-            ))
-        }
-    };
-    let existing_pats = body
-        .existing_pats
-        .map(|text| match (text.parse(), pat_approval) {
-            (Ok(existing), PatApproval::Required { .. }) => Ok(existing),
-            (Ok(_), PatApproval::NotRequired) => Err(Problem::invalid(
-                "existing_pats",
-                "invalid_existing_pats",
-                "existing_pats applies only with pat_approval: required",
-            )),
-            (Err(_), _) => Err(Problem::invalid(
-                "existing_pats",
-                "invalid_existing_pats",
-                "existing_pats must be approved or pending",
-            )),
-        })
-        .transpose()?;
     let pat_access = body.pat_access.parse().map_err(|_| {
         Problem::invalid(
             "pat_access",
@@ -193,13 +162,37 @@ pub fn org_policy(
             "pat_access must be allowed, blocked or limited_only",
         )
     })?;
+    let rule = body
+        .pat_approval
+        .map(|text| {
+            text.parse().map_err(|_| {
+                Problem::invalid(
+                    "pat_approval",
+                    "invalid_pat_approval",
+                    "pat_approval must be required or not_required",
+                )
+            })
+        })
+        .transpose()?;
+    let existing = body
+        .existing_pats
+        .map(|text| {
+            text.parse().map_err(|_| {
+                Problem::invalid(
+                    "existing_pats",
+                    "invalid_existing_pats",
+                    "existing_pats must be approved or pending",
+                )
+            })
+        })
+        .transpose()?;
     let policy = OrgPolicy {
         pat_access,
         pat_max_lifetime_days: body.pat_max_lifetime_days,
         idle_expiry_days: body.idle_expiry_days,
-        pat_approval,
+        pat_approval: rule.unwrap_or_default(),
     };
-    Ok((policy, existing_pats))
+    Ok((policy, ApprovalChange { rule, existing }))
 }
 
 #[derive(Deserialize)]

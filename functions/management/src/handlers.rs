@@ -2,7 +2,7 @@
 //! The org-administration handlers are in `org_handlers.rs`.
 
 use cog_tokens::management::{IssuedToken, TokenManager};
-use cog_tokens::records::{Caller, Owner, RetryKey, Timestamp};
+use cog_tokens::records::{Caller, Owner, PatApproval, RetryKey, Timestamp};
 use cog_tokens::store::pepper::PepperSource;
 use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
@@ -173,6 +173,19 @@ where
         issued_response(issued, self.now)
     }
 
+    /// The caller's orgs' approval rules for their token views; `None`
+    /// (the views show the stored decisions only) if they cannot be read:
+    /// a listing must not fail on what only adds to it.
+    async fn approval_rules(&self) -> Option<Vec<(String, PatApproval)>> {
+        match self.manager.approval_rules(self.user).await {
+            Ok(rules) => Some(rules),
+            Err(error) => {
+                tracing::warn!(%error, "approval rules unread: the views show stored decisions only");
+                None
+            }
+        }
+    }
+
     async fn create(&self) -> Answer {
         let retry = self.retry_key()?;
         let (content_type, bytes) = self.body();
@@ -193,12 +206,15 @@ where
             .manager
             .list(self.user, filter, limit, cursor, self.now)
             .await?;
-        let rules = self.manager.approval_rules(self.user).await?;
+        let rules = self.approval_rules().await;
         let view = TokenListView {
             tokens: page
                 .tokens
                 .iter()
-                .map(|t| TokenView::with_rules(t, self.now, &rules))
+                .map(|t| match &rules {
+                    Some(rules) => TokenView::with_rules(t, self.now, rules),
+                    None => TokenView::new(t, self.now),
+                })
                 .collect(),
             next_cursor: page.next_cursor.as_deref(),
         };
@@ -207,11 +223,12 @@ where
 
     async fn get(&self, id: &str) -> Answer {
         let record = self.manager.get(self.user, id).await?;
-        let rules = self.manager.approval_rules(self.user).await?;
-        Ok(response::json(
-            StatusCode::OK,
-            &TokenView::with_rules(&record, self.now, &rules),
-        ))
+        let rules = self.approval_rules().await;
+        let view = match &rules {
+            Some(rules) => TokenView::with_rules(&record, self.now, rules),
+            None => TokenView::new(&record, self.now),
+        };
+        Ok(response::json(StatusCode::OK, &view))
     }
 
     async fn rotate(&self, id: &str) -> Answer {

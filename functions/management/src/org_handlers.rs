@@ -68,11 +68,11 @@ where
 
     async fn put_policy(&self, at: OrgCall<'_>) -> Answer {
         let (content_type, bytes) = self.body();
-        let (policy, existing) = body::org_policy(content_type, bytes)?;
+        let (policy, change) = body::org_policy(content_type, bytes)?;
         let if_match = body::if_match(self.request)?;
         let policy = self
             .manager
-            .put_org_policy_with(at, policy, existing, if_match.as_ref())
+            .put_org_policy_with(at, policy, change, if_match.as_ref())
             .await?;
         tracing::info!(org = at.org, pat_access = policy.pat_access.as_str(), pat_approval = policy.pat_approval.as_str(), admin = %at.admin, "org policy changed");
         Ok(policy_response(&policy))

@@ -3,8 +3,8 @@
 use cog_tokens::management::{pat_refusal, Credential, IssuancePolicy, IssuedToken, ADMIN_ROLE};
 use cog_tokens::records::audit::AuditPage;
 use cog_tokens::records::{
-    Account, ApprovalRules, ApprovalState, AuditEvent, ExistingPats, IpAllowlist, LastUse,
-    OrgPolicy, OwnerKind, PatApproval, ServiceUser, Timestamp, TokenRecord, TokenStatus,
+    Account, ApprovalRules, ApprovalState, AuditEvent, IpAllowlist, LastUse, OrgPolicy, OwnerKind,
+    ServiceUser, Timestamp, TokenRecord, TokenStatus,
 };
 use serde::{Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
@@ -186,7 +186,10 @@ pub struct IssuedView<'a> {
 impl<'a> IssuedView<'a> {
     pub fn new(issued: &'a IssuedToken, now: Timestamp) -> Self {
         Self {
-            metadata: TokenView::with_rules(&issued.record, now, &issued.approval_rules),
+            metadata: match &issued.approval_rules {
+                Some(rules) => TokenView::with_rules(&issued.record, now, rules),
+                None => TokenView::new(&issued.record, now),
+            },
             token: issued.token.expose_secret(),
         }
     }
@@ -338,32 +341,15 @@ pub struct PolicyView {
     pub idle_expiry_days: Option<u32>,
     /// `required`: members' PATs wait for an admin's approval here.
     pub pat_approval: &'static str,
-    /// With approval required: whether the PATs there when it was turned
-    /// on count as approved (`approved`, those created before
-    /// `existing_pats_before`) or wait too (`pending`).
-    pub existing_pats: Option<&'static str>,
-    #[serde(serialize_with = "optional_rfc3339")]
-    pub existing_pats_before: Option<Timestamp>,
 }
 
 impl PolicyView {
     pub fn new(policy: &OrgPolicy) -> Self {
-        let (existing_pats, existing_pats_before) = match policy.pat_approval {
-            PatApproval::NotRequired => (None, None),
-            PatApproval::Required {
-                existing_before: Some(at),
-            } => (Some(ExistingPats::Approved.as_str()), Some(at)),
-            PatApproval::Required {
-                existing_before: None,
-            } => (Some(ExistingPats::Pending.as_str()), None),
-        };
         Self {
             pat_access: policy.pat_access.as_str(),
             pat_max_lifetime_days: policy.pat_max_lifetime_days,
             idle_expiry_days: policy.idle_expiry_days,
             pat_approval: policy.pat_approval.as_str(),
-            existing_pats,
-            existing_pats_before,
         }
     }
 }

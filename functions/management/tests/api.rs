@@ -848,7 +848,7 @@ async fn org_and_audit_routes_check_their_input_and_record_where_a_change_came_f
         policy.1,
         json!({
             "pat_access": "allowed", "pat_max_lifetime_days": 30, "idle_expiry_days": null,
-            "pat_approval": "not_required", "existing_pats": null, "existing_pats_before": null
+            "pat_approval": "not_required"
         })
     );
 

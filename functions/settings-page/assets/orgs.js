@@ -105,14 +105,15 @@ function approvalCell(c) {
   return [badge, state === "denied" && reason ? el("p", { class: "reason", text: `Reason: ${reason}` }) : null];
 }
 
-// Approve (a PAT pending or denied here) and deny (pending or approved):
-// deny asks, in an inline form, for the reason its owner sees.
+// Approve (a PAT pending or denied here, not in a rotation's grace: its
+// successor is the one to approve) and deny (pending or approved): deny
+// asks, in an inline form, for the reason its owner sees.
 function approvalActions(org, c, changed) {
   const path = `/v1/orgs/${enc(org)}/credentials/${enc(c.id)}/approval`;
   const { state } = c.approval;
   const buttons = [];
   let form = null;
-  if (state !== "approved") {
+  if (state !== "approved" && !c.revoked_at) {
     const approve = el("button", { type: "button", text: "Approve", "aria-label": `Approve ${c.name}` });
     approve.addEventListener("click", async () => {
       approve.disabled = true;
@@ -205,10 +206,9 @@ function inventory(org) {
 
 // What the stored approval rule means, under the PAT approval select.
 function approvalHint(current) {
-  if (current.pat_approval !== "required") return "Required: a member's PAT acts here only once an admin of this org approves it.";
-  return current.existing_pats_before
-    ? `Required since ${date(current.existing_pats_before)}: PATs older than that count as approved.`
-    : "Required: every member's PAT waits for an admin's approval, older ones too.";
+  return current.pat_approval === "required"
+    ? "Required: a member's PAT acts here only once an admin of this org approves it; new ones wait."
+    : "Required: a member's PAT acts here only once an admin of this org approves it.";
 }
 
 function policy(org, issuance) {
@@ -230,7 +230,7 @@ function policy(org, issuance) {
       .map(([value, text]) => el("option", { value, text })));
   const approvalField = field("PAT approval", approval, { field: "pat_approval", hint: approvalHint({}) });
   const existingField = field("PATs that already act here", existing, {
-    field: "existing_pats", hint: "Chosen once, as approval is turned on; kept while it stays on.",
+    field: "existing_pats", hint: "As approval is turned on: approved, each PAT acting here now is approved by you (denied ones stay denied).",
   });
   // The policy as stored: what the existing-PATs choice depends on.
   let stored = null;

@@ -620,7 +620,6 @@ fn token_json(record: &TokenRecord, now: Timestamp) -> Value {
         "org_denials": record.approvals.denied.iter()
             .map(|d| json!({"org": d.org, "reason": d.reason, "by": d.by, "at_ms": d.at.0}))
             .collect::<Vec<_>>(),
-        "chain_started_at_ms": record.approvals.chain_started_at.map(|t| t.0),
     })
 }
 

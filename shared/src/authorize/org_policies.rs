@@ -113,18 +113,35 @@ mod tests {
 
     use async_trait::async_trait;
 
-    use crate::records::PatAccess;
+    use crate::records::credentials::test_record;
+    use crate::records::{PatAccess, PatApproval};
 
     use super::*;
     use crate::records::{Owner, Timestamp};
     use crate::store::Principal;
     use crate::token::TokenId;
 
-    /// Counts policy reads; acme blocks PATs, the other orgs have no policy.
-    #[derive(Default)]
+    /// Counts policy reads; each org's policy is `policy`'s answer (by
+    /// default acme blocks PATs, the other orgs have none).
     struct Counting {
         reads: AtomicUsize,
         keys: AtomicUsize,
+        policy: fn(&str) -> Option<OrgPolicy>,
+    }
+
+    impl Default for Counting {
+        fn default() -> Self {
+            Self {
+                reads: AtomicUsize::new(0),
+                keys: AtomicUsize::new(0),
+                policy: |org| {
+                    (org == "acme").then_some(OrgPolicy {
+                        pat_access: PatAccess::Blocked,
+                        ..OrgPolicy::default()
+                    })
+                },
+            }
+        }
     }
 
     #[async_trait]
@@ -143,40 +160,18 @@ mod tests {
         ) -> Result<HashMap<String, OrgPolicy>, StoreError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.keys.fetch_add(orgs.len(), Ordering::SeqCst);
-            let blocked = OrgPolicy {
-                pat_access: PatAccess::Blocked,
-                pat_max_lifetime_days: None,
-                idle_expiry_days: None,
-                pat_approval: Default::default(),
-            };
             Ok(orgs
                 .iter()
-                .filter(|org| *org == "acme")
-                .map(|org| (org.clone(), blocked))
+                .filter_map(|org| (self.policy)(org).map(|p| (org.clone(), p)))
                 .collect())
         }
     }
 
     fn pat(blocked: &[&str]) -> TokenRecord {
-        let token = crate::PlainToken::generate().unwrap();
-        let pepper = crate::Pepper::new(crate::PepperVersion(1), &[1; 32]).unwrap();
         TokenRecord {
-            id: token.id(),
-            owner: Owner::user("u"),
-            name: "t".into(),
-            scopes: vec![],
-            hash: pepper.hash(&token),
-            pepper_version: crate::PepperVersion(1),
-            created_at: Timestamp(0),
             expires_at: Some(Timestamp(86_400_000)),
-            revoked: None,
-            last_used_at: None,
-            last_use: Default::default(),
-            approvals: Default::default(),
             blocked_orgs: blocked.iter().map(|o| (*o).to_owned()).collect(),
-            allowed_ips: Default::default(),
-            org_limit: None,
-            family: None,
+            ..test_record(Owner::user("u"), Timestamp(0))
         }
     }
 
@@ -243,5 +238,34 @@ mod tests {
         forever.expires_at = None;
         assert!(!policy.admits_pat("acme", &forever));
         assert!(OrgPolicy::default().admits_pat("acme", &forever));
+    }
+
+    #[tokio::test]
+    async fn an_org_requiring_approval_keeps_only_the_pats_approved_there() {
+        let requiring = Counting {
+            policy: |_| {
+                Some(OrgPolicy {
+                    pat_approval: PatApproval::Required,
+                    ..OrgPolicy::default()
+                })
+            },
+            ..Counting::default()
+        };
+        let cache = PolicyCache::new(Duration::ZERO);
+        let mut record = pat(&[]);
+        record.approvals.approved = vec!["acme".into()];
+        record.approvals.denied = vec![crate::records::Denial {
+            org: "globex".into(),
+            reason: "no".into(),
+            by: "user:a".into(),
+            at: Timestamp(1),
+        }];
+        let kept = cache
+            .pat_orgs(&requiring, &record, orgs(&["acme", "globex", "initech"]))
+            .await
+            .unwrap();
+        let kept: Vec<&str> = kept.iter().map(|m| m.org_id.as_str()).collect();
+        // Approved: kept; denied and pending (never decided): out.
+        assert_eq!(kept, ["acme"]);
     }
 }

@@ -50,24 +50,38 @@ impl Decision {
     }
 }
 
-/// The rule a policy `PUT` asking for `asked` sets over `stored`: turning
-/// approval on fixes which PATs count as there before it (`existing`,
-/// default approved); while it stays on, later `PUT`s keep that choice.
-pub(super) fn resolved_rule(
-    asked: PatApproval,
-    stored: PatApproval,
-    existing: Option<ExistingPats>,
-    now: Timestamp,
-) -> PatApproval {
-    match (asked, stored) {
-        (PatApproval::NotRequired, _) => PatApproval::NotRequired,
-        (PatApproval::Required { .. }, PatApproval::Required { .. }) => stored,
-        (PatApproval::Required { .. }, PatApproval::NotRequired) => PatApproval::Required {
-            existing_before: match existing.unwrap_or_default() {
-                ExistingPats::Approved => Some(now),
-                ExistingPats::Pending => None,
-            },
-        },
+/// What a policy change says of approval: the rule (`None`: keep the
+/// stored one, so a client that does not know the setting never turns it
+/// off), and what to do with the PATs that reach the org then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApprovalChange {
+    pub rule: Option<PatApproval>,
+    /// Only with approval required. Turning it on, absent means approved.
+    pub existing: Option<ExistingPats>,
+}
+
+impl ApprovalChange {
+    /// The rule to store over `stored`, and whether the PATs waiting now
+    /// are to be approved first.
+    pub fn resolve(self, stored: PatApproval) -> Result<(PatApproval, bool), ManagementError> {
+        let rule = self.rule.unwrap_or(stored);
+        let approve = match (rule, stored, self.existing) {
+            (PatApproval::NotRequired, _, None) => false,
+            (PatApproval::NotRequired, _, Some(_)) => {
+                return Err(ManagementError::invalid(
+                    "existing_pats",
+                    "invalid_existing_pats",
+                    "existing_pats applies only with pat_approval: required",
+                ))
+            }
+            (PatApproval::Required, PatApproval::NotRequired, existing) => {
+                existing.unwrap_or_default() == ExistingPats::Approved
+            }
+            (PatApproval::Required, PatApproval::Required, existing) => {
+                existing == Some(ExistingPats::Approved)
+            }
+        };
+        Ok((rule, approve))
     }
 }
 
@@ -125,29 +139,41 @@ mod tests {
     }
 
     #[test]
-    fn turning_approval_on_fixes_the_existing_pats_and_later_puts_keep_it() {
-        let now = Timestamp(100);
-        let required = PatApproval::Required {
-            existing_before: None,
-        };
-        let off = PatApproval::NotRequired;
+    fn turning_approval_on_approves_the_pats_there_unless_asked_not_to_and_absent_keeps_it() {
+        use ExistingPats::{Approved, Pending};
+        use PatApproval::{NotRequired, Required};
+        let change = |rule, existing| ApprovalChange { rule, existing };
+        let resolve = |c: ApprovalChange, stored| c.resolve(stored).unwrap();
         assert_eq!(
-            resolved_rule(required, off, None, now),
-            PatApproval::Required {
-                existing_before: Some(now)
-            }
+            resolve(change(Some(Required), None), NotRequired),
+            (Required, true)
         );
         assert_eq!(
-            resolved_rule(required, off, Some(ExistingPats::Pending), now),
-            required
+            resolve(change(Some(Required), Some(Pending)), NotRequired),
+            (Required, false)
         );
-        let on_since = PatApproval::Required {
-            existing_before: Some(Timestamp(50)),
-        };
+        // Already on: only an explicit ask approves what waits.
         assert_eq!(
-            resolved_rule(required, on_since, Some(ExistingPats::Pending), now),
-            on_since
+            resolve(change(Some(Required), None), Required),
+            (Required, false)
         );
-        assert_eq!(resolved_rule(off, on_since, None, now), off);
+        assert_eq!(
+            resolve(change(None, Some(Approved)), Required),
+            (Required, true)
+        );
+        // A client that does not name the rule keeps it.
+        assert_eq!(resolve(change(None, None), Required), (Required, false));
+        assert_eq!(
+            resolve(change(Some(NotRequired), None), Required),
+            (NotRequired, false)
+        );
+        assert!(matches!(
+            change(Some(NotRequired), Some(Approved)).resolve(Required),
+            Err(ManagementError::Invalid {
+                code: "invalid_existing_pats",
+                ..
+            })
+        ));
+        assert!(change(None, Some(Pending)).resolve(NotRequired).is_err());
     }
 }

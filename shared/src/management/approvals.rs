@@ -6,7 +6,11 @@ use super::error::ManagementError;
 use super::org_credentials::Credential;
 use super::service_users::OrgCall;
 use super::tokens::TokenManager;
-use crate::records::{Account, AuditAction, Caller, Denial, OwnerKind, PatApproval, TokenStatus};
+use crate::management::lifecycle::all_tokens;
+use crate::records::{
+    Account, ApprovalState, AuditAction, Caller, Denial, OwnerKind, PatApproval, StatusFilter,
+    TokenStatus,
+};
 use crate::store::pepper::PepperSource;
 use crate::store::{PrincipalStore, StoreError, TokenStore};
 use crate::token::TokenId;
@@ -73,6 +77,9 @@ where
                 r.owner.kind == OwnerKind::User
                     && r.status(call.now) == TokenStatus::Active
                     && r.may_act_in(call.org)
+                    // One in a rotation's grace follows its successor:
+                    // approving it could lift a denial of the successor.
+                    && !(r.revoked.is_some() && matches!(decision, Decision::Approve { .. }))
             })
             .ok_or(ManagementError::TokenNotFound)?;
         if !self.is_member(&record.owner.id, call.org).await? {
@@ -113,5 +120,45 @@ where
             .await?
             .ok_or(ManagementError::TokenNotFound)?;
         Ok(Credential::seen_from(call.org, policy.pat_approval, record))
+    }
+
+    /// Approves, as the caller, every active PAT of the org's members that
+    /// reaches the org and waits there (a denial stays; one in a rotation's
+    /// grace is left to its successor). How many it approved.
+    pub(super) async fn approve_waiting(
+        &self,
+        call: OrgCall<'_>,
+    ) -> Result<usize, ManagementError> {
+        let mut approved = 0;
+        for member in self.store.org_members(call.org).await? {
+            let owner = crate::records::Owner::user(&member.user_id);
+            for record in
+                all_tokens(self.store.as_ref(), &owner, StatusFilter::Active, call.now).await?
+            {
+                let waits = record.may_act_in(call.org)
+                    && !record.blocked_orgs.iter().any(|o| o == call.org)
+                    && record.revoked.is_none()
+                    && record.approvals.state_in(call.org, PatApproval::Required)
+                        == ApprovalState::Pending;
+                if !waits {
+                    continue;
+                }
+                let audit = call
+                    .actor()
+                    .event(AuditAction::TokenApprove, record.owner.clone(), call.now)
+                    .for_token(record.id)
+                    .with_detail("there when approval was turned on");
+                match self
+                    .store
+                    .decide_in_org(&record.id, call.org, None, &audit)
+                    .await
+                {
+                    Ok(()) => approved += 1,
+                    Err(StoreError::NotFound) => {}
+                    Err(other) => return Err(other.into()),
+                }
+            }
+        }
+        Ok(approved)
     }
 }

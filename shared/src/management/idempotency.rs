@@ -70,7 +70,7 @@ where
             token,
             record,
             replayed: true,
-            approval_rules: Vec::new(),
+            approval_rules: None,
         }))
     }
 

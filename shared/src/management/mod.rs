@@ -20,6 +20,7 @@ pub mod idle;
 pub mod leaks;
 pub mod lifecycle;
 mod org_credentials;
+mod org_policy;
 mod policy;
 pub mod preconditions;
 mod rotation;
@@ -27,7 +28,7 @@ mod service_users;
 mod token_self;
 mod tokens;
 
-pub use approval_rules::Decision;
+pub use approval_rules::{ApprovalChange, Decision};
 pub use error::{Fault, ManagementError};
 pub use org_credentials::{Credential, CredentialFilter, CredentialPage, Removal};
 pub use policy::{

@@ -1,21 +1,18 @@
-//! An org's say over the credentials that act in it: its PAT policy, the
-//! inventory, and taking one credential out of the org (a key revoked, a
-//! member's PAT blocked here only).
+//! An org's say over the credentials that act in it: the inventory, and
+//! taking one credential out of the org (a key revoked, a member's PAT
+//! blocked here only). Its PAT policy: `org_policy`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use super::approval_rules::resolved_rule;
 use super::error::ManagementError;
 use super::policy::PAGE_MAX;
-use super::preconditions::IfMatch;
 use super::service_users::OrgCall;
 use super::tokens::TokenManager;
 use crate::management::lifecycle::all_tokens;
-use crate::records::idle;
 use crate::records::{
-    ApprovalFilter, ApprovalState, AuditAction, ExistingPats, OrgPolicy, Owner, OwnerKind,
-    PatApproval, StatusFilter, Timestamp, TokenRecord,
+    ApprovalFilter, ApprovalState, AuditAction, Owner, OwnerKind, PatApproval, StatusFilter,
+    Timestamp, TokenRecord,
 };
 use crate::store::pepper::PepperSource;
 use crate::store::{PrincipalStore, StoreError, TokenStore};
@@ -36,114 +33,6 @@ where
     S: TokenStore + PrincipalStore,
     P: PepperSource,
 {
-    pub async fn get_org_policy(&self, call: OrgCall<'_>) -> Result<OrgPolicy, ManagementError> {
-        self.require_org_admin(call).await?;
-        Ok(self
-            .store
-            .get_org_policy(call.org)
-            .await?
-            .unwrap_or_default())
-    }
-
-    /// Replaces the org's PAT policy. The authorizer applies it within its
-    /// policy cache time (at most 30 s).
-    pub async fn put_org_policy(
-        &self,
-        call: OrgCall<'_>,
-        policy: OrgPolicy,
-    ) -> Result<OrgPolicy, ManagementError> {
-        self.put_org_policy_if(call, policy, None).await
-    }
-
-    /// As [`TokenManager::put_org_policy`]; with `if_match`, only over the
-    /// policy version it names ([`OrgPolicy::entity_tag`]), else
-    /// `PreconditionFailed`, a concurrent change included.
-    pub async fn put_org_policy_if(
-        &self,
-        call: OrgCall<'_>,
-        policy: OrgPolicy,
-        if_match: Option<&IfMatch>,
-    ) -> Result<OrgPolicy, ManagementError> {
-        self.put_org_policy_with(call, policy, None, if_match).await
-    }
-
-    /// As [`TokenManager::put_org_policy_if`], with what turning approval
-    /// on does to the PATs already there (`existing`; default approved).
-    /// The stored policy is read first: while approval stays on, the
-    /// choice made when it was turned on is kept.
-    pub async fn put_org_policy_with(
-        &self,
-        call: OrgCall<'_>,
-        mut policy: OrgPolicy,
-        existing: Option<ExistingPats>,
-        if_match: Option<&IfMatch>,
-    ) -> Result<OrgPolicy, ManagementError> {
-        self.require_org_admin(call).await?;
-        self.check_org_policy(&policy)?;
-        // `*` admits any version, and an org always has a policy (the default).
-        let if_match = if_match.filter(|m| **m != IfMatch::Any);
-        let asked = policy.pat_approval;
-        for _ in 0..POLICY_WRITE_ATTEMPTS {
-            let read = self.store.get_org_policy(call.org).await?;
-            let stored = read.unwrap_or_default();
-            if if_match.is_some_and(|m| !m.admits(&stored.entity_tag())) {
-                return Err(ManagementError::PreconditionFailed);
-            }
-            policy.pat_approval = resolved_rule(asked, stored.pat_approval, existing, call.now);
-            let audit = call
-                .actor()
-                .org_event(AuditAction::OrgPolicyPut, call.now)
-                .with_detail(policy_detail(&policy));
-            match self
-                .store
-                .put_org_policy_if(call.org, &policy, read.as_ref(), &audit)
-                .await
-            {
-                Ok(()) => return Ok(policy),
-                // Changed between the read and the write.
-                Err(StoreError::Conflict) if if_match.is_some() => {
-                    return Err(ManagementError::PreconditionFailed)
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(StoreError::Conflict.into())
-    }
-
-    /// The bounds of a policy's numbers.
-    fn check_org_policy(&self, policy: &OrgPolicy) -> Result<(), ManagementError> {
-        if policy
-            .pat_max_lifetime_days
-            .is_some_and(|days| days == 0 || days > OrgPolicy::MAX_LIFETIME_DAYS)
-        {
-            return Err(ManagementError::invalid(
-                "pat_max_lifetime_days",
-                "invalid_expiry",
-                format!(
-                    "pat_max_lifetime_days must be 1 to {} or null",
-                    OrgPolicy::MAX_LIFETIME_DAYS
-                ),
-            ));
-        }
-        let deployment = self.policy().idle_expiry_days;
-        if policy
-            .idle_expiry_days
-            .is_some_and(|days| !idle::admits_org_window(days, deployment))
-        {
-            return Err(ManagementError::invalid(
-                "idle_expiry_days",
-                "invalid_idle_expiry",
-                format!(
-                    "idle_expiry_days must be {} to {} or null (the deployment's window)",
-                    idle::MIN_IDLE_DAYS,
-                    deployment.unwrap_or(idle::MAX_IDLE_DAYS)
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     /// Whether `user_id` has an account that is a member of `org`.
     pub(super) async fn is_member(&self, user_id: &str, org: &str) -> Result<bool, StoreError> {
         Ok(self
@@ -201,35 +90,6 @@ where
     }
 }
 
-/// Attempts at a policy write without `If-Match` that raced another.
-const POLICY_WRITE_ATTEMPTS: usize = 3;
-
-/// What a policy change records in its audit event.
-fn policy_detail(policy: &OrgPolicy) -> String {
-    let mut detail = format!(
-        "pat_access={} pat_max_lifetime_days={}",
-        policy.pat_access.as_str(),
-        policy
-            .pat_max_lifetime_days
-            .map_or("none".to_owned(), |d| d.to_string())
-    );
-    if let Some(days) = policy.idle_expiry_days {
-        detail.push_str(&format!(" idle_expiry_days={days}"));
-    }
-    if let PatApproval::Required { existing_before } = policy.pat_approval {
-        let existing = if existing_before.is_some() {
-            ExistingPats::Approved
-        } else {
-            ExistingPats::Pending
-        };
-        detail.push_str(&format!(
-            " pat_approval=required existing_pats={}",
-            existing.as_str()
-        ));
-    }
-    detail
-}
-
 /// Which of an org's credentials to list.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialFilter {
@@ -279,10 +139,7 @@ impl Credential {
         if self.record.owner.kind != OwnerKind::User {
             return None;
         }
-        let state = self
-            .record
-            .approvals
-            .state_in(&self.org, self.record.created_at, self.rule);
+        let state = self.record.approvals.state_in(&self.org, self.rule);
         (state != ApprovalState::NotRequired).then_some(state)
     }
 }

@@ -23,8 +23,8 @@ pub struct IssuedToken {
     /// Given back for a retried `Idempotency-Key`, not issued now.
     pub replayed: bool,
     /// The owner's orgs that require approval, when a PAT's creation read
-    /// them (what its answer shows it waiting in); empty otherwise.
-    pub approval_rules: Vec<(String, PatApproval)>,
+    /// them (what its answer shows it waiting in); `None`: not read.
+    pub approval_rules: Option<Vec<(String, PatApproval)>>,
 }
 
 /// Why `account` may not hold PATs, if it may not: inactive, SSO, or not
@@ -166,7 +166,7 @@ where
             token,
             record,
             replayed: false,
-            approval_rules: Vec::new(),
+            approval_rules: None,
         })
     }
 
@@ -220,7 +220,7 @@ where
                 now,
             )
             .await?;
-        issued.approval_rules = rules;
+        issued.approval_rules = Some(rules);
         Ok(issued)
     }
 

@@ -14,26 +14,36 @@ pub const MAX_REASON_CHARS: usize = 500;
 pub enum PatApproval {
     #[default]
     NotRequired,
-    /// Every PAT needs an approval, but those whose rotation chain began
-    /// before `existing_before` count as approved: the PATs there when
-    /// approval was turned on, unless the admin chose to put them in
-    /// pending too (`None`).
-    Required { existing_before: Option<Timestamp> },
+    /// A PAT carries the org only once one of its admins approved it there.
+    Required,
 }
 
 impl PatApproval {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NotRequired => "not_required",
-            Self::Required { .. } => "required",
+            Self::Required => "required",
         }
     }
 }
 
-/// What an admin turning approval on chooses for the PATs already there.
+impl FromStr for PatApproval {
+    type Err = UnknownValue;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "not_required" => Ok(Self::NotRequired),
+            "required" => Ok(Self::Required),
+            other => Err(UnknownValue(other.to_owned())),
+        }
+    }
+}
+
+/// What a policy change that turns approval on does to the members' PATs
+/// that reach the org then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExistingPats {
-    /// They keep working: only PATs created (not rotated) later wait.
+    /// Each is approved there (by the admin who turned it on, audited),
+    /// but for those denied there before: only PATs made later wait.
     #[default]
     Approved,
     /// They wait for an approval like new ones.
@@ -78,9 +88,6 @@ pub struct Approvals {
     /// Orgs whose admins denied it (sorted by org); a denial replaces an
     /// approval and the reverse.
     pub denied: Vec<Denial>,
-    /// When the first token of the rotation chain it continues was
-    /// created; `None`: this token starts its own.
-    pub chain_started_at: Option<Timestamp>,
 }
 
 /// Where a PAT stands in an org that requires approval.
@@ -141,34 +148,17 @@ impl FromStr for ApprovalFilter {
 }
 
 impl Approvals {
-    /// The state in `org` of a PAT created at `created_at`, under `rule`.
-    pub fn state_in(
-        &self,
-        org: &str,
-        created_at: Timestamp,
-        rule: PatApproval,
-    ) -> ApprovalState<'_> {
-        let PatApproval::Required { existing_before } = rule else {
+    /// The state in `org` under `rule`.
+    pub fn state_in(&self, org: &str, rule: PatApproval) -> ApprovalState<'_> {
+        if rule == PatApproval::NotRequired {
             return ApprovalState::NotRequired;
-        };
-        if let Some(denial) = self.denied.iter().find(|d| d.org == org) {
-            return ApprovalState::Denied(denial);
         }
-        let started = self.chain_started_at.unwrap_or(created_at);
-        if self.approved.iter().any(|o| o == org)
-            || existing_before.is_some_and(|before| started < before)
-        {
+        if let Some(denial) = self.denied.iter().find(|d| d.org == org) {
+            ApprovalState::Denied(denial)
+        } else if self.approved.iter().any(|o| o == org) {
             ApprovalState::Approved
         } else {
             ApprovalState::Pending
-        }
-    }
-
-    /// A successor's decisions: this token's, and the chain's start.
-    pub fn carried(&self, created_at: Timestamp) -> Self {
-        Self {
-            chain_started_at: Some(self.chain_started_at.unwrap_or(created_at)),
-            ..self.clone()
         }
     }
 }
@@ -192,76 +182,38 @@ pub fn clean_reason(reason: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn denial(org: &str) -> Denial {
-        Denial {
-            org: org.into(),
-            reason: "no".into(),
-            by: "user:admin".into(),
-            at: Timestamp(5),
-        }
-    }
-
     #[test]
-    fn a_pat_is_pending_until_approved_and_denied_wins_over_an_old_chain() {
-        let required = |before| PatApproval::Required {
-            existing_before: before,
-        };
+    fn a_pat_is_pending_until_approved_and_a_denial_replaces_nothing_silently() {
+        use PatApproval::{NotRequired, Required};
         let none = Approvals::default();
         assert_eq!(
-            none.state_in("acme", Timestamp(10), PatApproval::NotRequired),
+            none.state_in("acme", NotRequired),
             ApprovalState::NotRequired
         );
-        assert_eq!(
-            none.state_in("acme", Timestamp(10), required(None)),
-            ApprovalState::Pending
-        );
-        // Created before approval was turned on: approved; at or after: pending.
-        assert_eq!(
-            none.state_in("acme", Timestamp(10), required(Some(Timestamp(11)))),
-            ApprovalState::Approved
-        );
-        assert_eq!(
-            none.state_in("acme", Timestamp(10), required(Some(Timestamp(10)))),
-            ApprovalState::Pending
-        );
+        assert_eq!(none.state_in("acme", Required), ApprovalState::Pending);
         let approved = Approvals {
             approved: vec!["acme".into()],
             ..Default::default()
         };
-        assert!(approved
-            .state_in("acme", Timestamp(10), required(None))
-            .admits());
-        assert!(!approved
-            .state_in("globex", Timestamp(10), required(None))
-            .admits());
+        assert!(approved.state_in("acme", Required).admits());
+        assert!(!approved.state_in("globex", Required).admits());
+        let denial = Denial {
+            org: "acme".into(),
+            reason: "no".into(),
+            by: "user:admin".into(),
+            at: Timestamp(5),
+        };
         let denied = Approvals {
-            denied: vec![denial("acme")],
+            denied: vec![denial],
             ..Default::default()
         };
-        let state = denied.state_in("acme", Timestamp(1), required(Some(Timestamp(11))));
+        let state = denied.state_in("acme", Required);
         assert_eq!(state.as_str(), "denied");
         assert!(!state.admits());
-    }
-
-    #[test]
-    fn a_successor_keeps_the_decisions_and_the_start_of_its_chain() {
-        let first = Approvals {
-            approved: vec!["acme".into()],
-            denied: vec![denial("globex")],
-            chain_started_at: None,
-        };
-        let second = first.carried(Timestamp(10));
-        assert_eq!(second.chain_started_at, Some(Timestamp(10)));
-        assert_eq!(second.approved, first.approved);
-        assert_eq!(second.denied, first.denied);
-        // A chain that began before approval was turned on stays approved.
-        let rule = PatApproval::Required {
-            existing_before: Some(Timestamp(20)),
-        };
-        assert!(second
-            .carried(Timestamp(30))
-            .state_in("initech", Timestamp(30), rule)
-            .admits());
+        assert!(
+            denied.state_in("acme", NotRequired).admits(),
+            "only while required"
+        );
     }
 
     #[test]

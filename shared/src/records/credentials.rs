@@ -103,7 +103,7 @@ impl TokenRecord {
     /// rotation chose.
     pub fn carry_to(&self, mut new: TokenRecord) -> TokenRecord {
         new.blocked_orgs.clone_from(&self.blocked_orgs);
-        new.approvals = self.approvals.carried(self.created_at);
+        new.approvals.clone_from(&self.approvals);
         new.allowed_ips.clone_from(&self.allowed_ips);
         new
     }
@@ -131,12 +131,7 @@ impl TokenRecord {
         rules
             .iter()
             .filter(|(org, _)| self.may_act_in(org) && !self.blocked_orgs.contains(org))
-            .map(|(org, rule)| {
-                (
-                    org.as_str(),
-                    approvals.state_in(org, self.created_at, *rule),
-                )
-            })
+            .map(|(org, rule)| (org.as_str(), approvals.state_in(org, *rule)))
             .filter(|(_, state)| *state != ApprovalState::NotRequired)
             .collect()
     }
@@ -170,34 +165,45 @@ impl TokenRecord {
     }
 }
 
+/// A record for tests: a fresh id hashed under pepper 1, `owner`'s, made
+/// at `created_at`; every other field its plain value, for the test to set.
+#[cfg(test)]
+pub(crate) fn test_record(owner: Owner, created_at: Timestamp) -> TokenRecord {
+    let token = crate::PlainToken::generate().unwrap();
+    let pepper = crate::Pepper::new(PepperVersion(1), &[1; 32]).unwrap();
+    TokenRecord {
+        id: token.id(),
+        owner,
+        name: "t".into(),
+        scopes: Vec::new(),
+        hash: pepper.hash(&token),
+        pepper_version: PepperVersion(1),
+        created_at,
+        expires_at: None,
+        revoked: None,
+        last_used_at: None,
+        last_use: LastUse::default(),
+        blocked_orgs: Vec::new(),
+        approvals: Approvals::default(),
+        allowed_ips: IpAllowlist::default(),
+        org_limit: None,
+        family: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn record(expires_at: Option<i64>, revoked_at: Option<i64>) -> TokenRecord {
-        let token = crate::PlainToken::generate().unwrap();
-        let pepper = crate::Pepper::new(PepperVersion(1), &[1; 32]).unwrap();
         TokenRecord {
-            id: token.id(),
-            owner: Owner::user("u1"),
-            name: "n".into(),
-            scopes: vec!["read".into()],
-            hash: pepper.hash(&token),
-            pepper_version: PepperVersion(1),
-            created_at: Timestamp(0),
             expires_at: expires_at.map(Timestamp),
             revoked: revoked_at.map(|at| Revocation {
                 at: Timestamp(at),
                 by: "user:u1".into(),
                 reason: "test".into(),
             }),
-            last_used_at: None,
-            last_use: Default::default(),
-            approvals: Default::default(),
-            blocked_orgs: Vec::new(),
-            allowed_ips: Default::default(),
-            org_limit: None,
-            family: None,
+            ..test_record(Owner::user("u1"), Timestamp(0))
         }
     }
 

@@ -74,9 +74,8 @@ impl OrgPolicy {
         if let Some(idle) = self.idle_expiry_days {
             parts.push(format!("idle={idle}"));
         }
-        if let PatApproval::Required { existing_before } = self.pat_approval {
-            let before = existing_before.map_or(0, |at| at.0);
-            parts.push(format!("approval={before}"));
+        if self.pat_approval == PatApproval::Required {
+            parts.push("approval".to_owned());
         }
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
         super::entity_tag(&parts)
@@ -84,9 +83,7 @@ impl OrgPolicy {
 
     /// Where `record`, a PAT, stands in `org` as far as approval goes.
     pub fn approval_of<'a>(&self, org: &str, record: &'a TokenRecord) -> ApprovalState<'a> {
-        record
-            .approvals
-            .state_in(org, record.created_at, self.pat_approval)
+        record.approvals.state_in(org, self.pat_approval)
     }
 
     /// Whether a PAT (`record`) that may act in `org` by its own limit

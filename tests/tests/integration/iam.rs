@@ -70,7 +70,6 @@ const NEW_TOKEN: &[&str] = &[
     "blocked_orgs",
     "approved_orgs",
     "org_denials",
-    "chain_started_at",
     "allowed_ips",
     "org_limit",
     "family",
@@ -141,8 +140,7 @@ const GRANTS: &[Row] = &[
     ("revoke-token", &["dynamodb:UpdateItem"], TABLE, &["SVCUSER#"],
         Some(&["name", "role", "status", "org_id", "tokens_valid_after"])),
     ("revoke-token", &["dynamodb:PutItem"], TABLE, &["ORG#"],
-        Some(&["org_id", "pat_access", "pat_max_lifetime_days", "idle_expiry_days", "pat_approval",
-               "approval_existing_before"])),
+        Some(&["org_id", "pat_access", "pat_max_lifetime_days", "idle_expiry_days", "pat_approval"])),
     ("revoke-token", &["dynamodb:PutItem"], TABLE, &["AUDIT#"], Some(AUDIT)),
 
     ("leak-response", &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], TABLE,
@@ -554,8 +552,8 @@ async fn beyond_the_walkthrough(chain: &Chain) {
 }
 
 /// Org approval: the policy's rule, a PAT's request (the owner's orgs'
-/// policies in one read), a denial and an approval, each following the
-/// rotation the PAT is in the grace of.
+/// policies in one read), a denial following a rotation's grace, an
+/// approval, and turning approval on over the PATs already there.
 async fn approvals(chain: &Chain, cookie: &str) {
     let json = [("cookie", cookie), ("content-type", "application/json")];
     let body =
@@ -585,13 +583,25 @@ async fn approvals(chain: &Chain, cookie: &str) {
         )
         .await;
     assert_eq!(listed.status, 200, "{}", listed.body);
-    for body in [
-        r#"{"decision": "deny", "reason": "not for this org"}"#,
-        r#"{"decision": "approve"}"#,
+    // A denial of the old token follows to its successor; an approval is
+    // of the successor itself.
+    let new_id = rotated.json()["id"].as_str().unwrap().to_owned();
+    for (on, body) in [
+        (&id, r#"{"decision": "deny", "reason": "not for this org"}"#),
+        (&new_id, r#"{"decision": "approve"}"#),
     ] {
-        let path = format!("/v1/orgs/acme/credentials/{id}/approval");
+        let path = format!("/v1/orgs/acme/credentials/{on}/approval");
         let decided = chain.call("POST", &path, &json, body).await;
         assert_eq!(decided.status, 200, "{}", decided.body);
+    }
+    // Off, then on again with the PATs there approved: the walk of the
+    // members' PATs and its approvals.
+    for body in [
+        r#"{"pat_access": "allowed", "pat_approval": "not_required"}"#,
+        r#"{"pat_access": "allowed", "pat_approval": "required"}"#,
+    ] {
+        let put = chain.call("PUT", "/v1/orgs/acme/policy", &json, body).await;
+        assert_eq!(put.status, 200, "{}", put.body);
     }
     let mine = chain
         .call("GET", "/v1/tokens", &[("cookie", cookie)], "")

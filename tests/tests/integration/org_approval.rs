@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use cog_integration_tests::chain::{Chain, ChainConfig};
 use cog_integration_tests::services::{
     authorizer_with_policy_ttl, decide, manager, policy, request, Manager,
@@ -14,7 +15,9 @@ use cog_integration_tests::services::{
 use cog_integration_tests::{caller, member_of, Stack};
 use cog_tokens::authorize::Decision as Verdict;
 use cog_tokens::aws::dynamodb::DynamoStore;
-use cog_tokens::management::{CredentialFilter, Decision, ManagementError, OrgCall};
+use cog_tokens::management::{
+    ApprovalChange, CredentialFilter, Decision, ManagementError, OrgCall,
+};
 use cog_tokens::records::audit::AuditFilter;
 use cog_tokens::records::{
     ApprovalFilter, AuditAction, Caller, ExistingPats, OrgPolicy, PatApproval, Timestamp,
@@ -41,10 +44,17 @@ async fn orgs(stack: &Stack) -> (DynamoStore, Manager) {
 
 fn required() -> OrgPolicy {
     OrgPolicy {
-        pat_approval: PatApproval::Required {
-            existing_before: None,
-        },
+        pat_approval: PatApproval::Required,
         ..OrgPolicy::default()
+    }
+}
+
+/// The policy `required()` as a `PUT` without a rule would keep it, with
+/// `existing` for the PATs that reach the org then.
+fn turning_on(existing: Option<ExistingPats>) -> ApprovalChange {
+    ApprovalChange {
+        rule: Some(PatApproval::Required),
+        existing,
     }
 }
 
@@ -78,6 +88,14 @@ async fn a_pat_waits_in_an_org_requiring_approval_until_approved_and_a_denial_dr
         .create(&multi, request("older"), None, Timestamp::now())
         .await
         .unwrap();
+    // `late` has a PAT from before approval, but joins acme only after.
+    let late = member_of("late", &[("globex", "viewer")]);
+    let audit = late.audit_put("test", Timestamp::now());
+    store.put_account(&late, &audit).await.unwrap();
+    let late_pat = manager
+        .create(&caller("late"), request("old"), None, Timestamp::now())
+        .await
+        .unwrap();
     // Approval is not required yet: a decision is refused before any lookup.
     assert!(matches!(
         manager
@@ -86,14 +104,12 @@ async fn a_pat_waits_in_an_org_requiring_approval_until_approved_and_a_denial_dr
         Err(ManagementError::ApprovalNotRequired)
     ));
     manager
-        .put_org_policy_with(at(&admin, "acme"), required(), None, None)
+        .put_org_policy_with(at(&admin, "acme"), required(), turning_on(None), None)
         .await
         .unwrap();
-    let stored = store.get_org_policy("acme").await.unwrap().unwrap();
-    assert!(
-        matches!(stored.pat_approval, PatApproval::Required { existing_before: Some(before) } if before >= older.record.created_at),
-        "{stored:?}"
-    );
+    let joined = member_of("late", &[("globex", "viewer"), ("acme", "viewer")]);
+    let audit = joined.audit_put("test", Timestamp::now());
+    store.put_account(&joined, &audit).await.unwrap();
     let newer = manager
         .create(&multi, request("newer"), None, Timestamp::now())
         .await
@@ -103,27 +119,47 @@ async fn a_pat_waits_in_an_org_requiring_approval_until_approved_and_a_denial_dr
         let authorizer = &authorizer;
         async move { carried(&decide(authorizer, token, Timestamp::now()).await) }
     };
-    // The PAT there before approval was turned on keeps acme; the new one waits.
+    // The PAT there when approval was turned on was approved by the admin;
+    // the new one waits, and so does the joiner's older one.
     assert_eq!(orgs_of(&older.token).await, ["acme", "globex"]);
     assert_eq!(orgs_of(&newer.token).await, ["globex"]);
+    assert_eq!(orgs_of(&late_pat.token).await, ["globex"]);
+    let record = store.get_token(&older.record.id).await.unwrap().unwrap();
+    assert_eq!(record.approvals.approved, ["acme"]);
     let waiting = manager
         .credentials(at(&admin, "acme"), pending(), 10, None)
         .await
         .unwrap();
-    let ids: Vec<_> = waiting.credentials.iter().map(|c| c.record.id).collect();
-    assert_eq!(ids, [newer.record.id]);
-    // Its creation asked for approval, in the org's trail.
+    let mut ids: Vec<_> = waiting.credentials.iter().map(|c| c.record.id).collect();
+    ids.sort();
+    let mut expected = [newer.record.id, late_pat.record.id];
+    expected.sort();
+    assert_eq!(ids, expected);
+    // The approval as there before, and the new PAT's request, in the trail.
     let trail = manager
         .org_audit(at(&admin, "acme"), AuditFilter::default(), 20, None)
         .await
         .unwrap();
-    let asked = trail
-        .events
-        .iter()
-        .find(|e| e.action == AuditAction::TokenApprovalRequest)
-        .unwrap();
-    assert_eq!(asked.token_id, Some(newer.record.id));
-    assert_eq!(asked.actor, "user:multi");
+    let action_of = |id| {
+        trail
+            .events
+            .iter()
+            .filter(move |e| e.token_id == Some(id))
+            .map(|e| (e.action, e.actor.as_str(), e.detail.as_deref()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        action_of(older.record.id),
+        [(
+            AuditAction::TokenApprove,
+            "user:admin",
+            Some("there when approval was turned on")
+        )]
+    );
+    assert_eq!(
+        action_of(newer.record.id),
+        [(AuditAction::TokenApprovalRequest, "user:multi", None)]
+    );
 
     let id = newer.record.id.to_string();
     let approved = manager
@@ -148,6 +184,53 @@ async fn a_pat_waits_in_an_org_requiring_approval_until_approved_and_a_denial_dr
     assert_eq!(record.approvals.denied[0].by, "user:admin");
     assert!(record.revoked.is_none(), "a denial is not a revocation");
 
+    // A change that names no rule keeps it; turning it off and on again
+    // with the waiting ones pending approves nothing, and a denial stays
+    // through an explicit "approve what is there".
+    let kept = manager
+        .put_org_policy_with(
+            at(&admin, "acme"),
+            OrgPolicy::default(),
+            ApprovalChange::default(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept.pat_approval, PatApproval::Required);
+    let off = ApprovalChange {
+        rule: Some(PatApproval::NotRequired),
+        existing: None,
+    };
+    manager
+        .put_org_policy_with(at(&admin, "acme"), OrgPolicy::default(), off, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        orgs_of(&late_pat.token).await,
+        ["acme", "globex"],
+        "approval off"
+    );
+    manager
+        .put_org_policy_with(
+            at(&admin, "acme"),
+            required(),
+            turning_on(Some(ExistingPats::Pending)),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(orgs_of(&late_pat.token).await, ["globex"]);
+    let approve_all = ApprovalChange {
+        rule: None,
+        existing: Some(ExistingPats::Approved),
+    };
+    manager
+        .put_org_policy_with(at(&admin, "acme"), required(), approve_all, None)
+        .await
+        .unwrap();
+    assert_eq!(orgs_of(&late_pat.token).await, ["acme", "globex"]);
+    assert_eq!(orgs_of(&newer.token).await, ["globex"], "the denial stays");
+
     // globex requires nothing: the PAT acts there throughout.
     assert!(matches!(
         manager
@@ -171,26 +254,44 @@ async fn decisions_survive_rotation_and_unknown_revoked_and_key_tokens_get_one_a
         .put_org_policy_with(
             at(&admin, "acme"),
             required(),
-            Some(ExistingPats::Pending),
+            turning_on(Some(ExistingPats::Pending)),
             None,
         )
-        .await
-        .unwrap();
-    let pat = manager
-        .create(&multi, request("laptop"), None, Timestamp::now())
-        .await
-        .unwrap();
-    let id = pat.record.id.to_string();
-    manager
-        .decide_pat(at(&admin, "acme"), &id, Decision::Approve { note: None })
         .await
         .unwrap();
     let authorizer = authorizer_with_policy_ttl(&stack, &store, Duration::ZERO).await;
     // With existing PATs pending, one made before approval was on waits too.
     let older_orgs = carried(&decide(&authorizer, &older.token, Timestamp::now()).await);
     assert_eq!(older_orgs, ["globex"]);
+
+    // An item from before approvals (no denial map) takes a denial.
+    let pat = manager
+        .create(&multi, request("laptop"), None, Timestamp::now())
+        .await
+        .unwrap();
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(format!("TOKEN#{}", pat.record.id)))
+        .key("sk", AttributeValue::S("TOKEN".into()))
+        .update_expression("REMOVE org_denials")
+        .condition_expression("attribute_exists(org_denials)")
+        .send()
+        .await
+        .unwrap();
+    let id = pat.record.id.to_string();
+    manager
+        .decide_pat(at(&admin, "acme"), &id, deny("first, a denial"))
+        .await
+        .unwrap();
+    manager
+        .decide_pat(at(&admin, "acme"), &id, Decision::Approve { note: None })
+        .await
+        .unwrap();
     // A rotation (with grace) carries the approval; a denial of the old one
-    // in its grace follows to the new one.
+    // in its grace follows to the new one; approving the old one is refused
+    // (it could lift a denial of its successor), the successor's is not.
     let rotated = manager
         .rotate(&multi, &id, Some(60), None, Timestamp::now())
         .await
@@ -214,10 +315,23 @@ async fn decisions_survive_rotation_and_unknown_revoked_and_key_tokens_get_one_a
         successor.approvals.denied[0].reason,
         "rotated onto a shared laptop"
     );
-    assert_eq!(
-        successor.approvals.chain_started_at,
-        Some(pat.record.created_at)
-    );
+    assert!(matches!(
+        manager
+            .decide_pat(at(&admin, "acme"), &id, Decision::Approve { note: None })
+            .await,
+        Err(ManagementError::TokenNotFound)
+    ));
+    let new_id = rotated.record.id.to_string();
+    manager
+        .decide_pat(
+            at(&admin, "acme"),
+            &new_id,
+            Decision::Approve { note: None },
+        )
+        .await
+        .unwrap();
+    let new_orgs = carried(&decide(&authorizer, &rotated.token, Timestamp::now()).await);
+    assert_eq!(new_orgs, ["acme", "globex"]);
 
     let revoked = manager
         .create(&multi, request("to-revoke"), None, Timestamp::now())
@@ -306,7 +420,6 @@ async fn through_the_gateway_a_pending_pat_carries_no_org_until_approved() {
     .await;
     assert_eq!(put.status, 200, "{}", put.body);
     assert_eq!(put.json()["pat_approval"], "required");
-    assert_eq!(put.json()["existing_pats"], "approved");
 
     let created = chain.create_token(&vera, r#"["tokens:read"]"#).await;
     assert_eq!(created.status, 201, "{}", created.body);

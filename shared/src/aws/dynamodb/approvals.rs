@@ -1,7 +1,6 @@
-//! A PAT's org approvals on its item: `approved_orgs` (SS), `org_denials`
-//! (a map of org to `{reason, by, at}`), `chain_started_at` (N); and an org
-//! policy's `pat_approval` (S, absent: not required) with
-//! `approval_existing_before` (N).
+//! A PAT's org approvals on its item: `approved_orgs` (SS) and
+//! `org_denials` (a map of org to `{reason, by, at}`); and an org policy's
+//! `pat_approval` (`required`; absent: not required).
 
 use std::collections::HashMap;
 
@@ -14,9 +13,7 @@ use crate::store::StoreError;
 
 pub(super) const APPROVED: &str = "approved_orgs";
 pub(super) const DENIALS: &str = "org_denials";
-pub(super) const CHAIN_STARTED_AT: &str = "chain_started_at";
 pub(super) const PAT_APPROVAL: &str = "pat_approval";
-pub(super) const EXISTING_BEFORE: &str = "approval_existing_before";
 
 fn denial_value(denial: &Denial) -> AttributeValue {
     AttributeValue::M(HashMap::from([
@@ -45,9 +42,6 @@ pub(super) fn insert(item: &mut Item, approvals: &Approvals) {
                 .collect(),
         ),
     );
-    if let Some(at) = approvals.chain_started_at {
-        item.insert(CHAIN_STARTED_AT.into(), n(at.0));
-    }
 }
 
 /// Reads them back; damage is an error, never "approved".
@@ -70,11 +64,7 @@ pub(super) fn read(item: &Item) -> Result<Approvals, StoreError> {
         }
     }
     denied.sort_by(|a, b| a.org.cmp(&b.org));
-    Ok(Approvals {
-        approved,
-        denied,
-        chain_started_at: get_opt_i64(item, CHAIN_STARTED_AT)?.map(Timestamp),
-    })
+    Ok(Approvals { approved, denied })
 }
 
 /// An admin's decision in `org` as a token change: its update (its `ADD`
@@ -97,21 +87,17 @@ pub(super) fn decision_update(
 
 /// Puts a policy's approval rule on its item.
 pub(super) fn insert_rule(item: &mut Item, rule: PatApproval) {
-    if let PatApproval::Required { existing_before } = rule {
+    if rule == PatApproval::Required {
         item.insert(PAT_APPROVAL.into(), s(rule.as_str()));
-        if let Some(at) = existing_before {
-            item.insert(EXISTING_BEFORE.into(), n(at.0));
-        }
     }
 }
 
-/// A policy's approval rule; an unknown value is damage.
+/// A policy's approval rule. Anything but absent or `required` (which is
+/// all that is written) is damage: never read as "not required".
 pub(super) fn read_rule(item: &Item) -> Result<PatApproval, StoreError> {
-    match get_opt_s(item, PAT_APPROVAL).as_deref() {
-        None | Some("not_required") => Ok(PatApproval::NotRequired),
-        Some("required") => Ok(PatApproval::Required {
-            existing_before: get_opt_i64(item, EXISTING_BEFORE)?.map(Timestamp),
-        }),
+    match item.get(PAT_APPROVAL) {
+        None => Ok(PatApproval::NotRequired),
+        Some(AttributeValue::S(text)) if text == "required" => Ok(PatApproval::Required),
         Some(_) => Err(malformed(PAT_APPROVAL)),
     }
 }
@@ -120,16 +106,9 @@ pub(super) fn read_rule(item: &Item) -> Result<PatApproval, StoreError> {
 pub(super) fn rule_unchanged(read: PatApproval, values: &mut Item) -> String {
     match read {
         PatApproval::NotRequired => format!("attribute_not_exists({PAT_APPROVAL})"),
-        PatApproval::Required { existing_before } => {
+        PatApproval::Required => {
             values.insert(":was_approval".into(), s(read.as_str()));
-            let before = match existing_before {
-                Some(at) => {
-                    values.insert(":was_before".into(), n(at.0));
-                    format!("{EXISTING_BEFORE} = :was_before")
-                }
-                None => format!("attribute_not_exists({EXISTING_BEFORE})"),
-            };
-            format!("{PAT_APPROVAL} = :was_approval AND {before}")
+            format!("{PAT_APPROVAL} = :was_approval")
         }
     }
 }
@@ -148,7 +127,6 @@ mod tests {
                 by: "user:ann".into(),
                 at: Timestamp(7),
             }],
-            chain_started_at: Some(Timestamp(3)),
         };
         let mut item = Item::new();
         insert(&mut item, &approvals);
@@ -160,19 +138,14 @@ mod tests {
         item.insert(DENIALS.into(), s("initech"));
         assert!(read(&item).is_err());
 
-        for rule in [
-            PatApproval::NotRequired,
-            PatApproval::Required {
-                existing_before: None,
-            },
-            PatApproval::Required {
-                existing_before: Some(Timestamp(9)),
-            },
-        ] {
+        for rule in [PatApproval::NotRequired, PatApproval::Required] {
             let mut item = Item::new();
             insert_rule(&mut item, rule);
             assert_eq!(read_rule(&item).unwrap(), rule);
         }
-        assert!(read_rule(&HashMap::from([(PAT_APPROVAL.to_owned(), s("maybe"))])).is_err());
+        for damaged in [s("maybe"), s("not_required"), AttributeValue::Bool(true)] {
+            let item = HashMap::from([(PAT_APPROVAL.to_owned(), damaged)]);
+            assert!(read_rule(&item).is_err(), "fails closed");
+        }
     }
 }

@@ -356,7 +356,6 @@ pub(super) mod tests {
                     by: "user:ann".into(),
                     at: Timestamp(1_720_000_000_000),
                 }],
-                chain_started_at: Some(Timestamp(1_690_000_000_000)),
             },
             allowed_ips: IpAllowlist::parse(&["10.0.0.0/8", "2001:db8::/32"]).unwrap(),
             org_limit: Some(vec!["acme".into(), "globex".into()]),
