@@ -96,23 +96,35 @@ where
         if let Some(detail) = detail {
             audit = audit.with_detail(detail);
         }
-        let denial = match decision {
-            Decision::Approve { .. } => None,
-            Decision::Deny { reason } => Some(Denial {
-                org: call.org.to_owned(),
-                reason,
-                by: actor.name.clone(),
-                at: call.now,
-            }),
-        };
-        match self
-            .store
-            .decide_in_org(&record.id, call.org, denial.as_ref(), &audit)
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::NotFound) => return Err(ManagementError::TokenNotFound),
-            Err(other) => return Err(other.into()),
+        match decision {
+            // Only on this token, while it is not rotated: approving one in
+            // a rotation's grace could lift a denial of its successor.
+            Decision::Approve { .. } => {
+                if !self
+                    .store
+                    .approve_in_org(&record.id, call.org, true, &audit)
+                    .await?
+                {
+                    return Err(ManagementError::TokenNotFound);
+                }
+            }
+            Decision::Deny { reason } => {
+                let denial = Denial {
+                    org: call.org.to_owned(),
+                    reason,
+                    by: actor.name.clone(),
+                    at: call.now,
+                };
+                match self
+                    .store
+                    .decide_in_org(&record.id, call.org, Some(&denial), &audit)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(StoreError::NotFound) => return Err(ManagementError::TokenNotFound),
+                    Err(other) => return Err(other.into()),
+                }
+            }
         }
         let record = self
             .store
@@ -123,11 +135,13 @@ where
     }
 
     /// Approves, as the caller, every active PAT of the org's members that
-    /// reaches the org and waits there (a denial stays; one in a rotation's
-    /// grace is left to its successor). How many it approved.
+    /// reaches the org and waits there (`detail` says why). A denial stays,
+    /// one made meanwhile too (each write is conditioned on none); one in a
+    /// rotation's grace is left to its successor. How many it approved.
     pub(super) async fn approve_waiting(
         &self,
         call: OrgCall<'_>,
+        detail: &str,
     ) -> Result<usize, ManagementError> {
         let mut approved = 0;
         for member in self.store.org_members(call.org).await? {
@@ -147,15 +161,13 @@ where
                     .actor()
                     .event(AuditAction::TokenApprove, record.owner.clone(), call.now)
                     .for_token(record.id)
-                    .with_detail("there when approval was turned on");
-                match self
+                    .with_detail(detail);
+                if self
                     .store
-                    .decide_in_org(&record.id, call.org, None, &audit)
-                    .await
+                    .approve_in_org(&record.id, call.org, false, &audit)
+                    .await?
                 {
-                    Ok(()) => approved += 1,
-                    Err(StoreError::NotFound) => {}
-                    Err(other) => return Err(other.into()),
+                    approved += 1;
                 }
             }
         }

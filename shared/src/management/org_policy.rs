@@ -84,7 +84,12 @@ where
             // Approvals first: a failure leaves the policy as it was, and
             // a retry approves the rest (each is idempotent).
             if approve_existing && approved.is_none() {
-                approved = Some(self.approve_waiting(call).await?);
+                let detail = if stored.pat_approval == PatApproval::Required {
+                    "approved with existing_pats: approved"
+                } else {
+                    "there when approval was turned on"
+                };
+                approved = Some(self.approve_waiting(call, detail).await?);
             }
             let audit = call
                 .actor()

@@ -489,6 +489,32 @@ impl TokenStore for MemoryStore {
         })
     }
 
+    async fn approve_in_org(
+        &self,
+        id: &TokenId,
+        org_id: &str,
+        over_denial: bool,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let rotated = state.replaced_by.contains_key(id);
+        let Some((record, _)) = state.tokens.get_mut(id) else {
+            return Ok(false);
+        };
+        let denied = record.approvals.denied.iter().any(|d| d.org == org_id);
+        if rotated || record.revoked.is_some() || (denied && !over_denial) {
+            return Ok(false);
+        }
+        let approvals = &mut record.approvals;
+        approvals.denied.retain(|d| d.org != org_id);
+        if !approvals.approved.iter().any(|o| o == org_id) {
+            approvals.approved.push(org_id.to_owned());
+            approvals.approved.sort();
+        }
+        state.audit.push(audit.clone());
+        Ok(true)
+    }
+
     async fn set_allowed_ips(
         &self,
         id: &TokenId,

@@ -246,6 +246,18 @@ pub trait TokenStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
+    /// Approves a PAT in `org_id`, with `audit`: on this token only, and
+    /// only while it has not been rotated or revoked, and (unless
+    /// `over_denial`) is not denied there. Whether it wrote: `false` when
+    /// one of those no longer held, or the token does not exist.
+    async fn approve_in_org(
+        &self,
+        id: &TokenId,
+        org_id: &str,
+        over_denial: bool,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
     /// Replaces the token's IP allowlist (empty: any address), with `audit`,
     /// on it and on any token a rotation replaced it with.
     /// `NotFound` when the token does not exist.

@@ -595,7 +595,12 @@ async fn approvals(chain: &Chain, cookie: &str) {
         assert_eq!(decided.status, 200, "{}", decided.body);
     }
     // Off, then on again with the PATs there approved: the walk of the
-    // members' PATs and its approvals.
+    // members' PATs approves one that waits.
+    let body = r#"{"name": "iam-waiting", "scopes": ["tokens:read"]}"#;
+    let waiting = chain.call("POST", "/v1/tokens", &json, body).await;
+    assert_eq!(waiting.status, 201, "{}", waiting.body);
+    assert_eq!(waiting.json()["org_approvals"][0]["state"], "pending");
+    let waiting_id = waiting.json()["id"].as_str().unwrap().to_owned();
     for body in [
         r#"{"pat_access": "allowed", "pat_approval": "not_required"}"#,
         r#"{"pat_access": "allowed", "pat_approval": "required"}"#,
@@ -603,8 +608,13 @@ async fn approvals(chain: &Chain, cookie: &str) {
         let put = chain.call("PUT", "/v1/orgs/acme/policy", &json, body).await;
         assert_eq!(put.status, 200, "{}", put.body);
     }
-    let mine = chain
-        .call("GET", "/v1/tokens", &[("cookie", cookie)], "")
-        .await;
-    assert_eq!(mine.status, 200, "{}", mine.body);
+    let path = format!("/v1/tokens/{waiting_id}");
+    let walked = chain.call("GET", &path, &[("cookie", cookie)], "").await;
+    assert_eq!(walked.status, 200, "{}", walked.body);
+    assert_eq!(
+        walked.json()["org_approvals"][0]["state"],
+        "approved",
+        "{}",
+        walked.body
+    );
 }

@@ -332,6 +332,34 @@ async fn decisions_survive_rotation_and_unknown_revoked_and_key_tokens_get_one_a
         .unwrap();
     let new_orgs = carried(&decide(&authorizer, &rotated.token, Timestamp::now()).await);
     assert_eq!(new_orgs, ["acme", "globex"]);
+    // Approval off and on again, the PATs there approved: the denied
+    // successor stays denied, and the old one in its grace is not approved
+    // over it.
+    manager
+        .decide_pat(at(&admin, "acme"), &new_id, deny("no longer"))
+        .await
+        .unwrap();
+    let off = ApprovalChange {
+        rule: Some(PatApproval::NotRequired),
+        existing: None,
+    };
+    manager
+        .put_org_policy_with(at(&admin, "acme"), OrgPolicy::default(), off, None)
+        .await
+        .unwrap();
+    manager
+        .put_org_policy_with(at(&admin, "acme"), required(), turning_on(None), None)
+        .await
+        .unwrap();
+    for token in [&pat.token, &rotated.token] {
+        let orgs = carried(&decide(&authorizer, token, Timestamp::now()).await);
+        assert_eq!(orgs, ["globex"]);
+    }
+    let successor = store.get_token(&rotated.record.id).await.unwrap().unwrap();
+    assert_eq!(successor.approvals.denied[0].reason, "no longer");
+    // The PAT made before approval was first on, pending then, is approved now.
+    let older_orgs = carried(&decide(&authorizer, &older.token, Timestamp::now()).await);
+    assert_eq!(older_orgs, ["acme", "globex"]);
 
     let revoked = manager
         .create(&multi, request("to-revoke"), None, Timestamp::now())
@@ -420,6 +448,16 @@ async fn through_the_gateway_a_pending_pat_carries_no_org_until_approved() {
     .await;
     assert_eq!(put.status, 200, "{}", put.body);
     assert_eq!(put.json()["pat_approval"], "required");
+    // A client that does not know the setting keeps it.
+    let unaware = call(
+        "PUT",
+        "/v1/orgs/acme/policy".into(),
+        root.clone(),
+        r#"{"pat_access": "allowed", "pat_max_lifetime_days": 90}"#,
+    )
+    .await;
+    assert_eq!(unaware.status, 200, "{}", unaware.body);
+    assert_eq!(unaware.json()["pat_approval"], "required");
 
     let created = chain.create_token(&vera, r#"["tokens:read"]"#).await;
     assert_eq!(created.status, 201, "{}", created.body);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::approvals::{self, DENIALS};
+use super::approvals::{self, APPROVED, DENIALS};
 use super::attributes::{b, get_bool, get_opt_i64, get_opt_s, malformed, n, s};
 use super::items::{allowed_ips_value, ALLOWED_IPS};
 use super::keys::{
@@ -454,6 +454,53 @@ impl TokenStore for DynamoStore {
         let (update, values, names) = approvals::decision_update(org_id, denial);
         self.change_following_rotations(id, &update, &values, &names, audit, false)
             .await
+    }
+
+    async fn approve_in_org(
+        &self,
+        id: &TokenId,
+        org_id: &str,
+        over_denial: bool,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let names = HashMap::from([("#org".to_owned(), org_id.to_owned())]);
+        let values = HashMap::from([
+            (
+                ":org".to_owned(),
+                AttributeValue::Ss(vec![org_id.to_owned()]),
+            ),
+            (":one".to_owned(), n(1)),
+        ]);
+        // Never over a rotation: its successor may hold a denial of its own.
+        let live = format!(
+            "attribute_exists(pk) AND attribute_not_exists(revoked_at) AND attribute_not_exists({REPLACED_BY})"
+        );
+        let (expression, condition) = if over_denial {
+            // An item from before approvals gets its (empty) denial map.
+            self.update_if(
+                token_key(id),
+                &format!("SET {DENIALS} = :empty"),
+                &format!("attribute_exists(pk) AND attribute_not_exists({DENIALS})"),
+                HashMap::from([(":empty".to_owned(), AttributeValue::M(HashMap::new()))]),
+            )
+            .await?;
+            (
+                format!("REMOVE {DENIALS}.#org ADD {APPROVED} :org, {REV} :one"),
+                live,
+            )
+        } else {
+            (
+                format!("ADD {APPROVED} :org, {REV} :one"),
+                format!("{live} AND attribute_not_exists({DENIALS}.#org)"),
+            )
+        };
+        let update =
+            self.update_named(token_key(id), &expression, Some(&condition), values, &names)?;
+        match self.write_audited(Check::Token, update, audit).await? {
+            TransactionOutcome::Done => Ok(true),
+            TransactionOutcome::ConditionFailed(_) => Ok(false),
+            TransactionOutcome::Conflict => Err(StoreError::Conflict),
+        }
     }
 
     async fn set_allowed_ips(
