@@ -1,6 +1,7 @@
 //! A PAT's org approvals on its item: `approved_orgs` (SS) and
 //! `org_denials` (a map of org to `{reason, by, at}`); and an org policy's
-//! `pat_approval` (`required`; absent: not required).
+//! `pat_approval` (`required`; absent: not required). The writes of
+//! decisions: `approval_writes`.
 
 use std::collections::HashMap;
 

@@ -35,6 +35,7 @@
 //! storage port: `tokens` (with `idempotency` and `last_use`), `expiry`, `idle`, `principals`, `lookup`, `audit`, `peppers`, `feed`,
 //! `scan` (every token, for operator commands).
 
+mod approval_writes;
 mod approvals;
 mod attributes;
 mod audit;

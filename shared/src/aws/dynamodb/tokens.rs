@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::approvals::{self, APPROVED, DENIALS};
 use super::attributes::{b, get_bool, get_opt_i64, get_opt_s, malformed, n, s};
 use super::items::{allowed_ips_value, ALLOWED_IPS};
 use super::keys::{
@@ -38,7 +37,7 @@ struct StoredToken {
 /// How many rotations a per-token change follows before giving up: each
 /// needs its own request, and a chain only grows by one per rotation, but
 /// a token that rotates itself can grow one without a session.
-const MAX_SUCCESSIONS: usize = 1_000;
+pub(super) const MAX_SUCCESSIONS: usize = 1_000;
 
 impl DynamoStore {
     async fn read_token(&self, id: &TokenId) -> Result<Option<StoredToken>, StoreError> {
@@ -63,7 +62,7 @@ impl DynamoStore {
     /// a block or a narrowed allowlist that raced the rotation. An allowlist
     /// change follows only while the successor still holds the list the
     /// token had: one the owner set on the successor since stays its own.
-    async fn change_following_rotations(
+    pub(super) async fn change_following_rotations(
         &self,
         id: &TokenId,
         update: &str,
@@ -137,29 +136,6 @@ impl DynamoStore {
             }
             audit = audit.carried_to(successor, &id);
             id = successor;
-        }
-        Err(StoreError::Conflict)
-    }
-}
-
-impl DynamoStore {
-    /// Gives token `id` and the tokens rotations replaced it with an empty
-    /// denial map if they have none (items from before approvals), so a
-    /// decision can set one org's entry. Changes nothing else.
-    async fn give_denial_maps(&self, id: &TokenId) -> Result<(), StoreError> {
-        let mut id = *id;
-        for _ in 0..MAX_SUCCESSIONS {
-            self.update_if(
-                token_key(&id),
-                &format!("SET {DENIALS} = :empty"),
-                &format!("attribute_exists(pk) AND attribute_not_exists({DENIALS})"),
-                HashMap::from([(":empty".to_owned(), AttributeValue::M(HashMap::new()))]),
-            )
-            .await?;
-            match self.successor(&id).await? {
-                Some(next) => id = next,
-                None => return Ok(()),
-            }
         }
         Err(StoreError::Conflict)
     }
@@ -450,9 +426,7 @@ impl TokenStore for DynamoStore {
         denial: Option<&Denial>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        self.give_denial_maps(id).await?;
-        let (update, values, names) = approvals::decision_update(org_id, denial);
-        self.change_following_rotations(id, &update, &values, &names, audit, false)
+        self.decide_following_rotations(id, org_id, denial, audit)
             .await
     }
 
@@ -463,44 +437,8 @@ impl TokenStore for DynamoStore {
         over_denial: bool,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let names = HashMap::from([("#org".to_owned(), org_id.to_owned())]);
-        let values = HashMap::from([
-            (
-                ":org".to_owned(),
-                AttributeValue::Ss(vec![org_id.to_owned()]),
-            ),
-            (":one".to_owned(), n(1)),
-        ]);
-        // Never over a rotation: its successor may hold a denial of its own.
-        let live = format!(
-            "attribute_exists(pk) AND attribute_not_exists(revoked_at) AND attribute_not_exists({REPLACED_BY})"
-        );
-        let (expression, condition) = if over_denial {
-            // An item from before approvals gets its (empty) denial map.
-            self.update_if(
-                token_key(id),
-                &format!("SET {DENIALS} = :empty"),
-                &format!("attribute_exists(pk) AND attribute_not_exists({DENIALS})"),
-                HashMap::from([(":empty".to_owned(), AttributeValue::M(HashMap::new()))]),
-            )
-            .await?;
-            (
-                format!("REMOVE {DENIALS}.#org ADD {APPROVED} :org, {REV} :one"),
-                live,
-            )
-        } else {
-            (
-                format!("ADD {APPROVED} :org, {REV} :one"),
-                format!("{live} AND attribute_not_exists({DENIALS}.#org)"),
-            )
-        };
-        let update =
-            self.update_named(token_key(id), &expression, Some(&condition), values, &names)?;
-        match self.write_audited(Check::Token, update, audit).await? {
-            TransactionOutcome::Done => Ok(true),
-            TransactionOutcome::ConditionFailed(_) => Ok(false),
-            TransactionOutcome::Conflict => Err(StoreError::Conflict),
-        }
+        self.approve_this_token(id, org_id, over_denial, audit)
+            .await
     }
 
     async fn set_allowed_ips(
