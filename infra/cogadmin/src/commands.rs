@@ -614,10 +614,10 @@ fn token_json(record: &TokenRecord, now: Timestamp) -> Value {
         "revoked_at_ms": record.revoked.as_ref().map(|r| r.at.0),
         "revoked_by": record.revoked.as_ref().map(|r| r.by.as_str()),
         "revoke_reason": record.revoked.as_ref().map(|r| r.reason.as_str()),
-        "blocked_orgs": record.blocked_orgs, "allowed_ips": record.allowed_ips.to_strings(),
+        "blocked_orgs": record.org_decisions.blocked, "allowed_ips": record.allowed_ips.to_strings(),
         "orgs": record.org_limit,
-        "approved_orgs": record.approvals.approved,
-        "org_denials": record.approvals.denied.iter()
+        "approved_orgs": record.org_decisions.approved,
+        "org_denials": record.org_decisions.denied.iter()
             .map(|d| json!({"org": d.org, "reason": d.reason, "by": d.by, "at_ms": d.at.0}))
             .collect::<Vec<_>>(),
     })

@@ -39,7 +39,9 @@ impl PolicyCache {
         record: &TokenRecord,
         mut orgs: Vec<OrgMembership>,
     ) -> Result<Vec<OrgMembership>, StoreError> {
-        orgs.retain(|m| record.may_act_in(&m.org_id) && !record.blocked_orgs.contains(&m.org_id));
+        orgs.retain(|m| {
+            record.may_act_in(&m.org_id) && !record.org_decisions.blocked.contains(&m.org_id)
+        });
         if orgs.is_empty() {
             return Ok(orgs);
         }
@@ -117,7 +119,7 @@ mod tests {
     use crate::records::{PatAccess, PatApproval};
 
     use super::*;
-    use crate::records::{Owner, Timestamp};
+    use crate::records::{OrgDecisions, Owner, Timestamp};
     use crate::store::Principal;
     use crate::token::TokenId;
 
@@ -170,7 +172,11 @@ mod tests {
     fn pat(blocked: &[&str]) -> TokenRecord {
         TokenRecord {
             expires_at: Some(Timestamp(86_400_000)),
-            blocked_orgs: blocked.iter().map(|o| (*o).to_owned()).collect(),
+            org_decisions: OrgDecisions::new(
+                blocked.iter().map(|o| (*o).to_owned()).collect(),
+                Vec::new(),
+                Vec::new(),
+            ),
             ..test_record(Owner::user("u"), Timestamp(0))
         }
     }
@@ -253,8 +259,8 @@ mod tests {
         };
         let cache = PolicyCache::new(Duration::ZERO);
         let mut record = pat(&[]);
-        record.approvals.approved = vec!["acme".into()];
-        record.approvals.denied = vec![crate::records::Denial {
+        record.org_decisions.edit().approved = vec!["acme".into()];
+        record.org_decisions.edit().denied = vec![crate::records::Denial {
             org: "globex".into(),
             reason: "no".into(),
             by: "user:a".into(),

@@ -150,9 +150,11 @@ where
                 all_tokens(self.store.as_ref(), &owner, StatusFilter::Active, call.now).await?
             {
                 let waits = record.may_act_in(call.org)
-                    && !record.blocked_orgs.iter().any(|o| o == call.org)
+                    && !record.org_decisions.blocked.iter().any(|o| o == call.org)
                     && record.revoked.is_none()
-                    && record.approvals.state_in(call.org, PatApproval::Required)
+                    && record
+                        .org_decisions
+                        .state_in(call.org, PatApproval::Required)
                         == ApprovalState::Pending;
                 if !waits {
                     continue;

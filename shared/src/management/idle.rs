@@ -104,7 +104,7 @@ impl<S: PrincipalStore> Windows<'_, S> {
             let acts_here = match (record, owner.kind) {
                 (Some(pat), OwnerKind::User) => {
                     pat.may_act_in(org)
-                        && !pat.blocked_orgs.iter().any(|b| b == org)
+                        && !pat.org_decisions.blocked.iter().any(|b| b == org)
                         && policy.admits_pat(org, pat)
                 }
                 _ => true,

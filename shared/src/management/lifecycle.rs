@@ -597,15 +597,16 @@ async fn narrow_token(
 ) -> Result<bool, StoreError> {
     let detail = "restore-reconcile: as in the source table";
     let blocks: Vec<&String> = there
-        .blocked_orgs
+        .org_decisions
+        .blocked
         .iter()
-        .filter(|org| !record.blocked_orgs.contains(org))
+        .filter(|org| !record.org_decisions.blocked.contains(org))
         .collect();
     let denials: Vec<_> = there
-        .approvals
+        .org_decisions
         .denied
         .iter()
-        .filter(|d| !record.approvals.denied.iter().any(|r| r.org == d.org))
+        .filter(|d| !record.org_decisions.denied.iter().any(|r| r.org == d.org))
         .collect();
     let allowlist = !there.allowed_ips.is_empty() && there.allowed_ips != record.allowed_ips;
     let narrower = !blocks.is_empty() || !denials.is_empty() || allowlist;
@@ -714,8 +715,7 @@ mod tests {
             revoked: None,
             last_used_at: None,
             last_use: Default::default(),
-            approvals: Default::default(),
-            blocked_orgs: Vec::new(),
+            org_decisions: Default::default(),
             allowed_ips: Default::default(),
             org_limit: None,
             family: None,
@@ -1067,9 +1067,9 @@ mod tests {
         assert_eq!(status(&restored, &absent).await, TokenStatus::Revoked);
         assert_eq!(status(&restored, &records[3]).await, TokenStatus::Revoked);
         let blocked = restored.get_token(&records[1].id).await.unwrap().unwrap();
-        assert_eq!(blocked.blocked_orgs, vec!["acme".to_owned()]);
+        assert_eq!(blocked.org_decisions.blocked, vec!["acme".to_owned()]);
         assert_eq!(
-            blocked.approvals.denied,
+            blocked.org_decisions.denied,
             vec![denial],
             "denied as in the source"
         );

@@ -118,13 +118,14 @@ impl Credential {
     /// and its approvals, `org`'s own part only; the other orgs are not
     /// theirs to know.
     pub(super) fn seen_from(org: &str, rule: PatApproval, mut record: TokenRecord) -> Self {
-        let blocked_here = record.blocked_orgs.iter().any(|o| o == org);
-        record.blocked_orgs.retain(|o| o == org);
+        let blocked_here = record.org_decisions.blocked.iter().any(|o| o == org);
         if let Some(orgs) = &mut record.org_limit {
             orgs.retain(|o| o == org);
         }
-        record.approvals.approved.retain(|o| o == org);
-        record.approvals.denied.retain(|d| d.org == org);
+        let decisions = record.org_decisions.edit();
+        decisions.blocked.retain(|o| o == org);
+        decisions.approved.retain(|o| o == org);
+        decisions.denied.retain(|d| d.org == org);
         Self {
             record,
             blocked_here,
@@ -139,7 +140,7 @@ impl Credential {
         if self.record.owner.kind != OwnerKind::User {
             return None;
         }
-        let state = self.record.approvals.state_in(&self.org, self.rule);
+        let state = self.record.org_decisions.state_in(&self.org, self.rule);
         (state != ApprovalState::NotRequired).then_some(state)
     }
 }

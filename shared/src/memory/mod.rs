@@ -457,9 +457,10 @@ impl TokenStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
         change_following_rotations(&mut state, id, audit, false, |record| {
-            if !record.blocked_orgs.iter().any(|o| o == org_id) {
-                record.blocked_orgs.push(org_id.to_owned());
-                record.blocked_orgs.sort();
+            let blocked = &mut record.org_decisions.edit().blocked;
+            if !blocked.iter().any(|o| o == org_id) {
+                blocked.push(org_id.to_owned());
+                blocked.sort();
             }
         })
     }
@@ -473,7 +474,7 @@ impl TokenStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
         change_following_rotations(&mut state, id, audit, false, |record| {
-            let approvals = &mut record.approvals;
+            let approvals = record.org_decisions.edit();
             approvals.approved.retain(|o| o != org_id);
             approvals.denied.retain(|d| d.org != org_id);
             match denial {
@@ -501,11 +502,11 @@ impl TokenStore for MemoryStore {
         let Some((record, _)) = state.tokens.get_mut(id) else {
             return Ok(false);
         };
-        let denied = record.approvals.denied.iter().any(|d| d.org == org_id);
+        let denied = record.org_decisions.denied.iter().any(|d| d.org == org_id);
         if rotated || record.revoked.is_some() || (denied && !over_denial) {
             return Ok(false);
         }
-        let approvals = &mut record.approvals;
+        let approvals = record.org_decisions.edit();
         approvals.denied.retain(|d| d.org != org_id);
         if !approvals.approved.iter().any(|o| o == org_id) {
             approvals.approved.push(org_id.to_owned());

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use super::allowlist::IpAllowlist;
-use super::approval::{ApprovalRules, ApprovalState, Approvals};
+use super::approval::{ApprovalRules, ApprovalState, OrgDecisions};
 use super::last_use::LastUse;
 use super::primitives::{Owner, Timestamp, UnknownValue};
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -78,10 +78,8 @@ pub struct TokenRecord {
     pub last_used_at: Option<Timestamp>,
     /// Where the last recorded uses came from (written with `last_used_at`).
     pub last_use: LastUse,
-    /// Orgs whose admins blocked this PAT there: it never carries them.
-    pub blocked_orgs: Vec<String>,
-    /// Org admins' approvals and denials of this PAT, kept through rotations.
-    pub approvals: Approvals,
+    /// Org admins' blocks, approvals and denials of this PAT.
+    pub org_decisions: OrgDecisions,
     /// The source networks it may be used from; empty: any.
     pub allowed_ips: IpAllowlist,
     /// A PAT limited to these orgs (chosen at creation, sorted): it acts in
@@ -102,8 +100,7 @@ impl TokenRecord {
     /// this record holds them; name, scopes, org limit and lifetime the
     /// rotation chose.
     pub fn carry_to(&self, mut new: TokenRecord) -> TokenRecord {
-        new.blocked_orgs.clone_from(&self.blocked_orgs);
-        new.approvals.clone_from(&self.approvals);
+        new.org_decisions.clone_from(&self.org_decisions);
         new.allowed_ips.clone_from(&self.allowed_ips);
         new
     }
@@ -114,7 +111,7 @@ impl TokenRecord {
         &'a self,
         rules: Option<&'a ApprovalRules>,
     ) -> Vec<(&'a str, ApprovalState<'a>)> {
-        let approvals = &self.approvals;
+        let approvals = &self.org_decisions;
         let Some(rules) = rules else {
             let approved = approvals
                 .approved
@@ -130,7 +127,7 @@ impl TokenRecord {
         };
         rules
             .iter()
-            .filter(|(org, _)| self.may_act_in(org) && !self.blocked_orgs.contains(org))
+            .filter(|(org, _)| self.may_act_in(org) && !self.org_decisions.blocked.contains(org))
             .map(|(org, rule)| (org.as_str(), approvals.state_in(org, *rule)))
             .filter(|(_, state)| *state != ApprovalState::NotRequired)
             .collect()
@@ -183,8 +180,7 @@ pub(crate) fn test_record(owner: Owner, created_at: Timestamp) -> TokenRecord {
         revoked: None,
         last_used_at: None,
         last_use: LastUse::default(),
-        blocked_orgs: Vec::new(),
-        approvals: Approvals::default(),
+        org_decisions: Default::default(),
         allowed_ips: IpAllowlist::default(),
         org_limit: None,
         family: None,

@@ -22,7 +22,7 @@ pub mod principals;
 pub use access::{AccessChange, ChangeKey};
 pub use allowlist::IpAllowlist;
 pub use approval::{
-    ApprovalFilter, ApprovalRules, ApprovalState, Approvals, Denial, ExistingPats, PatApproval,
+    ApprovalFilter, ApprovalRules, ApprovalState, Denial, ExistingPats, OrgDecisions, PatApproval,
 };
 pub use audit::{Actor, AuditAction, AuditEvent, Origin};
 pub use caller::{Caller, InvalidUserId, UserId};

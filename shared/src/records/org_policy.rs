@@ -83,11 +83,13 @@ impl OrgPolicy {
 
     /// Where `record`, a PAT, stands in `org` as far as approval goes.
     pub fn approval_of<'a>(&self, org: &str, record: &'a TokenRecord) -> ApprovalState<'a> {
-        record.approvals.state_in(org, self.pat_approval)
+        record.org_decisions.state_in(org, self.pat_approval)
     }
 
     /// Whether a PAT (`record`) that may act in `org` by its own limit
-    /// may act there under this policy.
+    /// may act there under this policy. Inlined: the authorizer asks it of
+    /// every org a PAT acts in.
+    #[inline]
     pub fn admits_pat(&self, org: &str, record: &TokenRecord) -> bool {
         if !self.approval_of(org, record).admits() {
             return false;

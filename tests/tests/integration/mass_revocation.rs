@@ -570,7 +570,7 @@ async fn given_a_restored_table_missing_later_revocations_then_restore_reconcile
     assert_eq!(status(&restored, &tokens[3]).await, TokenStatus::Revoked);
     assert_eq!(status(&restored, &absent).await, TokenStatus::Revoked);
     let blocked = restored.get_token(&tokens[1].id).await.unwrap().unwrap();
-    assert_eq!(blocked.blocked_orgs, vec!["acme".to_owned()]);
+    assert_eq!(blocked.org_decisions.blocked, vec!["acme".to_owned()]);
     assert_eq!(status(&restored, untouched).await, TokenStatus::Active);
     let versions: Vec<_> = restored
         .list_peppers()

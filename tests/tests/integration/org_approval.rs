@@ -125,7 +125,7 @@ async fn a_pat_waits_in_an_org_requiring_approval_until_approved_and_a_denial_dr
     assert_eq!(orgs_of(&newer.token).await, ["globex"]);
     assert_eq!(orgs_of(&late_pat.token).await, ["globex"]);
     let record = store.get_token(&older.record.id).await.unwrap().unwrap();
-    assert_eq!(record.approvals.approved, ["acme"]);
+    assert_eq!(record.org_decisions.approved, ["acme"]);
     let waiting = manager
         .credentials(at(&admin, "acme"), pending(), 10, None)
         .await
@@ -176,12 +176,12 @@ async fn a_pat_waits_in_an_org_requiring_approval_until_approved_and_a_denial_dr
     assert_eq!(denied.approval().unwrap().as_str(), "denied");
     assert_eq!(orgs_of(&newer.token).await, ["globex"]);
     let record = store.get_token(&newer.record.id).await.unwrap().unwrap();
-    assert!(record.approvals.approved.is_empty());
+    assert!(record.org_decisions.approved.is_empty());
     assert_eq!(
-        record.approvals.denied[0].reason,
+        record.org_decisions.denied[0].reason,
         "use a service key for CI"
     );
-    assert_eq!(record.approvals.denied[0].by, "user:admin");
+    assert_eq!(record.org_decisions.denied[0].by, "user:admin");
     assert!(record.revoked.is_none(), "a denial is not a revocation");
 
     // A change that names no rule keeps it; turning it off and on again
@@ -312,7 +312,7 @@ async fn decisions_survive_rotation_and_unknown_revoked_and_key_tokens_get_one_a
     }
     let successor = store.get_token(&rotated.record.id).await.unwrap().unwrap();
     assert_eq!(
-        successor.approvals.denied[0].reason,
+        successor.org_decisions.denied[0].reason,
         "rotated onto a shared laptop"
     );
     assert!(matches!(
@@ -356,7 +356,7 @@ async fn decisions_survive_rotation_and_unknown_revoked_and_key_tokens_get_one_a
         assert_eq!(orgs, ["globex"]);
     }
     let successor = store.get_token(&rotated.record.id).await.unwrap().unwrap();
-    assert_eq!(successor.approvals.denied[0].reason, "no longer");
+    assert_eq!(successor.org_decisions.denied[0].reason, "no longer");
     // The PAT made before approval was first on, pending then, is approved now.
     let older_orgs = carried(&decide(&authorizer, &older.token, Timestamp::now()).await);
     assert_eq!(older_orgs, ["acme", "globex"]);
@@ -382,7 +382,7 @@ async fn decisions_survive_rotation_and_unknown_revoked_and_key_tokens_get_one_a
     }
     // Nothing was written for the revoked one.
     let after = store.get_token(&revoked.record.id).await.unwrap().unwrap();
-    assert!(after.approvals.approved.is_empty());
+    assert!(after.org_decisions.approved.is_empty());
 }
 
 /// Through the gateway: the policy's rule, the create answer, the whoami

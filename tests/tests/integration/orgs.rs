@@ -668,7 +668,7 @@ async fn blocking_a_members_pat_drops_only_that_org_at_the_next_request() {
     assert_eq!(org_ids(&decide_now().await), ["globex"]);
     let record = store.get_token(&pat.record.id).await.unwrap().unwrap();
     assert!(record.revoked.is_none());
-    assert_eq!(record.blocked_orgs, ["acme"]);
+    assert_eq!(record.org_decisions.blocked, ["acme"]);
 
     // An admin of an org the owner is no member of cannot touch it.
     let stranger_org = Account {

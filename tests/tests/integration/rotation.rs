@@ -77,7 +77,11 @@ async fn a_rotation_carries_every_field_and_every_racing_change<S: TokenStore>(s
         .await
         .unwrap();
     let stored = store.get_token(&new.id).await.unwrap().unwrap();
-    assert_eq!(stored.blocked_orgs, vec!["acme".to_owned()], "block lost");
+    assert_eq!(
+        stored.org_decisions.blocked,
+        vec!["acme".to_owned()],
+        "block lost"
+    );
     assert_eq!(stored.allowed_ips, changed, "allowlist change lost");
     assert_eq!(
         (
@@ -110,7 +114,7 @@ async fn a_rotation_carries_every_field_and_every_racing_change<S: TokenStore>(s
     for id in [&new.id, &old.id] {
         let record: TokenRecord = store.get_token(id).await.unwrap().unwrap();
         assert_eq!(
-            record.blocked_orgs,
+            record.org_decisions.blocked,
             vec!["acme".to_owned(), "globex".to_owned()],
             "{id}"
         );
@@ -185,10 +189,10 @@ async fn a_block_between_a_rotations_read_and_its_write_reaches_the_new_token() 
     pause.release();
 
     let answered = rotation.await.unwrap().unwrap();
-    assert_eq!(answered.blocked_orgs, vec!["acme".to_owned()]);
+    assert_eq!(answered.org_decisions.blocked, vec!["acme".to_owned()]);
     let stored = store.get_token(&new.id).await.unwrap().unwrap();
     assert_eq!(
-        stored.blocked_orgs,
+        stored.org_decisions.blocked,
         vec!["acme".to_owned()],
         "the block vanished"
     );
@@ -258,8 +262,11 @@ async fn a_rotated_pat_keeps_its_org_block_and_every_other_field() {
         .unwrap();
     let new = store.get_token(&rotated.record.id).await.unwrap().unwrap();
     let old = &issued.record;
-    assert_eq!(new.blocked_orgs, vec!["acme".to_owned()]);
-    assert_eq!(rotated.record.blocked_orgs, new.blocked_orgs, "the answer");
+    assert_eq!(new.org_decisions.blocked, vec!["acme".to_owned()]);
+    assert_eq!(
+        rotated.record.org_decisions.blocked, new.org_decisions.blocked,
+        "the answer"
+    );
     assert_eq!(
         (&new.name, &new.scopes, &new.allowed_ips, &new.org_limit),
         (&old.name, &old.scopes, &old.allowed_ips, &old.org_limit)

@@ -1,5 +1,6 @@
-//! A PAT's org approvals on its item: `approved_orgs` (SS) and
-//! `org_denials` (a map of org to `{reason, by, at}`); and an org policy's
+//! Org admins' decisions on a PAT's item: `blocked_orgs` (SS),
+//! `approved_orgs` (SS) and `org_denials` (a map of org to
+//! `{reason, by, at}`); and an org policy's
 //! `pat_approval` (`required`; absent: not required). The writes of
 //! decisions: `approval_writes`.
 
@@ -9,9 +10,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::attributes::{get_opt_i64, get_opt_s, malformed, n, s};
 use super::Item;
-use crate::records::{Approvals, Denial, PatApproval, Timestamp};
+use crate::records::{Denial, OrgDecisions, PatApproval, Timestamp};
 use crate::store::StoreError;
 
+pub(super) const BLOCKED: &str = "blocked_orgs";
 pub(super) const APPROVED: &str = "approved_orgs";
 pub(super) const DENIALS: &str = "org_denials";
 pub(super) const PAT_APPROVAL: &str = "pat_approval";
@@ -26,7 +28,13 @@ fn denial_value(denial: &Denial) -> AttributeValue {
 
 /// Puts `approvals` on a new item. The denial map is always there, even
 /// empty, so a decision can set one org's entry in it.
-pub(super) fn insert(item: &mut Item, approvals: &Approvals) {
+pub(super) fn insert(item: &mut Item, approvals: &OrgDecisions) {
+    if !approvals.blocked.is_empty() {
+        item.insert(
+            BLOCKED.into(),
+            AttributeValue::Ss(approvals.blocked.clone()),
+        );
+    }
     if !approvals.approved.is_empty() {
         item.insert(
             APPROVED.into(),
@@ -46,7 +54,7 @@ pub(super) fn insert(item: &mut Item, approvals: &Approvals) {
 }
 
 /// Reads them back; damage is an error, never "approved".
-pub(super) fn read(item: &Item) -> Result<Approvals, StoreError> {
+pub(super) fn read(item: &Item) -> Result<OrgDecisions, StoreError> {
     let mut approved = match item.get(APPROVED) {
         None => Vec::new(),
         Some(value) => value.as_ss().map_err(|_| malformed(APPROVED))?.clone(),
@@ -65,7 +73,18 @@ pub(super) fn read(item: &Item) -> Result<Approvals, StoreError> {
         }
     }
     denied.sort_by(|a, b| a.org.cmp(&b.org));
-    Ok(Approvals { approved, denied })
+    Ok(OrgDecisions::new(blocked_orgs(item)?, approved, denied))
+}
+
+/// The orgs a PAT is blocked in, sorted: a string set, none when absent;
+/// anything else is damage (never read as "blocked nowhere").
+fn blocked_orgs(item: &Item) -> Result<Vec<String>, StoreError> {
+    let Some(value) = item.get(BLOCKED) else {
+        return Ok(Vec::new());
+    };
+    let mut orgs = value.as_ss().map_err(|_| malformed(BLOCKED))?.clone();
+    orgs.sort();
+    Ok(orgs)
 }
 
 /// An admin's decision in `org` as a token change: its update (its `ADD`
@@ -120,22 +139,23 @@ mod tests {
 
     #[test]
     fn approvals_and_rules_read_back_as_written_and_damage_is_an_error() {
-        let approvals = Approvals {
-            approved: vec!["acme".into(), "globex".into()],
-            denied: vec![Denial {
+        let approvals = OrgDecisions::new(
+            vec!["umbrella".into()],
+            vec!["acme".into(), "globex".into()],
+            vec![Denial {
                 org: "initech".into(),
                 reason: "not for prod".into(),
                 by: "user:ann".into(),
                 at: Timestamp(7),
             }],
-        };
+        );
         let mut item = Item::new();
         insert(&mut item, &approvals);
         assert_eq!(read(&item).unwrap(), approvals);
         let mut empty = Item::new();
-        insert(&mut empty, &Approvals::default());
+        insert(&mut empty, &OrgDecisions::default());
         assert!(empty.contains_key(DENIALS), "the map is there to set into");
-        assert_eq!(read(&empty).unwrap(), Approvals::default());
+        assert_eq!(read(&empty).unwrap(), OrgDecisions::default());
         item.insert(DENIALS.into(), s("initech"));
         assert!(read(&item).is_err());
 

@@ -82,13 +82,7 @@ pub(super) fn token_item(record: &TokenRecord) -> Item {
             s(idle_sort_key(&record.id, !record.last_use.is_empty())),
         );
     }
-    if !record.blocked_orgs.is_empty() {
-        item.insert(
-            "blocked_orgs".into(),
-            AttributeValue::Ss(record.blocked_orgs.clone()),
-        );
-    }
-    approvals::insert(&mut item, &record.approvals);
+    approvals::insert(&mut item, &record.org_decisions);
     if !record.allowed_ips.is_empty() {
         item.insert(ALLOWED_IPS.into(), allowed_ips_value(&record.allowed_ips));
     }
@@ -132,20 +126,6 @@ fn allowed_ips(item: &Item) -> Result<IpAllowlist, StoreError> {
     IpAllowlist::parse(entries).map_err(|_| malformed(ALLOWED_IPS))
 }
 
-/// The orgs a PAT is blocked in, sorted: a string set, none when absent;
-/// anything else is damage (never read as "blocked nowhere").
-fn blocked_orgs(item: &Item) -> Result<Vec<String>, StoreError> {
-    let Some(value) = item.get("blocked_orgs") else {
-        return Ok(Vec::new());
-    };
-    let mut orgs = value
-        .as_ss()
-        .map_err(|_| malformed("blocked_orgs"))?
-        .clone();
-    orgs.sort();
-    Ok(orgs)
-}
-
 impl TryFrom<&Item> for TokenRecord {
     type Error = StoreError;
 
@@ -186,8 +166,7 @@ impl TryFrom<&Item> for TokenRecord {
             revoked,
             last_used_at: get_opt_timestamp(item, "last_used_at")?,
             last_use: last_use::read(item)?,
-            blocked_orgs: blocked_orgs(item)?,
-            approvals: approvals::read(item)?,
+            org_decisions: approvals::read(item)?,
             allowed_ips: allowed_ips(item)?,
             org_limit: org_limit(item)?,
             family: get_opt_s(item, FAMILY)
@@ -347,16 +326,16 @@ pub(super) mod tests {
                 Some("192.0.2.7".parse().unwrap()),
                 Some("cog-cli/2.1"),
             ),
-            blocked_orgs: vec!["acme".into(), "globex".into()],
-            approvals: crate::records::Approvals {
-                approved: vec!["initech".into()],
-                denied: vec![crate::records::Denial {
+            org_decisions: crate::records::OrgDecisions::new(
+                vec!["acme".into(), "globex".into()],
+                vec!["initech".into()],
+                vec![crate::records::Denial {
                     org: "umbrella".into(),
                     reason: "not for production".into(),
                     by: "user:ann".into(),
                     at: Timestamp(1_720_000_000_000),
                 }],
-            },
+            ),
             allowed_ips: IpAllowlist::parse(&["10.0.0.0/8", "2001:db8::/32"]).unwrap(),
             org_limit: Some(vec!["acme".into(), "globex".into()]),
             family: None,
