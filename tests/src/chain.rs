@@ -209,15 +209,23 @@ pub fn template_environment(binary: &str) -> Vec<(String, String)> {
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str, logs: &Path) {
+    if let Err(status) = listening(port, child, what) {
+        panic!("{what} exited ({status}); log: {}", logs.display());
+    }
+}
+
+/// Waits until `child` listens on `port`; its exit status if it exits first.
+fn listening(port: u16, child: &mut Child, what: &str) -> Result<(), std::process::ExitStatus> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited ({status}); log: {}", logs.display());
+            return Err(status);
         }
         assert!(Instant::now() < deadline, "{what} did not listen on {port}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    Ok(())
 }
 
 impl Chain {
@@ -311,7 +319,43 @@ impl Chain {
         watch_port: u16,
         log_level: Option<&str>,
     ) -> u16 {
-        let port = free_port();
+        // A free port can be taken between `free_port` and the gateway's
+        // bind (tests run side by side): then another one.
+        for _ in 0..4 {
+            let port = free_port();
+            self.spawn_gateway(&binary, config, watch_port, log_level, port);
+            let (_, child) = self.children.last_mut().unwrap();
+            match listening(port, child, "local-gateway") {
+                Ok(()) => return port,
+                Err(_) if self.port_was_taken(port) => {
+                    self.children.pop();
+                }
+                Err(status) => panic!(
+                    "local-gateway exited ({status}); log: {}",
+                    self.logs.display()
+                ),
+            }
+        }
+        panic!(
+            "local-gateway found no free port; log: {}",
+            self.logs.display()
+        )
+    }
+
+    /// Whether the gateway's log says `port` was taken when it started.
+    fn port_was_taken(&self, port: u16) -> bool {
+        std::fs::read_to_string(self.logs.join("gateway-err.log"))
+            .is_ok_and(|log| log.contains(&format!("cannot listen on 127.0.0.1:{port}")))
+    }
+
+    fn spawn_gateway(
+        &mut self,
+        binary: &Path,
+        config: &ChainConfig,
+        watch_port: u16,
+        log_level: Option<&str>,
+        port: u16,
+    ) {
         let mut gateway = Command::new(binary);
         gateway
             .envs(log_level.map(|level| ("RUST_LOG", level)))
@@ -328,8 +372,6 @@ impl Chain {
             gateway.args(["--parameter", &format!("{name}={value}")]);
         }
         self.spawn("gateway", &mut gateway);
-        self.wait_for_last(port, "local-gateway");
-        port
     }
 
     /// Plays a stream event source mapping: `table`'s stream to

@@ -208,6 +208,7 @@ pub fn new_token(
         allowed_ips: Default::default(),
         org_limit: None,
         family: None,
+        rate_limit: None,
     };
     (token, record)
 }
@@ -386,6 +387,7 @@ pub mod services {
             expires_in_days: None,
             allowed_ips: Vec::new(),
             orgs: None,
+            rate_limit: None,
         }
     }
 }

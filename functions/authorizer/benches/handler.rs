@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use authorizer::config::HttpResponseFormat;
 use authorizer::handler::{handle_json_event, AuthorizerState};
+use cog_tokens::authorize::rate_limits::RateLimiter;
 use cog_tokens::authorize::routes::RouteRules;
 use cog_tokens::authorize::{Authorizer, AuthorizerSettings};
 use cog_tokens::memory::{FixedPeppers, MemoryStore};
 use cog_tokens::records::{
-    Account, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, Timestamp, TokenRecord,
+    Account, AuditAction, AuditEvent, OrgMembership, Owner, PrincipalStatus, RateLimit, Timestamp,
+    TokenRecord,
 };
 use cog_tokens::store::pepper::PepperKeeper;
 use cog_tokens::store::{PrincipalStore, TokenStore};
@@ -63,6 +65,7 @@ fn bench_state(
         allowed_ips: Default::default(),
         org_limit: None,
         family: None,
+        rate_limit: None,
     };
     let account = Account {
         user_id: "u_bench".into(),
@@ -148,6 +151,18 @@ fn handler_benches(c: &mut Criterion) {
             })
         });
     }
+    // What a rate-limited credential adds to a decision: its bucket's
+    // refill and take (the clock advancing 1 ms a call, so it never runs dry).
+    let limiter = RateLimiter::default();
+    let limit = RateLimit::new(RateLimit::MAX_PER_SECOND, None).unwrap();
+    let id = token.id();
+    let mut at = Timestamp::now();
+    group.bench_function("rate_limiter_admit", |b| {
+        b.iter(|| {
+            at = Timestamp(at.0 + 1);
+            black_box(limiter.admit(black_box(&id), limit, at))
+        })
+    });
     group.finish();
 }
 

@@ -75,6 +75,7 @@ pub fn forbid_class(reason: ForbidReason) -> &'static str {
     match reason {
         ForbidReason::MissingScope => "scope",
         ForbidReason::SourceNotAllowed | ForbidReason::SourceUnknown => "source",
+        ForbidReason::RateLimited => "rate",
     }
 }
 
@@ -144,6 +145,7 @@ mod tests {
             ForbidReason::MissingScope,
             ForbidReason::SourceNotAllowed,
             ForbidReason::SourceUnknown,
+            ForbidReason::RateLimited,
         ];
         let classes: Vec<&str> = deny
             .into_iter()

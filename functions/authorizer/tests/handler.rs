@@ -136,6 +136,7 @@ impl Fixture {
             allowed_ips: Default::default(),
             org_limit: None,
             family: None,
+            rate_limit: None,
         };
         edit(&mut record);
         let audit = AuditEvent::new("test", AuditAction::TokenCreate, owner, self.now);

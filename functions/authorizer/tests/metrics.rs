@@ -47,6 +47,7 @@ async fn token(store: &MemoryStore, now: Timestamp, expires_at: Timestamp) -> Pl
         allowed_ips: Default::default(),
         org_limit: None,
         family: None,
+        rate_limit: None,
     };
     let audit = AuditEvent::new("test", AuditAction::TokenCreate, record.owner.clone(), now);
     store.create_token(&record, 50, &audit).await.unwrap();

@@ -2,8 +2,8 @@
 
 use cog_tokens::management::preconditions::IfMatch;
 use cog_tokens::management::{
-    ApprovalChange, CredentialFilter, Decision, ServiceUserChanges, ServiceUserRequest,
-    TokenRequest, PAGE_MAX,
+    ApprovalChange, CredentialFilter, Decision, RateLimitRequest, ServiceUserChanges,
+    ServiceUserRequest, TokenRequest, PAGE_MAX,
 };
 use cog_tokens::records::audit::AuditFilter;
 use cog_tokens::records::{
@@ -32,6 +32,30 @@ struct CreateBody {
     /// `null` or absent: all the caller's orgs.
     #[serde(default)]
     orgs: Option<Vec<String>>,
+    /// `null` or absent: unlimited.
+    #[serde(default)]
+    rate_limit: Option<RateLimitBody>,
+}
+
+/// Signed and wide, so a negative or huge number is `invalid_rate_limit`
+/// with the allowed range rather than a type error.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitBody {
+    requests_per_second: i64,
+    #[serde(default)]
+    burst: Option<i64>,
+}
+
+impl From<RateLimitBody> for RateLimitRequest {
+    fn from(body: RateLimitBody) -> Self {
+        // Out of u32's range is out of the allowed range: 0 and MAX are refused.
+        let clamp = |n: i64| u32::try_from(n).unwrap_or(if n < 0 { 0 } else { u32::MAX });
+        RateLimitRequest {
+            requests_per_second: clamp(body.requests_per_second),
+            burst: body.burst.map(clamp),
+        }
+    }
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -57,20 +81,51 @@ pub fn token_request(content_type: Option<&str>, bytes: &[u8]) -> Result<TokenRe
         expires_in_days: body.expires_in_days,
         allowed_ips: body.allowed_ips,
         orgs: body.orgs,
+        rate_limit: body.rate_limit.map(Into::into),
     })
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
-    allowed_ips: Vec<String>,
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present_or_null_limit")]
+    rate_limit: Option<Option<RateLimitBody>>,
 }
 
-/// `PATCH /v1/tokens/{id}` and `PATCH .../keys/{id}`: the new allowlist
-/// (checked by the manager; `[]` lifts it).
-pub fn allowed_ips(content_type: Option<&str>, bytes: &[u8]) -> Result<Vec<String>, Problem> {
+fn present_or_null_limit<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<RateLimitBody>>, D::Error> {
+    Option::<RateLimitBody>::deserialize(deserializer).map(Some)
+}
+
+/// What a `PATCH` of a credential changes: one thing per request, so each
+/// is one audited write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialUpdate {
+    /// The new allowlist (`[]` lifts it).
+    AllowedIps(Vec<String>),
+    /// The new rate limit (`None`, from `null`: unlimited).
+    RateLimit(Option<RateLimitRequest>),
+}
+
+/// `PATCH /v1/tokens/{id}` and `PATCH .../keys/{id}`: `allowed_ips` or
+/// `rate_limit` (checked by the manager).
+pub fn credential_update(
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<CredentialUpdate, Problem> {
     let body: UpdateBody = read_json(content_type, bytes)?.ok_or_else(body_required)?;
-    Ok(body.allowed_ips)
+    match (body.allowed_ips, body.rate_limit) {
+        (Some(list), None) => Ok(CredentialUpdate::AllowedIps(list)),
+        (None, Some(limit)) => Ok(CredentialUpdate::RateLimit(limit.map(Into::into))),
+        _ => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "give either `allowed_ips` or `rate_limit`, one per request",
+        )),
+    }
 }
 
 /// `POST /v1/tokens/{id}/rotate` and `POST .../keys/{id}/rotate`: the

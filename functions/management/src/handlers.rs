@@ -8,7 +8,7 @@ use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::body;
+use crate::body::{self, CredentialUpdate};
 use crate::caller::{caller, origin, token_caller};
 use crate::endpoints::{Endpoint, Function};
 use crate::problem::Problem;
@@ -251,12 +251,24 @@ where
 
     async fn update(&self, id: &str) -> Answer {
         let (content_type, bytes) = self.body();
-        let allowed_ips = body::allowed_ips(content_type, bytes)?;
-        let record = self
-            .manager
-            .set_allowed_ips(self.user, id, &allowed_ips, self.now)
-            .await?;
-        tracing::info!(token_id = %id, user = %self.user, "token allowlist changed");
+        let record = match body::credential_update(content_type, bytes)? {
+            CredentialUpdate::AllowedIps(list) => {
+                let record = self
+                    .manager
+                    .set_allowed_ips(self.user, id, &list, self.now)
+                    .await?;
+                tracing::info!(token_id = %id, user = %self.user, "token allowlist changed");
+                record
+            }
+            CredentialUpdate::RateLimit(limit) => {
+                let record = self
+                    .manager
+                    .set_rate_limit(self.user, id, limit, self.now)
+                    .await?;
+                tracing::info!(token_id = %id, user = %self.user, "token rate limit changed");
+                record
+            }
+        };
         Ok(response::json(
             StatusCode::OK,
             &TokenView::new(&record, self.now),

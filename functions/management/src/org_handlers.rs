@@ -8,7 +8,7 @@ use cog_tokens::store::{AuditLog, PrincipalStore, TokenStore};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 
-use crate::body;
+use crate::body::{self, CredentialUpdate};
 use crate::endpoints::OrgEndpoint;
 use crate::handlers::{Answer, Call};
 use crate::response;
@@ -196,12 +196,18 @@ where
 
     async fn update_key(&self, at: OrgCall<'_>, su: &str, id: &str) -> Answer {
         let (content_type, bytes) = self.body();
-        let allowed_ips = body::allowed_ips(content_type, bytes)?;
-        let record = self
-            .manager
-            .set_key_allowed_ips(at, su, id, &allowed_ips)
-            .await?;
-        tracing::info!(key_id = %id, service_user = su, admin = %at.admin, "key allowlist changed");
+        let record = match body::credential_update(content_type, bytes)? {
+            CredentialUpdate::AllowedIps(list) => {
+                let record = self.manager.set_key_allowed_ips(at, su, id, &list).await?;
+                tracing::info!(key_id = %id, service_user = su, admin = %at.admin, "key allowlist changed");
+                record
+            }
+            CredentialUpdate::RateLimit(limit) => {
+                let record = self.manager.set_key_rate_limit(at, su, id, limit).await?;
+                tracing::info!(key_id = %id, service_user = su, admin = %at.admin, "key rate limit changed");
+                record
+            }
+        };
         Ok(response::json(
             StatusCode::OK,
             &TokenView::new(&record, self.now),

@@ -4,7 +4,7 @@ use cog_tokens::management::{pat_refusal, Credential, IssuancePolicy, IssuedToke
 use cog_tokens::records::audit::AuditPage;
 use cog_tokens::records::{
     Account, ApprovalRules, ApprovalState, AuditEvent, IpAllowlist, LastUse, OrgPolicy, OwnerKind,
-    ServiceUser, Timestamp, TokenRecord, TokenStatus,
+    RateLimit, ServiceUser, Timestamp, TokenRecord, TokenStatus,
 };
 use serde::{Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
@@ -30,12 +30,30 @@ pub struct TokenView<'a> {
     pub status: TokenStatus,
     /// CIDRs it may be used from; empty: any address.
     pub allowed_ips: Vec<String>,
+    /// `null`: unlimited.
+    pub rate_limit: Option<RateLimitView>,
     /// The orgs a PAT is limited to; `null`: all its owner's.
     pub orgs: Option<&'a [String]>,
     /// A PAT's approvals and denials by org admins; where its owner's
     /// orgs' rules are known (their listing, read, create), also the orgs
     /// it waits in.
     pub org_approvals: Vec<OrgApprovalView<'a>>,
+}
+
+/// A credential's rate limit, as the create and update bodies give it.
+#[derive(Debug, Serialize)]
+pub struct RateLimitView {
+    pub requests_per_second: u32,
+    pub burst: u32,
+}
+
+impl From<RateLimit> for RateLimitView {
+    fn from(limit: RateLimit) -> Self {
+        Self {
+            requests_per_second: limit.per_second(),
+            burst: limit.burst(),
+        }
+    }
 }
 
 /// Where a PAT stands in one org that requires approval.
@@ -92,6 +110,7 @@ impl<'a> TokenView<'a> {
             revoked_at: record.revoked.as_ref().map(|r| r.at),
             status: record.status(now),
             allowed_ips: record.allowed_ips.to_strings(),
+            rate_limit: record.rate_limit.map(Into::into),
             orgs: record.org_limit.as_deref(),
         }
     }
@@ -394,6 +413,8 @@ pub struct IssuanceView<'a> {
     pub max_rotation_grace_seconds: u32,
     pub max_allowed_ips: usize,
     pub max_orgs: usize,
+    /// The most a credential's rate limit may allow.
+    pub max_rate_limit: RateLimitView,
     /// The deployment's idle window in days (`null`: none); an org may set
     /// a shorter one, never a longer.
     pub idle_expiry_days: Option<u32>,
@@ -430,6 +451,10 @@ impl<'a> AccountView<'a> {
                 max_rotation_grace_seconds: policy.max_rotation_grace_seconds,
                 max_allowed_ips: IpAllowlist::MAX_ENTRIES,
                 max_orgs: TokenRecord::MAX_ORG_LIMIT,
+                max_rate_limit: RateLimitView {
+                    requests_per_second: RateLimit::MAX_PER_SECOND,
+                    burst: RateLimit::MAX_BURST,
+                },
                 idle_expiry_days: policy.idle_expiry_days,
             },
         }

@@ -43,6 +43,31 @@ function expiresInDays(form) {
 
 const lines = (text) => text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
 
+// The rate limit inputs (requests per second, burst), both under the
+// `rate_limit` problem field; `current` fills them.
+function rateFields(issuance, current) {
+  const max = issuance.max_rate_limit;
+  const perSecond = el("input", { name: "rate_per_second", type: "number", min: "1", max: String(max.requests_per_second), inputmode: "numeric", value: current ? String(current.requests_per_second) : "" });
+  const burst = el("input", { name: "rate_burst", type: "number", min: "1", max: String(max.burst), inputmode: "numeric", value: current ? String(current.burst) : "" });
+  return [
+    field("Rate limit, requests per second (optional)", perSecond, {
+      field: "rate_limit",
+      hint: `1 to ${max.requests_per_second}; empty: unlimited. Over it, requests are refused (403).`,
+    }),
+    field("Burst (optional)", burst, { hint: `Requests at once, up to ${max.burst}; empty: the rate.` }),
+  ];
+}
+
+// `rate_limit` from the rate inputs of `form`: null when the rate is empty.
+function rateLimit(form) {
+  const perSecond = form.elements.rate_per_second.value.trim();
+  if (!perSecond) return null;
+  const burst = form.elements.rate_burst.value.trim();
+  return { requests_per_second: Number(perSecond), ...(burst ? { burst: Number(burst) } : {}) };
+}
+
+export const rateText = (limit) => `${limit.requests_per_second}/s, burst ${limit.burst}`;
+
 // The create form of a PAT (`orgs` given) or a service user's key.
 export function credentialForm({ issuance, orgs, submitLabel, create }) {
   const form = el("form", { class: "card", novalidate: true });
@@ -56,6 +81,7 @@ export function credentialForm({ issuance, orgs, submitLabel, create }) {
       field: "allowed_ips",
       hint: `One address or CIDR per line, at most ${issuance.max_allowed_ips}; empty: any address.`,
     }),
+    ...rateFields(issuance),
     ...(orgs?.length
       ? [checkboxes("Limit to orgs (optional)", "orgs", orgs, { field: "orgs", hint: "None chosen: every org you belong to." })]
       : []),
@@ -72,6 +98,8 @@ export function credentialForm({ issuance, orgs, submitLabel, create }) {
       };
       const allowed = lines(ips.value);
       if (allowed.length) body.allowed_ips = allowed;
+      const limit = rateLimit(form);
+      if (limit) body.rate_limit = limit;
       const chosen = [...form.querySelectorAll('input[name="orgs"]:checked')].map((c) => c.value);
       if (chosen.length) body.orgs = chosen;
       await create(body);
@@ -82,9 +110,30 @@ export function credentialForm({ issuance, orgs, submitLabel, create }) {
   return form;
 }
 
-// Rotate and revoke buttons of one credential at `base` (`/v1/tokens/{id}`).
+// Rate limit, rotate and revoke buttons of one credential at `base` (`/v1/tokens/{id}`).
 export function credentialActions(item, { base, issuance, kind, after, changed }) {
   if (item.status !== "active") return [];
+  const rate = el("button", { type: "button", text: "Rate limit", "aria-label": `Rate limit of ${kind} ${item.name}` });
+  rate.addEventListener("click", async () => {
+    const fields = el("div", {}, rateFields(issuance, item.rate_limit));
+    const data = await confirmStep({
+      title: `Rate limit of “${item.name}”`,
+      text: `Requests per second and burst the ${kind} may make, from its next request; an empty rate lifts the limit.`,
+      action: "Save",
+      extra: fields,
+    });
+    if (!data) return;
+    const perSecond = String(data.get("rate_per_second") || "").trim();
+    const burst = String(data.get("rate_burst") || "").trim();
+    const limit = perSecond ? { requests_per_second: Number(perSecond), ...(burst ? { burst: Number(burst) } : {}) } : null;
+    try {
+      await api("PATCH", base, { rate_limit: limit });
+      await changed();
+      announce(limit ? `The ${kind} “${item.name}” is limited to ${perSecond} requests per second.` : `The ${kind} “${item.name}” has no rate limit.`);
+    } catch (error) {
+      showAlert(error.message);
+    }
+  });
   const rotate = el("button", { type: "button", text: "Rotate", "aria-label": `Rotate ${kind} ${item.name}` });
   const revoke = el("button", { type: "button", class: "danger", text: "Revoke", "aria-label": `Revoke ${kind} ${item.name}` });
   rotate.addEventListener("click", async () => {
@@ -122,7 +171,7 @@ export function credentialActions(item, { base, issuance, kind, after, changed }
       showAlert(error.message);
     }
   });
-  return [el("div", { class: "actions" }, rotate, revoke)];
+  return [el("div", { class: "actions" }, rate, rotate, revoke)];
 }
 
 export const credentialColumns = ["Name", "Token", "Scopes", "Created", "Expires", "Last used", "Status", "Actions"];
@@ -163,7 +212,7 @@ function waitingNote(issued) {
 
 export function credentialCells(item, actions) {
   return [
-    item.name,
+    item.rate_limit ? [item.name, el("p", { class: "muted rate", text: `Limit ${rateText(item.rate_limit)}` })] : item.name,
     el("code", { text: item.hint }),
     item.scopes.join(", "),
     date(item.created_at),

@@ -616,6 +616,8 @@ fn token_json(record: &TokenRecord, now: Timestamp) -> Value {
         "revoke_reason": record.revoked.as_ref().map(|r| r.reason.as_str()),
         "blocked_orgs": record.org_decisions.blocked, "allowed_ips": record.allowed_ips.to_strings(),
         "orgs": record.org_limit,
+        "rate_limit": record.rate_limit
+            .map(|l| json!({"requests_per_second": l.per_second(), "burst": l.burst()})),
         "approved_orgs": record.org_decisions.approved,
         "org_denials": record.org_decisions.denied.iter()
             .map(|d| json!({"org": d.org, "reason": d.reason, "by": d.by, "at_ms": d.at.0}))

@@ -27,6 +27,7 @@ fn verified(owner: &str) -> Verified {
         allowed_ips: Default::default(),
         org_limit: None,
         family: None,
+        rate_limit: None,
     };
     let account = crate::records::Account {
         user_id: owner.into(),

@@ -4,16 +4,17 @@
 //! bearer → format and checksum (no I/O) → token and owner records (one
 //! strongly consistent read, or this instance's verified copy) →
 //! constant-time HMAC → revoked? expired? → owner still allowed → route
-//! scope → Allow.
+//! scope → rate limit → Allow.
 //!
 //! Layer 4, with its rules (`routes`), orgs' PAT policies as applied
-//! (`org_policies`), the first cache tier (`credentials`), the writes
+//! (`org_policies`), the first cache tier (`credentials`), rate limits (`rate_limits`), the writes
 //! besides the answer (`usage`) and the context it hands on (`context`).
 //! May import `store`, `records`, `token`; never `management` or `events`.
 
 pub mod context;
 pub mod credentials;
 pub mod org_policies;
+pub mod rate_limits;
 pub mod routes;
 mod usage;
 
@@ -27,8 +28,11 @@ use tokio::task::JoinHandle;
 
 use crate::authorize::credentials::{CredentialCache, CredentialCacheSettings, Verified};
 use crate::authorize::org_policies::PolicyCache;
+use crate::authorize::rate_limits::RateLimiter;
 use crate::authorize::routes::RouteRules;
-use crate::records::{OrgMembership, Owner, OwnerKind, Timestamp, TokenRecord, TokenStatus};
+use crate::records::{
+    OrgMembership, Owner, OwnerKind, RateLimit, Timestamp, TokenRecord, TokenStatus,
+};
 use crate::store::feed::RevocationFeed;
 use crate::store::pepper::{PepperError, PepperKeeper, PepperSource};
 use crate::store::{CredentialLookup, Principal, StoreError, TokenStore};
@@ -179,6 +183,8 @@ pub enum ForbidReason {
     /// The token has an allowlist and the event tells no source address
     /// (a REST `TOKEN` authorizer).
     SourceUnknown,
+    /// The token's rate limit is spent, in this process (`rate_limits`).
+    RateLimited,
 }
 
 impl ForbidReason {
@@ -187,7 +193,10 @@ impl ForbidReason {
     pub fn is_route_only(self) -> bool {
         match self {
             ForbidReason::MissingScope => true,
-            ForbidReason::SourceNotAllowed | ForbidReason::SourceUnknown => false,
+            // The limit is the credential's, on every route.
+            ForbidReason::SourceNotAllowed
+            | ForbidReason::SourceUnknown
+            | ForbidReason::RateLimited => false,
         }
     }
 }
@@ -222,6 +231,7 @@ pub struct Authorizer<S, P> {
     background: Mutex<Vec<JoinHandle<()>>>,
     policies: PolicyCache,
     credentials: Option<CredentialCache>,
+    rates: RateLimiter,
 }
 
 impl<S, P> Authorizer<S, P>
@@ -237,6 +247,7 @@ where
             background: Mutex::new(Vec::new()),
             policies: PolicyCache::new(settings.org_policy_ttl),
             credentials: settings.caching.credentials.map(CredentialCache::new),
+            rates: RateLimiter::default(),
             settings,
         }
     }
@@ -355,7 +366,8 @@ where
             return Ok(Decision::Forbidden(identity(record, orgs), reason));
         }
         written?;
-        Ok(self.decide_route(identity(record, orgs), route))
+        let rate_limit = record.rate_limit;
+        Ok(self.decide_route(identity(record, orgs), route, rate_limit, now))
     }
 
     /// This instance's verified copy of `id`, if the first tier holds one
@@ -386,8 +398,15 @@ where
         })
     }
 
-    /// Allow, unless a route rule needs a scope the token lacks (403).
-    fn decide_route(&self, identity: Identity, route: Option<Route<'_>>) -> Decision {
+    /// Allow, unless a route rule needs a scope the token lacks or its rate
+    /// limit is spent (403). Only a request that passes the rules is counted.
+    fn decide_route(
+        &self,
+        identity: Identity,
+        route: Option<Route<'_>>,
+        rate_limit: Option<RateLimit>,
+        now: Timestamp,
+    ) -> Decision {
         if let Some(route) = route {
             let mut needed = self
                 .settings
@@ -395,6 +414,11 @@ where
                 .required_scopes(route.method, route.path);
             if needed.any(|scope| !identity.scopes.iter().any(|s| s == scope)) {
                 return Decision::Forbidden(identity, ForbidReason::MissingScope);
+            }
+        }
+        if let Some(limit) = rate_limit {
+            if !self.rates.admit(&identity.token_id, limit, now) {
+                return Decision::Forbidden(identity, ForbidReason::RateLimited);
             }
         }
         Decision::Allow(identity)

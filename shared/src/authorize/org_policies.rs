@@ -177,6 +177,7 @@ mod tests {
                 Vec::new(),
                 Vec::new(),
             ),
+            rate_limit: None,
             ..test_record(Owner::user("u"), Timestamp(0))
         }
     }

@@ -58,6 +58,7 @@ mod tests {
     fn token(created_day: i64, expires_day: Option<i64>) -> TokenRecord {
         TokenRecord {
             expires_at: expires_day.map(|d| Timestamp(d * DAY_MS)),
+            rate_limit: None,
             ..test_record(Owner::user("u"), Timestamp(created_day * DAY_MS))
         }
     }

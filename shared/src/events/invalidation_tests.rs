@@ -72,6 +72,7 @@ async fn token(
         allowed_ips: Default::default(),
         org_limit: None,
         family: None,
+        rate_limit: None,
     };
     let audit = AuditEvent::new("t", AuditAction::TokenCreate, record.owner.clone(), now);
     store.create_token(&record, 100, &audit).await.unwrap();

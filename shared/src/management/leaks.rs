@@ -295,6 +295,7 @@ mod tests {
             allowed_ips: Default::default(),
             org_limit: None,
             family: None,
+            rate_limit: None,
         };
         let audit =
             Actor::new("t").event(AuditAction::TokenCreate, Owner::user("ann"), Timestamp(0));

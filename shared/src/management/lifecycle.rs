@@ -58,7 +58,7 @@ pub async fn end_self_rotations(
         let Some(successor) = store.get_token(&next).await? else {
             break;
         };
-        if successor.family != Some(family) {
+        if successor.family.as_deref() != Some(&family) {
             break;
         }
         let revocation = Revocation {
@@ -585,8 +585,8 @@ async fn deactivate_owner(
 }
 
 /// Blocks `record` in the orgs the source blocked it in, denies it where
-/// the source denied it, and gives it the source's allowlist when the
-/// source has one that differs. Whether it did.
+/// the source denied it, and gives it the source's allowlist and rate limit
+/// when the source has one that differs. Whether it did.
 async fn narrow_token(
     restored: &(impl TokenStore + ?Sized),
     record: &TokenRecord,
@@ -609,7 +609,8 @@ async fn narrow_token(
         .filter(|d| !record.org_decisions.denied.iter().any(|r| r.org == d.org))
         .collect();
     let allowlist = !there.allowed_ips.is_empty() && there.allowed_ips != record.allowed_ips;
-    let narrower = !blocks.is_empty() || !denials.is_empty() || allowlist;
+    let rate_limit = there.rate_limit.is_some() && there.rate_limit != record.rate_limit;
+    let narrower = !blocks.is_empty() || !denials.is_empty() || allowlist || rate_limit;
     if dry_run || !narrower {
         return Ok(narrower);
     }
@@ -638,6 +639,15 @@ async fn narrow_token(
             .with_detail(detail);
         restored
             .set_allowed_ips(&record.id, &there.allowed_ips, &audit)
+            .await?;
+    }
+    if rate_limit {
+        let audit = by
+            .event(AuditAction::TokenUpdate, record.owner.clone(), now)
+            .for_token(record.id)
+            .with_detail(detail);
+        restored
+            .set_rate_limit(&record.id, there.rate_limit, &audit)
             .await?;
     }
     Ok(true)
@@ -719,6 +729,7 @@ mod tests {
             allowed_ips: Default::default(),
             org_limit: None,
             family: None,
+            rate_limit: None,
         }
     }
 
@@ -1016,6 +1027,11 @@ mod tests {
             .decide_in_org(&records[1].id, "globex", Some(&denial), &audit(&erin))
             .await
             .unwrap();
+        let limit = crate::records::RateLimit::new(5, None).ok();
+        source
+            .set_rate_limit(&records[1].id, limit, &audit(&erin))
+            .await
+            .unwrap();
         source
             .revoke_tokens_before(&frank, Timestamp(600), &audit(&frank))
             .await
@@ -1073,6 +1089,7 @@ mod tests {
             vec![denial],
             "denied as in the source"
         );
+        assert_eq!(blocked.rate_limit, limit, "limited as in the source");
         assert_eq!(blocked.status(NOW), TokenStatus::Active);
         assert_eq!(status(&restored, &records[2]).await, TokenStatus::Active);
 

@@ -32,7 +32,7 @@ pub use approval_rules::{ApprovalChange, Decision};
 pub use error::{Fault, ManagementError};
 pub use org_credentials::{Credential, CredentialFilter, CredentialPage, Removal};
 pub use policy::{
-    IssuancePolicy, NewToken, TokenRequest, DEFAULT_MAX_KEYS_PER_SERVICE_USER,
+    IssuancePolicy, NewToken, RateLimitRequest, TokenRequest, DEFAULT_MAX_KEYS_PER_SERVICE_USER,
     DEFAULT_MAX_SERVICE_USERS_PER_ORG, DEFAULT_ROLES, DEFAULT_SCOPES, NAME_MAX_CHARS, PAGE_MAX,
 };
 pub use service_users::{OrgCall, ServiceUserChanges, ServiceUserRequest, ADMIN_ROLE};

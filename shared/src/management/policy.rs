@@ -4,6 +4,7 @@
 use super::error::ManagementError;
 use crate::records::allowlist::{AllowlistError, IpAllowlist};
 use crate::records::names::TokenName;
+use crate::records::rate_limit::RateLimit;
 use crate::records::{Account, TokenRecord};
 
 /// Issuance rules, from configuration.
@@ -106,6 +107,7 @@ impl IssuancePolicy {
             scopes,
             lifetime_ms: days.map(|d| i64::from(d) * DAY_MS),
             allowed_ips: allowlist(&request.allowed_ips)?,
+            rate_limit: request.rate_limit.map(rate_limit).transpose()?,
             org_limit: org_limit(request.orgs)?,
         })
     }
@@ -165,6 +167,13 @@ pub fn allowlist(entries: &[String]) -> Result<IpAllowlist, ManagementError> {
     })
 }
 
+/// A credential's rate limit from the request's `rate_limit`.
+pub fn rate_limit(request: RateLimitRequest) -> Result<RateLimit, ManagementError> {
+    RateLimit::new(request.requests_per_second, request.burst).map_err(|error| {
+        ManagementError::invalid("rate_limit", "invalid_rate_limit", error.to_string())
+    })
+}
+
 /// The scope catalog when `SCOPE_CATALOG` is not set.
 pub const DEFAULT_SCOPES: &[&str] = &[
     "tokens:read",
@@ -195,6 +204,16 @@ pub struct TokenRequest {
     pub allowed_ips: Vec<String>,
     /// The orgs a PAT may act in; `None`: all of its owner's.
     pub orgs: Option<Vec<String>>,
+    /// `None`: unlimited.
+    pub rate_limit: Option<RateLimitRequest>,
+}
+
+/// A rate limit as asked: checked by [`rate_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitRequest {
+    pub requests_per_second: u32,
+    /// `None`: the rate (at most the maximum burst).
+    pub burst: Option<u32>,
 }
 
 pub(super) use crate::records::DAY_MS;
@@ -208,6 +227,7 @@ pub struct NewToken {
     /// `None`: never expires.
     pub lifetime_ms: Option<i64>,
     pub allowed_ips: IpAllowlist,
+    pub rate_limit: Option<RateLimit>,
     /// Sorted, 1 to 20 orgs; `None`: all the owner's.
     pub org_limit: Option<Vec<String>>,
 }

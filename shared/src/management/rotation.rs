@@ -113,17 +113,18 @@ where
             retry,
             by_itself,
         } = how;
-        // Name, scopes and allowlist are handed over as they are.
+        // Name, scopes, allowlist and rate limit are handed over as they are.
         let same = Kept {
             scopes: old.scopes.clone(),
             lifetime_ms: self.rotation_lifetime(old),
             allowed_ips: old.allowed_ips.clone(),
+            rate_limit: old.rate_limit,
             org_limit: old.org_limit.clone(),
         };
         let mut issued = self.new_record(old.owner.clone(), old.name.clone(), same, now)?;
         // A rotation without a session continues the old token's family; a
         // session's or an admin's starts a new one.
-        issued.record.family = by_itself.map(|_| old.family_root());
+        issued.record.family = by_itself.map(|_| Box::new(old.family_root()));
         let revocation = Revocation {
             at: now.plus_seconds(i64::from(grace)),
             by: by.name.clone(),

@@ -333,6 +333,20 @@ where
             .await
     }
 
+    /// Replaces the rate limit of one of the org's active keys (`None`: unlimited).
+    pub async fn set_key_rate_limit(
+        &self,
+        call: OrgCall<'_>,
+        service_user: &str,
+        key_id: &str,
+        request: Option<super::policy::RateLimitRequest>,
+    ) -> Result<TokenRecord, ManagementError> {
+        let (_, record) = self.org_key(call, service_user, key_id).await?;
+        let limit = request.map(super::policy::rate_limit).transpose()?;
+        self.change_rate_limit(record, limit, &call.actor(), call.now)
+            .await
+    }
+
     /// Revokes a key; revoking a revoked key succeeds.
     pub async fn revoke_key(
         &self,

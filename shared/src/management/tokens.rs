@@ -5,11 +5,15 @@ use std::sync::Arc;
 
 use super::approval_rules::requests as approval_requests;
 use super::error::{Fault, ManagementError};
-use super::policy::{allowlist, check_org_limit, IssuancePolicy, NewToken, TokenRequest, PAGE_MAX};
+use super::policy::{
+    allowlist, check_org_limit, rate_limit, IssuancePolicy, NewToken, RateLimitRequest,
+    TokenRequest, PAGE_MAX,
+};
 use crate::management::lifecycle::{end_self_rotations, revoke_all};
 use crate::records::{
     Account, Actor, ApprovalRules, AuditAction, Caller, IpAllowlist, Owner, PatApproval,
-    PrincipalStatus, RetryKey, Revocation, StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    PrincipalStatus, RateLimit, RetryKey, Revocation, StatusFilter, Timestamp, TokenRecord,
+    TokenStatus,
 };
 use crate::store::pepper::{PepperKeeper, PepperRing, PepperSource};
 use crate::store::{PrincipalStore, RevokeOutcome, StoreError, TokenPage, TokenStore};
@@ -46,6 +50,7 @@ pub(super) struct Kept {
     pub scopes: Vec<String>,
     pub lifetime_ms: Option<i64>,
     pub allowed_ips: IpAllowlist,
+    pub rate_limit: Option<RateLimit>,
     pub org_limit: Option<Vec<String>>,
 }
 
@@ -158,6 +163,7 @@ where
             last_use: Default::default(),
             org_decisions: Default::default(),
             allowed_ips: kept.allowed_ips,
+            rate_limit: kept.rate_limit,
             org_limit: kept.org_limit,
             family: None,
         };
@@ -241,6 +247,7 @@ where
             scopes: new.scopes,
             lifetime_ms: new.lifetime_ms,
             allowed_ips: new.allowed_ips,
+            rate_limit: new.rate_limit,
             org_limit: new.org_limit,
         };
         let issued = self.new_record(owner.clone(), new.name.into_string(), kept, now)?;
@@ -310,6 +317,21 @@ where
             .await
     }
 
+    /// Replaces the rate limit of one of the caller's active tokens (`None`:
+    /// unlimited). The owner's own limit: a leaked PAT can do less.
+    pub async fn set_rate_limit(
+        &self,
+        caller: &Caller,
+        id: &str,
+        request: Option<RateLimitRequest>,
+        now: Timestamp,
+    ) -> Result<TokenRecord, ManagementError> {
+        let record = self.get(caller, id).await?;
+        let limit = request.map(rate_limit).transpose()?;
+        self.change_rate_limit(record, limit, &caller.actor(), now)
+            .await
+    }
+
     /// Gives an active `record` the allowlist `list`, audited as `by`.
     pub(super) async fn change_allowed_ips(
         &self,
@@ -328,6 +350,33 @@ where
         match self.store.set_allowed_ips(&record.id, &list, &audit).await {
             Ok(()) => {
                 record.allowed_ips = list;
+                Ok(record)
+            }
+            Err(StoreError::NotFound) => Err(ManagementError::TokenNotFound),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Gives an active `record` the rate limit `limit` (`None`: unlimited),
+    /// audited as `by`.
+    pub(super) async fn change_rate_limit(
+        &self,
+        mut record: TokenRecord,
+        limit: Option<RateLimit>,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<TokenRecord, ManagementError> {
+        if record.status(now) != TokenStatus::Active {
+            return Err(ManagementError::TokenNotActive);
+        }
+        let shown = limit.map_or_else(|| "none".to_owned(), |limit| limit.to_string());
+        let audit = by
+            .event(AuditAction::TokenUpdate, record.owner.clone(), now)
+            .for_token(record.id)
+            .with_detail(format!("rate_limit={shown}"));
+        match self.store.set_rate_limit(&record.id, limit, &audit).await {
+            Ok(()) => {
+                record.rate_limit = limit;
                 Ok(record)
             }
             Err(StoreError::NotFound) => Err(ManagementError::TokenNotFound),

@@ -15,7 +15,8 @@ use base64::Engine;
 
 use crate::records::{
     Account, AuditEvent, Denial, IdempotencyRecord, IpAllowlist, LastUse, OrgPolicy, Owner,
-    OwnerKind, Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord, TokenStatus,
+    OwnerKind, RateLimit, Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord,
+    TokenStatus,
 };
 use crate::store::{RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -525,6 +526,18 @@ impl TokenStore for MemoryStore {
         let mut state = self.state()?;
         change_following_rotations(&mut state, id, audit, true, |record| {
             record.allowed_ips = allowed_ips.clone();
+        })
+    }
+
+    async fn set_rate_limit(
+        &self,
+        id: &TokenId,
+        rate_limit: Option<RateLimit>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        change_following_rotations(&mut state, id, audit, false, |record| {
+            record.rate_limit = rate_limit;
         })
     }
 

@@ -7,6 +7,7 @@ use super::allowlist::IpAllowlist;
 use super::approval::{ApprovalRules, ApprovalState, OrgDecisions};
 use super::last_use::LastUse;
 use super::primitives::{Owner, Timestamp, UnknownValue};
+use super::rate_limit::RateLimit;
 use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
@@ -82,13 +83,17 @@ pub struct TokenRecord {
     pub org_decisions: OrgDecisions,
     /// The source networks it may be used from; empty: any.
     pub allowed_ips: IpAllowlist,
+    /// Set at creation, or by an org admin for a key; `None`: unlimited.
+    pub rate_limit: Option<RateLimit>,
     /// A PAT limited to these orgs (chosen at creation, sorted): it acts in
     /// those of them its owner still belongs to. `None`: all the owner's orgs.
     pub org_limit: Option<Vec<String>>,
     /// The first token of the chain of rotations without a session this one
     /// continues (`POST /v1/tokens/self/rotate`); `None`: it starts its own.
-    /// Set once, at creation: what a leak of one of them revokes.
-    pub family: Option<TokenId>,
+    /// Set once, at creation: what a leak of one of them revokes. Boxed:
+    /// rarely set, and the record (copied in every authorizer future) stays
+    /// 376 bytes with the rate limit (docs/performance.md).
+    pub family: Option<Box<TokenId>>,
 }
 
 impl TokenRecord {
@@ -96,12 +101,13 @@ impl TokenRecord {
     pub const MAX_ORG_LIMIT: usize = 20;
 
     /// `new`, this token's successor in a rotation, with the fields that can
-    /// change after creation (org blocks and approvals, the allowlist) as
-    /// this record holds them; name, scopes, org limit and lifetime the
-    /// rotation chose.
+    /// change after creation (org blocks and approvals, the allowlist, the
+    /// rate limit) as this record holds them; name, scopes, org limit and
+    /// lifetime the rotation chose.
     pub fn carry_to(&self, mut new: TokenRecord) -> TokenRecord {
         new.org_decisions.clone_from(&self.org_decisions);
         new.allowed_ips.clone_from(&self.allowed_ips);
+        new.rate_limit = self.rate_limit;
         new
     }
 
@@ -135,7 +141,7 @@ impl TokenRecord {
 
     /// The chain of self-rotations this token belongs to.
     pub fn family_root(&self) -> TokenId {
-        self.family.unwrap_or(self.id)
+        self.family.as_deref().copied().unwrap_or(self.id)
     }
 
     /// Whether this token may act in `org` as far as its own limit goes.
@@ -184,6 +190,7 @@ pub(crate) fn test_record(owner: Owner, created_at: Timestamp) -> TokenRecord {
         allowed_ips: IpAllowlist::default(),
         org_limit: None,
         family: None,
+        rate_limit: None,
     }
 }
 
@@ -199,6 +206,7 @@ mod tests {
                 by: "user:u1".into(),
                 reason: "test".into(),
             }),
+            rate_limit: None,
             ..test_record(Owner::user("u1"), Timestamp(0))
         }
     }

@@ -112,6 +112,7 @@ mod tests {
     fn record(created_day: i64, used_day: Option<i64>) -> TokenRecord {
         TokenRecord {
             last_used_at: used_day.map(|d| Timestamp(d * DAY_MS)),
+            rate_limit: None,
             ..test_record(Owner::user("u"), Timestamp(created_day * DAY_MS))
         }
     }

@@ -1,6 +1,6 @@
 //! The records the store keeps and the value types they are made of:
 //! tokens (`credentials`), accounts and service users (`principals`), audit
-//! events (`audit`), IP allowlists, token names, callers, org policies and
+//! events (`audit`), IP allowlists, rate limits, token names, callers, org policies and
 //! what an `Idempotency-Key` keeps (`idempotency`).
 //! Below: the token format only. Each child imports its siblings by file,
 //! never through this module, which only re-exports them.
@@ -18,6 +18,7 @@ pub mod names;
 pub mod org_policy;
 pub mod primitives;
 pub mod principals;
+pub mod rate_limit;
 
 pub use access::{AccessChange, ChangeKey};
 pub use allowlist::IpAllowlist;
@@ -33,3 +34,4 @@ pub use last_use::{LastUse, RecentAddress};
 pub use org_policy::{OrgPolicy, PatAccess};
 pub use primitives::{entity_tag, Owner, OwnerKind, Timestamp, UnknownValue, DAY_MS};
 pub use principals::{Account, OrgMember, OrgMembership, PrincipalStatus, ServiceUser};
+pub use rate_limit::{RateLimit, RateLimitError};

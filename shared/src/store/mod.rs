@@ -21,8 +21,8 @@ pub mod pepper;
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{
     Account, AuditEvent, Denial, IdempotencyRecord, IpAllowlist, LastUse, OrgMember, OrgMembership,
-    OrgPolicy, Owner, OwnerKind, PrincipalStatus, Revocation, ServiceUser, StatusFilter, Timestamp,
-    TokenRecord,
+    OrgPolicy, Owner, OwnerKind, PrincipalStatus, RateLimit, Revocation, ServiceUser, StatusFilter,
+    Timestamp, TokenRecord,
 };
 use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
@@ -265,6 +265,16 @@ pub trait TokenStore: Send + Sync {
         &self,
         id: &TokenId,
         allowed_ips: &IpAllowlist,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the token's rate limit (`None`: unlimited), with `audit`, on
+    /// it and on any token a rotation replaced it with.
+    /// `NotFound` when the token does not exist.
+    async fn set_rate_limit(
+        &self,
+        id: &TokenId,
+        rate_limit: Option<RateLimit>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 

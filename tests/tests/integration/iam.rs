@@ -71,6 +71,7 @@ const NEW_TOKEN: &[&str] = &[
     "approved_orgs",
     "org_denials",
     "allowed_ips",
+    "rate_limit",
     "org_limit",
     "family",
 ];
@@ -129,11 +130,11 @@ const GRANTS: &[Row] = &[
 
     ("revoke-token", GET_QUERY, &["table", "gsi1"],
         &["USER#", "SVCUSER#", "ORG#", "TOKEN#", "OWNER#", "AUDIT#"], None),
-    // Revocations, org blocks and approvals, allowlists, ended slots: never
+    // Revocations, org blocks and approvals, allowlists, rate limits, ended slots: never
     // scopes, hash, owner or expiry.
     ("revoke-token", &["dynamodb:UpdateItem"], TABLE, &["TOKEN#"],
         Some(&["revoked_at", "revoked_by", "revoke_reason", "ttl", "holds_slot", "blocked_orgs",
-               "approved_orgs", "org_denials", "allowed_ips", "rev", "replaced_by"])),
+               "approved_orgs", "org_denials", "allowed_ips", "rate_limit", "rev", "replaced_by"])),
     ("revoke-token", &["dynamodb:DeleteItem"], TABLE, &["OWNER#"], Some(&["token_id"])),
     ("revoke-token", &["dynamodb:UpdateItem"], TABLE, &["OWNER#"], Some(&["active"])),
     ("revoke-token", &["dynamodb:UpdateItem"], TABLE, &["USER#"], Some(&["tokens_valid_after"])),

@@ -26,6 +26,7 @@ mod org_approval;
 mod org_limits;
 mod orgs;
 mod peppers;
+mod rate_limits;
 mod rotation;
 mod security;
 mod self_rotation;

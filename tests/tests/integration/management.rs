@@ -51,6 +51,7 @@ fn request(name: &str) -> TokenRequest {
         expires_in_days: None,
         allowed_ips: Vec::new(),
         orgs: None,
+        rate_limit: None,
     }
 }
 

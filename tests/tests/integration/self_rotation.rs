@@ -24,6 +24,7 @@ fn request(name: &str) -> TokenRequest {
         expires_in_days: None,
         allowed_ips: Vec::new(),
         orgs: None,
+        rate_limit: None,
     }
 }
 
@@ -140,7 +141,7 @@ async fn a_revoke_all_landing_between_a_self_rotations_read_and_write_refuses_it
     let fresh = cog_tokens::PlainToken::generate().unwrap();
     new.id = fresh.id();
     new.created_at = now.plus_seconds(2);
-    new.family = Some(old.record.id);
+    new.family = Some(Box::new(old.record.id));
     let revocation = Revocation {
         at: now.plus_seconds(2),
         by: format!("token:{}", old.record.id),

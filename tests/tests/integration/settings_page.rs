@@ -350,12 +350,48 @@ async fn an_org_admin_manages_a_service_user_its_key_and_the_pat_policy() {
         .click("button[aria-label='Keys of deploy bot']")
         .await;
     keys_loaded(&browser, "deploy bot").await;
+    // A rate limit at creation (burst left empty: the rate).
+    browser
+        .type_into(".keys form input[name=rate_per_second]", "5")
+        .await;
     let key = create_in(&browser, ".keys form", "deploys").await;
     let whoami = chain.with_token("GET", "/v1/whoami", &key).await;
     assert_eq!(whoami.status, 200, "{}", whoami.body);
     assert_eq!(whoami.json()["principal_type"], "service_user");
     browser.click("#dismiss-secret").await;
+    browser
+        .until("document.querySelector('.keys table').textContent.includes('Limit 5/s, burst 5')")
+        .await;
     browser.screenshot("org-admin").await;
+
+    // The admin narrows it in its dialog; the gateway refuses past it.
+    browser
+        .click("button[aria-label='Rate limit of key deploys']")
+        .await;
+    let rate = "#confirm-extra input[name=rate_per_second]";
+    let burst = "#confirm-extra input[name=rate_burst]";
+    assert_eq!(browser.value(rate).await, "5");
+    assert_eq!(browser.value(burst).await, "5");
+    // The rate changed, the burst emptied: the burst is the new rate.
+    browser
+        .run(&format!(
+            "document.querySelector('{rate}').value = ''; document.querySelector('{burst}').value = '';"
+        ))
+        .await;
+    browser.type_into(rate, "1").await;
+    browser.click("#confirm-ok").await;
+    browser
+        .until("document.querySelector('.keys table').textContent.includes('Limit 1/s, burst 1')")
+        .await;
+    let started = std::time::Instant::now();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(chain.with_token("GET", "/v1/whoami", &key).await.status);
+    }
+    if started.elapsed().as_secs_f64() < 1.0 {
+        assert!(statuses.contains(&403), "{statuses:?}");
+    }
+    assert_eq!(statuses[0], 200, "{statuses:?}");
 
     browser
         .click("button[aria-label='Revoke key deploys']")

@@ -2,6 +2,8 @@
 //! `TryFrom<&Item>` (principals and org policies: `principal_items`).
 //! Reading never trusts the item: damage is `StoreError::Malformed`.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::approvals;
@@ -22,7 +24,8 @@ use super::schema::{
 use super::{Item, AUDIT_RETENTION_DAYS};
 use crate::records::idle;
 use crate::records::{
-    AuditEvent, IpAllowlist, Origin, Owner, OwnerKind, Revocation, Timestamp, TokenRecord,
+    AuditEvent, IpAllowlist, Origin, Owner, OwnerKind, RateLimit, Revocation, Timestamp,
+    TokenRecord,
 };
 use crate::store::{StoreError, StoredPepper};
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -86,6 +89,9 @@ pub(super) fn token_item(record: &TokenRecord) -> Item {
     if !record.allowed_ips.is_empty() {
         item.insert(ALLOWED_IPS.into(), allowed_ips_value(&record.allowed_ips));
     }
+    if let Some(limit) = record.rate_limit {
+        item.insert(RATE_LIMIT.into(), rate_limit_value(limit));
+    }
     if let Some(orgs) = &record.org_limit {
         item.insert(ORG_LIMIT.into(), AttributeValue::Ss(orgs.clone()));
     }
@@ -124,6 +130,33 @@ fn allowed_ips(item: &Item) -> Result<IpAllowlist, StoreError> {
     };
     let entries = value.as_ss().map_err(|_| malformed(ALLOWED_IPS))?;
     IpAllowlist::parse(entries).map_err(|_| malformed(ALLOWED_IPS))
+}
+
+/// A token's rate limit: a map `{per_second, burst}`; absent, unlimited.
+pub(super) const RATE_LIMIT: &str = "rate_limit";
+
+pub(super) fn rate_limit_value(limit: RateLimit) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("per_second".to_owned(), n(limit.per_second())),
+        ("burst".to_owned(), n(limit.burst())),
+    ]))
+}
+
+/// A stored limit that does not parse is damage, never "unlimited".
+fn rate_limit(item: &Item) -> Result<Option<RateLimit>, StoreError> {
+    let Some(value) = item.get(RATE_LIMIT) else {
+        return Ok(None);
+    };
+    let map = value.as_m().map_err(|_| malformed(RATE_LIMIT))?;
+    let number = |name: &str| {
+        map.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or_else(|| malformed(RATE_LIMIT))
+    };
+    RateLimit::new(number("per_second")?, Some(number("burst")?))
+        .map(Some)
+        .map_err(|_| malformed(RATE_LIMIT))
 }
 
 impl TryFrom<&Item> for TokenRecord {
@@ -168,9 +201,10 @@ impl TryFrom<&Item> for TokenRecord {
             last_use: last_use::read(item)?,
             org_decisions: approvals::read(item)?,
             allowed_ips: allowed_ips(item)?,
+            rate_limit: rate_limit(item)?,
             org_limit: org_limit(item)?,
             family: get_opt_s(item, FAMILY)
-                .map(|id| id.parse().map_err(|_| malformed(FAMILY)))
+                .map(|id| id.parse().map(Box::new).map_err(|_| malformed(FAMILY)))
                 .transpose()?,
         })
     }
@@ -339,6 +373,7 @@ pub(super) mod tests {
             allowed_ips: IpAllowlist::parse(&["10.0.0.0/8", "2001:db8::/32"]).unwrap(),
             org_limit: Some(vec!["acme".into(), "globex".into()]),
             family: None,
+            rate_limit: RateLimit::new(50, Some(100)).ok(),
         }
     }
 
@@ -346,6 +381,40 @@ pub(super) mod tests {
     fn token_items_round_trip() {
         let record = record();
         assert_eq!(TokenRecord::try_from(&token_item(&record)).unwrap(), record);
+    }
+
+    #[test]
+    fn a_damaged_rate_limit_reads_as_damage_never_as_unlimited() {
+        let limit = |per_second: &str, burst: &str| {
+            AttributeValue::M(HashMap::from([
+                (
+                    "per_second".to_owned(),
+                    AttributeValue::N(per_second.into()),
+                ),
+                ("burst".to_owned(), AttributeValue::N(burst.into())),
+            ]))
+        };
+        for damaged in [
+            limit("0", "1"),
+            limit("10", "5"),
+            limit("-1", "1"),
+            limit("1.5", "2"),
+            AttributeValue::S("10/s".into()),
+            AttributeValue::M(HashMap::from([(
+                "burst".to_owned(),
+                AttributeValue::N("2".into()),
+            )])),
+        ] {
+            let mut item = token_item(&record());
+            item.insert(RATE_LIMIT.into(), damaged.clone());
+            assert!(
+                matches!(TokenRecord::try_from(&item), Err(StoreError::Malformed(_))),
+                "{damaged:?}"
+            );
+        }
+        let mut unlimited = record();
+        unlimited.rate_limit = None;
+        assert!(!token_item(&unlimited).contains_key(RATE_LIMIT));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::attributes::{b, get_bool, get_opt_i64, get_opt_s, malformed, n, s};
-use super::items::{allowed_ips_value, ALLOWED_IPS};
+use super::items::{allowed_ips_value, rate_limit_value, ALLOWED_IPS, RATE_LIMIT};
 use super::keys::{
     counter_key, decode_cursor, encode_cursor, idle_partition, idle_sort_key, owner_key, token_key,
 };
@@ -18,8 +18,8 @@ use super::token_writes::{unchanged_since, REPLACED_BY, REV};
 use super::transaction::{backoff, Check, Transaction, TransactionOutcome, TRANSACTION_ATTEMPTS};
 use super::{DynamoStore, Item};
 use crate::records::{
-    AuditEvent, Denial, IdempotencyRecord, IpAllowlist, LastUse, Owner, Revocation, StatusFilter,
-    Timestamp, TokenRecord, TokenStatus,
+    AuditEvent, Denial, IdempotencyRecord, IpAllowlist, LastUse, Owner, RateLimit, Revocation,
+    StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
 use crate::store::{RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
@@ -463,6 +463,23 @@ impl TokenStore for DynamoStore {
         let values = HashMap::from([(":ips".to_owned(), allowed_ips_value(allowed_ips))]);
         let update = format!("SET {ALLOWED_IPS} = :ips");
         self.change_following_rotations(id, &update, &values, &HashMap::new(), audit, true)
+            .await
+    }
+
+    async fn set_rate_limit(
+        &self,
+        id: &TokenId,
+        rate_limit: Option<RateLimit>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (update, values) = match rate_limit {
+            None => (format!("REMOVE {RATE_LIMIT}"), HashMap::new()),
+            Some(limit) => (
+                format!("SET {RATE_LIMIT} = :limit"),
+                HashMap::from([(":limit".to_owned(), rate_limit_value(limit))]),
+            ),
+        };
+        self.change_following_rotations(id, &update, &values, &HashMap::new(), audit, false)
             .await
     }
 
