@@ -10,6 +10,9 @@ What changes from 3.1 to 3.0.3:
   - a type list with "null" (`type: [string, "null"]`) becomes the type and
     `nullable: true`; any other type list is refused (3.0 has no spelling
     for it here);
+  - `oneOf`/`anyOf` of one `$ref` and `{type: "null"}` becomes
+    `allOf: [$ref]` with `nullable: true` (3.0 has no null type); any other
+    `type: "null"` is refused;
   - a schema's `examples` list becomes `example` (its first item); the
     `examples` maps of media types and parameters are 3.0 already and stay;
   - `const: X` becomes `enum: [X]`;
@@ -69,7 +72,15 @@ def convert_schema(schema, where):
         here = f"{where}/{key}"
         if key in UNSUPPORTED_SCHEMA_KEYS:
             raise Unsupported(f"{here}: no 3.0 equivalent")
-        if key == "type" and isinstance(value, list):
+        if key == "type" and value == "null":
+            raise Unsupported(f"{here}: a null type outside a nullable $ref")
+        if key in ("oneOf", "anyOf") and {"type": "null"} in value:
+            rest = [sub for sub in value if sub != {"type": "null"}]
+            if len(rest) != 1 or "$ref" not in rest[0]:
+                raise Unsupported(f"{here}: null with anything but one $ref")
+            out["allOf"] = [convert_schema(rest[0], f"{here}[0]")]
+            out["nullable"] = True
+        elif key == "type" and isinstance(value, list):
             types = [t for t in value if t != "null"]
             if len(types) != 1:
                 raise Unsupported(f"{here}: type list {value}")

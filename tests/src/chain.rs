@@ -325,7 +325,16 @@ impl Chain {
             let port = free_port();
             self.spawn_gateway(&binary, config, watch_port, log_level, port);
             let (_, child) = self.children.last_mut().unwrap();
-            match listening(port, child, "local-gateway") {
+            // Another process listening there answers the connect too: the
+            // gateway, failing to bind, exits a moment later.
+            let started = listening(port, child, "local-gateway").and_then(|()| {
+                std::thread::sleep(Duration::from_millis(100));
+                match child.try_wait() {
+                    Ok(Some(status)) => Err(status),
+                    _ => Ok(()),
+                }
+            });
+            match started {
                 Ok(()) => return port,
                 Err(_) if self.port_was_taken(port) => {
                     self.children.pop();

@@ -59,10 +59,10 @@ impl From<RateLimitBody> for RateLimitRequest {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present_or_null<'de, D: serde::Deserializer<'de>>(
+fn present_or_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
-) -> Result<Option<Option<u32>>, D::Error> {
-    Option::<u32>::deserialize(deserializer).map(Some)
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize, Default)]
@@ -88,16 +88,11 @@ pub fn token_request(content_type: Option<&str>, bytes: &[u8]) -> Result<TokenRe
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
-    #[serde(default)]
-    allowed_ips: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present_or_null_limit")]
+    /// `null` is no list: refused, like a field given twice.
+    #[serde(default, deserialize_with = "present_or_null")]
+    allowed_ips: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present_or_null")]
     rate_limit: Option<Option<RateLimitBody>>,
-}
-
-fn present_or_null_limit<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<RateLimitBody>>, D::Error> {
-    Option::<RateLimitBody>::deserialize(deserializer).map(Some)
 }
 
 /// What a `PATCH` of a credential changes: one thing per request, so each
@@ -118,7 +113,7 @@ pub fn credential_update(
 ) -> Result<CredentialUpdate, Problem> {
     let body: UpdateBody = read_json(content_type, bytes)?.ok_or_else(body_required)?;
     match (body.allowed_ips, body.rate_limit) {
-        (Some(list), None) => Ok(CredentialUpdate::AllowedIps(list)),
+        (Some(Some(list)), None) => Ok(CredentialUpdate::AllowedIps(list)),
         (None, Some(limit)) => Ok(CredentialUpdate::RateLimit(limit.map(Into::into))),
         _ => Err(Problem::new(
             StatusCode::BAD_REQUEST,

@@ -44,11 +44,13 @@ function expiresInDays(form) {
 const lines = (text) => text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
 
 // The rate limit inputs (requests per second, burst), both under the
-// `rate_limit` problem field; `current` fills them.
+// `rate_limit` problem field; `current` fills them (the burst only where it
+// is not the default, so changing the rate alone keeps it the default).
 function rateFields(issuance, current) {
   const max = issuance.max_rate_limit;
+  const custom = current && current.burst !== Math.min(current.requests_per_second, max.burst);
   const perSecond = el("input", { name: "rate_per_second", type: "number", min: "1", max: String(max.requests_per_second), inputmode: "numeric", value: current ? String(current.requests_per_second) : "" });
-  const burst = el("input", { name: "rate_burst", type: "number", min: "1", max: String(max.burst), inputmode: "numeric", value: current ? String(current.burst) : "" });
+  const burst = el("input", { name: "rate_burst", type: "number", min: "1", max: String(max.burst), inputmode: "numeric", value: custom ? String(current.burst) : "" });
   return [
     field("Rate limit, requests per second (optional)", perSecond, {
       field: "rate_limit",
@@ -58,12 +60,18 @@ function rateFields(issuance, current) {
   ];
 }
 
-// `rate_limit` from the rate inputs of `form`: null when the rate is empty.
-function rateLimit(form) {
-  const perSecond = form.elements.rate_per_second.value.trim();
-  if (!perSecond) return null;
-  const burst = form.elements.rate_burst.value.trim();
-  return { requests_per_second: Number(perSecond), ...(burst ? { burst: Number(burst) } : {}) };
+// `rate_limit` from the rate inputs under `node`: null when the rate is
+// empty. Text that is no number reads as empty in a number input: it is
+// refused here, never taken for "unlimited".
+function rateLimit(node) {
+  const [perSecond, burst] = ["rate_per_second", "rate_burst"].map((name) => node.querySelector(`input[name="${name}"]`));
+  if (perSecond.validity.badInput || burst.validity.badInput) {
+    throw Object.assign(new Error("The rate limit must be whole numbers."), { field: "rate_limit" });
+  }
+  const rate = perSecond.value.trim();
+  if (!rate) return null;
+  const size = burst.value.trim();
+  return { requests_per_second: Number(rate), ...(size ? { burst: Number(size) } : {}) };
 }
 
 export const rateText = (limit) => `${limit.requests_per_second}/s, burst ${limit.burst}`;
@@ -123,13 +131,11 @@ export function credentialActions(item, { base, issuance, kind, after, changed }
       extra: fields,
     });
     if (!data) return;
-    const perSecond = String(data.get("rate_per_second") || "").trim();
-    const burst = String(data.get("rate_burst") || "").trim();
-    const limit = perSecond ? { requests_per_second: Number(perSecond), ...(burst ? { burst: Number(burst) } : {}) } : null;
     try {
+      const limit = rateLimit(fields);
       await api("PATCH", base, { rate_limit: limit });
       await changed();
-      announce(limit ? `The ${kind} “${item.name}” is limited to ${perSecond} requests per second.` : `The ${kind} “${item.name}” has no rate limit.`);
+      announce(limit ? `The ${kind} “${item.name}” is limited to ${limit.requests_per_second} requests per second.` : `The ${kind} “${item.name}” has no rate limit.`);
     } catch (error) {
       showAlert(error.message);
     }

@@ -366,7 +366,9 @@ where
             return Ok(Decision::Forbidden(identity(record, orgs), reason));
         }
         written?;
-        let rate_limit = record.rate_limit;
+        // One bucket per self-rotation chain: rotating itself does not
+        // give a token a fresh burst.
+        let rate_limit = record.rate_limit.map(|limit| (record.family_root(), limit));
         Ok(self.decide_route(identity(record, orgs), route, rate_limit, now))
     }
 
@@ -404,7 +406,7 @@ where
         &self,
         identity: Identity,
         route: Option<Route<'_>>,
-        rate_limit: Option<RateLimit>,
+        rate_limit: Option<(TokenId, RateLimit)>,
         now: Timestamp,
     ) -> Decision {
         if let Some(route) = route {
@@ -416,8 +418,8 @@ where
                 return Decision::Forbidden(identity, ForbidReason::MissingScope);
             }
         }
-        if let Some(limit) = rate_limit {
-            if !self.rates.admit(&identity.token_id, limit, now) {
+        if let Some((bucket, limit)) = rate_limit {
+            if !self.rates.admit(&bucket, limit, now) {
                 return Decision::Forbidden(identity, ForbidReason::RateLimited);
             }
         }

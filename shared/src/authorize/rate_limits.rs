@@ -1,5 +1,6 @@
 //! Per-credential rate limits, enforced in the authorizer process: one token
-//! bucket per rate-limited credential it has allowed, refilled at the
+//! bucket per rate-limited credential it has allowed (per self-rotation
+//! chain: the caller keys it by the chain's first token), refilled at the
 //! credential's rate up to its burst. No I/O: no DynamoDB write per request.
 //!
 //! Exact for the calls one process decides. Approximate overall, and
@@ -13,8 +14,8 @@ use std::sync::Mutex;
 use crate::records::{RateLimit, Timestamp};
 use crate::token::TokenId;
 
-/// Buckets kept per process; at the cap, full ones (and then the least
-/// recently used) make room.
+/// Buckets kept per process; at the cap, refilled ones (and then the least
+/// recently used tenth) make room.
 const MAX_TRACKED: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -75,17 +76,15 @@ impl RateLimiter {
 }
 
 /// Drops the buckets that have refilled (forgetting them changes nothing),
-/// and if none has, the least recently used one.
+/// and if too few have, the least recently used tenth: a dropped one starts
+/// again with a full burst. A tenth at a time, so the scan is paid once per
+/// thousand new credentials at most, not once each.
 fn make_room(buckets: &mut HashMap<TokenId, Bucket>, now_ms: i64) {
     buckets.retain(|_, b| b.tokens_at(now_ms) < f64::from(b.limit.burst()));
     if buckets.len() >= MAX_TRACKED {
-        let oldest = buckets
-            .iter()
-            .min_by_key(|(_, b)| b.at_ms)
-            .map(|(id, _)| *id);
-        if let Some(id) = oldest {
-            buckets.remove(&id);
-        }
+        let mut used: Vec<i64> = buckets.values().map(|b| b.at_ms).collect();
+        let (_, &mut cut, _) = used.select_nth_unstable(MAX_TRACKED / 10);
+        buckets.retain(|_, b| b.at_ms > cut);
     }
 }
 
@@ -129,23 +128,35 @@ mod tests {
     }
 
     #[test]
-    fn at_the_cap_refilled_buckets_make_room_and_the_count_stays_bounded() {
+    fn at_the_cap_the_least_recently_used_tenth_goes_and_a_spent_recent_bucket_stays() {
+        let limiter = RateLimiter::default();
+        let limit = RateLimit::new(1, Some(1)).unwrap();
+        let ids: Vec<TokenId> = (0..MAX_TRACKED).map(|_| id()).collect();
+        // Each spent within the first half second: none refills before 1 s.
+        for (i, key) in ids.iter().enumerate() {
+            assert!(limiter.admit(key, limit, Timestamp(i as i64 / 20)));
+        }
+        assert_eq!(limiter.tracked(), MAX_TRACKED);
+        assert!(limiter.admit(&id(), limit, Timestamp(600)));
+        let tracked = limiter.tracked();
+        assert!(
+            (MAX_TRACKED * 8 / 10..MAX_TRACKED * 9 / 10 + 2).contains(&tracked),
+            "{tracked}"
+        );
+        // The newest, spent, is still refused; the oldest, forgotten, gets a burst.
+        assert!(!limiter.admit(ids.last().unwrap(), limit, Timestamp(600)));
+        assert!(limiter.admit(&ids[0], limit, Timestamp(600)));
+    }
+
+    #[test]
+    fn at_the_cap_refilled_buckets_go_first() {
         let limiter = RateLimiter::default();
         let limit = RateLimit::new(1, Some(2)).unwrap();
         for _ in 0..MAX_TRACKED {
             assert!(limiter.admit(&id(), limit, Timestamp(0)));
         }
-        assert_eq!(limiter.tracked(), MAX_TRACKED);
-        // None has refilled at 0: the least recently used goes.
-        let newest = id();
-        assert!(limiter.admit(&newest, limit, Timestamp(0)));
-        assert_eq!(limiter.tracked(), MAX_TRACKED);
-        // After a second every one has: they all go but the new one.
+        // After a second every one has refilled: they all go but the new one.
         assert!(limiter.admit(&id(), limit, Timestamp(1_000)));
         assert_eq!(limiter.tracked(), 1);
-        // A throttled credential is kept, not forgotten into a fresh burst.
-        let busy = id();
-        assert_eq!(admitted(&limiter, &busy, limit, 2_000, 3), 2);
-        assert!(!limiter.admit(&busy, limit, Timestamp(2_000)));
     }
 }

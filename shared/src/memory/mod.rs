@@ -18,7 +18,7 @@ use crate::records::{
     OwnerKind, RateLimit, Revocation, ServiceUser, StatusFilter, Timestamp, TokenRecord,
     TokenStatus,
 };
-use crate::store::{RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
+use crate::store::{Follow, RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
@@ -119,14 +119,13 @@ impl MemoryStore {
     }
 }
 
-/// `change` with `audit` on token `id` and on every successor rotations
-/// gave it; an allowlist change only while the successor still holds the
-/// list its predecessor had (as the DynamoDB adapter).
+/// `change` with `audit` on token `id` and on the successors rotations gave
+/// it that `follow` reaches (as the DynamoDB adapter).
 fn change_following_rotations(
     state: &mut State,
     id: &TokenId,
     audit: &AuditEvent,
-    allowlist: bool,
+    follow: Follow,
     change: impl Fn(&mut TokenRecord),
 ) -> Result<(), StoreError> {
     if !state.tokens.contains_key(id) {
@@ -137,7 +136,7 @@ fn change_following_rotations(
         let Some((record, _)) = state.tokens.get_mut(&id) else {
             return Ok(());
         };
-        let before = record.allowed_ips.clone();
+        let before = record.clone();
         change(record);
         state.audit.push(audit.clone());
         let Some(&successor) = state.replaced_by.get(&id) else {
@@ -146,7 +145,7 @@ fn change_following_rotations(
         let follows = state
             .tokens
             .get(&successor)
-            .is_some_and(|(next, _)| !allowlist || next.allowed_ips == before);
+            .is_some_and(|(next, _)| follow.reaches(&before, next));
         if !follows {
             return Ok(());
         }
@@ -457,7 +456,7 @@ impl TokenStore for MemoryStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        change_following_rotations(&mut state, id, audit, false, |record| {
+        change_following_rotations(&mut state, id, audit, Follow::Always, |record| {
             let blocked = &mut record.org_decisions.edit().blocked;
             if !blocked.iter().any(|o| o == org_id) {
                 blocked.push(org_id.to_owned());
@@ -474,7 +473,7 @@ impl TokenStore for MemoryStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        change_following_rotations(&mut state, id, audit, false, |record| {
+        change_following_rotations(&mut state, id, audit, Follow::Always, |record| {
             let approvals = record.org_decisions.edit();
             approvals.approved.retain(|o| o != org_id);
             approvals.denied.retain(|d| d.org != org_id);
@@ -524,7 +523,7 @@ impl TokenStore for MemoryStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        change_following_rotations(&mut state, id, audit, true, |record| {
+        change_following_rotations(&mut state, id, audit, Follow::WhileAllowlist, |record| {
             record.allowed_ips = allowed_ips.clone();
         })
     }
@@ -536,7 +535,7 @@ impl TokenStore for MemoryStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        change_following_rotations(&mut state, id, audit, false, |record| {
+        change_following_rotations(&mut state, id, audit, Follow::WhileRateLimit, |record| {
             record.rate_limit = rate_limit;
         })
     }

@@ -83,7 +83,8 @@ pub struct TokenRecord {
     pub org_decisions: OrgDecisions,
     /// The source networks it may be used from; empty: any.
     pub allowed_ips: IpAllowlist,
-    /// Set at creation, or by an org admin for a key; `None`: unlimited.
+    /// Set at creation; changed by the owner (a PAT) or an org admin (a
+    /// key). `None`: unlimited.
     pub rate_limit: Option<RateLimit>,
     /// A PAT limited to these orgs (chosen at creation, sorted): it acts in
     /// those of them its owner still belongs to. `None`: all the owner's orgs.

@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 pub enum RateLimitError {
     #[error("requests_per_second must be 1 to {max}", max = RateLimit::MAX_PER_SECOND)]
     PerSecond,
-    #[error("burst must be at least requests_per_second and at most {max}", max = RateLimit::MAX_BURST)]
+    #[error("burst must be at least requests_per_second (or {max} if that is more) and at most {max}", max = RateLimit::MAX_BURST)]
     Burst,
 }
 

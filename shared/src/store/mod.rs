@@ -73,6 +73,30 @@ pub struct ServiceUserPage {
     pub next_cursor: Option<String>,
 }
 
+/// Which successors a change made through a rotated token (live in its
+/// grace) reaches as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// Every one: a block or a denial must not be shed by a rotation.
+    Always,
+    /// Those still holding the allowlist the token had: one set on the
+    /// successor since stays its own.
+    WhileAllowlist,
+    /// Likewise for the rate limit.
+    WhileRateLimit,
+}
+
+impl Follow {
+    /// Whether a change through `before` (as it was) reaches `successor`.
+    pub fn reaches(self, before: &TokenRecord, successor: &TokenRecord) -> bool {
+        match self {
+            Self::Always => true,
+            Self::WhileAllowlist => successor.allowed_ips == before.allowed_ips,
+            Self::WhileRateLimit => successor.rate_limit == before.rate_limit,
+        }
+    }
+}
+
 /// What a rotation's transaction is conditioned on besides the old token.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RotationTerms<'a> {

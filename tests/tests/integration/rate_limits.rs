@@ -7,14 +7,16 @@
 use std::time::Instant;
 
 use cog_integration_tests::chain::{Chain, ChainConfig};
-use cog_integration_tests::services::{authorizer, manager, policy, request, DynamoAuthorizer};
+use cog_integration_tests::services::{
+    authorizer, manager, policy, request, DynamoAuthorizer, Manager,
+};
 use cog_integration_tests::{caller, Stack};
 use cog_tokens::authorize::{Decision, ForbidReason, Source};
 use cog_tokens::management::{
-    ManagementError, OrgCall, RateLimitRequest, ServiceUserRequest, TokenRequest,
+    ManagementError, OrgCall, RateLimitRequest, ServiceUserRequest, TokenRequest, ROTATE_SELF_SCOPE,
 };
-use cog_tokens::records::{AuditAction, Owner, RateLimit, Timestamp};
-use cog_tokens::store::AuditLog;
+use cog_tokens::records::{AuditAction, Origin, Owner, RateLimit, ServiceUser, Timestamp};
+use cog_tokens::store::{AuditLog, TokenStore};
 
 fn limit(requests_per_second: u32, burst: Option<u32>) -> Option<RateLimitRequest> {
     Some(RateLimitRequest {
@@ -41,6 +43,15 @@ async fn allowed_of(authorizer: &DynamoAuthorizer, header: &str, at: Timestamp, 
     allowed
 }
 
+/// A deployer service user "CI" in the call's org.
+async fn service_user(manager: &Manager, at: OrgCall<'_>) -> ServiceUser {
+    let request = ServiceUserRequest {
+        name: "CI".into(),
+        role: "deployer".into(),
+    };
+    manager.create_service_user(at, request).await.unwrap()
+}
+
 #[tokio::test]
 async fn a_key_gets_its_burst_then_its_rate_and_an_admins_change_applies_at_the_next_request() {
     let stack = Stack::connect().await;
@@ -52,16 +63,7 @@ async fn a_key_gets_its_burst_then_its_rate_and_an_admins_change_applies_at_the_
         org: "acme",
         now: Timestamp::now(),
     };
-    let ci = manager
-        .create_service_user(
-            at(),
-            ServiceUserRequest {
-                name: "CI".into(),
-                role: "deployer".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let ci = service_user(&manager, at()).await;
     let key = manager
         .create_key(
             at(),
@@ -252,8 +254,8 @@ async fn through_the_gateway_a_limited_token_is_refused_over_its_rate_and_freed_
         allowed as f64 <= 2.0 + elapsed.floor() + 1.0,
         "{statuses:?} in {elapsed:.2}s"
     );
-    if elapsed < 3.0 {
-        assert!(allowed < 6, "{statuses:?} in {elapsed:.2}s");
+    if elapsed < 4.0 {
+        assert!(statuses.contains(&403), "{statuses:?} in {elapsed:.2}s");
     }
 
     // Bad changes are refused by field, and change nothing.
@@ -268,6 +270,14 @@ async fn through_the_gateway_a_limited_token_is_refused_over_its_rate_and_freed_
         ),
         (r#"{"rate_limit": {"per_second": 5}}"#, "invalid_body"),
         (r#"{"rate_limit": null, "allowed_ips": []}"#, "invalid_body"),
+        (
+            r#"{"allowed_ips": null, "rate_limit": {"requests_per_second": 5}}"#,
+            "invalid_body",
+        ),
+        (
+            r#"{"rate_limit": {"requests_per_second": 1.5}}"#,
+            "invalid_body",
+        ),
         (r#"{}"#, "invalid_body"),
     ] {
         let answer = chain.call("PATCH", &path, &json, bad).await;
@@ -295,4 +305,108 @@ async fn through_the_gateway_a_limited_token_is_refused_over_its_rate_and_freed_
         account.json()["issuance"]["max_rate_limit"],
         serde_json::json!({"requests_per_second": 10000, "burst": 5000})
     );
+}
+
+#[tokio::test]
+async fn a_token_rotating_itself_keeps_its_spent_bucket_and_a_session_rotation_starts_afresh() {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["rio"]).await;
+    let mut issuance = policy(50);
+    issuance.scope_catalog.push(ROTATE_SELF_SCOPE.into());
+    let manager = manager(&stack, &store, issuance).await;
+    let issued = manager
+        .create(
+            &caller("rio"),
+            TokenRequest {
+                scopes: vec!["tokens:read".into(), ROTATE_SELF_SCOPE.into()],
+                rate_limit: limit(1, Some(3)),
+                ..request("ci")
+            },
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let authorizer = authorizer(&stack, &store).await;
+    let bearer = |token: &cog_tokens::management::IssuedToken| {
+        format!("Bearer {}", token.token.expose_secret())
+    };
+    let t0 = Timestamp::now();
+    assert_eq!(allowed_of(&authorizer, &bearer(&issued), t0, 5).await, 3);
+    // Rotated by itself, at once: the new token's bucket is the spent one.
+    let rotated = manager
+        .rotate_self(
+            &Owner::user("rio"),
+            issued.record.id.as_str(),
+            Some(0),
+            None,
+            Origin::default(),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.record.rate_limit, issued.record.rate_limit);
+    assert_eq!(allowed_of(&authorizer, &bearer(&rotated), t0, 5).await, 0);
+    // A session's rotation is the owner's own act: a chain, and a bucket, of its own.
+    let by_session = manager
+        .rotate(
+            &caller("rio"),
+            rotated.record.id.as_str(),
+            None,
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed_of(&authorizer, &bearer(&by_session), t0, 5).await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_change_through_a_key_in_its_grace_follows_to_its_successor_unless_it_has_its_own() {
+    let stack = Stack::connect().await;
+    let (store, _key) = stack.seeded(&["rue"]).await;
+    let manager = manager(&stack, &store, policy(50)).await;
+    let admin = caller("rue");
+    let at = || OrgCall {
+        admin: &admin,
+        org: "acme",
+        now: Timestamp::now(),
+    };
+    let ci = service_user(&manager, at()).await;
+    let old = manager
+        .create_key(at(), &ci.id, request("deploy"), None)
+        .await
+        .unwrap();
+    let new = manager
+        .rotate_key(at(), &ci.id, old.record.id.as_str(), Some(600), None)
+        .await
+        .unwrap();
+    let read = |id: cog_tokens::TokenId| {
+        let store = &store;
+        async move { store.get_token(&id).await.unwrap().unwrap().rate_limit }
+    };
+    // Through the old key, in its grace: both get it.
+    manager
+        .set_key_rate_limit(at(), &ci.id, old.record.id.as_str(), limit(10, None))
+        .await
+        .unwrap();
+    let ten = RateLimit::new(10, None).ok();
+    assert_eq!(
+        (read(old.record.id).await, read(new.record.id).await),
+        (ten, ten)
+    );
+    // The successor's own limit, then a change through the old key: the successor keeps its own.
+    manager
+        .set_key_rate_limit(at(), &ci.id, new.record.id.as_str(), limit(2, None))
+        .await
+        .unwrap();
+    manager
+        .set_key_rate_limit(at(), &ci.id, old.record.id.as_str(), None)
+        .await
+        .unwrap();
+    assert_eq!(read(old.record.id).await, None);
+    assert_eq!(read(new.record.id).await, RateLimit::new(2, None).ok());
 }

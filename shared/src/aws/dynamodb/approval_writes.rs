@@ -13,7 +13,7 @@ use super::tokens::MAX_SUCCESSIONS;
 use super::transaction::{Check, TransactionOutcome};
 use super::DynamoStore;
 use crate::records::{AuditEvent, Denial};
-use crate::store::{StoreError, TokenStore};
+use crate::store::{Follow, StoreError, TokenStore};
 use crate::token::TokenId;
 
 impl DynamoStore {
@@ -50,7 +50,7 @@ impl DynamoStore {
             walked += 1;
         }
         let (update, values, names) = decision_update(org, denial);
-        self.change_following_rotations(id, &update, &values, &names, audit, false)
+        self.change_following_rotations(id, &update, &values, &names, audit, Follow::Always)
             .await
     }
 

@@ -21,7 +21,7 @@ use crate::records::{
     AuditEvent, Denial, IdempotencyRecord, IpAllowlist, LastUse, Owner, RateLimit, Revocation,
     StatusFilter, Timestamp, TokenRecord, TokenStatus,
 };
-use crate::store::{RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
+use crate::store::{Follow, RevokeOutcome, RotationTerms, StoreError, TokenPage, TokenStore};
 use crate::token::hash::{PepperVersion, TokenHash};
 use crate::token::TokenId;
 
@@ -60,8 +60,8 @@ impl DynamoStore {
     /// rotations replaced the token, to each successor as well: the old
     /// token may still be live in its grace, and the new one must not shed
     /// a block or a narrowed allowlist that raced the rotation. An allowlist
-    /// change follows only while the successor still holds the list the
-    /// token had: one the owner set on the successor since stays its own.
+    /// or rate-limit change follows only while the successor still holds
+    /// what the token had (`follow`): one set on the successor since stays.
     pub(super) async fn change_following_rotations(
         &self,
         id: &TokenId,
@@ -69,7 +69,7 @@ impl DynamoStore {
         values: &Item,
         names: &HashMap<String, String>,
         audit: &AuditEvent,
-        allowlist: bool,
+        follow: Follow,
     ) -> Result<(), StoreError> {
         // One clause per action: a change whose last clause is `ADD` takes
         // the count in it.
@@ -81,14 +81,15 @@ impl DynamoStore {
         let mut values = values.clone();
         values.insert(":one".into(), n(1));
         let (mut id, mut audit) = (*id, audit.clone());
-        // The list a successor must still hold for an allowlist change to follow.
-        let mut expected: Option<IpAllowlist> = None;
+        // The token as it was, for a change that follows only a successor
+        // still like it.
+        let mut expected: Option<TokenRecord> = None;
         for _ in 0..MAX_SUCCESSIONS {
             values.remove(":rev");
             let mut guard = String::new();
-            if let Some(list) = &expected {
+            if let Some(before) = &expected {
                 match self.read_token(&id).await? {
-                    Some(s) if s.record.allowed_ips == *list => {
+                    Some(s) if follow.reaches(before, &s.record) => {
                         guard = unchanged_since(s.rev, &mut values)
                     }
                     _ => return Ok(()), // gone, or a list of its own since
@@ -131,8 +132,8 @@ impl DynamoStore {
                 TransactionOutcome::ConditionFailed(_) => continue,
                 TransactionOutcome::Conflict => return Err(StoreError::Conflict),
             }
-            if allowlist {
-                expected = Some(current.record.allowed_ips);
+            if follow != Follow::Always {
+                expected = Some(current.record);
             }
             audit = audit.carried_to(successor, &id);
             id = successor;
@@ -414,7 +415,7 @@ impl TokenStore for DynamoStore {
             &values,
             &HashMap::new(),
             audit,
-            false,
+            Follow::Always,
         )
         .await
     }
@@ -456,14 +457,21 @@ impl TokenStore for DynamoStore {
                     &HashMap::new(),
                     &HashMap::new(),
                     audit,
-                    true,
+                    Follow::WhileAllowlist,
                 )
                 .await;
         }
         let values = HashMap::from([(":ips".to_owned(), allowed_ips_value(allowed_ips))]);
         let update = format!("SET {ALLOWED_IPS} = :ips");
-        self.change_following_rotations(id, &update, &values, &HashMap::new(), audit, true)
-            .await
+        self.change_following_rotations(
+            id,
+            &update,
+            &values,
+            &HashMap::new(),
+            audit,
+            Follow::WhileAllowlist,
+        )
+        .await
     }
 
     async fn set_rate_limit(
@@ -479,8 +487,15 @@ impl TokenStore for DynamoStore {
                 HashMap::from([(":limit".to_owned(), rate_limit_value(limit))]),
             ),
         };
-        self.change_following_rotations(id, &update, &values, &HashMap::new(), audit, false)
-            .await
+        self.change_following_rotations(
+            id,
+            &update,
+            &values,
+            &HashMap::new(),
+            audit,
+            Follow::WhileRateLimit,
+        )
+        .await
     }
 
     async fn record_refused_ip(
