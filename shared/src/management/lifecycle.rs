@@ -625,29 +625,26 @@ async fn narrow_token(
             .decide_in_org(&record.id, &denial.org, Some(denial), &audit)
             .await?;
     }
-    for org in blocks {
-        let audit = by
-            .event(AuditAction::TokenBlock, record.owner.clone(), now)
+    let audit = |action| {
+        by.event(action, record.owner.clone(), now)
             .for_token(record.id)
-            .with_detail(detail);
-        restored.block_in_org(&record.id, org, &audit).await?;
+            .with_detail(detail)
+    };
+    for org in blocks {
+        restored
+            .block_in_org(&record.id, org, &audit(AuditAction::TokenBlock))
+            .await?;
     }
     if allowlist {
-        let audit = by
-            .event(AuditAction::TokenUpdate, record.owner.clone(), now)
-            .for_token(record.id)
-            .with_detail(detail);
+        let update = audit(AuditAction::TokenUpdate);
         restored
-            .set_allowed_ips(&record.id, &there.allowed_ips, &audit)
+            .set_allowed_ips(&record.id, &there.allowed_ips, &update)
             .await?;
     }
     if rate_limit {
-        let audit = by
-            .event(AuditAction::TokenUpdate, record.owner.clone(), now)
-            .for_token(record.id)
-            .with_detail(detail);
+        let update = audit(AuditAction::TokenUpdate);
         restored
-            .set_rate_limit(&record.id, there.rate_limit, &audit)
+            .set_rate_limit(&record.id, there.rate_limit, &update)
             .await?;
     }
     Ok(true)

@@ -344,14 +344,20 @@ fn every_error_code_the_code_can_answer_is_in_the_spec() {
         regex_lite::Regex::new(r#"invalid\(\s*(?:"[a-z_]+"|[a-z_]+),\s*"([a-z_]+)""#).unwrap(),
     ];
     let mut used = BTreeSet::new();
-    for folder in [
+    let mut folders: Vec<_> = [
         "functions/management/src",
         "shared/src/management",
         "functions/leak-response/src",
-    ] {
-        for entry in std::fs::read_dir(repo_root().join(folder)).unwrap() {
+    ]
+    .map(|folder| repo_root().join(folder))
+    .into();
+    // Sub-modules' folders too (`body/`).
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "rs") {
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 for pattern in &patterns {
                     used.extend(pattern.captures_iter(&text).map(|c| c[1].to_owned()));

@@ -140,6 +140,27 @@ impl DynamoStore {
         }
         Err(StoreError::Conflict)
     }
+
+    /// Sets one attribute of a token to `value` (`None`: removes it), as
+    /// [`Self::change_following_rotations`] does any change.
+    async fn set_following_rotations(
+        &self,
+        id: &TokenId,
+        attribute: &str,
+        value: Option<AttributeValue>,
+        audit: &AuditEvent,
+        follow: Follow,
+    ) -> Result<(), StoreError> {
+        let (update, values) = match value {
+            None => (format!("REMOVE {attribute}"), HashMap::new()),
+            Some(value) => (
+                format!("SET {attribute} = :value"),
+                HashMap::from([(":value".to_owned(), value)]),
+            ),
+        };
+        self.change_following_rotations(id, &update, &values, &HashMap::new(), audit, follow)
+            .await
+    }
 }
 
 #[async_trait]
@@ -448,30 +469,9 @@ impl TokenStore for DynamoStore {
         allowed_ips: &IpAllowlist,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        if allowed_ips.is_empty() {
-            let update = format!("REMOVE {ALLOWED_IPS}");
-            return self
-                .change_following_rotations(
-                    id,
-                    &update,
-                    &HashMap::new(),
-                    &HashMap::new(),
-                    audit,
-                    Follow::WhileAllowlist,
-                )
-                .await;
-        }
-        let values = HashMap::from([(":ips".to_owned(), allowed_ips_value(allowed_ips))]);
-        let update = format!("SET {ALLOWED_IPS} = :ips");
-        self.change_following_rotations(
-            id,
-            &update,
-            &values,
-            &HashMap::new(),
-            audit,
-            Follow::WhileAllowlist,
-        )
-        .await
+        let value = (!allowed_ips.is_empty()).then(|| allowed_ips_value(allowed_ips));
+        self.set_following_rotations(id, ALLOWED_IPS, value, audit, Follow::WhileAllowlist)
+            .await
     }
 
     async fn set_rate_limit(
@@ -480,22 +480,9 @@ impl TokenStore for DynamoStore {
         rate_limit: Option<RateLimit>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let (update, values) = match rate_limit {
-            None => (format!("REMOVE {RATE_LIMIT}"), HashMap::new()),
-            Some(limit) => (
-                format!("SET {RATE_LIMIT} = :limit"),
-                HashMap::from([(":limit".to_owned(), rate_limit_value(limit))]),
-            ),
-        };
-        self.change_following_rotations(
-            id,
-            &update,
-            &values,
-            &HashMap::new(),
-            audit,
-            Follow::WhileRateLimit,
-        )
-        .await
+        let value = rate_limit.map(rate_limit_value);
+        self.set_following_rotations(id, RATE_LIMIT, value, audit, Follow::WhileRateLimit)
+            .await
     }
 
     async fn record_refused_ip(
