@@ -12,11 +12,11 @@
 //! | --- | --- | --- |
 //! | 0 | [`config`], [`logging`], [`metrics`] | environment helpers, log set-up and error chains, CloudWatch metrics in Embedded Metric Format: used by every layer, import none |
 //! | 1 | [`token`] | the token format, bearer parsing, peppered hashing, sealing under a pepper |
-//! | 2 | [`records`] | the stored records and value types: tokens, principals, audit events, access changes, allowlists, names, callers, org policies, idempotency records |
-//! | 3 | [`store`] | the ports the adapters implement (storage, the pepper source and ring, the expiry index, the revocation feed, API Gateway's authorizer cache) and their errors |
+//! | 2 | [`records`] | the stored records and value types: tokens, principals, audit events, access changes, allowlists, rate limits and their usage-plan keys, names, callers, org policies, idempotency records |
+//! | 3 | [`store`] | the ports the adapters implement (storage, the pepper source and ring, the expiry index, the revocation feed, API Gateway's authorizer cache, its API keys and usage plans) and their errors |
 //! | 4 | [`authorize`] | the authorization decision: rules, routes, org policies as applied, the credential cache, the context handed on |
 //! | 4 | [`management`] | the use cases behind the management routes, leak response, account sync, revoke-all |
-//! | 4 | [`events`] | lifecycle events from the audit outbox, the expiry sweep, the cache invalidator |
+//! | 4 | [`events`] | lifecycle events from the audit outbox, the expiry sweep, the cache invalidator, the usage-plan sync |
 //! | 5 | `aws`, `memory` | the adapters: DynamoDB and KMS (feature `aws`), in-memory fakes (feature `test-util`) |
 //!
 //! Layer-4 modules do not import one another; functions (the Lambda crates)

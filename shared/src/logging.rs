@@ -27,6 +27,7 @@ const OWN_CRATES: &[&str] = &[
     "event_publisher",
     "expiry_sweep",
     "cache_invalidator",
+    "usage_plan_sync",
     "settings_page",
 ];
 

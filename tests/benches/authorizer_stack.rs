@@ -149,6 +149,7 @@ async fn dynamodb_latency() -> (String, String) {
             },
         ),
         http_format: HttpResponseFormat::Simple,
+        usage_plans: Default::default(),
     };
     println!("## Authorize against DynamoDB Local ({SAMPLES} interleaved samples each)\n");
     println!("| PAT of a user in | measure | bare GetItem (token) | bare BatchGetItem (token + owner) | authorize (event in, JSON out) | × GetItem | × BatchGetItem |");

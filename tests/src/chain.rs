@@ -54,6 +54,9 @@ pub struct ChainConfig {
     /// its own stream poller. Off: TTL 0 and no credential cache, so every
     /// request reaches the authorizer and the store.
     pub caching: bool,
+    /// The gateway plays the token-authorized routes as this REST stage
+    /// (`REST_API_ID/STAGE`), its API keys and usage plans on moto.
+    pub usage_plan_stage: Option<String>,
 }
 
 #[derive(Debug)]
@@ -379,6 +382,10 @@ impl Chain {
             ]);
         for (name, value) in &config.parameters {
             gateway.args(["--parameter", &format!("{name}={value}")]);
+        }
+        if let Some(stage) = &config.usage_plan_stage {
+            let moto = std::env::var("AWS_ENDPOINT_URL_KMS").unwrap();
+            gateway.args(["--usage-plan-stage", stage, "--usage-plans-url", &moto]);
         }
         self.spawn("gateway", &mut gateway);
     }

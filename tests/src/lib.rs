@@ -209,6 +209,7 @@ pub fn new_token(
         org_limit: None,
         family: None,
         rate_limit: None,
+        usage_key_placed: false,
     };
     (token, record)
 }

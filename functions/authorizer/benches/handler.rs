@@ -66,6 +66,7 @@ fn bench_state(
         org_limit: None,
         family: None,
         rate_limit: None,
+        usage_key_placed: false,
     };
     let account = Account {
         user_id: "u_bench".into(),
@@ -102,6 +103,7 @@ fn bench_state(
         AuthorizerState {
             authorizer: Authorizer::new(Arc::clone(&store), peppers, settings),
             http_format: HttpResponseFormat::Simple,
+            usage_plans: Default::default(),
         }
     })
 }

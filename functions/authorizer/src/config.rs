@@ -7,6 +7,8 @@ use cog_tokens::authorize::routes::RouteRules;
 use cog_tokens::authorize::{AuthorizerSettings, CachingSettings};
 use cog_tokens::config::{parsed_or, required, ConfigError};
 
+use crate::usage_plans::UsagePlanKeys;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `TABLE_NAME`
@@ -20,6 +22,9 @@ pub struct Config {
     /// counted in memory before they are written as EMF lines; 0 writes
     /// them with every decision (tests, local runs).
     pub metrics_interval: Duration,
+    /// `USAGE_PLAN_DEFAULT_KEY` (default none: off): REST answers name an
+    /// API key for usage plans ([`UsagePlanKeys`]).
+    pub usage_plans: UsagePlanKeys,
     /// `ROUTE_RULES` (JSON, default none), `LAST_USED_INTERVAL_SECONDS`
     /// (default 300), `ORG_POLICY_CACHE_SECONDS` (default and at most 30),
     /// and the caching knobs of [`caching`].
@@ -28,6 +33,11 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        let usage_plans = usage_plans()?;
+        let caching = CachingSettings {
+            awaits_usage_keys: usage_plans.is_on(),
+            ..caching()?
+        };
         let route_rules = match std::env::var("ROUTE_RULES") {
             Ok(text) if !text.trim().is_empty() => {
                 RouteRules::from_json(&text).map_err(|e| ConfigError {
@@ -45,6 +55,7 @@ impl Config {
                 30,
             )?),
             metrics_interval: Duration::from_secs(parsed_or("METRICS_INTERVAL_SECONDS", 60)?),
+            usage_plans,
             settings: AuthorizerSettings {
                 route_rules,
                 last_used_interval: Duration::from_secs(parsed_or(
@@ -52,9 +63,21 @@ impl Config {
                     300,
                 )?),
                 org_policy_ttl: org_policy_ttl()?,
-                caching: caching()?,
+                caching,
             },
         })
+    }
+}
+
+fn usage_plans() -> Result<UsagePlanKeys, ConfigError> {
+    match std::env::var("USAGE_PLAN_DEFAULT_KEY") {
+        Ok(key) if !key.is_empty() => {
+            UsagePlanKeys::with_default_key(&key).map_err(|problem| ConfigError {
+                name: "USAGE_PLAN_DEFAULT_KEY",
+                problem,
+            })
+        }
+        _ => Ok(UsagePlanKeys::default()),
     }
 }
 
@@ -96,6 +119,7 @@ fn caching() -> Result<CachingSettings, ConfigError> {
         credentials,
         gateway_cache_on: gateway_ttl > 0,
         deadline: (deadline_ms > 0).then(|| Duration::from_millis(deadline_ms)),
+        awaits_usage_keys: false,
     })
 }
 

@@ -13,12 +13,14 @@ use crate::config::HttpResponseFormat;
 use crate::metrics::{self, Outcome};
 use crate::request::{AuthorizerEvent, EventError};
 use crate::response::{respond, AuthorizerFailure, AuthorizerResponse};
+use crate::usage_plans::UsagePlanKeys;
 
 /// What the function keeps between invocations.
 #[derive(Debug)]
 pub struct AuthorizerState<S, P> {
     pub authorizer: Authorizer<S, P>,
     pub http_format: HttpResponseFormat,
+    pub usage_plans: UsagePlanKeys,
 }
 
 /// Answers one event given as JSON text: the entry for tests, benchmarks
@@ -102,13 +104,24 @@ where
         }
         Decision::Unauthorized(reason) => tracing::info!(?reason, "unauthorized"),
     }
-    let answer = respond(
+    let mut answer = respond(
         event,
         shape,
         &decision,
         state.authorizer.route_rules(),
         state.http_format,
     );
+    // Apart from `respond`, which stays as small as before for the
+    // compiler to inline (docs/performance.md).
+    if state.usage_plans.is_on() {
+        if let (
+            Ok(AuthorizerResponse::Rest(rest)),
+            Decision::Allow(identity) | Decision::Forbidden(identity, _),
+        ) = (&mut answer, &decision)
+        {
+            rest.usage_identifier_key = state.usage_plans.key_for(identity);
+        }
+    }
     // A REST 401 is an `Err(Unauthorized)` answer, so only `Fault` is one.
     let outcome = match (&answer, &decision) {
         (Err(AuthorizerFailure::Fault), _) => Outcome::Fault,

@@ -44,6 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let state = AuthorizerState {
         authorizer: Authorizer::new(store, peppers, config.settings),
         http_format: config.http_format,
+        usage_plans: config.usage_plans,
     };
     // The cold start's phases, for `make bench` (`tests/benches/cold_start.rs`).
     tracing::info!(

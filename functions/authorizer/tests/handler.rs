@@ -80,6 +80,7 @@ async fn fixture(format: HttpResponseFormat, rules: &str, peppers: FixedPeppers)
         state: AuthorizerState {
             authorizer: Authorizer::new(Arc::clone(&store), keeper, settings),
             http_format: format,
+            usage_plans: Default::default(),
         },
         store,
         now: Timestamp::now(),
@@ -137,6 +138,7 @@ impl Fixture {
             org_limit: None,
             family: None,
             rate_limit: None,
+            usage_key_placed: false,
         };
         edit(&mut record);
         let audit = AuditEvent::new("test", AuditAction::TokenCreate, owner, self.now);

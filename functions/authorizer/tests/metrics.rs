@@ -48,6 +48,7 @@ async fn token(store: &MemoryStore, now: Timestamp, expires_at: Timestamp) -> Pl
         org_limit: None,
         family: None,
         rate_limit: None,
+        usage_key_placed: false,
     };
     let audit = AuditEvent::new("test", AuditAction::TokenCreate, record.owner.clone(), now);
     store.create_token(&record, 50, &audit).await.unwrap();
@@ -90,6 +91,7 @@ async fn given_each_outcome_then_its_decisions_line_has_the_outcome_and_reason_c
     let state = AuthorizerState {
         authorizer: Authorizer::new(Arc::clone(&store), peppers, settings),
         http_format: HttpResponseFormat::Simple,
+        usage_plans: Default::default(),
     };
     let bearer = |t: &PlainToken| format!("Bearer {}", t.expose_secret());
     let events = [

@@ -5,14 +5,13 @@
 //! dead-letters it; an unreadable audit item fails the batch too: a change
 //! it might record must not be skipped.
 
-use cog_tokens::aws::dynamodb::stream::audit_event_from_image;
 use cog_tokens::events::invalidation::{InvalidationError, Invalidator, Outcome};
 use cog_tokens::logging::Causes;
 use cog_tokens::records::AccessChange;
 use cog_tokens::store::expiry::ExpiryIndex;
 use cog_tokens::store::feed::RevocationFeed;
 use cog_tokens::store::gateway::{FlushSchedule, GatewayCache};
-use cog_tokens::store::{StoreError, TokenStore};
+use cog_tokens::store::TokenStore;
 use serde_json::Value;
 
 use crate::publisher::{BatchResponse, ItemFailure, StreamBatch};
@@ -20,29 +19,8 @@ use crate::publisher::{BatchResponse, ItemFailure, StreamBatch};
 /// The access changes of a batch, or the sequence number of the first
 /// record that could not be read.
 pub fn changes_in(batch: &StreamBatch) -> Result<Vec<AccessChange>, String> {
-    let mut changes = Vec::new();
-    for record in &batch.records {
-        let Some(change) = &record.dynamodb else {
-            continue;
-        };
-        if record.event_name.as_deref() != Some("INSERT") || !change.is_audit_item() {
-            continue;
-        }
-        let sequence = change.sequence_number.clone().unwrap_or_default();
-        let audit = match &change.new_image {
-            Some(image) => audit_event_from_image(image),
-            None => Err(StoreError::Malformed("no new image".into())),
-        };
-        match audit {
-            Ok(Some(audit)) => changes.extend(AccessChange::from_audit(&audit)),
-            Ok(None) => {}
-            Err(error) => {
-                tracing::error!(sequence, error = %Causes(&error), "unreadable audit item: batch retried");
-                return Err(sequence);
-            }
-        }
-    }
-    Ok(changes)
+    let audits = batch.audits()?;
+    Ok(audits.iter().filter_map(AccessChange::from_audit).collect())
 }
 
 /// What one invocation did, for the metrics.
@@ -118,11 +96,7 @@ where
             return (response, InvalidationTally::failure(None));
         }
     };
-    let first = batch
-        .records
-        .iter()
-        .find_map(|r| r.dynamodb.as_ref()?.sequence_number.clone())
-        .unwrap_or_default();
+    let first = batch.first_sequence();
     let changes = match changes_in(&batch) {
         Ok(changes) => changes,
         Err(sequence) => {

@@ -7,11 +7,13 @@ use cog_tokens::metrics::{Aggregate, Unit};
 use cog_tokens::records::Timestamp;
 
 use crate::invalidator::InvalidationTally;
+use crate::plan_sync::PlanSyncTally;
 use crate::publisher::PublishTally;
 
 pub const EVENT_PUBLISHER: &str = "event-publisher";
 pub const EXPIRY_SWEEP: &str = "expiry-sweep";
 pub const CACHE_INVALIDATOR: &str = "cache-invalidator";
+pub const USAGE_PLAN_SYNC: &str = "usage-plan-sync";
 
 /// Count: events the bus accepted.
 pub const EVENTS_PUBLISHED: &str = "EventsPublished";
@@ -32,6 +34,12 @@ pub const CACHE_FLUSH_FAILURES: &str = "CacheFlushFailures";
 /// Count: batches or ticks that failed for any reason (a flush, the feed,
 /// an unreadable record), retried.
 pub const INVALIDATION_FAILURES: &str = "InvalidationFailures";
+/// Count: usage-plan keys placed (made or put in their plan).
+pub const USAGE_KEYS_PLACED: &str = "UsageKeysPlaced";
+/// Count: usage-plan keys deleted (superseded, or their token ended).
+pub const USAGE_KEYS_REMOVED: &str = "UsageKeysRemoved";
+/// Count: sync batches or ticks that failed, retried.
+pub const USAGE_PLAN_SYNC_FAILURES: &str = "UsagePlanSyncFailures";
 
 /// One publisher batch at `now`; no lag when nothing was left to publish.
 pub fn record_publish(aggregate: &mut Aggregate, tally: &PublishTally, now: Timestamp) {
@@ -59,6 +67,13 @@ pub fn record_invalidation(aggregate: &mut Aggregate, tally: &InvalidationTally)
     aggregate.count(CACHE_FLUSHES, &[], tally.flushes as u64);
     aggregate.count(CACHE_FLUSH_FAILURES, &[], u64::from(tally.flush_failed));
     aggregate.count(INVALIDATION_FAILURES, &[], u64::from(tally.failed));
+}
+
+/// One usage-plan sync batch or tick.
+pub fn record_plan_sync(aggregate: &mut Aggregate, tally: &PlanSyncTally) {
+    aggregate.count(USAGE_KEYS_PLACED, &[], tally.report.placed as u64);
+    aggregate.count(USAGE_KEYS_REMOVED, &[], tally.report.removed as u64);
+    aggregate.count(USAGE_PLAN_SYNC_FAILURES, &[], u64::from(tally.failed));
 }
 
 #[cfg(test)]
@@ -138,5 +153,23 @@ mod tests {
         assert_eq!(document["CacheFlushes"], 0);
         assert_eq!(document["CacheFlushFailures"], 1);
         assert_eq!(document["InvalidationFailures"], 1);
+    }
+
+    #[test]
+    fn a_plan_sync_counts_keys_placed_removed_and_a_failure() {
+        let mut aggregate = Aggregate::new();
+        let tally = PlanSyncTally {
+            report: cog_tokens::events::usage_plans::SyncReport {
+                placed: 2,
+                removed: 3,
+            },
+            failed: true,
+        };
+        record_plan_sync(&mut aggregate, &tally);
+        let document = document(aggregate, USAGE_PLAN_SYNC);
+        assert_eq!(document["Function"], "usage-plan-sync");
+        assert_eq!(document["UsageKeysPlaced"], 2);
+        assert_eq!(document["UsageKeysRemoved"], 3);
+        assert_eq!(document["UsagePlanSyncFailures"], 1);
     }
 }

@@ -9,7 +9,7 @@ use cog_tokens::aws::dynamodb::stream::audit_event_from_image;
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::events::LifecycleEvent;
 use cog_tokens::logging::Causes;
-use cog_tokens::records::Timestamp;
+use cog_tokens::records::{AuditEvent, Timestamp};
 use cog_tokens::store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,6 +21,46 @@ use crate::bus::EventBus;
 pub struct StreamBatch {
     #[serde(rename = "Records", default)]
     pub records: Vec<StreamRecord>,
+}
+
+impl StreamBatch {
+    /// The audit events its new audit items hold, or the sequence number
+    /// of the first record that could not be read (the whole batch is then
+    /// retried: a change it might record must not be skipped).
+    pub fn audits(&self) -> Result<Vec<AuditEvent>, String> {
+        let mut audits = Vec::new();
+        for record in &self.records {
+            let Some(change) = &record.dynamodb else {
+                continue;
+            };
+            if record.event_name.as_deref() != Some("INSERT") || !change.is_audit_item() {
+                continue;
+            }
+            let sequence = change.sequence_number.clone().unwrap_or_default();
+            let audit = match &change.new_image {
+                Some(image) => audit_event_from_image(image),
+                None => Err(StoreError::Malformed("no new image".into())),
+            };
+            match audit {
+                Ok(Some(audit)) => audits.push(audit),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(sequence, error = %Causes(&error), "unreadable audit item: batch retried");
+                    return Err(sequence);
+                }
+            }
+        }
+        Ok(audits)
+    }
+
+    /// The sequence number of its first record, which a failed batch is
+    /// reported from so the mapping retries it whole.
+    pub fn first_sequence(&self) -> String {
+        self.records
+            .iter()
+            .find_map(|r| r.dynamodb.as_ref()?.sequence_number.clone())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -618,6 +618,8 @@ fn token_json(record: &TokenRecord, now: Timestamp) -> Value {
         "orgs": record.org_limit,
         "rate_limit": record.rate_limit
             .map(|l| json!({"requests_per_second": l.per_second(), "burst": l.burst()})),
+        // REST usage plans: its API key is in its limit's plan.
+        "usage_key_placed": record.usage_key_placed,
         "approved_orgs": record.org_decisions.approved,
         "org_denials": record.org_decisions.denied.iter()
             .map(|d| json!({"org": d.org, "reason": d.reason, "by": d.by, "at_ms": d.at.0}))

@@ -28,6 +28,7 @@ fn verified(owner: &str) -> Verified {
         org_limit: None,
         family: None,
         rate_limit: None,
+        usage_key_placed: false,
     };
     let account = crate::records::Account {
         user_id: owner.into(),

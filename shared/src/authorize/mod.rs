@@ -79,6 +79,11 @@ pub struct CachingSettings {
     /// before a change can reach the gateway's cache later than the
     /// invalidator's second flush.
     pub deadline: Option<Duration>,
+    /// REST usage plans are on: a rate-limited credential whose key the
+    /// sync has not placed yet is not kept in the first tier, so the first
+    /// answer after the sync marks it names its own key (until then, a
+    /// second or two, each of its requests reads the store).
+    pub awaits_usage_keys: bool,
 }
 
 /// The method and path a request is for, when the event tells them.
@@ -117,6 +122,9 @@ pub struct Identity {
     pub token_id: TokenId,
     pub scopes: Vec<String>,
     pub orgs: Vec<OrgMembership>,
+    /// The limit whose usage-plan key the sync has placed for this token
+    /// (REST usage plans); `None` until then, or without a limit.
+    pub usage_key: Option<RateLimit>,
 }
 
 impl Identity {
@@ -321,8 +329,11 @@ where
             }
             return Ok(Unauthorized(DenyReason::WrongSecret));
         }
+        let awaiting_key = self.settings.caching.awaits_usage_keys
+            && record.rate_limit.is_some()
+            && !record.usage_key_placed;
         let kept = match (&self.credentials, &principal) {
-            (Some(_), Some(principal)) if !from_cache => Some(principal.clone()),
+            (Some(_), Some(principal)) if !from_cache && !awaiting_key => Some(principal.clone()),
             _ => None,
         };
         let memberships = match live_memberships(&record, principal, now) {
@@ -471,6 +482,7 @@ fn identity(record: TokenRecord, orgs: Vec<OrgMembership>) -> Identity {
         token_id: record.id,
         scopes: record.scopes,
         orgs,
+        usage_key: record.rate_limit.filter(|_| record.usage_key_placed),
     }
 }
 

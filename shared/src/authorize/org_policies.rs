@@ -178,6 +178,7 @@ mod tests {
                 Vec::new(),
             ),
             rate_limit: None,
+            usage_key_placed: false,
             ..test_record(Owner::user("u"), Timestamp(0))
         }
     }

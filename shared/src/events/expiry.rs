@@ -59,6 +59,7 @@ mod tests {
         TokenRecord {
             expires_at: expires_day.map(|d| Timestamp(d * DAY_MS)),
             rate_limit: None,
+            usage_key_placed: false,
             ..test_record(Owner::user("u"), Timestamp(created_day * DAY_MS))
         }
     }

@@ -73,6 +73,7 @@ async fn token(
         org_limit: None,
         family: None,
         rate_limit: None,
+        usage_key_placed: false,
     };
     let audit = AuditEvent::new("t", AuditAction::TokenCreate, record.owner.clone(), now);
     store.create_token(&record, 100, &audit).await.unwrap();

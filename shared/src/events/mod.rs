@@ -4,12 +4,13 @@
 //! committed; its `event_id` is the audit event's, for de-duplication.
 //! The schemas are in docs/events.md.
 //!
-//! Layer 4, with the expiry sweep (`expiry`) and the cache invalidator
-//! (`invalidation`). May import `store`, `records`, `token`; never
-//! `authorize` or `management`.
+//! Layer 4, with the expiry sweep (`expiry`), the cache invalidator
+//! (`invalidation`) and the usage-plan sync (`usage_plans`). May import
+//! `store`, `records`, `token`; never `authorize` or `management`.
 
 pub mod expiry;
 pub mod invalidation;
+pub mod usage_plans;
 
 use serde::Serialize;
 

@@ -296,6 +296,7 @@ mod tests {
             org_limit: None,
             family: None,
             rate_limit: None,
+            usage_key_placed: false,
         };
         let audit =
             Actor::new("t").event(AuditAction::TokenCreate, Owner::user("ann"), Timestamp(0));

@@ -727,6 +727,7 @@ mod tests {
             org_limit: None,
             family: None,
             rate_limit: None,
+            usage_key_placed: false,
         }
     }
 

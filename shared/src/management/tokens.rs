@@ -164,6 +164,7 @@ where
             org_decisions: Default::default(),
             allowed_ips: kept.allowed_ips,
             rate_limit: kept.rate_limit,
+            usage_key_placed: false,
             org_limit: kept.org_limit,
             family: None,
         };

@@ -86,6 +86,10 @@ pub struct TokenRecord {
     /// Set at creation; changed by the owner (a PAT) or an org admin (a
     /// key). `None`: unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// The usage-plan sync has placed this token's API key for its rate
+    /// limit in that limit's plan (REST usage plans, `UsageKey`); false
+    /// with no limit, and from a change of the limit until the sync runs.
+    pub usage_key_placed: bool,
     /// A PAT limited to these orgs (chosen at creation, sorted): it acts in
     /// those of them its owner still belongs to. `None`: all the owner's orgs.
     pub org_limit: Option<Vec<String>>,
@@ -192,6 +196,7 @@ pub(crate) fn test_record(owner: Owner, created_at: Timestamp) -> TokenRecord {
         org_limit: None,
         family: None,
         rate_limit: None,
+        usage_key_placed: false,
     }
 }
 
@@ -208,6 +213,7 @@ mod tests {
                 reason: "test".into(),
             }),
             rate_limit: None,
+            usage_key_placed: false,
             ..test_record(Owner::user("u1"), Timestamp(0))
         }
     }

@@ -113,6 +113,7 @@ mod tests {
         TokenRecord {
             last_used_at: used_day.map(|d| Timestamp(d * DAY_MS)),
             rate_limit: None,
+            usage_key_placed: false,
             ..test_record(Owner::user("u"), Timestamp(created_day * DAY_MS))
         }
     }

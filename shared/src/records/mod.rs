@@ -1,6 +1,6 @@
 //! The records the store keeps and the value types they are made of:
 //! tokens (`credentials`), accounts and service users (`principals`), audit
-//! events (`audit`), IP allowlists, rate limits, token names, callers, org policies and
+//! events (`audit`), IP allowlists, rate limits and their usage-plan keys, token names, callers, org policies and
 //! what an `Idempotency-Key` keeps (`idempotency`).
 //! Below: the token format only. Each child imports its siblings by file,
 //! never through this module, which only re-exports them.
@@ -19,6 +19,7 @@ pub mod org_policy;
 pub mod primitives;
 pub mod principals;
 pub mod rate_limit;
+pub mod usage_key;
 
 pub use access::{AccessChange, ChangeKey};
 pub use allowlist::IpAllowlist;
@@ -35,3 +36,4 @@ pub use org_policy::{OrgPolicy, PatAccess};
 pub use primitives::{entity_tag, Owner, OwnerKind, Timestamp, UnknownValue, DAY_MS};
 pub use principals::{Account, OrgMember, OrgMembership, PrincipalStatus, ServiceUser};
 pub use rate_limit::{RateLimit, RateLimitError};
+pub use usage_key::{PlanName, UsageKey};

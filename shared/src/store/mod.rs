@@ -4,7 +4,7 @@
 //!
 //! Layer 3: the ports (`TokenStore`, `TokenScan`, `PrincipalStore`,
 //! `CredentialLookup`, `AuditLog`, `RateLimiter`, `expiry::ExpiryIndex`, `idle::IdleIndex`, `feed::RevocationFeed`,
-//! `gateway::GatewayCache`,
+//! `gateway::GatewayCache`, `usage_plans::{UsagePlans, UsageKeyMarks}`,
 //! `pepper::PepperSource` with the ring it feeds) and `StoreError`. May
 //! import `records`, `token`.
 
@@ -17,6 +17,7 @@ pub mod feed;
 pub mod gateway;
 pub mod idle;
 pub mod pepper;
+pub mod usage_plans;
 
 use crate::records::audit::{AuditFilter, AuditPage, AuditScope};
 use crate::records::{

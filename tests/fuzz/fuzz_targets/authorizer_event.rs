@@ -34,6 +34,7 @@ fn identity() -> Identity {
             org_id: "acme".into(),
             role: "member".into(),
         }],
+        usage_key: None,
     }
 }
 

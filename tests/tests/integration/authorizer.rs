@@ -81,6 +81,7 @@ async fn state_for(
             },
         ),
         http_format: HttpResponseFormat::Simple,
+        usage_plans: Default::default(),
     }
 }
 
@@ -297,6 +298,7 @@ async fn given_dynamodb_unreachable_then_an_error_never_an_allow() {
             },
         ),
         http_format: HttpResponseFormat::Simple,
+        usage_plans: Default::default(),
     };
     let result = handle_json_event(&state, &rest_token(&token), Timestamp::now()).await;
     assert!(

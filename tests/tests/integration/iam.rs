@@ -21,7 +21,9 @@ use serde_norway::Value;
 /// One grant: actions on resources, for items under key prefixes, naming
 /// only these attributes (`None`: any). Resources: `table`, `gsi1`, `gsi2`,
 /// `stream`, `pepper-key`, `bus`, `dead-letter-queue`, `account-sync-dead-letter-queue`,
-/// `cache-invalidator-dead-letter-queue`, `http-api-stage-authorizer-cache`.
+/// `cache-invalidator-dead-letter-queue`, `http-api-stage-authorizer-cache`,
+/// `rest-api-stage-authorizer-cache`, `usage-plan-sync-dead-letter-queue`,
+/// `api-keys`, `api-key`, `usage-plans`, `usage-plan-keys`, `usage-plan-key`.
 type Row = (
     &'static str,
     &'static [&'static str],
@@ -178,9 +180,21 @@ const GRANTS: &[Row] = &[
     ("cache-invalidator", &["dynamodb:PutItem"], TABLE, &["FEED", "ENDS#"],
         Some(&["entries", "ver", "reset_at", "ttl"])),
     ("cache-invalidator", &["dynamodb:Query"], &["gsi2"], &["EXPIRES#"], None),
-    ("cache-invalidator", &["apigateway:DELETE"], &["http-api-stage-authorizer-cache"], &[], None),
+    ("cache-invalidator", &["apigateway:DELETE"],
+        &["http-api-stage-authorizer-cache", "rest-api-stage-authorizer-cache"], &[], None),
     ("cache-invalidator", STREAM_READS, &["stream"], &[], None),
     ("cache-invalidator", &["sqs:SendMessage"], &["cache-invalidator-dead-letter-queue"], &[], None),
+
+    // With usage plans: a credential (the reconcile's in one batch), its
+    // placed-key mark (the rest in the mark's conditions), the API keys and
+    // plans it keeps.
+    ("usage-plan-sync", &["dynamodb:GetItem", "dynamodb:BatchGetItem"], TABLE, &["TOKEN#"], None),
+    ("usage-plan-sync", &["dynamodb:UpdateItem"], TABLE, &["TOKEN#"],
+        Some(&["usage_key", "rate_limit", "revoked_at", "expires_at"])),
+    ("usage-plan-sync", &["apigateway:GET", "apigateway:POST"],
+        &["api-keys", "usage-plans", "usage-plan-keys"], &[], None),
+    ("usage-plan-sync", &["apigateway:DELETE"], &["api-key", "usage-plan-key"], &[], None),
+    ("usage-plan-sync", &["sqs:SendMessage"], &["usage-plan-sync-dead-letter-queue"], &[], None),
 
     ("account-sync", &["sqs:SendMessage"], &["account-sync-dead-letter-queue"], &[], None),
     ("account-sync", &["dynamodb:GetItem"], TABLE, &["USER#"], None),
@@ -287,6 +301,19 @@ fn resource_name(resource: &Value) -> String {
             "/apis/${HttpApi}/stages/$default/cache/authorizers",
             "http-api-stage-authorizer-cache",
         ),
+        (
+            "/restapis/${UsagePlanRestApiId}/stages/${UsagePlanStage}/cache/authorizers",
+            "rest-api-stage-authorizer-cache",
+        ),
+        (
+            "UsagePlanSyncDeadLetterQueue.Arn",
+            "usage-plan-sync-dead-letter-queue",
+        ),
+        ("::/usageplans/*/keys/*", "usage-plan-key"),
+        ("::/usageplans/*/keys", "usage-plan-keys"),
+        ("::/usageplans", "usage-plans"),
+        ("::/apikeys/*", "api-key"),
+        ("::/apikeys", "api-keys"),
     ];
     known
         .iter()

@@ -35,3 +35,4 @@ mod smoke;
 mod storage;
 mod template;
 mod token_self;
+mod usage_plans;

@@ -677,8 +677,9 @@ fn every_asynchronous_path_gives_up_into_an_alarmed_queue() {
             );
         }
     }
-    // 2 stream mappings, 2 schedules, the directory's rule, account-sync's async retries.
-    assert_eq!(paths, 6);
+    // 2 stream mappings, 3 schedules, the directory's rule and the credential
+    // bus's rule for the usage-plan sync, both syncs' async retries.
+    assert_eq!(paths, 9);
 }
 
 /// A bad authorizer build reaches 10 % of the requests first, and its own
@@ -862,22 +863,38 @@ fn every_function_is_traced_with_the_role_sam_generates() {
 #[test]
 fn the_dashboard_shows_requests_decisions_latency_errors_events_queues_and_flushes() {
     let template = template();
-    let dashboard = resources_of_type(&template, "AWS::CloudWatch::Dashboard");
-    assert_eq!(dashboard.len(), 1);
-    let Value::Tagged(sub) = &dashboard[0].1["Properties"]["DashboardBody"] else {
-        panic!("DashboardBody must be !Sub")
+    let dashboards = resources_of_type(&template, "AWS::CloudWatch::Dashboard");
+    // The main one, and one per condition for the resources it may leave out.
+    let body_of = |condition: Option<&str>| {
+        let found: Vec<_> = dashboards
+            .iter()
+            .filter(|(_, d)| d["Condition"].as_str() == condition)
+            .collect();
+        assert_eq!(found.len(), 1, "one dashboard for {condition:?}");
+        let Value::Tagged(sub) = &found[0].1["Properties"]["DashboardBody"] else {
+            panic!("DashboardBody must be !Sub")
+        };
+        assert!(sub.tag == "Sub");
+        sub.value.as_str().unwrap().to_owned()
     };
-    assert!(sub.tag == "Sub");
-    let text = sub.value.as_str().unwrap();
-    // Each `${X}` names a resource (or an attribute of one) or a pseudo parameter.
+    let text = body_of(None);
+    let text = text.as_str();
+    // Each `${X}` names an unconditional resource (or an attribute of one),
+    // a parameter, or a pseudo parameter.
     let reference = regex_lite::Regex::new(r"\$\{([A-Za-z0-9:]+)(\.[A-Za-z]+)?\}").unwrap();
-    for found in reference.captures_iter(text) {
-        let name = found.get(1).unwrap().as_str();
-        assert!(
-            name.starts_with("AWS::") || !template["Resources"][name].is_null(),
-            "the dashboard names {name}, which the template does not define"
-        );
-    }
+    let named = |text: &str, condition: Option<&str>| {
+        for found in reference.captures_iter(text) {
+            let name = found.get(1).unwrap().as_str();
+            let resource = &template["Resources"][name];
+            assert!(
+                name.starts_with("AWS::")
+                    || !template["Parameters"][name].is_null()
+                    || (!resource.is_null() && resource["Condition"].as_str() == condition),
+                "a dashboard names {name}, which it may not have"
+            );
+        }
+    };
+    named(text, None);
     let body: serde_json::Value = serde_json::from_str(&reference.replace_all(text, "x")).unwrap();
     let widgets = body["widgets"].as_array().unwrap();
     let text_of = serde_json::to_string(&body).unwrap();
@@ -899,19 +916,29 @@ fn the_dashboard_shows_requests_decisions_latency_errors_events_queues_and_flush
     ] {
         assert!(text_of.contains(metric), "the dashboard shows no {metric}");
     }
-    // Every function's errors, and every alarm's state.
-    for (logical, _) in resources_of_type(&template, "AWS::Serverless::Function") {
+    // Every function's errors, and every alarm's state, on its condition's dashboard.
+    let usage_plans = body_of(Some("HasUsagePlans"));
+    named(&usage_plans, Some("HasUsagePlans"));
+    let board = |resource: &Value| match resource["Condition"].as_str() {
+        None => text,
+        Some("HasUsagePlans") => usage_plans.as_str(),
+        Some(other) => panic!("no dashboard for condition {other}"),
+    };
+    for (logical, function) in resources_of_type(&template, "AWS::Serverless::Function") {
         assert!(
-            text.contains(&format!("\"Errors\", \"FunctionName\", \"${{{logical}}}\"")),
+            board(function).contains(&format!("\"Errors\", \"FunctionName\", \"${{{logical}}}\"")),
             "the dashboard lacks {logical}'s errors"
         );
     }
-    for (alarm, _) in resources_of_type(&template, "AWS::CloudWatch::Alarm") {
+    for (alarm, resource) in resources_of_type(&template, "AWS::CloudWatch::Alarm") {
         assert!(
-            text.contains(&format!("${{{alarm}.Arn}}")),
+            board(resource).contains(&format!("${{{alarm}.Arn}}")),
             "the alarm widget lacks {alarm}"
         );
     }
+    assert!(
+        usage_plans.contains("UsageKeysPlaced") && usage_plans.contains("UsagePlanSyncFailures")
+    );
     assert!(widgets.len() >= 8);
 }
 

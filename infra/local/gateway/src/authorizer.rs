@@ -18,6 +18,8 @@ pub enum Answer {
     Iam {
         statements: Vec<Statement>,
         context: Map<String, Value>,
+        /// REST: the API key its requests count against (usage plans).
+        usage_identifier_key: Option<String>,
     },
 }
 
@@ -66,10 +68,27 @@ impl Answer {
             single @ Value::Object(_) => vec![statement(single)].into_iter().collect(),
             _ => Err(MalformedAnswer("IAM policy")),
         }?;
+        let usage_identifier_key = match &result["usageIdentifierKey"] {
+            Value::Null => None,
+            Value::String(key) => Some(key.clone()),
+            _ => return Err(MalformedAnswer("IAM policy")),
+        };
         Ok(Self::Iam {
             statements,
             context,
+            usage_identifier_key,
         })
+    }
+
+    /// The usage-plan key a REST answer names.
+    pub fn usage_identifier_key(&self) -> Option<&str> {
+        match self {
+            Self::Iam {
+                usage_identifier_key,
+                ..
+            } => usage_identifier_key.as_deref(),
+            Self::Simple { .. } => None,
+        }
     }
 
     /// Judges a request to `route_arn`: an explicit Deny wins, then an Allow;
@@ -83,6 +102,7 @@ impl Answer {
             Self::Iam {
                 statements,
                 context,
+                ..
             } => {
                 let covering = |allow: bool| {
                     statements.iter().any(|s| {
@@ -293,6 +313,17 @@ mod tests {
             false
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_rest_answer_may_name_a_usage_plan_key() {
+        let policy = json!({"Version": "2012-10-17", "Statement": []});
+        let with = |key: Value| json!({"principalId": "u", "policyDocument": policy, "usageIdentifierKey": key});
+        let named = Answer::parse(&with(json!("cogdefault0123456789ab")), false).unwrap();
+        assert_eq!(named.usage_identifier_key(), Some("cogdefault0123456789ab"));
+        let none = Answer::parse(&with(Value::Null), false).unwrap();
+        assert_eq!(none.usage_identifier_key(), None);
+        assert!(Answer::parse(&with(json!(7)), false).is_err());
     }
 
     #[test]

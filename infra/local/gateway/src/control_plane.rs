@@ -27,37 +27,7 @@ use crate::events::ApiIdentity;
 use crate::quota::TokenBucket;
 use crate::responses::{empty, json_response, message, set_header};
 use crate::server::{is_loopback_host, redact, DEV_PREFIX};
-
-/// A REST API stage the REST flush answers to (`--rest-stage ID/STAGE`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestStage {
-    pub rest_api_id: String,
-    pub stage: String,
-}
-
-impl std::str::FromStr for RestStage {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.split_once('/') {
-            Some((id, stage)) if valid_name(id) && valid_name(stage) => Ok(Self {
-                rest_api_id: id.to_owned(),
-                stage: stage.to_owned(),
-            }),
-            _ => Err(format!(
-                "expected REST_API_ID/STAGE (letters, digits, - and _), got {text:?}"
-            )),
-        }
-    }
-}
-
-/// API and stage ids as API Gateway spells them; they go into paths and ARNs.
-pub fn valid_name(text: &str) -> bool {
-    (1..=128).contains(&text.len())
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
+use crate::stages::RestStage;
 
 /// The control plane's error answers, named as the AWS SDKs read them: the
 /// `x-amzn-ErrorType` header (it wins over a body `__type`/`code` in

@@ -181,6 +181,39 @@ impl RequestView {
         Value::Object(event)
     }
 
+    /// The REST `REQUEST` event for a Lambda authorizer of a REST API stage
+    /// (`api`): the method's ARN, the request, and its caller's identity.
+    pub fn rest_authorizer_event(&self, route: &MatchedRoute, api: &ApiIdentity) -> Value {
+        let resource = route
+            .route_key
+            .split_once(' ')
+            .map_or(self.path.as_str(), |(_, path)| path);
+        json!({
+            "type": "REQUEST",
+            "methodArn": self.route_arn(api),
+            "resource": resource,
+            "path": self.path,
+            "httpMethod": self.method,
+            "headers": self.headers,
+            "queryStringParameters": self.query_parameters(),
+            "pathParameters": route.path_parameters,
+            "stageVariables": {},
+            "requestContext": {
+                "accountId": api.account_id,
+                "apiId": api.api_id,
+                "stage": api.stage,
+                "requestId": self.request_id,
+                "resourcePath": resource,
+                "httpMethod": self.method,
+                "path": format!("/{}{}", api.stage, self.path),
+                "identity": {
+                    "sourceIp": self.source_ip,
+                    "userAgent": self.header("user-agent").unwrap_or_default(),
+                },
+            },
+        })
+    }
+
     /// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}{path}`.
     pub fn route_arn(&self, api: &ApiIdentity) -> String {
         format!(
@@ -334,6 +367,28 @@ mod tests {
             route_key: "GET /v1/tokens/{id}".into(),
             path_parameters: [("id".to_owned(), "abc".to_owned())].into_iter().collect(),
         }
+    }
+
+    #[test]
+    fn the_rest_authorizer_event_reads_as_a_rest_request_of_the_stage() {
+        let rest = ApiIdentity {
+            api_id: "abc123".into(),
+            stage: "v1".into(),
+            ..api()
+        };
+        let event = view().rest_authorizer_event(&route(), &rest);
+        let typed: aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest =
+            serde_json::from_value(event.clone()).unwrap();
+        assert_eq!(
+            typed.method_arn.as_deref(),
+            Some("arn:aws:execute-api:us-east-1:000000000000:abc123/v1/GET/v1/tokens/abc")
+        );
+        assert_eq!(typed.resource.as_deref(), Some("/v1/tokens/{id}"));
+        assert_eq!(typed.headers["authorization"], "Bearer x");
+        assert_eq!(typed.path_parameters["id"], "abc");
+        assert_eq!(event["type"], "REQUEST");
+        assert_eq!(event["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
+        assert!(event.get("version").is_none(), "no payload 2.0 marker");
     }
 
     #[test]

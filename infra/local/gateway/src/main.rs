@@ -2,7 +2,9 @@
 //! loopback, in front of the functions `cargo lambda watch` serves.
 //! Dev only: it hands out dev sessions to anyone who asks (see `sessions`).
 //! With `--control-plane-listen`, a second listener plays API Gateway's
-//! authorizer-cache flush APIs (see `control_plane`).
+//! authorizer-cache flush APIs (see `control_plane`). With
+//! `--usage-plan-stage`, the token-authorized routes are played as a REST
+//! stage with API keys and usage plans (see `usage_plans`).
 
 mod access_log;
 mod authorizer;
@@ -18,7 +20,9 @@ mod responses;
 mod serve;
 mod server;
 mod sessions;
+mod stages;
 mod template;
+mod usage_plans;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -30,11 +34,13 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tokio::net::TcpListener;
 
-use crate::control_plane::{ControlPlane, RestStage};
+use crate::control_plane::ControlPlane;
 use crate::lambda::LambdaClient;
 use crate::quota::TokenBucket;
 use crate::server::Gateway;
+use crate::stages::{valid_name, RestStage};
 use crate::template::RouteAuth;
+use crate::usage_plans::UsagePlans;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,6 +78,16 @@ struct Args {
     /// gateway's cache (the gateway has no REST API of its own). Repeatable.
     #[arg(long = "rest-stage", value_name = "REST_API_ID/STAGE")]
     rest_stages: Vec<RestStage>,
+    /// Plays the token-authorized routes as this REST stage, with API keys
+    /// and usage plans read from `--usage-plans-url` (REST `REQUEST`
+    /// authorizer events; 403 without a key in a plan of the stage, 429 over
+    /// its throttle). Absent: the template's HTTP API.
+    #[arg(long, value_name = "REST_API_ID/STAGE", requires = "usage_plans_url")]
+    usage_plan_stage: Option<RestStage>,
+    /// The API Gateway control plane holding the stage's keys and plans
+    /// (moto locally, where the usage-plan sync writes them).
+    #[arg(long, requires = "usage_plan_stage")]
+    usage_plans_url: Option<String>,
     /// The control plane's quota: AWS's "Total operations" rate per second...
     #[arg(long, default_value_t = 10.0, value_parser = parse_rate)]
     control_plane_rate: f64,
@@ -81,7 +97,7 @@ struct Args {
 }
 
 fn parse_name(text: &str) -> Result<String, String> {
-    control_plane::valid_name(text)
+    valid_name(text)
         .then(|| text.to_owned())
         .ok_or_else(|| format!("expected letters, digits, - and _, got {text:?}"))
 }
@@ -121,7 +137,11 @@ async fn main() -> Result<()> {
     if let Some(address) = args.control_plane_listen.filter(|a| !a.ip().is_loopback()) {
         bail!("{address} is not a loopback address: the control plane is for local runs only");
     }
-    let gateway = Arc::new(gateway(&args)?);
+    let mut gateway = gateway(&args)?;
+    if let (Some(stage), Some(url)) = (&args.usage_plan_stage, &args.usage_plans_url) {
+        gateway = gateway.with_usage_plans(UsagePlans::new(url, stage.clone()).await);
+    }
+    let gateway = Arc::new(gateway);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -150,6 +170,7 @@ async fn main() -> Result<()> {
         lambda_url = %args.lambda_url,
         api_id = %gateway.identity().api_id,
         authorizer_ttl_seconds = gateway.authorizer_ttl().as_secs(),
+        rest_stage = ?gateway.rest_stage().map(|s| format!("{}/{}", s.rest_api_id, s.stage)),
         "listening on http://{}",
         listener.local_addr()?
     );

@@ -23,7 +23,9 @@ use crate::events::{ApiIdentity, HttpAnswer, MatchedRoute, RequestView, CLF_TIME
 use crate::lambda::{Invocation, LambdaClient};
 use crate::responses::{http_response, message};
 use crate::sessions::Sessions;
+use crate::stages::RestStage;
 use crate::template::{Api, LambdaAuthorizer, RouteAuth, RouteConfig};
+use crate::usage_plans::{Metered, UsagePlans};
 
 /// API Gateway's payload limit.
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -40,7 +42,21 @@ pub struct Gateway {
     stats: Arc<CacheStats>,
     sessions: Sessions,
     requests: AtomicU64,
+    /// Plays the token-authorized routes as this REST stage, with its
+    /// usage plans (`--usage-plans-url`); `None`: the HTTP API.
+    rest: Option<RestMode>,
 }
+
+/// A REST stage: its identity in method ARNs, and its keys and plans.
+#[derive(Debug)]
+struct RestMode {
+    identity: ApiIdentity,
+    plans: UsagePlans,
+}
+
+/// A Lambda authorizer's verdict, how it was reached, and the usage-plan
+/// key its answer named.
+type Authorized = (Verdict, AuthNote, Option<String>);
 
 /// How a request was authorized, for the gateway's own log.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +117,26 @@ impl Gateway {
             stats: Arc::new(CacheStats::default()),
             sessions: Sessions::new(session_lifetime),
             requests: AtomicU64::new(0),
+            rest: None,
         }
+    }
+
+    /// Token-authorized routes as `plans`' REST stage: REST `REQUEST`
+    /// authorizer events, then API keys and usage plans (`usage_plans`).
+    /// The integration still gets payload 2.0: the functions are the HTTP
+    /// API's.
+    pub fn with_usage_plans(mut self, plans: UsagePlans) -> Self {
+        let identity = ApiIdentity {
+            api_id: plans.stage().rest_api_id.clone(),
+            stage: plans.stage().stage.clone(),
+            ..self.identity.clone()
+        };
+        self.rest = Some(RestMode { identity, plans });
+        self
+    }
+
+    pub fn rest_stage(&self) -> Option<&RestStage> {
+        self.rest.as_ref().map(|rest| rest.plans.stage())
     }
 
     pub fn authorizer_ttl(&self) -> Duration {
@@ -264,10 +299,13 @@ impl Gateway {
             },
             RouteAuth::Lambda(authorizer) => {
                 let refused = match self.authorize(authorizer, &view, &matched, &mut call).await {
-                    Ok((Verdict::Allow(context), note)) => {
-                        Ok((Some(json!({"lambda": context})), note))
+                    Ok((Verdict::Allow(context), note, usage_key)) => {
+                        match self.meter(usage_key.as_deref()).await {
+                            Ok(()) => Ok((Some(json!({"lambda": context})), note)),
+                            Err(response) => Err((response, note)),
+                        }
                     }
-                    Ok((Verdict::Forbidden, note)) => {
+                    Ok((Verdict::Forbidden, note, _)) => {
                         Err((message(StatusCode::FORBIDDEN, "Forbidden"), note))
                     }
                     Err(response) => Err((response, AuthNote::AuthorizerCalled)),
@@ -317,6 +355,29 @@ impl Gateway {
         }
     }
 
+    /// A REST stage's API key and usage plan check of an allowed request
+    /// (nothing for the HTTP API): 403 without a key in a plan of the
+    /// stage, 429 over the plan's throttle.
+    async fn meter(&self, usage_key: Option<&str>) -> Result<(), Response<Full<Bytes>>> {
+        let Some(rest) = &self.rest else {
+            return Ok(());
+        };
+        match rest.plans.meter(usage_key, Instant::now()).await {
+            Ok(Metered::Admitted) => Ok(()),
+            Ok(Metered::Forbidden) => Err(message(StatusCode::FORBIDDEN, "Forbidden")),
+            Ok(Metered::Throttled) => {
+                Err(message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"))
+            }
+            Err(error) => {
+                tracing::error!(%error, "usage plans unreadable");
+                Err(message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                ))
+            }
+        }
+    }
+
     /// Runs the Lambda authorizer (or uses its cached answer) as API Gateway does:
     /// a missing identity source is 401 without a call; an `Unauthorized`
     /// error is 401; any other failure is 500.
@@ -337,7 +398,7 @@ impl Gateway {
         view: &RequestView,
         route: &MatchedRoute,
         call: &mut Option<AuthorizerCall>,
-    ) -> Result<(Verdict, AuthNote), Response<Full<Bytes>>> {
+    ) -> Result<Authorized, Response<Full<Bytes>>> {
         let unauthorized = || message(StatusCode::UNAUTHORIZED, "Unauthorized");
         let internal = || message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
         let identity = authorizer
@@ -346,7 +407,11 @@ impl Gateway {
             .map(|source| view.identity_value(source, route, &self.identity))
             .collect::<Option<Vec<String>>>()
             .ok_or_else(unauthorized)?;
-        let route_arn = view.route_arn(&self.identity);
+        let api = self
+            .rest
+            .as_ref()
+            .map_or(&self.identity, |rest| &rest.identity);
+        let route_arn = view.route_arn(api);
         let key = AnswerCache::key(&authorizer.name, &identity);
         // AWS caches only for an authorizer with an identity source; without
         // one, every caller would share one key.
@@ -356,10 +421,20 @@ impl Gateway {
             .flatten()
         {
             self.stats.hit();
-            return Ok((answer.verdict(&route_arn), AuthNote::AuthorizerCached));
+            let usage_key = answer.usage_identifier_key().map(str::to_owned);
+            return Ok((
+                answer.verdict(&route_arn),
+                AuthNote::AuthorizerCached,
+                usage_key,
+            ));
         }
         self.stats.miss();
-        let event = view.authorizer_event(route, &self.identity, &identity);
+        let event = match &self.rest {
+            Some(rest) => view.rest_authorizer_event(route, &rest.identity),
+            None => view.authorizer_event(route, &self.identity, &identity),
+        };
+        // A REST authorizer always answers with an IAM policy.
+        let simple = authorizer.simple_responses && self.rest.is_none();
         self.stats.invocation();
         let invoked = Instant::now();
         let result = self.lambda.invoke(&authorizer.function, &event).await;
@@ -370,12 +445,13 @@ impl Gateway {
             });
         };
         let answer = match result {
-            Ok(Invocation::Returned(result)) => Answer::parse(&result, authorizer.simple_responses)
-                .map_err(|error| {
-                    tracing::error!(%error, simple = authorizer.simple_responses, "authorizer answer refused");
+            Ok(Invocation::Returned(result)) => {
+                Answer::parse(&result, simple).map_err(|error| {
+                    tracing::error!(%error, simple, "authorizer answer refused");
                     failed("the authorizer's answer is invalid");
                     internal()
-                })?,
+                })?
+            }
             Ok(Invocation::FunctionError { message, .. }) if message == "Unauthorized" => {
                 failed("Unauthorized");
                 return Err(unauthorized());
@@ -396,10 +472,11 @@ impl Gateway {
             error: None,
         });
         let verdict = answer.verdict(&route_arn);
+        let usage_key = answer.usage_identifier_key().map(str::to_owned);
         if cacheable {
             self.cache.put(key, answer, Instant::now());
         }
-        Ok((verdict, AuthNote::AuthorizerCalled))
+        Ok((verdict, AuthNote::AuthorizerCalled, usage_key))
     }
 
     fn match_route(&self, view: &RequestView) -> Option<(&RouteConfig, MatchedRoute)> {

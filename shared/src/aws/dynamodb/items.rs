@@ -91,6 +91,9 @@ pub(super) fn token_item(record: &TokenRecord) -> Item {
     }
     if let Some(limit) = record.rate_limit {
         item.insert(RATE_LIMIT.into(), rate_limit_value(limit));
+        if record.usage_key_placed {
+            item.insert(USAGE_KEY.into(), rate_limit_value(limit));
+        }
     }
     if let Some(orgs) = &record.org_limit {
         item.insert(ORG_LIMIT.into(), AttributeValue::Ss(orgs.clone()));
@@ -142,21 +145,25 @@ pub(super) fn rate_limit_value(limit: RateLimit) -> AttributeValue {
     ]))
 }
 
+/// The limit whose usage-plan key the sync placed, in the rate limit's
+/// shape; the token's key is placed while it equals `rate_limit`.
+pub(super) const USAGE_KEY: &str = "usage_key";
+
 /// A stored limit that does not parse is damage, never "unlimited".
-fn rate_limit(item: &Item) -> Result<Option<RateLimit>, StoreError> {
-    let Some(value) = item.get(RATE_LIMIT) else {
+fn limit_at(item: &Item, attribute: &str) -> Result<Option<RateLimit>, StoreError> {
+    let Some(value) = item.get(attribute) else {
         return Ok(None);
     };
-    let map = value.as_m().map_err(|_| malformed(RATE_LIMIT))?;
+    let map = value.as_m().map_err(|_| malformed(attribute))?;
     let number = |name: &str| {
         map.get(name)
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse::<u32>().ok())
-            .ok_or_else(|| malformed(RATE_LIMIT))
+            .ok_or_else(|| malformed(attribute))
     };
     RateLimit::new(number("per_second")?, Some(number("burst")?))
         .map(Some)
-        .map_err(|_| malformed(RATE_LIMIT))
+        .map_err(|_| malformed(attribute))
 }
 
 impl TryFrom<&Item> for TokenRecord {
@@ -184,6 +191,7 @@ impl TryFrom<&Item> for TokenRecord {
             by: get_opt_s(item, "revoked_by").unwrap_or_default(),
             reason: get_opt_s(item, "revoke_reason").unwrap_or_default(),
         });
+        let rate_limit = limit_at(item, RATE_LIMIT)?;
         Ok(TokenRecord {
             id,
             owner: Owner {
@@ -201,7 +209,8 @@ impl TryFrom<&Item> for TokenRecord {
             last_use: last_use::read(item)?,
             org_decisions: approvals::read(item)?,
             allowed_ips: allowed_ips(item)?,
-            rate_limit: rate_limit(item)?,
+            rate_limit,
+            usage_key_placed: rate_limit.is_some() && limit_at(item, USAGE_KEY)? == rate_limit,
             org_limit: org_limit(item)?,
             family: get_opt_s(item, FAMILY)
                 .map(|id| id.parse().map(Box::new).map_err(|_| malformed(FAMILY)))
@@ -374,6 +383,7 @@ pub(super) mod tests {
             org_limit: Some(vec!["acme".into(), "globex".into()]),
             family: None,
             rate_limit: RateLimit::new(50, Some(100)).ok(),
+            usage_key_placed: false,
         }
     }
 
@@ -415,6 +425,36 @@ pub(super) mod tests {
         let mut unlimited = record();
         unlimited.rate_limit = None;
         assert!(!token_item(&unlimited).contains_key(RATE_LIMIT));
+    }
+
+    #[test]
+    fn a_usage_key_is_placed_only_for_the_limit_the_token_has() {
+        let mut placed = record();
+        placed.usage_key_placed = true;
+        let item = token_item(&placed);
+        assert_eq!(TokenRecord::try_from(&item).unwrap(), placed);
+
+        let mut other_limit = item.clone();
+        other_limit.insert(
+            RATE_LIMIT.into(),
+            rate_limit_value(RateLimit::new(5, None).unwrap()),
+        );
+        assert!(
+            !TokenRecord::try_from(&other_limit)
+                .unwrap()
+                .usage_key_placed
+        );
+
+        let mut lifted = item.clone();
+        lifted.remove(RATE_LIMIT);
+        assert!(!TokenRecord::try_from(&lifted).unwrap().usage_key_placed);
+
+        let mut damaged = item;
+        damaged.insert(USAGE_KEY.into(), AttributeValue::S("10/s".into()));
+        assert!(matches!(
+            TokenRecord::try_from(&damaged),
+            Err(StoreError::Malformed(_))
+        ));
     }
 
     #[test]

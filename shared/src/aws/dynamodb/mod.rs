@@ -58,6 +58,7 @@ pub mod stream;
 mod token_writes;
 mod tokens;
 mod transaction;
+mod usage_keys;
 
 use std::collections::HashMap;
 
