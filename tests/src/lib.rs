@@ -250,6 +250,7 @@ pub mod github;
 pub mod iam;
 pub mod proxy;
 pub mod runtime_api;
+pub mod usage_plans;
 
 /// The management service and the authorizer over one store, built as the
 /// functions build them (the ring decrypted through the stack's KMS).

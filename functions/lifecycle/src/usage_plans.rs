@@ -11,7 +11,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_apigateway::types::{ApiStage, ThrottleSettings, UsagePlan};
+use aws_sdk_apigateway::types::{
+    ApiKeySourceType, ApiStage, Op, PatchOperation, ThrottleSettings, UsagePlan,
+};
 use aws_sdk_apigateway::Client;
 use cog_tokens::records::{PlanName, RateLimit, UsageKey};
 use cog_tokens::store::usage_plans::{UsagePlanError, UsagePlans};
@@ -134,7 +136,10 @@ impl SdkUsagePlans {
             .iter()
             .find(|plan| plan.name() == Some(name.as_str()))
         {
-            Some(plan) => plan.id().unwrap_or_default().to_owned(),
+            Some(plan) => {
+                self.add_missing_stages(plan).await?;
+                plan.id().unwrap_or_default().to_owned()
+            }
             None => {
                 let throttle = ThrottleSettings::builder()
                     .rate_limit(f64::from(limit.per_second()))
@@ -164,6 +169,38 @@ impl SdkUsagePlans {
             plans.insert(limit, id.clone());
         }
         Ok(id)
+    }
+
+    /// Adds to `plan` the configured stages it does not cover.
+    async fn add_missing_stages(&self, plan: &UsagePlan) -> Result<(), UsagePlanError> {
+        let covered = |api: &str, stage: &str| {
+            plan.api_stages()
+                .iter()
+                .any(|s| s.api_id() == Some(api) && s.stage() == Some(stage))
+        };
+        let missing: Vec<PatchOperation> = self
+            .stages
+            .iter()
+            .filter(|(api, stage)| !covered(api, stage))
+            .map(|(api, stage)| {
+                PatchOperation::builder()
+                    .op(Op::Add)
+                    .path("/apiStages")
+                    .value(format!("{api}:{stage}"))
+                    .build()
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .update_usage_plan()
+            .usage_plan_id(plan.id().unwrap_or_default())
+            .set_patch_operations(Some(missing))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| Self::error(&e))
     }
 
     fn learnt(&self, limit: RateLimit) -> Option<String> {
@@ -231,7 +268,22 @@ impl UsagePlans for SdkUsagePlans {
             .await;
         match added {
             Ok(_) => Ok(()),
-            Err(error) if Self::code(&error) == Some("ConflictException") => Ok(()),
+            // Added meanwhile, or held by another plan of the stage (an
+            // operator's): only the first is placed.
+            Err(error) if Self::code(&error) == Some("ConflictException") => {
+                let holding = self.plans_of(Some(&key_id)).await?;
+                if holding
+                    .iter()
+                    .any(|plan| plan.id() == Some(plan_id.as_str()))
+                {
+                    Ok(())
+                } else {
+                    Err(UsagePlanError::Misconfigured(format!(
+                        "{} is in another usage plan of the stage",
+                        key.name(&self.prefix)
+                    )))
+                }
+            }
             Err(error) if Self::code(&error) == Some("NotFoundException") => {
                 // The plan this process knew is gone: learn it again next time.
                 if let Ok(mut plans) = self.plans.lock() {
@@ -241,6 +293,30 @@ impl UsagePlans for SdkUsagePlans {
             }
             Err(error) => Err(Self::error(&error)),
         }
+    }
+
+    async fn check_stages(&self) -> Result<(), UsagePlanError> {
+        for api in self.stages.iter().map(|(api, _)| api) {
+            let rest = self
+                .client
+                .get_rest_api()
+                .rest_api_id(api)
+                .send()
+                .await
+                .map_err(|e| Self::error(&e))?;
+            if rest.api_key_source() != Some(&ApiKeySourceType::Authorizer) {
+                return Err(UsagePlanError::Misconfigured(format!(
+                    "REST API {api}: its key source is not AUTHORIZER"
+                )));
+            }
+        }
+        let prefix = format!("{}-rate-", self.prefix);
+        for plan in self.plans_of(None).await? {
+            if plan.name().is_some_and(|name| name.starts_with(&prefix)) {
+                self.add_missing_stages(&plan).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn remove(&self, key: &UsageKey) -> Result<(), UsagePlanError> {

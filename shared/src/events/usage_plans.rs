@@ -5,7 +5,10 @@
 //! already) and an hourly reconcile of every key this system holds, which
 //! removes a live token's keys for limits it no longer has, and the keys of
 //! tokens that ended with no event of their own (a rotation's grace
-//! running out, "revoke all").
+//! running out) or whose event was lost.
+//!
+//! One sync at a time (the function's reserved concurrency is 1): two
+//! side by side could remove a key the other had just marked again.
 //!
 //! The order keeps every answer valid: a key is placed before the token is
 //! marked (the authorizer names its own key only when marked), and a mark
@@ -109,7 +112,6 @@ where
         superseded: Superseded,
     ) -> Result<Option<SyncReport>, SyncError> {
         let record = self.store.get_token(token).await?;
-        let held = self.plans.keys(Some(token)).await?;
         let live = record
             .as_ref()
             .filter(|record| record.status(now) == TokenStatus::Active);
@@ -119,23 +121,46 @@ where
                 token: *token,
                 limit,
             });
+        let placed = live.is_some_and(|record| record.usage_key_placed);
+        let event = superseded == Superseded::Kept;
+        // What an event's sync settles without the control plane (its
+        // quota is the account's): a key placed already; a live token
+        // without a limit, whose old keys wait for the reconcile; an ended
+        // one that had no limit, likewise.
+        if event {
+            match (&record, wanted) {
+                (Some(_), Some(_)) if placed => return Ok(Some(SyncReport::default())),
+                (Some(ended), None) if live.is_none() && ended.rate_limit.is_none() => {
+                    return Ok(Some(SyncReport::default()))
+                }
+                (Some(_), None) if live.is_some() => {
+                    return Ok(self
+                        .store
+                        .clear_placed(token, now)
+                        .await?
+                        .then(SyncReport::default));
+                }
+                _ => {}
+            }
+        }
+        let held = self.plans.keys(Some(token)).await?;
         let mut report = SyncReport::default();
         if let Some(key) = wanted {
-            if !held.contains(&key) || !live.is_some_and(|r| r.usage_key_placed) {
+            if !held.contains(&key) || !placed {
                 self.plans.place(&key).await?;
                 if !self.store.mark_placed(token, key.limit).await? {
                     return Ok(None);
                 }
                 report.placed += 1;
             }
-        } else if record.is_some() && !self.store.clear_placed(token, now).await? {
+        } else if live.is_some() && !self.store.clear_placed(token, now).await? {
             return Ok(None);
         }
         // A live token's old keys stay until the reconcile: an answer the
         // gateway cached before the change may still name one (the cache
         // invalidator flushes it within a second), and a key in no plan is
         // a 403. An ended token's requests are refused anyway.
-        if live.is_none() || superseded == Superseded::Removed {
+        if live.is_none() || !event {
             for old in held.iter().filter(|old| Some(**old) != wanted) {
                 self.plans.remove(old).await?;
                 report.removed += 1;
@@ -147,6 +172,7 @@ where
     /// Syncs every token this system holds a key for that is out of line:
     /// one batch read of their records, control-plane calls only for those.
     pub async fn reconcile(&self, now: Timestamp) -> Result<SyncReport, SyncError> {
+        self.plans.check_stages().await?;
         let mut held: BTreeMap<TokenId, Vec<UsageKey>> = BTreeMap::new();
         for key in self.plans.keys(None).await? {
             held.entry(key.token).or_default().push(key);

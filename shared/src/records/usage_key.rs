@@ -20,7 +20,7 @@ pub struct UsageKey {
 const VALUE_PREFIX: &str = "cogusage";
 
 impl UsageKey {
-    /// What the authorizer returns as `usageIdentifierKey`: 26 to 35
+    /// What the authorizer returns as `usageIdentifierKey`: 28 to 35
     /// letters and digits (API Gateway takes 20 to 128). Not a secret: with
     /// the key source `AUTHORIZER`, clients cannot present a key.
     pub fn value(&self) -> String {

@@ -19,6 +19,10 @@ pub enum UsagePlanError {
     /// matter; the authorizer's own bucket still applies.
     #[error("quota reached: {0}")]
     QuotaReached(String),
+    /// The REST API is set up so the usage plans cannot hold: its key
+    /// source is not `AUTHORIZER`, or a key sits in another plan.
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
     #[error("usage plan call failed: {0}")]
     Failed(String),
 }
@@ -33,6 +37,11 @@ pub trait UsagePlans: Send + Sync {
 
     /// Takes `key` out of its plans and deletes it; absent already: done.
     async fn remove(&self, key: &UsageKey) -> Result<(), UsagePlanError>;
+
+    /// Checks that each stage's API takes its keys from the authorizer
+    /// (else a client could present any key), and adds the stages any of
+    /// this system's plans lacks (after a stage was added or renamed).
+    async fn check_stages(&self) -> Result<(), UsagePlanError>;
 }
 
 /// The token's side of a placed key.

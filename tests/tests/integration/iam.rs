@@ -23,7 +23,8 @@ use serde_norway::Value;
 /// `stream`, `pepper-key`, `bus`, `dead-letter-queue`, `account-sync-dead-letter-queue`,
 /// `cache-invalidator-dead-letter-queue`, `http-api-stage-authorizer-cache`,
 /// `rest-api-stage-authorizer-cache`, `usage-plan-sync-dead-letter-queue`,
-/// `api-keys`, `api-key`, `usage-plans`, `usage-plan-keys`, `usage-plan-key`.
+/// `api-keys`, `api-key`, `usage-plans`, `usage-plan`, `usage-plan-keys`,
+/// `usage-plan-key`, `usage-plan-rest-api`.
 type Row = (
     &'static str,
     &'static [&'static str],
@@ -191,9 +192,11 @@ const GRANTS: &[Row] = &[
     ("usage-plan-sync", &["dynamodb:GetItem", "dynamodb:BatchGetItem"], TABLE, &["TOKEN#"], None),
     ("usage-plan-sync", &["dynamodb:UpdateItem"], TABLE, &["TOKEN#"],
         Some(&["usage_key", "rate_limit", "revoked_at", "expires_at"])),
-    ("usage-plan-sync", &["apigateway:GET", "apigateway:POST"],
-        &["api-keys", "usage-plans", "usage-plan-keys"], &[], None),
+    ("usage-plan-sync", &["apigateway:GET", "apigateway:POST"], &["api-keys", "usage-plans"], &[], None),
+    ("usage-plan-sync", &["apigateway:POST"], &["usage-plan-keys"], &[], None),
+    ("usage-plan-sync", &["apigateway:PATCH"], &["usage-plan"], &[], None),
     ("usage-plan-sync", &["apigateway:DELETE"], &["api-key", "usage-plan-key"], &[], None),
+    ("usage-plan-sync", &["apigateway:GET"], &["usage-plan-rest-api"], &[], None),
     ("usage-plan-sync", &["sqs:SendMessage"], &["usage-plan-sync-dead-letter-queue"], &[], None),
 
     ("account-sync", &["sqs:SendMessage"], &["account-sync-dead-letter-queue"], &[], None),
@@ -311,7 +314,9 @@ fn resource_name(resource: &Value) -> String {
         ),
         ("::/usageplans/*/keys/*", "usage-plan-key"),
         ("::/usageplans/*/keys", "usage-plan-keys"),
+        ("::/usageplans/*", "usage-plan"),
         ("::/usageplans", "usage-plans"),
+        ("::/restapis/${UsagePlanRestApiId}", "usage-plan-rest-api"),
         ("::/apikeys/*", "api-key"),
         ("::/apikeys", "api-keys"),
     ];

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use cog_integration_tests::caching::cached_chain_with;
 use cog_integration_tests::chain::{Chain, ChainConfig};
 use cog_integration_tests::events::EventTap;
+use cog_integration_tests::usage_plans::{api_gateway, bus_event, rest_api, ApiKeySourceType};
 use cog_integration_tests::{repo_root, same_id_other_secret, unique, Stack};
-use cog_tokens::records::Timestamp;
+use cog_tokens::records::{AuditAction, Owner, Timestamp};
 use serde_json::{json, Value};
 
 const DIRECTORY_ACCOUNT: &str = "210987654321";
@@ -183,6 +184,25 @@ async fn every_function_writes_its_documented_metrics_as_emf_from_a_local_stack_
         store.table(),
         &[],
     );
+    let gateway = api_gateway().await;
+    let stages = format!(
+        "{}/v1",
+        rest_api(&gateway, ApiKeySourceType::Authorizer).await
+    );
+    let (prefix, moto) = (
+        unique("metered"),
+        std::env::var("AWS_ENDPOINT_URL_KMS").unwrap(),
+    );
+    chain.start_extra_function(
+        "usage-plan-sync",
+        "functions/lifecycle/src",
+        store.table(),
+        &[
+            ("USAGE_PLAN_STAGES", &stages),
+            ("USAGE_PLAN_PREFIX", &prefix),
+            ("AWS_ENDPOINT_URL_API_GATEWAY", &moto),
+        ],
+    );
 
     // Management, the authorizer and whoami: a token made, used, forged, revoked.
     let cookie = chain.sign_in(&user).await;
@@ -239,6 +259,26 @@ async fn every_function_writes_its_documented_metrics_as_emf_from_a_local_stack_
         .unwrap();
     let swept = chain.invoke("expiry-sweep", "{}").await.unwrap();
     assert_eq!(swept.status, 200, "{}", swept.body);
+    // The usage-plan sync: a rate-limited token's creation, then a reconcile.
+    let body = r#"{"name": "metered", "scopes": ["tokens:read"], "rate_limit": {"requests_per_second": 5}}"#;
+    let json_session = [
+        ("cookie", cookie.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let limited = chain.call("POST", "/v1/tokens", &json_session, body).await;
+    assert_eq!(limited.status, 201, "{}", limited.body);
+    let limited_id = limited.json()["id"].as_str().unwrap().parse().unwrap();
+    let created = bus_event(
+        &store,
+        &Owner::user(&user),
+        AuditAction::TokenCreate,
+        limited_id,
+    )
+    .await;
+    for event in [created.to_string(), r#"{"tick": "reconcile"}"#.to_owned()] {
+        let synced = chain.invoke("usage-plan-sync", &event).await.unwrap();
+        assert_eq!(synced.status, 200, "{}", synced.body);
+    }
 
     let documented = documented_metrics();
     all_documented(&chain, &documented).await;
@@ -255,7 +295,8 @@ async fn every_function_writes_its_documented_metrics_as_emf_from_a_local_stack_
     assert_eq!(total(&authorizer, "Decisions", &malformed), 1.0);
     let issued = emf_documents(&chain, "issue-token");
     let created = [("Route", "POST /v1/tokens"), ("Status", "201")];
-    assert_eq!(total(&issued, "Requests", &created), 2.0);
+    // Two used and revoked, one rate-limited for the usage-plan sync.
+    assert_eq!(total(&issued, "Requests", &created), 3.0);
     let revocations = emf_documents(&chain, "revoke-token");
     let deleted = [("Route", "DELETE /v1/tokens/{id}"), ("Status", "204")];
     assert_eq!(total(&revocations, "Requests", &deleted), 1.0);
@@ -264,6 +305,9 @@ async fn every_function_writes_its_documented_metrics_as_emf_from_a_local_stack_
     assert_eq!(total(&leaks, "LeakTokensRevoked", &[]), 1.0);
     assert_eq!(total(&leaks, "LeakFalsePositives", &[]), 1.0);
     assert_eq!(total(&leaks, "LeakResponseFailures", &[]), 0.0);
+    let plans = emf_documents(&chain, "usage-plan-sync");
+    assert_eq!(total(&plans, "UsageKeysPlaced", &[]), 1.0);
+    assert_eq!(total(&plans, "UsagePlanSyncFailures", &[]), 0.0);
     let sync = emf_documents(&chain, "account-sync");
     assert_eq!(total(&sync, "AccountSyncApplied", &[]), 1.0);
     assert_eq!(total(&sync, "AccountSyncRefused", &[]), 1.0);

@@ -12,16 +12,17 @@ use authorizer::config::HttpResponseFormat;
 use authorizer::handler::{handle_json_event, AuthorizerState};
 use authorizer::response::AuthorizerResponse;
 use authorizer::usage_plans::UsagePlanKeys;
-use aws_sdk_apigateway::Client as ApiGateway;
 use cog_integration_tests::services::{authorizer, manager, policy, request, Manager};
+use cog_integration_tests::usage_plans::{
+    api_gateway, bus_event, rest_api, ApiGateway, ApiKeySourceType,
+};
 use cog_integration_tests::{caller, unique, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::events::usage_plans::{SyncReport, UsagePlanSync};
-use cog_tokens::events::LifecycleEvent;
 use cog_tokens::management::{RateLimitRequest, TokenRequest};
 use cog_tokens::records::{AuditAction, Owner, RateLimit, Timestamp, UsageKey};
 use cog_tokens::store::usage_plans::UsagePlans;
-use cog_tokens::store::{AuditLog, TokenStore};
+use cog_tokens::store::TokenStore;
 use cog_tokens::PlainToken;
 use lifecycle::plan_sync::handle;
 use lifecycle::usage_plans::SdkUsagePlans;
@@ -30,28 +31,6 @@ use serde_json::json;
 const DEFAULT_KEY: &str = "cogdefault0123456789abcdef";
 
 type Sync = UsagePlanSync<DynamoStore, SdkUsagePlans>;
-
-/// API Gateway on moto (the KMS emulator's server serves it too).
-async fn api_gateway() -> ApiGateway {
-    let sdk = cog_tokens::aws::sdk_config().await;
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_KMS").unwrap();
-    ApiGateway::from_conf(
-        aws_sdk_apigateway::config::Builder::from(&sdk)
-            .endpoint_url(endpoint)
-            .build(),
-    )
-}
-
-/// A new REST API on moto: its id.
-async fn rest_api(gateway: &ApiGateway) -> String {
-    let api = gateway
-        .create_rest_api()
-        .name(unique("rest"))
-        .send()
-        .await
-        .unwrap();
-    api.id().unwrap().to_owned()
-}
 
 struct Setup {
     stack: Stack,
@@ -68,7 +47,7 @@ async fn setup(users: &[&str]) -> Setup {
     let (store, _key) = stack.seeded(users).await;
     let manager = manager(&stack, &store, policy(50)).await;
     let gateway = api_gateway().await;
-    let api_id = rest_api(&gateway).await;
+    let api_id = rest_api(&gateway, ApiKeySourceType::Authorizer).await;
     let prefix = unique("it");
     let plans = SdkUsagePlans::new(
         gateway.clone(),
@@ -225,21 +204,7 @@ async fn a_limited_token_gets_a_key_in_its_limits_plan_a_new_one_per_change_and_
     );
 
     // The sync runs from the bus event the creation's audit becomes.
-    let trail = s
-        .store
-        .audit_events(Some(&Owner::user("uma")), 10)
-        .await
-        .unwrap();
-    let audit = trail
-        .iter()
-        .find(|a| a.action == AuditAction::TokenCreate && a.token_id == Some(id))
-        .unwrap();
-    let published = LifecycleEvent::from_audit(audit).unwrap();
-    let event = json!({
-        "source": "cog.tokens",
-        "detail-type": published.detail_type,
-        "detail": published.detail,
-    });
+    let event = bus_event(&s.store, &Owner::user("uma"), AuditAction::TokenCreate, id).await;
     let (result, tally) = handle(&s.sync, &event).await;
     assert_eq!(
         result.unwrap(),
@@ -408,7 +373,8 @@ async fn the_reconcile_removes_the_keys_of_tokens_that_ended_without_an_event_of
     );
     plans.place(&key(gone, 1, 1)).await.unwrap();
     plans.place(&key(kept.record.id, 9, 9)).await.unwrap();
-    // "Revoke all" names no token: only the reconcile sees `ended` end.
+    // Revoke-all's per-token events are not delivered here (as if lost):
+    // only the reconcile sees `ended` end.
     assert_eq!(
         s.manager.revoke_all(&wes, Timestamp::now()).await.unwrap(),
         1
@@ -433,6 +399,59 @@ async fn the_reconcile_removes_the_keys_of_tokens_that_ended_without_an_event_of
         SyncReport::default()
     );
     assert_eq!(s.rest_usage_key(&kept.token).await, Some(kept_key.value()));
+}
+
+#[tokio::test]
+async fn the_reconcile_adds_a_new_stage_to_every_plan_and_refuses_a_rest_api_taking_keys_from_headers(
+) {
+    let s = setup(&["yan"]).await;
+    let created = s
+        .manager
+        .create(&caller("yan"), limited("ci", 7, 7), None, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(s.sync(&created.record.id).await.placed, 1);
+    let name = key(created.record.id, 7, 7).name(&s.prefix);
+    assert_eq!(
+        s.plans_of(&name).await[0].3,
+        vec![format!("{}/v1", s.api_id)]
+    );
+
+    // A second stage: every plan of this prefix covers it after the reconcile.
+    let second = rest_api(&s.gateway, ApiKeySourceType::Authorizer).await;
+    let stages = vec![
+        (s.api_id.clone(), "v1".into()),
+        (second.clone(), "live".into()),
+    ];
+    let widened = UsagePlanSync::new(
+        Arc::new(s.store.clone()),
+        SdkUsagePlans::new(s.gateway.clone(), s.prefix.clone(), stages),
+    );
+    assert_eq!(
+        widened.reconcile(Timestamp::now()).await.unwrap(),
+        SyncReport::default()
+    );
+    let mut covered = s.plans_of(&name).await[0].3.clone();
+    covered.sort();
+    let mut expected = vec![format!("{}/v1", s.api_id), format!("{second}/live")];
+    expected.sort();
+    assert_eq!(covered, expected);
+
+    // With keys from a header, any client could present any key: refused.
+    let header = rest_api(&s.gateway, ApiKeySourceType::Header).await;
+    let refused = UsagePlanSync::new(
+        Arc::new(s.store.clone()),
+        SdkUsagePlans::new(
+            s.gateway.clone(),
+            s.prefix.clone(),
+            vec![(header, "v1".into())],
+        ),
+    );
+    let error = refused.reconcile(Timestamp::now()).await.unwrap_err();
+    assert!(
+        error.to_string().contains("key source is not AUTHORIZER"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -513,13 +532,14 @@ async fn decide(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_a_rest_stage_a_limited_token_is_throttled_429_by_its_usage_plan_on_cached_answers_too(
 ) {
+    use cog_integration_tests::caching::cache_stats;
     use cog_integration_tests::chain::{Chain, ChainConfig};
     use std::time::{Duration, Instant};
 
     let stack = Stack::connect().await;
     let (store, _key) = stack.seeded(&["zed"]).await;
     let gateway = api_gateway().await;
-    let api_id = rest_api(&gateway).await;
+    let api_id = rest_api(&gateway, ApiKeySourceType::Authorizer).await;
     // What the template makes: the default plan (no throttle) and its key.
     let default_key = unique("cogdefault").replace('-', "");
     let plan = gateway
@@ -601,17 +621,7 @@ async fn through_a_rest_stage_a_limited_token_is_throttled_429_by_its_usage_plan
     let sync = |action: AuditAction| {
         let (chain, store) = (&chain, &store);
         async move {
-            let trail = store
-                .audit_events(Some(&Owner::user("zed")), 20)
-                .await
-                .unwrap();
-            let audit = trail
-                .iter()
-                .find(|a| a.action == action && a.token_id == Some(id))
-                .unwrap();
-            let published = LifecycleEvent::from_audit(audit).unwrap();
-            let event = json!({"source": "cog.tokens", "detail-type": published.detail_type,
-                               "detail": published.detail});
+            let event = bus_event(store, &Owner::user("zed"), action, id).await;
             let answer = chain
                 .invoke("usage-plan-sync", &event.to_string())
                 .await
@@ -622,8 +632,15 @@ async fn through_a_rest_stage_a_limited_token_is_throttled_429_by_its_usage_plan
     };
 
     // Before the sync: the default key, and cached answers are not metered.
+    let invocations = || async { cache_stats(&chain).await["invocations"].as_u64().unwrap() };
+    let called = invocations().await;
     let (before, _) = run(8).await;
-    assert_eq!(before, vec![200; 8], "the authorizer saw one of them");
+    assert_eq!(before, vec![200; 8]);
+    assert_eq!(
+        invocations().await - called,
+        1,
+        "the authorizer saw one of them"
+    );
 
     assert!(sync(AuditAction::TokenCreate).await.contains("placed: 1"));
     tokio::time::sleep(Duration::from_millis(2_200)).await;
