@@ -233,6 +233,27 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// `cogadmin --json <args>` against `table` (the stack's endpoints inherited,
+/// `env` added), as the operator `it-ops`: its last output line, which must
+/// be JSON, after a successful exit.
+pub fn cogadmin_json(table: &str, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let output = std::process::Command::new(workspace_binary("cogadmin"))
+        .arg("--json")
+        .args(args)
+        .env("TABLE_NAME", table)
+        .env("COGADMIN_ACTOR", "it-ops")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 /// A workspace binary built alongside the tests (`cargo test --workspace` builds them all).
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -3,9 +3,12 @@
 //! published and caches flushed as for any other change; the audit actor is
 //! the operator's own identity.
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
 use cog_tokens::aws::dynamodb::{schema, DynamoStore};
 use cog_tokens::aws::kms::add_pepper_version;
+use cog_tokens::events::usage_plans::UsagePlanSync;
 use cog_tokens::management::idle::backfill_idle_index;
 use cog_tokens::management::lifecycle::{
     all_tokens, reconcile_peppers, reconcile_restored, revoke_all, revoke_selection,
@@ -21,6 +24,7 @@ use cog_tokens::store::{
     AuditLog, PepperStore, PrincipalStore, RevokeOutcome, StoreError, StoredPepper, TokenStore,
 };
 use cog_tokens::{PepperVersion, TokenId};
+use lifecycle::usage_plans::SdkUsagePlans;
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
@@ -386,6 +390,36 @@ impl Operator {
         let done = backfill_idle_index(&self.store, Timestamp::now(), dry_run).await?;
         self.out
             .record(&json!({"dry_run": dry_run, "active": done.active, "joined": done.joined}));
+        Ok(())
+    }
+
+    pub async fn token_usage_plan_backfill(
+        &self,
+        stages: &[String],
+        prefix: String,
+        dry_run: bool,
+    ) -> Result<()> {
+        let stages = stages
+            .iter()
+            .map(|stage| match stage.split_once('/') {
+                Some((api, name)) if !api.is_empty() && !name.is_empty() => {
+                    Ok((api.to_owned(), name.to_owned()))
+                }
+                _ => Err(fail(
+                    Failure::Usage,
+                    format!("--stage {stage}: expected REST_API_ID/STAGE"),
+                )),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let plans = SdkUsagePlans::new(
+            aws_sdk_apigateway::Client::new(&self.config),
+            prefix,
+            stages,
+        );
+        let sync = UsagePlanSync::new(Arc::new(self.store.clone()), plans);
+        let done = sync.backfill(Timestamp::now(), dry_run).await?;
+        self.out
+            .record(&json!({"dry_run": dry_run, "unplaced": done.unplaced, "placed": done.placed}));
         Ok(())
     }
 

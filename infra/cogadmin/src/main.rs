@@ -242,6 +242,19 @@ enum TokenCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Place the usage-plan key of every active rate-limited token that has
+    /// none (once, after turning REST usage plans on; docs/deploy.md)
+    UsagePlanBackfill {
+        /// The REST stage the plans cover, as the sync's USAGE_PLAN_STAGES (repeatable)
+        #[arg(long = "stage", value_name = "REST_API_ID/STAGE", required = true)]
+        stages: Vec<String>,
+        /// What the stack's keys and plans are named with (its name)
+        #[arg(long)]
+        prefix: String,
+        /// Count the tokens without a placed key; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -476,6 +489,14 @@ async fn run(cli: Cli, out: Output) -> Result<()> {
         Command::Token(TokenCommand::Show { id }) => ops.token_show(&id).await,
         Command::Token(TokenCommand::IdleBackfill { dry_run }) => {
             ops.token_idle_backfill(dry_run).await
+        }
+        Command::Token(TokenCommand::UsagePlanBackfill {
+            stages,
+            prefix,
+            dry_run,
+        }) => {
+            ops.token_usage_plan_backfill(&stages, prefix, dry_run)
+                .await
         }
         Command::Token(TokenCommand::RevokeAll {
             owner,

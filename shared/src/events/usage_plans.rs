@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::records::{AuditAction, Timestamp, TokenRecord, TokenStatus, UsageKey};
 use crate::store::usage_plans::{UsageKeyMarks, UsagePlanError, UsagePlans};
-use crate::store::{StoreError, TokenStore};
+use crate::store::{StoreError, TokenScan, TokenScanFilter, TokenStore};
 use crate::token::TokenId;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,18 @@ pub struct SyncReport {
     /// lost its limit.
     pub removed: usize,
 }
+
+/// What a backfill found and did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backfill {
+    /// Active rate-limited tokens whose key was not placed.
+    pub unplaced: usize,
+    /// Keys it placed (none with `dry_run`).
+    pub placed: usize,
+}
+
+/// Stored items a backfill scan reads per page.
+const SCAN_PAGE_ITEMS: usize = 500;
 
 impl std::ops::AddAssign for SyncReport {
     fn add_assign(&mut self, other: Self) {
@@ -198,5 +210,42 @@ where
             }
         }
         Ok(report)
+    }
+}
+
+impl<S, P> UsagePlanSync<S, P>
+where
+    S: TokenStore + UsageKeyMarks + TokenScan,
+    P: UsagePlans,
+{
+    /// Places the key of every active rate-limited token that has none
+    /// (after turning usage plans on: the reconcile walks keys that exist,
+    /// not tokens). One scan of the table; `dry_run` only counts.
+    pub async fn backfill(&self, now: Timestamp, dry_run: bool) -> Result<Backfill, SyncError> {
+        let filter = TokenScanFilter {
+            active_at: Some(now),
+            ..TokenScanFilter::default()
+        };
+        let mut done = Backfill::default();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .scan_tokens(&filter, SCAN_PAGE_ITEMS, cursor.as_deref())
+                .await?;
+            for record in &page.tokens {
+                if record.rate_limit.is_none() || record.usage_key_placed {
+                    continue;
+                }
+                done.unplaced += 1;
+                if !dry_run {
+                    done.placed += self.sync(&record.id, now).await?.placed;
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(done),
+            }
+        }
     }
 }

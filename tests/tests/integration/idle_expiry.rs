@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
 
 use cog_integration_tests::chain::{Chain, ChainConfig};
-use cog_integration_tests::{new_token, same_id_other_secret, workspace_binary, Stack};
+use cog_integration_tests::{cogadmin_json, new_token, same_id_other_secret, Stack};
 use cog_tokens::aws::dynamodb::DynamoStore;
 use cog_tokens::management::idle::{sweep_idle, IdleReport};
 use cog_tokens::records::{
@@ -275,20 +275,11 @@ async fn the_backfill_puts_older_tokens_into_the_idle_index() {
     assert_eq!(sweep_idle(&store, Some(365), now).await.unwrap().revoked, 0);
 
     let backfill = |extra: &[&str]| {
-        let output = std::process::Command::new(workspace_binary("cogadmin"))
-            .args(["--json", "token", "idle-backfill"])
-            .args(extra)
-            .env("TABLE_NAME", store.table())
-            .env("COGADMIN_ACTOR", "it-ops")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "{stdout} {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap()).unwrap()
+        let args: Vec<&str> = ["token", "idle-backfill"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        cogadmin_json(store.table(), &args, &[])
     };
     let dry = backfill(&["--dry-run"]);
     assert_eq!(

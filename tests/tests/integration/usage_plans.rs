@@ -667,3 +667,82 @@ async fn through_a_rest_stage_a_limited_token_is_throttled_429_by_its_usage_plan
     let (freed, _) = run(8).await;
     assert_eq!(freed, vec![200; 8]);
 }
+
+/// GIVEN rate-limited tokens made while usage plans were off (no key, no
+/// mark), an unlimited one and a revoked limited one; WHEN the operator runs
+/// `cogadmin token usage-plan-backfill`; THEN the dry run counts the two
+/// active limited ones and changes nothing, the run places both keys, and
+/// a second run finds nothing to do.
+#[tokio::test]
+async fn the_backfill_places_the_keys_of_tokens_limited_before_usage_plans_were_on() {
+    use cog_integration_tests::cogadmin_json;
+
+    let s = setup(&["ada"]).await;
+    let ada = caller("ada");
+    let mut keys = Vec::new();
+    for (name, rate, burst) in [("a", 3, 3), ("b", 4, 8)] {
+        let made = s
+            .manager
+            .create(&ada, limited(name, rate, burst), None, Timestamp::now())
+            .await
+            .unwrap();
+        keys.push(key(made.record.id, rate, burst));
+    }
+    s.manager
+        .create(&ada, request("plain"), None, Timestamp::now())
+        .await
+        .unwrap();
+    let gone = s
+        .manager
+        .create(&ada, limited("gone", 5, 5), None, Timestamp::now())
+        .await
+        .unwrap();
+    s.manager
+        .revoke(&ada, gone.record.id.as_str(), Timestamp::now())
+        .await
+        .unwrap();
+
+    let moto = std::env::var("AWS_ENDPOINT_URL_KMS").unwrap();
+    let stage = format!("{}/v1", s.api_id);
+    let backfill = |extra: &[&str]| {
+        let base = [
+            "token",
+            "usage-plan-backfill",
+            "--stage",
+            &stage,
+            "--prefix",
+            &s.prefix,
+        ];
+        let args: Vec<&str> = base.into_iter().chain(extra.iter().copied()).collect();
+        cogadmin_json(
+            s.store.table(),
+            &args,
+            &[("AWS_ENDPOINT_URL_API_GATEWAY", &moto)],
+        )
+    };
+    let dry = backfill(&["--dry-run"]);
+    assert_eq!(
+        (dry["unplaced"].as_u64(), dry["placed"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(s.values().await, vec![]);
+
+    assert_eq!(backfill(&[])["placed"], 2);
+    let mut expected: Vec<_> = keys
+        .iter()
+        .map(|k| (k.name(&s.prefix), k.value()))
+        .collect();
+    expected.sort();
+    assert_eq!(s.values().await, expected);
+    for key in &keys {
+        assert!(
+            s.store
+                .get_token(&key.token)
+                .await
+                .unwrap()
+                .unwrap()
+                .usage_key_placed
+        );
+    }
+    assert_eq!(backfill(&[])["unplaced"], 0, "idempotent");
+}
