@@ -246,17 +246,21 @@ impl UsagePlans for SdkUsagePlans {
     }
 
     async fn place(&self, key: &UsageKey) -> Result<(), UsagePlanError> {
-        let key_id = match self.key_id(key).await? {
-            Some(id) => id,
-            None => self.create_key(key).await?,
+        let (key_id, made) = match self.key_id(key).await? {
+            Some(id) => (id, false),
+            None => (self.create_key(key).await?, true),
         };
         let plan_id = self.plan_for(key.limit).await?;
-        let holding = self.plans_of(Some(&key_id)).await?;
-        if holding
-            .iter()
-            .any(|plan| plan.id() == Some(plan_id.as_str()))
-        {
-            return Ok(());
+        // A key made just now is in no plan yet (one made meanwhile by a
+        // lost attempt is, and its conflict below says so).
+        if !made {
+            let holding = self.plans_of(Some(&key_id)).await?;
+            if holding
+                .iter()
+                .any(|plan| plan.id() == Some(plan_id.as_str()))
+            {
+                return Ok(());
+            }
         }
         let added = self
             .client

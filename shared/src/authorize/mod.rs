@@ -8,15 +8,19 @@
 //!
 //! Layer 4, with its rules (`routes`), orgs' PAT policies as applied
 //! (`org_policies`), the first cache tier (`credentials`), rate limits (`rate_limits`), the writes
-//! besides the answer (`usage`) and the context it hands on (`context`).
+//! besides the answer (`usage`), who a token acts as (`identity`) and the
+//! context it hands on (`context`).
 //! May import `store`, `records`, `token`; never `management` or `events`.
 
 pub mod context;
 pub mod credentials;
+mod identity;
 pub mod org_policies;
 pub mod rate_limits;
 pub mod routes;
 mod usage;
+
+pub use identity::Identity;
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -112,57 +116,6 @@ impl<'a> Source<'a> {
 
     fn address(&self) -> Option<IpAddr> {
         self.ip.and_then(|text| text.parse().ok())
-    }
-}
-
-/// Who a valid token acts as, passed downstream as authorizer context.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub owner: Owner,
-    pub token_id: TokenId,
-    pub scopes: Vec<String>,
-    pub orgs: Vec<OrgMembership>,
-    /// The limit whose usage-plan key the sync has placed for this token
-    /// (REST usage plans); `None` until then, or without a limit.
-    pub usage_key: Option<RateLimit>,
-}
-
-impl Identity {
-    /// `pat` or `service_key`.
-    pub fn auth_method(&self) -> &'static str {
-        self.owner.kind.auth_method()
-    }
-
-    /// Scopes, space-separated (the OAuth convention).
-    pub fn scopes_text(&self) -> String {
-        self.scopes.join(" ")
-    }
-
-    /// Memberships as `org:role` pairs joined by `,`, each part
-    /// percent-encoding `%`, `,` and `:` so the string always splits cleanly.
-    pub fn orgs_text(&self) -> String {
-        let mut text = String::with_capacity(self.orgs.len() * 24);
-        for (index, membership) in self.orgs.iter().enumerate() {
-            if index > 0 {
-                text.push(',');
-            }
-            push_encoded(&mut text, &membership.org_id);
-            text.push(':');
-            push_encoded(&mut text, &membership.role);
-        }
-        text
-    }
-}
-
-/// Appends `value`, percent-encoding the three characters the format uses.
-fn push_encoded(text: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '%' => text.push_str("%25"),
-            ',' => text.push_str("%2C"),
-            ':' => text.push_str("%3A"),
-            c => text.push(c),
-        }
     }
 }
 
@@ -374,13 +327,13 @@ where
                 Some(_) => ForbidReason::SourceNotAllowed,
                 None => ForbidReason::SourceUnknown,
             };
-            return Ok(Decision::Forbidden(identity(record, orgs), reason));
+            return Ok(Decision::Forbidden(Identity::of(record, orgs), reason));
         }
         written?;
         // One bucket per self-rotation chain: rotating itself does not
         // give a token a fresh burst.
         let rate_limit = record.rate_limit.map(|limit| (record.family_root(), limit));
-        Ok(self.decide_route(identity(record, orgs), route, rate_limit, now))
+        Ok(self.decide_route(Identity::of(record, orgs), route, rate_limit, now))
     }
 
     /// This instance's verified copy of `id`, if the first tier holds one
@@ -473,16 +426,6 @@ impl<S, P> std::fmt::Debug for Authorizer<S, P> {
         f.debug_struct("Authorizer")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
-    }
-}
-
-fn identity(record: TokenRecord, orgs: Vec<OrgMembership>) -> Identity {
-    Identity {
-        owner: record.owner,
-        token_id: record.id,
-        scopes: record.scopes,
-        orgs,
-        usage_key: record.rate_limit.filter(|_| record.usage_key_placed),
     }
 }
 

@@ -155,10 +155,16 @@ where
                 _ => {}
             }
         }
-        let held = self.plans.keys(Some(token)).await?;
+        // The token's keys are listed only when some may go; placing
+        // checks the key itself.
+        let removing = live.is_none() || !event;
+        let held = match removing {
+            true => self.plans.keys(Some(token)).await?,
+            false => Vec::new(),
+        };
         let mut report = SyncReport::default();
         if let Some(key) = wanted {
-            if !held.contains(&key) || !placed {
+            if !placed || !held.contains(&key) {
                 self.plans.place(&key).await?;
                 if !self.store.mark_placed(token, key.limit).await? {
                     return Ok(None);
@@ -172,7 +178,7 @@ where
         // gateway cached before the change may still name one (the cache
         // invalidator flushes it within a second), and a key in no plan is
         // a 403. An ended token's requests are refused anyway.
-        if live.is_none() || !event {
+        if removing {
             for old in held.iter().filter(|old| Some(**old) != wanted) {
                 self.plans.remove(old).await?;
                 report.removed += 1;

@@ -25,7 +25,7 @@ use crate::responses::{http_response, message};
 use crate::sessions::Sessions;
 use crate::stages::RestStage;
 use crate::template::{Api, LambdaAuthorizer, RouteAuth, RouteConfig};
-use crate::usage_plans::{Metered, UsagePlans};
+use crate::usage_plans::UsagePlans;
 
 /// API Gateway's payload limit.
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -356,25 +356,11 @@ impl Gateway {
     }
 
     /// A REST stage's API key and usage plan check of an allowed request
-    /// (nothing for the HTTP API): 403 without a key in a plan of the
-    /// stage, 429 over the plan's throttle.
+    /// (nothing for the HTTP API).
     async fn meter(&self, usage_key: Option<&str>) -> Result<(), Response<Full<Bytes>>> {
-        let Some(rest) = &self.rest else {
-            return Ok(());
-        };
-        match rest.plans.meter(usage_key, Instant::now()).await {
-            Ok(Metered::Admitted) => Ok(()),
-            Ok(Metered::Forbidden) => Err(message(StatusCode::FORBIDDEN, "Forbidden")),
-            Ok(Metered::Throttled) => {
-                Err(message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"))
-            }
-            Err(error) => {
-                tracing::error!(%error, "usage plans unreadable");
-                Err(message(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal Server Error",
-                ))
-            }
+        match &self.rest {
+            Some(rest) => rest.plans.admit(usage_key, Instant::now()).await,
+            None => Ok(()),
         }
     }
 

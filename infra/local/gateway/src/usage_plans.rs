@@ -12,13 +12,17 @@ use std::time::Instant;
 
 use aws_sdk_apigateway::types::{ApiKey, UsagePlan};
 use aws_sdk_apigateway::Client;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
 
 use crate::quota::TokenBucket;
+use crate::responses::message;
 use crate::stages::RestStage;
 
 /// What the stage does with a request its authorizer allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metered {
+enum Metered {
     Admitted,
     /// No key, an unknown or disabled one, or none in a plan of the stage.
     Forbidden,
@@ -55,8 +59,32 @@ impl UsagePlans {
         &self.stage
     }
 
+    /// API Gateway's answer to an allowed request under the key `value`:
+    /// none (admitted), 403 without a key in a plan of the stage, 429 over
+    /// the plan's throttle, 500 when the keys cannot be read.
+    pub async fn admit(
+        &self,
+        value: Option<&str>,
+        now: Instant,
+    ) -> Result<(), Response<Full<Bytes>>> {
+        match self.meter(value, now).await {
+            Ok(Metered::Admitted) => Ok(()),
+            Ok(Metered::Forbidden) => Err(message(StatusCode::FORBIDDEN, "Forbidden")),
+            Ok(Metered::Throttled) => {
+                Err(message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"))
+            }
+            Err(error) => {
+                tracing::error!(%error, "usage plans unreadable");
+                Err(message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                ))
+            }
+        }
+    }
+
     /// The request's fate under the key `value` the authorizer named.
-    pub async fn meter(&self, value: Option<&str>, now: Instant) -> Result<Metered, String> {
+    async fn meter(&self, value: Option<&str>, now: Instant) -> Result<Metered, String> {
         let Some(value) = value else {
             return Ok(Metered::Forbidden);
         };
